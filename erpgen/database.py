@@ -1,0 +1,88 @@
+"""Engines and connections: driver settings, SQLite's transactional DDL, and errors turned into one line."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from erpgen.errors import TargetError
+from erpgen.schema import TABLES
+from erpgen.urls import mask, mask_text, sqlite_path
+
+CONNECT_TIMEOUT_S = 10
+
+
+def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: bool = True) -> Engine:
+    """An engine for `url`. On SQLite, DDL joins the surrounding transaction (so a failed load rolls
+    back the tables too), `sqlite_fast` turns the journal off for a private scratch file, and
+    `sqlite_foreign_keys` (on unless a bulk loader checks the keys itself afterwards) enforces FKs."""
+    if url.get_backend_name() == "postgresql":
+        return create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=_null_pool())
+    engine = create_engine(url, poolclass=_null_pool())
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below own the transaction, DDL included
+        cur = dbapi_conn.cursor()
+        if sqlite_fast:
+            cur.execute("PRAGMA journal_mode=OFF")
+            cur.execute("PRAGMA synchronous=OFF")
+        cur.execute(f"PRAGMA foreign_keys={'ON' if sqlite_foreign_keys else 'OFF'}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _null_pool():
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def describe_db_error(exc: BaseException, url: URL) -> str:
+    """One line for a driver error, without the password."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())
+    text = text.replace("connection failed: ", "")
+    return mask_text(text, url.password if isinstance(url.password, str) else None)
+
+
+@contextlib.contextmanager
+def connect(url: URL, **engine_kw) -> Iterator[Connection]:
+    """Open a connection or raise TargetError naming the target (password masked) and the cause."""
+    if url.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        if not path.parent.exists():
+            raise TargetError(
+                f"cannot create {path}: directory {path.parent} does not exist", "create it or choose another path"
+            )
+    engine = make_engine(url, **engine_kw)
+    try:
+        try:
+            conn = engine.connect()
+        except (OperationalError, ProgrammingError, DBAPIError) as exc:
+            raise TargetError(
+                f"cannot connect to {mask(url)}: {describe_db_error(exc, url)}",
+                "check the host, port, user, password and database name",
+            ) from None
+        with conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def erpgen_tables_present(conn: Connection) -> list[str]:
+    names = set(inspect(conn).get_table_names())
+    return [t.name for t in TABLES if t.name in names]
+
+
+def has_alembic_version(conn: Connection) -> bool:
+    return "alembic_version" in inspect(conn).get_table_names()

@@ -1,0 +1,28 @@
+"""Output targets. One small interface (sinks.base.Sink), one module per target, drivers imported lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from erpgen.sinks.base import Sink
+
+
+def database_sink(url: URL, *, replace: bool) -> Sink:
+    if url.get_backend_name() == "postgresql":
+        from erpgen.sinks.postgres import PostgresSink
+
+        return PostgresSink(url, replace=replace)
+    from erpgen.sinks.sqlite import SqliteSink
+
+    return SqliteSink(url, replace=replace)
+
+
+def csv_sink(directory: str | Path) -> Sink:
+    from erpgen.sinks.csv import CsvSink
+
+    return CsvSink(Path(directory))
+
+
+__all__ = ["Sink", "database_sink", "csv_sink"]

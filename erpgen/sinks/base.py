@@ -1,0 +1,108 @@
+"""The sink interface and the column batches that flow into it.
+
+A batch is a dict of equally long columns (numpy arrays, or lists for text that may be NULL):
+  stores             store_id, store_name
+  products           product_id, product_name, brand, category, gramm_g (None when absent), unit_price_cents
+  customers          customer_id, created_at (days since 1970-01-01), first_name, last_name, email, phone
+                     (None when absent), email_opt_in, sms_opt_in, call_opt_in
+  sales_transactions line_id, customer_id, invoice_seq, invoice_date (days), product_id, quantity,
+                     revenue_cents, store_id
+Each sink encodes batches its own way; nothing here knows about a database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+
+Batch = dict[str, object]
+EPOCH = np.datetime64("1970-01-01", "D")
+
+
+class TableWriter(Protocol):
+    def write(self, batch: Batch) -> None: ...
+
+
+class Sink(ABC):
+    """begin() -> table_writer(...) for each table, parents first -> commit(); abort() on any failure."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the data goes, safe to print (no password)."""
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    @abstractmethod
+    @contextlib.contextmanager
+    def table_writer(self, table: str) -> Iterator[TableWriter]: ...
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+
+def invoice_ids(customer_id: np.ndarray, invoice_seq: np.ndarray) -> np.ndarray:
+    """'INV-<customer_id:08d>-<seq:06d>' as a fixed-width bytes array (19 bytes each)."""
+    cust = np.strings.zfill(customer_id.astype("S8"), 8)
+    seq = np.strings.zfill(invoice_seq.astype("S6"), 6)
+    return np.strings.add(np.strings.add(np.strings.add(b"INV-", cust), b"-"), seq)
+
+
+INVOICE_ID_WIDTH = 19
+
+
+class IsoDates:
+    """Day number -> 'YYYY-MM-DD' through a lookup table (far cheaper than formatting every row)."""
+
+    def __init__(self) -> None:
+        self._start = 0
+        self._table: np.ndarray = np.zeros(0, dtype=object)
+
+    def __call__(self, days: np.ndarray) -> np.ndarray:
+        if len(days) == 0:
+            return np.zeros(0, dtype=object)
+        lo, hi = int(days.min()), int(days.max())
+        if lo < self._start or hi >= self._start + len(self._table):
+            start = min(lo, self._start) if len(self._table) else lo
+            end = max(hi + 1, self._start + len(self._table))
+            dates = EPOCH + np.arange(start, end).astype("timedelta64[D]")
+            self._start, self._table = start, np.datetime_as_string(dates).astype(object)
+        return self._table[days - self._start]
+
+
+def cents_to_text(cents: np.ndarray) -> np.ndarray:
+    """Integer cents -> '12.50' / '-3.05' as a bytes array."""
+    sign = np.where(cents < 0, b"-", b"")
+    a = np.abs(cents)
+    whole = (a // 100).astype("S20")
+    frac = np.strings.zfill((a % 100).astype("S2"), 2)
+    return np.strings.add(np.strings.add(np.strings.add(sign, whole), b"."), frac)
+
+
+def master_rows(table: str, b: Batch, dates: IsoDates):
+    """Rows of a master table as Python tuples in column order (dates ISO, prices '12.50', None = NULL)."""
+    if table == "stores":
+        return zip(b["store_id"].tolist(), b["store_name"])
+    if table == "products":
+        price = cents_to_text(b["unit_price_cents"]).astype("U").tolist()
+        return zip(b["product_id"].tolist(), b["product_name"], b["brand"], b["category"], b["gramm_g"], price)
+    if table == "customers":
+        return zip(
+            b["customer_id"].tolist(),
+            dates(b["created_at"]).tolist(),
+            b["first_name"],
+            b["last_name"],
+            b["email"],
+            b["phone"],
+            b["email_opt_in"].tolist(),
+            b["sms_opt_in"].tolist(),
+            b["call_opt_in"].tolist(),
+        )
+    raise ValueError(f"not a master table: {table}")

@@ -1,0 +1,100 @@
+"""CSV files with exactly the seed README's columns: products.csv, customers.csv, sales_transactions.csv.
+
+ISO dates, empty fields for missing values, revenue with two decimals. Files are written under a scratch
+directory and moved into place on commit, so the directory never holds a half-written export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from erpgen.errors import TargetError
+from erpgen.schema import SEED_COLUMNS
+from erpgen.sinks.base import Batch, IsoDates, Sink, cents_to_text, invoice_ids, master_rows
+
+FILES = {"products": "products.csv", "customers": "customers.csv", "sales_transactions": "sales_transactions.csv"}
+
+
+class CsvSink(Sink):
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.scratch = directory / f".erpgen-{os.getpid()}.partial"
+        self.dates = IsoDates()
+
+    def describe(self) -> str:
+        return f"{self.directory}/ (CSV)"
+
+    def begin(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.scratch.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise TargetError(
+                f"cannot write CSV files in {self.directory}: {exc.strerror}", "choose a writable --csv-dir"
+            ) from None
+
+    @contextlib.contextmanager
+    def table_writer(self, table: str) -> Iterator[object]:
+        if table not in FILES:
+            yield _Discard()
+            return
+        with open(self.scratch / FILES[table], "wb") as f:
+            f.write((",".join(SEED_COLUMNS[table]) + "\n").encode())
+            yield _CsvWriter(f, table, self.dates)
+
+    def commit(self) -> None:
+        for name in FILES.values():
+            os.replace(self.scratch / name, self.directory / name)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class _Discard:
+    def write(self, batch: Batch) -> None:
+        pass
+
+
+class _CsvWriter:
+    def __init__(self, f, table: str, dates: IsoDates):
+        self.f, self.table, self.dates = f, table, dates
+
+    def write(self, b: Batch) -> None:
+        if self.table == "sales_transactions":
+            self.f.write(_fact_lines(b, self.dates))
+            return
+        import io
+
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        for row in master_rows(self.table, b, self.dates):
+            if self.table == "products":
+                row = row[:5]  # the seed's product columns; unit_price lives in the database
+            writer.writerow(["" if v is None else v for v in row])
+        self.f.write(text.getvalue().encode())
+
+
+def _fact_lines(b: Batch, dates: IsoDates) -> bytes:
+    if len(b["line_id"]) == 0:
+        return b""
+    parts = [
+        invoice_ids(b["customer_id"], b["invoice_seq"]),
+        b["customer_id"].astype("S10"),
+        dates(b["invoice_date"]).astype("S10"),
+        b["product_id"].astype("S10"),
+        np.asarray(b["quantity"]).astype("S12"),
+        cents_to_text(np.asarray(b["revenue_cents"])),
+        b["store_id"].astype("S10"),
+    ]
+    line = parts[0]
+    for p in parts[1:]:
+        line = np.strings.add(np.strings.add(line, b","), p)
+    return b"\n".join(line.tolist()) + b"\n"

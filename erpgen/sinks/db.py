@@ -1,0 +1,122 @@
+"""What every database sink shares: one transaction from schema to last row, target checks, and
+constraints on the fact table built after the bulk load (as pg_restore does), from the same metadata."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import abstractmethod
+from collections.abc import Iterator
+
+from sqlalchemy import exists, select
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+
+from erpgen import migrate
+from erpgen.database import connect, describe_db_error, erpgen_tables_present, has_alembic_version
+from erpgen.errors import TargetError
+from erpgen.schema import FACT, TABLES
+from erpgen.sinks.base import Sink, TableWriter
+from erpgen.urls import mask
+
+
+class DatabaseSink(Sink):
+    def __init__(self, url: URL, *, replace: bool):
+        self.url = url
+        self.replace = replace
+        self.conn: Connection | None = None
+        self._stack = contextlib.ExitStack()
+
+    def describe(self) -> str:
+        return mask(self.url)
+
+    # -- subclass hooks -----------------------------------------------------------------------
+    def _connect_url(self) -> URL:
+        return self.url
+
+    def _engine_options(self) -> dict:
+        return {}
+
+    @abstractmethod
+    def _defer_constraints(self, conn: Connection) -> None:
+        """Drop what slows the bulk load of the (empty) fact table."""
+
+    @abstractmethod
+    def _restore_constraints(self, conn: Connection) -> None:
+        """Build it again after the load; the final schema is exactly the Alembic head's."""
+
+    @abstractmethod
+    def _writer(self, conn: Connection, table: str) -> contextlib.AbstractContextManager[TableWriter]: ...
+
+    def _finalise(self) -> None:
+        """After commit and close (SQLite moves its scratch file into place here)."""
+
+    def _discard(self) -> None:
+        """After rollback and close."""
+
+    # -- the Sink interface ---------------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn = self._stack.enter_context(connect(self._connect_url(), **self._engine_options()))
+        try:
+            self.conn.begin()
+            self._check_target(self.conn)
+            if self.replace:
+                self._drop_existing(self.conn)
+            migrate.upgrade(self.conn, "head")
+            self._defer_constraints(self.conn)
+        except DBAPIError as exc:
+            self.abort()
+            raise TargetError(
+                f"cannot prepare erpgen's tables in {self.describe()}: {describe_db_error(exc, self.url)}",
+                "check that the user may create tables there",
+            ) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    @contextlib.contextmanager
+    def table_writer(self, table: str) -> Iterator[TableWriter]:
+        assert self.conn is not None
+        with self._writer(self.conn, table) as writer:
+            yield writer
+
+    def commit(self) -> None:
+        assert self.conn is not None
+        self._restore_constraints(self.conn)
+        self.conn.commit()
+        self._stack.close()
+        self.conn = None
+        self._finalise()
+
+    def abort(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+        with contextlib.suppress(Exception):
+            self._stack.close()
+        self.conn = None
+        self._discard()
+
+    # -- target checks --------------------------------------------------------------------------
+    def _check_target(self, conn: Connection) -> None:
+        present = erpgen_tables_present(conn)
+        if not present:
+            return
+        if not has_alembic_version(conn):
+            raise TargetError(
+                f"{self.describe()} already has table(s) named {', '.join(present)} that erpgen did not create",
+                "use an empty database (erpgen never drops tables it did not make)",
+            )
+        holding = [t.name for t in TABLES if t.name in present and conn.scalar(select(exists().select_from(t)))]
+        if holding and not self.replace:
+            raise TargetError(
+                f"{self.describe()} already holds an erpgen dataset (rows in {', '.join(holding)})",
+                "add --replace to drop it and generate again, or choose another database",
+            )
+
+    def _drop_existing(self, conn: Connection) -> None:
+        if has_alembic_version(conn):
+            migrate.downgrade(conn, "base")
+
+
+def fact_indexes():
+    return sorted(FACT.indexes, key=lambda ix: ix.name or "")

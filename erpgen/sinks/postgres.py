@@ -1,0 +1,146 @@
+"""PostgreSQL: COPY in one transaction, with the fact table's keys built after the load.
+
+Masters go through text COPY row by row (they are small). The fact table goes through binary COPY
+encoded straight from numpy columns into a structured array whose layout is the COPY wire format (every
+field fixed width), streamed by a writer thread so the next block is simulated while the server parses
+this one. Its primary key, foreign keys and indexes are dropped on the new, empty table and added back
+after the load, validated in one pass each: about 6x faster than checking FKs row by row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from collections.abc import Iterator
+
+import numpy as np
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
+
+from erpgen.schema import FACT, TABLES
+from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, master_rows
+from erpgen.sinks.db import DatabaseSink, fact_indexes
+
+PG_EPOCH_DAYS = 10957  # 2000-01-01 as days since 1970-01-01
+BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+BINARY_TRAILER = struct.pack(">h", -1)
+NUMERIC_NEG = 0x4000
+
+
+def _numeric_fields(prefix: str) -> list[tuple]:
+    return [
+        (f"{prefix}_len", ">i4"),
+        (f"{prefix}_ndigits", ">i2"),
+        (f"{prefix}_weight", ">i2"),
+        (f"{prefix}_sign", ">u2"),
+        (f"{prefix}_dscale", ">i2"),
+        (f"{prefix}_digits", ">i2", (4,)),
+    ]
+
+
+FACT_ROW = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("line_id_len", ">i4"), ("line_id", ">i8"),
+        ("invoice_id_len", ">i4"), ("invoice_id", f"S{INVOICE_ID_WIDTH}"),
+        ("customer_id_len", ">i4"), ("customer_id", ">i4"),
+        ("invoice_date_len", ">i4"), ("invoice_date", ">i4"),
+        ("product_id_len", ">i4"), ("product_id", ">i4"),
+        *_numeric_fields("quantity"),
+        *_numeric_fields("revenue"),
+        ("store_id_len", ">i4"), ("store_id", ">i4"),
+    ]
+)  # fmt: skip
+FACT_COLUMNS = [c.name for c in FACT.columns]
+
+
+def _fill_numeric(rows: np.ndarray, prefix: str, minor_units: np.ndarray, scale: int) -> None:
+    """Exact NUMERIC from integer minor units: 4 base-10000 digits, weight 2 (the server normalises)."""
+    div = 10**scale
+    a = np.abs(minor_units)
+    whole = a // div
+    rows[f"{prefix}_len"] = 16
+    rows[f"{prefix}_ndigits"] = 4
+    rows[f"{prefix}_weight"] = 2
+    rows[f"{prefix}_sign"] = np.where(minor_units < 0, NUMERIC_NEG, 0)
+    rows[f"{prefix}_dscale"] = scale
+    digits = rows[f"{prefix}_digits"]
+    digits[:, 0] = whole // 100_000_000
+    digits[:, 1] = (whole // 10_000) % 10_000
+    digits[:, 2] = whole % 10_000
+    digits[:, 3] = (a % div) * (10_000 // div)
+
+
+def encode_facts(b: Batch) -> bytes:
+    """Rows of sales_transactions in PostgreSQL's binary COPY format (no header or trailer)."""
+    n = len(b["line_id"])
+    rows = np.empty(n, dtype=FACT_ROW)
+    rows["nfields"] = len(FACT_COLUMNS)
+    for name, width in (("line_id", 8), ("customer_id", 4), ("invoice_date", 4), ("product_id", 4), ("store_id", 4)):
+        rows[f"{name}_len"] = width
+    rows["invoice_id_len"] = INVOICE_ID_WIDTH
+    rows["line_id"] = b["line_id"]
+    rows["invoice_id"] = invoice_ids(b["customer_id"], b["invoice_seq"])
+    rows["customer_id"] = b["customer_id"]
+    rows["invoice_date"] = np.asarray(b["invoice_date"]) - PG_EPOCH_DAYS
+    rows["product_id"] = b["product_id"]
+    _fill_numeric(rows, "quantity", np.asarray(b["quantity"]) * 1000, 3)
+    _fill_numeric(rows, "revenue", np.asarray(b["revenue_cents"]), 2)
+    rows["store_id"] = b["store_id"]
+    return rows.tobytes()
+
+
+class PostgresSink(DatabaseSink):
+    def _defer_constraints(self, conn: Connection) -> None:
+        for ix in fact_indexes():
+            conn.execute(DropIndex(ix))
+        for fk in sorted(FACT.foreign_key_constraints, key=lambda c: str(c.name)):
+            conn.execute(DropConstraint(fk))
+        conn.execute(DropConstraint(FACT.primary_key))
+
+    def _restore_constraints(self, conn: Connection) -> None:
+        conn.execute(AddConstraint(FACT.primary_key))
+        for fk in sorted(FACT.foreign_key_constraints, key=lambda c: str(c.name)):
+            conn.execute(AddConstraint(fk))
+        for ix in fact_indexes():
+            conn.execute(CreateIndex(ix))
+        for table in TABLES:
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+    @contextlib.contextmanager
+    def _writer(self, conn: Connection, table: str) -> Iterator[object]:
+        from psycopg.copy import QueuedLibpqWriter
+
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            if table == FACT.name:
+                sql = f"COPY {table} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+                with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+                    copy.write(BINARY_HEADER)
+                    yield _FactWriter(copy)
+                    copy.write(BINARY_TRAILER)
+            else:
+                columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    yield _RowWriter(copy, table)
+
+
+class _FactWriter:
+    def __init__(self, copy):
+        self.copy = copy
+
+    def write(self, batch: Batch) -> None:
+        self.copy.write(encode_facts(batch))
+
+
+class _RowWriter:
+    """Text COPY of the small master tables, one Python row at a time."""
+
+    def __init__(self, copy, table: str):
+        self.copy, self.table = copy, table
+        self.dates = IsoDates()
+
+    def write(self, b: Batch) -> None:
+        for row in master_rows(self.table, b, self.dates):
+            self.copy.write_row(row)

@@ -1,0 +1,113 @@
+"""SQLite: executemany in one transaction.
+
+A new file is built under a scratch name with the journal off (nothing else can see it, and a failed
+run just deletes it) and renamed into place when complete, so the target path only ever holds a
+finished database. An existing file is loaded in place inside one transaction (DDL included) with its
+journal on, so a failure rolls it back. FKs are declared in the schema; they are checked once after the
+load with PRAGMA foreign_key_check rather than row by row, and the secondary indexes are built last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.schema import CreateIndex, DropIndex
+
+from erpgen.errors import TargetError
+from erpgen.schema import FACT
+from erpgen.sinks.base import Batch, IsoDates, invoice_ids, master_rows
+from erpgen.sinks.db import DatabaseSink, fact_indexes
+from erpgen.urls import sqlite_path
+
+
+class SqliteSink(DatabaseSink):
+    def __init__(self, url: URL, *, replace: bool):
+        super().__init__(url, replace=replace)
+        self.path = sqlite_path(url)
+        self._fresh = not self.path.exists() or self.path.stat().st_size == 0
+        self._scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        self._dates = IsoDates()
+
+    def _connect_url(self) -> URL:
+        return self.url.set(database=str(self._scratch)) if self._fresh else self.url
+
+    def _engine_options(self) -> dict:
+        # FKs are checked once after the load (PRAGMA foreign_key_check), not row by row.
+        return {"sqlite_fast": self._fresh, "sqlite_foreign_keys": False}
+
+    def begin(self) -> None:
+        if self._fresh:
+            if self.path.parent.exists() and not os.access(self.path.parent, os.W_OK):
+                raise TargetError(f"cannot write in {self.path.parent}", "choose a directory you can write to")
+            self._scratch.unlink(missing_ok=True)
+        super().begin()
+
+    def _defer_constraints(self, conn: Connection) -> None:
+        for ix in fact_indexes():
+            conn.execute(DropIndex(ix))
+
+    def _restore_constraints(self, conn: Connection) -> None:
+        for ix in fact_indexes():
+            conn.execute(CreateIndex(ix))
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(5)
+        if broken:
+            raise RuntimeError(f"erpgen produced rows without a parent: {broken}")
+
+    def _finalise(self) -> None:
+        if self._fresh:
+            with open(self._scratch, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(self._scratch, self.path)
+            with contextlib.suppress(OSError):
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+
+    def _discard(self) -> None:
+        if self._fresh:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(str(self._scratch) + suffix).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _writer(self, conn: Connection, table: str) -> Iterator[_Writer]:
+        yield _Writer(conn, table, self._dates)
+
+
+class _Writer:
+    def __init__(self, conn: Connection, table: str, dates: IsoDates):
+        self.cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self.table = table
+        self.dates = dates
+
+    def write(self, batch: Batch) -> None:
+        if self.table == FACT.name:
+            rows = self._fact_rows(batch)
+        else:
+            rows = list(master_rows(self.table, batch, self.dates))
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            self.cursor.executemany(f"INSERT INTO {self.table} VALUES ({marks})", rows)
+
+    def _fact_rows(self, b: Batch) -> list[tuple]:
+        assert [c.name for c in FACT.columns][:3] == ["line_id", "invoice_id", "customer_id"]
+        inv = invoice_ids(b["customer_id"], b["invoice_seq"]).astype("U19").tolist()
+        revenue = (np.asarray(b["revenue_cents"]) / 100).tolist()
+        return list(
+            zip(
+                b["line_id"].tolist(),
+                inv,
+                b["customer_id"].tolist(),
+                self.dates(b["invoice_date"]).tolist(),
+                b["product_id"].tolist(),
+                b["quantity"].tolist(),
+                revenue,
+                b["store_id"].tolist(),
+            )
+        )
