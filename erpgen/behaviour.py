@@ -119,7 +119,12 @@ def _buy_days(draws, ids, created, active_end, p_year, bounds):
     if not out_rows:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, np.zeros(0)
-    return (np.concatenate(out_rows), np.concatenate(out_days), np.concatenate(out_ctr), np.concatenate(out_p))
+    return (
+        np.concatenate(out_rows),
+        np.concatenate(out_days),
+        np.concatenate(out_ctr),
+        np.concatenate(out_p),
+    )
 
 
 def simulate_block(
@@ -234,7 +239,12 @@ def simulate_block(
     line_seq = inv_seq[line_inv]
     pick = draws.uniform(Stream.LINE, line_cust, line_seq, line_no)
     product = np.zeros(len(line_inv), dtype=np.int64)
-    for mask, pool in ((is_dev, device_ids), (is_ref, refill_ids), (is_acc, accessory_ids), (is_spare, spare_ids)):
+    for mask, pool in (
+        (is_dev, device_ids),
+        (is_ref, refill_ids),
+        (is_acc, accessory_ids),
+        (is_spare, spare_ids),
+    ):
         if len(pool) and mask.any():
             product[mask] = pool[np.minimum((pick[mask] * len(pool)).astype(np.int64), len(pool) - 1)]
 

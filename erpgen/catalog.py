@@ -94,7 +94,10 @@ def _universe() -> dict[str, list[tuple[str, str, int | None]]]:
         "ACCESSORY": [(f"{b} {t}", b, None) for b in DEVICE_BRANDS for t in ACCESSORY_TEMPLATES],
         "SPARE_PART": [(f"{b} {t}", b, None) for b in DEVICE_BRANDS for t in SPARE_PART_TEMPLATES],
         "REFILL": [
-            (f"{b} Refill Liquid {s} {g}", b, g) for b in REFILL_BRANDS for s in SCENTS for g in REFILL_SIZES_G
+            (f"{b} Refill Liquid {s} {g}", b, g)
+            for b in REFILL_BRANDS
+            for s in SCENTS
+            for g in REFILL_SIZES_G
         ],
         "BULK_REFILL": [(f"{b} Refill Liquid {s} {g} (Industrial)", b, g) for b, s, g in BULK_REFILLS],
     }
@@ -129,7 +132,9 @@ def build_catalog(
     picks: list[tuple[str, str, str, int | None]] = []
     for pool, n in (("DEVICE", n_devices), ("ACCESSORY", n_accessories), ("SPARE_PART", n_spare_parts)):
         picks += [(name, brand, pool, g) for name, brand, g in rng.sample(pools[pool], n)]
-    picks += [(name, brand, "REFILL", g) for name, brand, g in rng.sample(pools["BULK_REFILL"], n_bulk_refills)]
+    picks += [
+        (name, brand, "REFILL", g) for name, brand, g in rng.sample(pools["BULK_REFILL"], n_bulk_refills)
+    ]
     # Spread regular refills over the brands: quotas differ by at most one.
     brands = sorted(REFILL_BRANDS)
     for i, brand in enumerate(brands):

@@ -36,46 +36,130 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command()
 @_url_option
-@click.option("--n-customers", type=int, default=D.n_customers, show_default=True, help="Number of customers.")
-@click.option("--date-from", default=D.date_from.isoformat(), show_default=True,
-              help="First day customers are created (YYYY-MM-DD).")
-@click.option("--date-till", default=D.date_till.isoformat(), show_default=True,
-              help="Last day of the history (YYYY-MM-DD).")
+@click.option(
+    "--n-customers", type=int, default=D.n_customers, show_default=True, help="Number of customers."
+)
+@click.option(
+    "--date-from",
+    default=D.date_from.isoformat(),
+    show_default=True,
+    help="First day customers are created (YYYY-MM-DD).",
+)
+@click.option(
+    "--date-till",
+    default=D.date_till.isoformat(),
+    show_default=True,
+    help="Last day of the history (YYYY-MM-DD).",
+)
 @click.option("--n-devices", type=int, default=D.n_devices, show_default=True, help="Devices in the catalog.")
-@click.option("--n-accessories", type=int, default=D.n_accessories, show_default=True,
-              help="Accessories in the catalog.")
-@click.option("--n-spare-parts", type=int, default=D.n_spare_parts, show_default=True,
-              help="Spare parts in the catalog.")
-@click.option("--n-refills", type=int, default=D.n_refills, show_default=True,
-              help="Regular refills in the catalog.")
-@click.option("--n-bulk-refills", type=int, default=D.n_bulk_refills, show_default=True,
-              help="Bulk (industrial) refills in the catalog.")
+@click.option(
+    "--n-accessories",
+    type=int,
+    default=D.n_accessories,
+    show_default=True,
+    help="Accessories in the catalog.",
+)
+@click.option(
+    "--n-spare-parts",
+    type=int,
+    default=D.n_spare_parts,
+    show_default=True,
+    help="Spare parts in the catalog.",
+)
+@click.option(
+    "--n-refills", type=int, default=D.n_refills, show_default=True, help="Regular refills in the catalog."
+)
+@click.option(
+    "--n-bulk-refills",
+    type=int,
+    default=D.n_bulk_refills,
+    show_default=True,
+    help="Bulk (industrial) refills in the catalog.",
+)
 @click.option("--n-stores", type=int, default=D.n_stores, show_default=True, help="Stores (ids from 101).")
-@click.option("--p-first-name", type=float, default=D.p_first_name, show_default=True,
-              help="Share of customers with a first name.")
-@click.option("--p-last-name", type=float, default=D.p_last_name, show_default=True,
-              help="Share of customers with a last name.")
-@click.option("--p-email", type=float, default=D.p_email, show_default=True,
-              help="Share of customers with an e-mail address.")
-@click.option("--p-phone", type=float, default=D.p_phone, show_default=True,
-              help="Share of customers with a phone number.")
-@click.option("--p-email-opt-in", type=float, default=D.p_email_opt_in, show_default=True,
-              help="E-mail opt-in rate among customers with an e-mail.")
-@click.option("--p-sms-opt-in", type=float, default=D.p_sms_opt_in, show_default=True,
-              help="SMS opt-in rate among customers with a phone.")
-@click.option("--p-call-opt-in", type=float, default=D.p_call_opt_in, show_default=True,
-              help="Call opt-in rate among customers with a phone.")
-@click.option("--faker-locale", default=D.faker_locale, show_default=True,
-              help="Faker locale for names and phone numbers.")
-@click.option("--seed", type=int, default=D.seed, show_default=True,
-              help="Random seed: the same seed gives the same data on every target.")
-@click.option("--csv-dir", type=click.Path(file_okay=False), default=None,
-              help="Also write products.csv, customers.csv and sales_transactions.csv here.")
+@click.option(
+    "--p-first-name",
+    type=float,
+    default=D.p_first_name,
+    show_default=True,
+    help="Share of customers with a first name.",
+)
+@click.option(
+    "--p-last-name",
+    type=float,
+    default=D.p_last_name,
+    show_default=True,
+    help="Share of customers with a last name.",
+)
+@click.option(
+    "--p-email",
+    type=float,
+    default=D.p_email,
+    show_default=True,
+    help="Share of customers with an e-mail address.",
+)
+@click.option(
+    "--p-phone",
+    type=float,
+    default=D.p_phone,
+    show_default=True,
+    help="Share of customers with a phone number.",
+)
+@click.option(
+    "--p-email-opt-in",
+    type=float,
+    default=D.p_email_opt_in,
+    show_default=True,
+    help="E-mail opt-in rate among customers with an e-mail.",
+)
+@click.option(
+    "--p-sms-opt-in",
+    type=float,
+    default=D.p_sms_opt_in,
+    show_default=True,
+    help="SMS opt-in rate among customers with a phone.",
+)
+@click.option(
+    "--p-call-opt-in",
+    type=float,
+    default=D.p_call_opt_in,
+    show_default=True,
+    help="Call opt-in rate among customers with a phone.",
+)
+@click.option(
+    "--faker-locale",
+    default=D.faker_locale,
+    show_default=True,
+    help="Faker locale for names and phone numbers.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=D.seed,
+    show_default=True,
+    help="Random seed: the same seed gives the same data on every target.",
+)
+@click.option(
+    "--csv-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write products.csv, customers.csv and sales_transactions.csv here.",
+)
 @click.option("--replace", is_flag=True, help="Drop an existing erpgen dataset in the target first.")
-@click.option("--block-size", type=int, default=5000, show_default=True,
-              help="Customers simulated together (speed and memory only; the data stays the same).")
-@click.option("--batch-size", type=int, default=100_000, show_default=True,
-              help="Rows per write to the target (speed and memory only; the data stays the same).")
+@click.option(
+    "--block-size",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Customers simulated together (speed and memory only; the data stays the same).",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="Rows per write to the target (speed and memory only; the data stays the same).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def generate(database_url: str, quiet: bool, **params) -> None:
     """Simulate customers and sales and load them into the target database."""
@@ -85,7 +169,9 @@ def generate(database_url: str, quiet: bool, **params) -> None:
     if quiet:
         return
     width = max(len(t) for t in summary.rows)
-    click.echo(f"erpgen {__version__}: loaded {summary.target} in {summary.seconds:.1f} s (seed {summary.seed})")
+    click.echo(
+        f"erpgen {__version__}: loaded {summary.target} in {summary.seconds:.1f} s (seed {summary.seed})"
+    )
     for table, n in summary.rows.items():
         click.echo(f"  {table:<{width}}  {n:>12,} rows")
     click.echo(f"  {summary.lines_per_second:,.0f} sales lines/s")
@@ -144,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("erpgen: interrupted; nothing was committed", err=True)
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `erpgen` / `erpgen db`: show the help
+        click.echo(exc.format_message())
+        return exc.exit_code
     except click.ClickException as exc:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:

@@ -103,7 +103,9 @@ def parse_date(value: object, flag: str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise ConfigError(f"{flag} {value!r} is not a date", "write it as YYYY-MM-DD, e.g. 2015-01-01") from None
+        raise ConfigError(
+            f"{flag} {value!r} is not a date", "write it as YYYY-MM-DD, e.g. 2015-01-01"
+        ) from None
 
 
 def make_config(**kwargs: object) -> GenerateConfig:

@@ -50,7 +50,9 @@ def identity_pools(locale: str, seed: int) -> IdentityPools:
     fake.seed_instance(int(stream_key(seed, Stream.CUSTOMER)))
     first = tuple(fake.first_name() for _ in range(POOL_SIZE))
     last = tuple(fake.last_name() for _ in range(POOL_SIZE))
-    domains = tuple(sorted({fake.free_email_domain() for _ in range(DOMAIN_POOL_SIZE * 5)}))[:DOMAIN_POOL_SIZE]
+    domains = tuple(sorted({fake.free_email_domain() for _ in range(DOMAIN_POOL_SIZE * 5)}))[
+        :DOMAIN_POOL_SIZE
+    ]
     phones = []
     for _ in range(POOL_SIZE):
         text = fake.phone_number()

@@ -62,7 +62,8 @@ def connect(url: URL, **engine_kw) -> Iterator[Connection]:
         path = sqlite_path(url)
         if not path.parent.exists():
             raise TargetError(
-                f"cannot create {path}: directory {path.parent} does not exist", "create it or choose another path"
+                f"cannot create {path}: directory {path.parent} does not exist",
+                "create it or choose another path",
             )
     engine = make_engine(url, **engine_kw)
     try:

@@ -31,7 +31,9 @@ def parse(url: str) -> URL:
     if backend == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
         if not parsed.database:
-            raise TargetError(f"no database name in {mask(parsed)}", "add it: postgresql://user@host:5432/dbname")
+            raise TargetError(
+                f"no database name in {mask(parsed)}", "add it: postgresql://user@host:5432/dbname"
+            )
     if backend == "sqlite":
         parsed = parsed.set(drivername="sqlite")
         if not parsed.database or parsed.database == ":memory:":

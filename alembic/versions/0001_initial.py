@@ -56,7 +56,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "email_opt_in = 0 OR email IS NOT NULL", name=op.f("ck_customers_email_opt_in_needs_email")
         ),
-        sa.CheckConstraint("sms_opt_in = 0 OR phone IS NOT NULL", name=op.f("ck_customers_sms_opt_in_needs_phone")),
+        sa.CheckConstraint(
+            "sms_opt_in = 0 OR phone IS NOT NULL", name=op.f("ck_customers_sms_opt_in_needs_phone")
+        ),
         sa.CheckConstraint(
             "call_opt_in = 0 OR phone IS NOT NULL", name=op.f("ck_customers_call_opt_in_needs_phone")
         ),
@@ -65,7 +67,10 @@ def upgrade() -> None:
     op.create_table(
         "sales_transactions",
         sa.Column(
-            "line_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False
+            "line_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
         ),
         sa.Column("invoice_id", sa.Text(), nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=False),
@@ -76,7 +81,9 @@ def upgrade() -> None:
         sa.Column("store_id", sa.Integer(), nullable=False),
         sa.CheckConstraint("quantity <> 0", name=op.f("ck_sales_transactions_quantity_nonzero")),
         sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.customer_id"], name=op.f("fk_sales_transactions_customer_id_customers")
+            ["customer_id"],
+            ["customers.customer_id"],
+            name=op.f("fk_sales_transactions_customer_id_customers"),
         ),
         sa.ForeignKeyConstraint(
             ["product_id"], ["products.product_id"], name=op.f("fk_sales_transactions_product_id_products")

@@ -92,7 +92,9 @@ def master_rows(table: str, b: Batch, dates: IsoDates):
         return zip(b["store_id"].tolist(), b["store_name"])
     if table == "products":
         price = cents_to_text(b["unit_price_cents"]).astype("U").tolist()
-        return zip(b["product_id"].tolist(), b["product_name"], b["brand"], b["category"], b["gramm_g"], price)
+        return zip(
+            b["product_id"].tolist(), b["product_name"], b["brand"], b["category"], b["gramm_g"], price
+        )
     if table == "customers":
         return zip(
             b["customer_id"].tolist(),

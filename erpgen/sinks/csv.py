@@ -19,7 +19,11 @@ from erpgen.errors import TargetError
 from erpgen.schema import SEED_COLUMNS
 from erpgen.sinks.base import Batch, IsoDates, Sink, cents_to_text, invoice_ids, master_rows
 
-FILES = {"products": "products.csv", "customers": "customers.csv", "sales_transactions": "sales_transactions.csv"}
+FILES = {
+    "products": "products.csv",
+    "customers": "customers.csv",
+    "sales_transactions": "sales_transactions.csv",
+}
 
 
 class CsvSink(Sink):

@@ -106,7 +106,9 @@ class DatabaseSink(Sink):
                 f"{self.describe()} already has table(s) named {', '.join(present)} that erpgen did not create",
                 "use an empty database (erpgen never drops tables it did not make)",
             )
-        holding = [t.name for t in TABLES if t.name in present and conn.scalar(select(exists().select_from(t)))]
+        holding = [
+            t.name for t in TABLES if t.name in present and conn.scalar(select(exists().select_from(t)))
+        ]
         if holding and not self.replace:
             raise TargetError(
                 f"{self.describe()} already holds an erpgen dataset (rows in {', '.join(holding)})",

@@ -76,7 +76,13 @@ def encode_facts(b: Batch) -> bytes:
     n = len(b["line_id"])
     rows = np.empty(n, dtype=FACT_ROW)
     rows["nfields"] = len(FACT_COLUMNS)
-    for name, width in (("line_id", 8), ("customer_id", 4), ("invoice_date", 4), ("product_id", 4), ("store_id", 4)):
+    for name, width in (
+        ("line_id", 8),
+        ("customer_id", 4),
+        ("invoice_date", 4),
+        ("product_id", 4),
+        ("store_id", 4),
+    ):
         rows[f"{name}_len"] = width
     rows["invoice_id_len"] = INVOICE_ID_WIDTH
     rows["line_id"] = b["line_id"]

@@ -43,7 +43,9 @@ class SqliteSink(DatabaseSink):
     def begin(self) -> None:
         if self._fresh:
             if self.path.parent.exists() and not os.access(self.path.parent, os.W_OK):
-                raise TargetError(f"cannot write in {self.path.parent}", "choose a directory you can write to")
+                raise TargetError(
+                    f"cannot write in {self.path.parent}", "choose a directory you can write to"
+                )
             self._scratch.unlink(missing_ok=True)
         super().begin()
 

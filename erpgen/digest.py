@@ -1,0 +1,69 @@
+"""Content digests: one SHA-256 per table over canonical text, equal whatever the target or format.
+
+Canonical values: integers as digits, NUMERIC(p, s) with exactly s decimals, dates ISO, text as is,
+NULL as the empty string (as in the CSV files). Rows are taken in primary-key order.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Date, Integer, Numeric
+from sqlalchemy.engine import Connection
+
+from erpgen.schema import SEED_COLUMNS, TABLES
+
+_BY_NAME = {t.name: t for t in TABLES}
+
+
+def _canon(column, value) -> str:
+    if value is None or value == "":
+        return ""
+    t = column.type
+    if isinstance(t, Numeric) and not isinstance(t, Integer):
+        return str(Decimal(str(value)).quantize(Decimal(1).scaleb(-(t.scale or 0))))
+    if isinstance(t, Integer):
+        return str(int(value))
+    if isinstance(t, Date):
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    return str(value)
+
+
+def _digest(table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> str:
+    cols = [_BY_NAME[table].c[name] for name in columns]
+    h = hashlib.sha256((table + "\x1e" + "\x1f".join(columns) + "\n").encode())
+    for row in rows:
+        h.update(("\x1f".join(_canon(c, v) for c, v in zip(cols, row)) + "\n").encode())
+    return h.hexdigest()
+
+
+def database_digests(conn: Connection, *, seed_columns_only: bool = False) -> dict[str, str]:
+    """Digest of every erpgen table in the connected database."""
+    out = {}
+    for table in TABLES:
+        if seed_columns_only and table.name not in SEED_COLUMNS:
+            continue
+        columns = SEED_COLUMNS[table.name] if seed_columns_only else tuple(c.name for c in table.columns)
+        order = ", ".join(c.name for c in table.primary_key.columns)
+        sql = f"SELECT {', '.join(columns)} FROM {table.name} ORDER BY {order}"
+        result = conn.execution_options(stream_results=True, yield_per=50_000).exec_driver_sql(sql)
+        out[table.name] = _digest(table.name, columns, result)
+    return out
+
+
+def csv_digests(directory: str | Path) -> dict[str, str]:
+    """Digest of the CSV export, comparable with database_digests(seed_columns_only=True)."""
+    out = {}
+    for table, columns in SEED_COLUMNS.items():
+        with open(Path(directory) / f"{table}.csv", newline="") as f:
+            reader = csv.reader(f)
+            header = tuple(next(reader))
+            if header != columns:
+                raise ValueError(f"{table}.csv has columns {header}, expected {columns}")
+            out[table] = _digest(table, columns, reader)
+    return out

@@ -1,0 +1,129 @@
+"""Real databases for the tests: a temp SQLite file per test, and a fresh PostgreSQL database per test.
+
+PostgreSQL is found in this order: ERPGEN_TEST_DATABASE_URL (a server URL on which the tests may create
+and drop databases), then testcontainers where a Docker engine answers, then a local server at
+127.0.0.1:5432. With ERPGEN_REQUIRE_POSTGRES=1 (set by .ci/run) a missing server fails the run instead
+of skipping its tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from erpgen.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _reachable(url: str) -> bool:
+    try:
+        engine = create_engine(
+            make_url(url).set(drivername="postgresql+psycopg"), connect_args={"connect_timeout": 3}
+        )
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def _docker_postgres(stack: contextlib.ExitStack) -> str | None:
+    try:
+        import docker  # installed with testcontainers
+
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError:
+            from testcontainers.postgres import PostgresContainer
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return None
+    container = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
+    return container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """URL of a PostgreSQL server on which tests may create databases."""
+    with contextlib.ExitStack() as stack:
+        url = os.environ.get("ERPGEN_TEST_DATABASE_URL") or _docker_postgres(stack)
+        if not url and _reachable(LOCAL_PG):
+            url = LOCAL_PG
+        if not url or not _reachable(url):
+            if os.environ.get("ERPGEN_REQUIRE_POSTGRES") == "1":
+                pytest.fail(f"PostgreSQL is required but not reachable ({url or 'no server found'})")
+            pytest.skip("no PostgreSQL server found (set ERPGEN_TEST_DATABASE_URL)")
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"erpgen_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        make_url(pg_server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'erpgen.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request):
+    """Each test using this runs once per database."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\nstdout: {self.out}\nstderr: {self.err}"
+
+
+@pytest.fixture
+def erpgen(capsys, monkeypatch):
+    """Run the CLI in-process: erpgen("generate", "--n-customers", "10") -> Result."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    def run(*args: str) -> Result:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def run_process(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> Result:
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def erpgen_process(*args: str, cwd: Path, env: dict | None = None) -> Result:
+    """Run `python cli.py ...` from the repository in a real process (what a user types)."""
+    return run_process([sys.executable, str(REPO / "cli.py"), *map(str, args)], cwd=cwd, env=env)

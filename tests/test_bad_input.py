@@ -1,0 +1,128 @@
+"""Bad input: one line naming the problem, exit code 2, no traceback, the password masked, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+
+from erpgen.database import connect
+from erpgen.urls import parse
+
+from .conftest import erpgen_process
+
+PASSWORD = "s3cr3t-Pa55"
+
+BAD_PARAMS = {
+    "unparseable date": (["--date-from", "2015-13-01"], "--date-from '2015-13-01' is not a date"),
+    "word for a date": (["--date-till", "yesterday"], "--date-till 'yesterday' is not a date"),
+    "inverted range": (["--date-from", "2020-01-01", "--date-till", "2019-12-31"], "is after --date-till"),
+    "zero customers": (["--n-customers", "0"], "--n-customers must be at least 1"),
+    "negative customers": (["--n-customers", "-5"], "--n-customers must be at least 1"),
+    "absurd customers": (["--n-customers", "1000000000"], "above the limit of 99,999,999"),
+    "not a number": (["--n-customers", "lots"], "'lots' is not a valid integer"),
+    "probability above 1": (["--p-email", "1.5"], "--p-email must be a probability between 0 and 1"),
+    "negative probability": (["--p-sms-opt-in", "-0.1"], "--p-sms-opt-in must be a probability"),
+    "too many devices": (["--n-devices", "99"], "more than the catalog universe holds (15)"),
+    "negative refills": (["--n-refills", "-1"], "--n-refills must be 0 or more"),
+    "unknown locale": (["--faker-locale", "xx_YY"], "is not a Faker locale"),
+    "unknown option": (["--n-customerz", "5"], "No such option"),
+    "range too long": (["--date-from", "1900-01-01", "--date-till", "2025-12-31"], "the limit is 50"),
+}
+
+
+def assert_one_clean_line(r, *expected: str) -> None:
+    assert r.code == 2, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r
+    assert lines[0].startswith("erpgen: error: "), r
+    assert "Traceback" not in r.err + r.out
+    for text in expected:
+        assert text in lines[0], r
+    assert PASSWORD not in r.err + r.out
+
+
+def assert_no_tables(url: str) -> None:
+    with connect(parse(url)) as conn:
+        assert inspect(conn).get_table_names() == []
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PARAMS))
+def test_bad_parameters_write_nothing(erpgen, tmp_path, case):
+    args, message = BAD_PARAMS[case]
+    target = tmp_path / "never.db"
+    r = erpgen("generate", "--database-url", f"sqlite:///{target}", *args)
+    assert_one_clean_line(r, message)
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PARAMS)[:3])
+def test_bad_parameters_on_postgres_write_nothing(erpgen, pg_url, case):
+    args, message = BAD_PARAMS[case]
+    assert_one_clean_line(erpgen("generate", "--database-url", pg_url, *args), message)
+    assert_no_tables(pg_url)
+
+
+def test_unreachable_server(erpgen):
+    r = erpgen("generate", "--database-url", f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/erpgen")
+    assert_one_clean_line(r, "cannot connect to postgresql://postgres:***@127.0.0.1:1/erpgen", "refused")
+
+
+def test_unknown_user_and_password_masked(erpgen, pg_server):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_server).set(username="no_such_erpgen_user", password=PASSWORD)
+    r = erpgen("generate", "--database-url", url.render_as_string(hide_password=False))
+    assert_one_clean_line(r, "cannot connect to postgresql://no_such_erpgen_user:***@", "no_such_erpgen_user")
+
+
+def test_missing_database(erpgen, pg_server):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_server).set(database="erpgen_no_such_db", password=PASSWORD)
+    r = erpgen("generate", "--database-url", url.render_as_string(hide_password=False))
+    assert_one_clean_line(r, "erpgen_no_such_db", "does not exist")
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("mysql://root@localhost/x", "unsupported database 'mysql'"),
+        ("not a url at all", "cannot parse database URL"),
+        (f"postgresql://u:{PASSWORD}@127.0.0.1:5432", "no database name"),
+        ("sqlite://", "in-memory SQLite"),
+    ],
+)
+def test_bad_urls(erpgen, url, message):
+    assert_one_clean_line(erpgen("generate", "--database-url", url), message)
+
+
+def test_sqlite_in_missing_directory(erpgen, tmp_path):
+    r = erpgen("generate", "--database-url", f"sqlite:///{tmp_path}/nope/x.db")
+    assert_one_clean_line(r, "does not exist")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_existing_foreign_tables_are_left_alone(erpgen, sqlite_url):
+    from sqlalchemy import text
+
+    with connect(parse(sqlite_url)) as conn, conn.begin():
+        conn.execute(text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
+        conn.execute(text("INSERT INTO customers VALUES (1, 'kept')"))
+    r = erpgen("generate", "--database-url", sqlite_url, "--n-customers", "10", "--replace")
+    assert_one_clean_line(r, "already has table(s) named customers that erpgen did not create")
+    with connect(parse(sqlite_url)) as conn:
+        assert conn.execute(text("SELECT name FROM customers")).scalar() == "kept"
+        assert inspect(conn).get_table_names() == ["customers"]
+
+
+def test_real_process_prints_one_line_and_exits_2(tmp_path):
+    r = erpgen_process("generate", "--n-customers", "0", cwd=tmp_path)
+    assert_one_clean_line(r, "--n-customers must be at least 1")
+    assert not (tmp_path / "erpgen.db").exists()
+
+
+def test_debug_shows_the_traceback(erpgen, tmp_path):
+    r = erpgen("--debug", "generate", "--database-url", f"sqlite:///{tmp_path}/x.db", "--n-customers", "0")
+    assert r.code == 2
+    assert "Traceback" in r.err and "ConfigError" in r.err

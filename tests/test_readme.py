@@ -1,0 +1,106 @@
+"""The README stays true: every command in it is run here, and CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, run_process
+
+README = (REPO / "README.md").read_text()
+PG_URL = re.compile(r"postgresql://\S+")
+
+
+def marked_command(marker: str) -> str:
+    m = re.search(rf"<!-- readme:{marker} -->\s*```bash\n(.+?)\n```", README, re.S)
+    assert m, f"README has no readme:{marker} command"
+    return m.group(1).strip()
+
+
+def other_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.+?)\n```", README, re.S)
+    lines = [ln.split("#")[0].strip() for b in blocks for ln in b.splitlines()]
+    skip = {marked_command("run"), marked_command("test")}
+    return [ln for ln in lines if ln and ln not in skip]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert marked_command("test") in ci.splitlines()
+
+
+def test_readme_lists_every_original_flag():
+    for flag in (
+        "--n-customers", "--date-from", "--date-till", "--n-devices", "--n-accessories", "--n-spare-parts",
+        "--n-refills", "--n-bulk-refills", "--p-first-name", "--p-last-name", "--p-email", "--p-phone",
+        "--p-email-opt-in", "--p-sms-opt-in", "--p-call-opt-in", "--faker-locale", "--seed",
+    ):  # fmt: skip
+        assert f"`{flag}`" in README
+
+
+@pytest.mark.parametrize("command", other_commands())
+def test_readme_command_runs(command, request, tmp_path):
+    words = shlex.split(command)
+    if words[:2] == ["docker", "compose"]:
+        compose = (REPO / "docker-compose.yml").read_text()
+        assert "healthcheck:" in compose and "pg_isready" in compose
+        url = PG_URL.search(README.split("docker compose up -d")[1]).group(0).rstrip("`")
+        user_pw = url.split("//")[1].split("@")[0]
+        assert f"POSTGRES_USER: {user_pw.split(':')[0]}" in compose
+        assert f"POSTGRES_PASSWORD: {user_pw.split(':')[1]}" in compose
+        return
+    env = {}
+    while "=" in words[0]:
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    cwd = tmp_path
+    if words[0] == "erpgen":
+        words = [sys.executable, str(REPO / "cli.py"), *words[1:]]
+    elif words[0] == "alembic":
+        words, cwd = [sys.executable, "-m", "alembic", *words[1:]], REPO
+        env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'erpgen.db'}")
+    needs_pg = any(PG_URL.match(w) for w in [*words, *env.values()])
+    if needs_pg:
+        pg = request.getfixturevalue("pg_url")
+        words = [PG_URL.sub(pg, w) for w in words]
+        env = {k: PG_URL.sub(pg, v) for k, v in env.items()}
+    r = run_process(words, cwd=cwd, env=env)
+    assert r.code == 0, (command, r)
+    assert "Traceback" not in r.err
+
+
+def _copy_repo(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns(
+        ".venv", ".git", "*.db", "__pycache__", "*.egg-info", "build", ".pytest_cache"
+    )
+    shutil.copytree(REPO, dest, ignore=ignore)
+    return dest
+
+
+@pytest.mark.slow
+def test_readme_run_command_on_a_fresh_copy_and_installed_package(tmp_path):
+    """The README's main command in a fresh copy: a real, non-editable `pip install .`, then erpgen."""
+    repo = _copy_repo(tmp_path / "repo")
+    r = run_process(["bash", "-c", marked_command("run")], cwd=repo, timeout=900)
+    assert r.code == 0, r
+    assert re.search(r"customers\s+1,000 rows", r.out), r
+    assert (repo / "erpgen.db").exists()
+
+    # The installed package, run from another directory, carries its migrations.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    python, erpgen = repo / ".venv/bin/python", repo / ".venv/bin/erpgen"
+    where = run_process(
+        [str(python), "-c", "import erpgen.migrate as m; print(m.script_location())"], cwd=elsewhere
+    )
+    assert where.code == 0 and "site-packages" in where.out, where
+    up = run_process([str(erpgen), "db", "upgrade", "--database-url", "sqlite:///fresh.db"], cwd=elsewhere)
+    assert up.code == 0 and "revision 0001" in up.out, up
+    gen = run_process([str(erpgen), "generate", "--n-customers", "25"], cwd=elsewhere)
+    assert gen.code == 0, gen
+    assert (elsewhere / "erpgen.db").exists()
