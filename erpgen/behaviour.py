@@ -1,32 +1,46 @@
 """The customer lifecycle simulation, vectorised over a block of customers.
 
-The model is the original generator's day-by-day one. Each customer draws one option from every knob
-list. From its creation day on, each day it is first lost with p_close (no invoice on the loss day, none
-after), otherwise it buys with the daily probability of its current customer-year, and once it has bought
-a k-th invoice follows on the same day with p_buy * p_invoice_by_nth[k-1]. Each invoice may carry a
-device (probability by devices already owned), refills (count from weights), an accessory and a spare part.
+Each customer has a home country and channel, a segment and its own rates:
+  ONE_TIME    buys once and decides there and then never to come back;
+  LOYAL       buys refills when the last ones run out: the gap is the grams bought divided by the
+              customer's consumption per day, so bigger refills last longer;
+  OCCASIONAL  buys at a personal rate, more in the scenario's peak months;
+  B2B         a company reordering on a steady cycle, in bulk, at a standing discount.
+Every repeat customer's frequency drifts up or down over the years, may pause in dormant spells and come
+back, and leaves for good at its lost-decision date. Several invoices can fall on one day (the original's
+p_invoice_by_nth), and baskets keep the original's device / refill / accessory / spare-part logic.
+Sales may come back as credit notes that reference the line they return.
 
-Rather than looping over 1.6 billion customer-days, the simulation jumps from event to event: a daily
-Bernoulli process is exactly a sequence of geometric gaps, and because it is memoryless a gap that runs
-past the end of a customer-year is restarted at the boundary with the next year's probability. Every
-draw is keyed by (customer, event counter), so the result does not depend on the block a customer is in.
+The simulation jumps from event to event (purchase to purchase) for all customers of a block at once;
+every draw is keyed by (customer, event counter), so a customer's history never depends on its block.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from erpgen.catalog import Catalog
-from erpgen.config import MAX_INVOICES_PER_DAY, Behaviour, GenerateConfig
-from erpgen.customers import EPOCH, created_day
+from erpgen.config import MAX_INVOICES_PER_DAY, GenerateConfig
+from erpgen.customers import EPOCH, channel_index, country_index, created_day
 from erpgen.rng import Draws, Stream
 
-# b-values of the KNOBS and INVOICE streams
-_K_SCHED, _K_CLOSE, _K_NTH, _K_DEVICE, _K_REFILL, _K_ACC, _K_SPARE = range(7)
-_I_DEVICE, _I_HAS_REFILL, _I_N_REFILL, _I_ACC, _I_SPARE, _I_STORE = range(6)
+SEGMENTS = ("ONE_TIME", "LOYAL", "OCCASIONAL", "B2B")
+ONE_TIME, LOYAL, OCCASIONAL, B2B = range(4)
+EVENTS = ("ACQUIRED", "FIRST_PURCHASE", "DORMANT", "REACTIVATED", "LOST")
+ACQUIRED, FIRST_PURCHASE, DORMANT, REACTIVATED, LOST = range(5)
 FIRST_STORE_ID = 101  # the original numbered its stores 101, 102, ...
+
+# b-values of the KNOBS stream
+_K_NTH, _K_DEVICE, _K_REFILL, _K_ACC, _K_SPARE, _K_SEGMENT, _K_RATE, _K_TREND, _K_CONS, _K_PERIOD = range(10)
+_K_QTY, _K_DISCOUNT, _K_STORE, _K_LOST, _K_FIRST = range(10, 15)
+# b-values of the INVOICE stream (a = invoice key)
+_I_HAS_REFILL, _I_N_REFILL, _I_ACC, _I_N_ACC, _I_SPARE, _I_DEVICE, _I_NTH = range(7)
+# lines per invoice are keyed b = line number (< 128); refills start at 1, after the device line
+_MAX_LINES = 60  # keyed draws use b, b + 64 and b + 192
+_INVOICES_PER_EVENT = 64  # invoice key = event counter * 64 + invoice number within the day
 
 
 def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
@@ -36,143 +50,337 @@ def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BehaviourTables:
-    buy: np.ndarray  # (options, years)
-    close: np.ndarray
-    nth: np.ndarray  # (options, k)
-    device: np.ndarray  # (options, owned)
-    refill_cdf: np.ndarray  # (options, count) cumulative, normalised
-    p_refill_invoice: float
-    accessory: np.ndarray
-    spare: np.ndarray
+class Rates:
+    """The internal rates that targets are calibrated into (erpgen.calibrate)."""
 
-    @classmethod
-    def from_behaviour(cls, b: Behaviour) -> BehaviourTables:
-        weights = _padded(b.refill_count_weights)
-        return cls(
-            buy=_padded(b.p_buy_by_year),
-            close=np.array(b.p_close_day, dtype=np.float64),
-            nth=_padded(b.p_invoice_by_nth),
-            device=_padded(b.p_device_by_nth),
-            refill_cdf=np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True),
-            p_refill_invoice=b.p_refill_invoice,
-            accessory=np.array(b.p_accessory_invoice, dtype=np.float64),
-            spare=np.array(b.p_spare_part_invoice, dtype=np.float64),
-        )
+    p_one_time: float  # share of consumer customers in the ONE_TIME segment
+    rate_scale: float = 1.0  # multiplies every repeat customer's purchase frequency
+    loss_scale: float = 1.0  # multiplies the daily hazard of the lost decision
+
+
+@dataclass(frozen=True)
+class Model:
+    """Everything a block needs that does not depend on the block: tables built once per run."""
+
+    cfg: GenerateConfig
+    catalog: Catalog
+    rates: Rates
+
+    def __post_init__(self) -> None:
+        s, b = self.cfg.scenario, self.cfg.scenario.basket
+        object.__setattr__(self, "nth", _padded(b.p_invoice_by_nth))
+        object.__setattr__(self, "device", _padded(b.p_device_by_nth))
+        w = _padded(b.refill_count_weights)
+        object.__setattr__(self, "refill_cdf", np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True))
+        aw = np.asarray(b.accessory_count_weights, dtype=np.float64)
+        object.__setattr__(self, "acc_cdf", np.cumsum(aw) / aw.sum())
+        object.__setattr__(self, "p_acc", np.asarray(b.p_accessory_invoice, dtype=np.float64))
+        object.__setattr__(self, "p_spare", np.asarray(b.p_spare_part_invoice, dtype=np.float64))
+        channels = list(s.channels.values())
+        object.__setattr__(self, "weekday", np.array([c.weekday_weights for c in channels], dtype=np.float64))
+        object.__setattr__(self, "month", np.asarray(s.seasonality.month_weights, dtype=np.float64))
+        object.__setattr__(self, "stores", store_table(self.cfg))
+        pools = {role: self.catalog.ids(role) for role in ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")}
+        object.__setattr__(self, "pools", pools)
+        object.__setattr__(self, "pool_cdf", {r: _popularity_cdf(len(ids)) for r, ids in pools.items()})
+        object.__setattr__(self, "prices", self.catalog.price_cents_by_id())
+        object.__setattr__(self, "gramm", self.catalog.gramm_by_id())
+
+
+def _popularity_cdf(n: int) -> np.ndarray:
+    """A few products sell far more than the rest (Zipf-like, exponent 0.8), as in real catalogs."""
+    if n == 0:
+        return np.zeros(0)
+    w = 1.0 / np.arange(1, n + 1) ** 0.8
+    return np.cumsum(w) / w.sum()
+
+
+def store_table(cfg: GenerateConfig) -> np.ndarray:
+    """(country index, channel index) -> first store id and store count, in a (countries, channels, 2) array.
+
+    Stores are numbered from 101 in the order: country, then channel, then store.
+    """
+    s = cfg.scenario
+    out = np.zeros((len(s.countries), len(s.channels), 2), dtype=np.int64)
+    next_id = FIRST_STORE_ID
+    for i in range(len(s.countries)):
+        for j, ch in enumerate(s.channels.values()):
+            out[i, j] = (next_id, ch.stores_per_country)
+            next_id += ch.stores_per_country
+    return out
 
 
 @dataclass
 class BlockFacts:
-    """Invoice lines of one block, in (customer, invoice, line) order. Dates are days since 1970-01-01."""
+    """One block's output, in (customer, invoice, line) order; credit notes after the sales.
+
+    Dates are days since 1970-01-01. `returned` is the block-local index of the line a return line
+    gives back (-1 for sales).
+    """
 
     customer_id: np.ndarray
     invoice_seq: np.ndarray
+    is_credit: np.ndarray
     invoice_date: np.ndarray
     product_id: np.ndarray
     quantity: np.ndarray
+    unit_price_cents: np.ndarray
     revenue_cents: np.ndarray
     store_id: np.ndarray
+    returned: np.ndarray
+    # per customer of the block
+    segment: np.ndarray
+    created: np.ndarray
+    first_purchase: np.ndarray  # -1: never bought
+    lost: np.ndarray  # -1: not lost within the range
+    # lifecycle events, sorted by (customer, day, event)
+    event_customer: np.ndarray
+    event_code: np.ndarray
+    event_day: np.ndarray
 
     def __len__(self) -> int:
         return len(self.customer_id)
 
 
-def _year_boundaries(created: np.ndarray, n_years: int) -> np.ndarray:
-    """Day numbers at which customer-years 2..n_years start: the created month's start + 12k months."""
-    months = (EPOCH + created.astype("timedelta64[D]")).astype("datetime64[M]")
-    k = np.arange(1, n_years, dtype=np.int64)
-    starts = months[:, None] + (12 * k)[None, :].astype("timedelta64[M]")
-    return (starts.astype("datetime64[D]") - EPOCH).astype(np.int64)
+def _pick(draws: Draws, pool: np.ndarray, cdf: np.ndarray, cust, a, b) -> np.ndarray:
+    u = draws.uniform(Stream.LINE, cust, a, b)
+    return pool[np.minimum(np.searchsorted(cdf, u, side="right"), len(pool) - 1)]
 
 
-def _buy_days(draws, ids, created, active_end, p_year, bounds):
-    """Days on which each customer makes at least one invoice.
-
-    Returns (row index into the block, day, event counter, daily probability) for every buy-day.
-    """
-    n_years = p_year.shape[1]
-    rows = np.arange(len(ids))
-    cur = created - 1
-    seg = np.zeros(len(ids), dtype=np.int64)
-    out_rows, out_days, out_ctr, out_p = [], [], [], []
-    counter = 0
-    far = np.iinfo(np.int64).max // 4
-    while len(rows):
-        p = p_year[rows, seg]
-        gap = 1 + draws.geometric_failures(p, Stream.BUY_GAP, ids[rows], counter)
-        cand = cur + gap
-        has_next = seg < n_years - 1
-        seg_end = np.where(has_next, bounds[rows, np.minimum(seg, n_years - 2)], far)
-        crosses = cand >= seg_end
-        hit = ~crosses & (cand < active_end[rows])
-        if hit.any():
-            out_rows.append(rows[hit])
-            out_days.append(cand[hit])
-            out_ctr.append(np.full(int(hit.sum()), counter, dtype=np.int64))
-            out_p.append(p[hit])
-        # Crossing a year boundary: restart there with the next year's probability (memoryless).
-        cur = np.where(crosses, seg_end - 1, cand)
-        seg = seg + crosses
-        alive = np.where(crosses, seg_end < active_end[rows], hit)
-        rows, cur, seg = rows[alive], cur[alive], seg[alive]
-        counter += 1
-    if not out_rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, np.zeros(0)
-    return (
-        np.concatenate(out_rows),
-        np.concatenate(out_days),
-        np.concatenate(out_ctr),
-        np.concatenate(out_p),
-    )
+def _count(draws: Draws, cdf: np.ndarray, cust, a, b) -> np.ndarray:
+    """1 + the number of cdf steps a uniform passes: counts drawn from weights (cdf per row or shared)."""
+    u = draws.uniform(Stream.INVOICE, cust, a, b)
+    if cdf.ndim == 1:
+        return 1 + np.searchsorted(cdf, u, side="right").clip(max=len(cdf) - 1)
+    return 1 + (u[:, None] > cdf).sum(axis=1).clip(max=cdf.shape[1] - 1)
 
 
-def simulate_block(
-    cfg: GenerateConfig, catalog: Catalog, tables: BehaviourTables, ids: np.ndarray, draws: Draws
-) -> BlockFacts:
+def _quantity(draws: Draws, cust, a, b, base: np.ndarray) -> np.ndarray:
+    """Units on a line: mostly 1 for consumers (sometimes 2 or 3); around `base` for B2B."""
+    u = draws.uniform(Stream.QUANTITY, cust, a, b)
+    consumer = 1 + (u > 0.85) + (u > 0.97)
+    bulk = np.maximum(1, np.round(base * np.exp(0.3 * draws.normal(Stream.QUANTITY, cust, a, b + 64))))
+    return np.where(base > 1, bulk, consumer).astype(np.int64)
+
+
+def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
+    cfg, s = model.cfg, model.cfg.scenario
+    lc = s.lifecycle
     ids = ids.astype(np.int64)
     n = len(ids)
-    created = created_day(cfg, ids, draws)
     till = int((np.datetime64(cfg.date_till, "D") - EPOCH).astype(np.int64))
+    created = created_day(cfg, ids, draws)
+    country = country_index(cfg, ids, draws)
+    channel = channel_index(cfg, ids, draws)
+    channel_names = list(s.channels)
+    channels = list(s.channels.values())
+    is_b2b = np.array([c == "B2B" for c in channel_names])[channel]
 
-    def knob(b: int, size: int) -> np.ndarray:
+    def knob(b: int) -> np.ndarray:
+        return draws.uniform(Stream.KNOBS, ids, 0, b)
+
+    def option(b: int, size: int) -> np.ndarray:
         return draws.integers(Stream.KNOBS, size, ids, 0, b)
 
-    sched = knob(_K_SCHED, len(tables.buy))
-    close = tables.close[knob(_K_CLOSE, len(tables.close))]
-    nth = knob(_K_NTH, len(tables.nth))
-    dev_opt = knob(_K_DEVICE, len(tables.device))
-    ref_opt = knob(_K_REFILL, len(tables.refill_cdf))
-    p_acc = tables.accessory[knob(_K_ACC, len(tables.accessory))]
-    p_spare = tables.spare[knob(_K_SPARE, len(tables.spare))]
+    # Segment: B2B by channel; consumers one-time, loyal (needs refills to consume) or occasional.
+    u_seg = knob(_K_SEGMENT)
+    repeat_loyal = model.rates.p_one_time + (1 - model.rates.p_one_time) * lc.loyal_share
+    segment = np.where(
+        u_seg < model.rates.p_one_time, ONE_TIME, np.where(u_seg < repeat_loyal, LOYAL, OCCASIONAL)
+    )
+    if not len(model.pools["REFILL"]):
+        segment = np.where(segment == LOYAL, OCCASIONAL, segment)
+    segment = np.where(is_b2b, B2B, segment)
 
-    # Lost decision: the first day whose daily draw says "lost"; nothing is sold from that day on.
-    lost_offset = draws.geometric_failures(close, Stream.LOST, ids)
-    active_end = np.minimum(created + lost_offset, till + 1)
+    # Personal rates: lognormal spread around the scenario's medians, scaled by the calibration.
+    scale = model.rates.rate_scale
+    occ_rate = (
+        scale
+        * lc.occasional_orders_per_year
+        / 365.25
+        * np.exp(lc.rate_sigma * draws.normal(Stream.KNOBS, ids, 0, _K_RATE))
+    )
+    trend = lc.trend_sigma * draws.normal(Stream.KNOBS, ids, 0, _K_TREND)
+    consumption = (
+        scale
+        * lc.consumption_g_per_day
+        * np.exp(lc.consumption_sigma * draws.normal(Stream.KNOBS, ids, 0, _K_CONS))
+    )
+    period = lc.b2b_period_days / scale * (0.7 + 0.6 * knob(_K_PERIOD))
+    qty_base = np.array([c.quantity_median for c in channels])[channel] * np.exp(
+        0.5 * draws.normal(Stream.KNOBS, ids, 0, _K_QTY)
+    )
+    disc_lo = np.array([c.discount_min for c in channels])[channel]
+    disc_hi = np.array([c.discount_max for c in channels])[channel]
+    standing_discount = disc_lo + (disc_hi - disc_lo) * knob(_K_DISCOUNT)
+    first_store, n_stores = model.stores[country, channel, 0], model.stores[country, channel, 1]
+    home_store = first_store + draws.integers(Stream.KNOBS, n_stores, ids, 0, _K_STORE)
+    nth_opt = option(_K_NTH, len(model.nth))
+    dev_opt = option(_K_DEVICE, len(model.device))
+    ref_opt = option(_K_REFILL, len(model.refill_cdf))
+    p_acc = model.p_acc[option(_K_ACC, len(model.p_acc))]
+    p_spare = model.p_spare[option(_K_SPARE, len(model.p_spare))]
 
-    n_years = tables.buy.shape[1]
-    bounds = _year_boundaries(created, n_years) if n_years > 1 else np.zeros((n, 1), dtype=np.int64)
-    p_first = tables.buy[sched] * tables.nth[nth, 0][:, None]
-    rows, days, ctr, p_first_day = _buy_days(draws, ids, created, active_end, p_first, bounds)
+    # The lost decision: a daily hazard from the yearly loss, counted from the first purchase.
+    hazard = -math.log(max(1e-12, 1.0 - lc.yearly_loss)) / 365.25 * model.rates.loss_scale
+    hazard = np.where(segment == B2B, hazard * lc.b2b_loss_factor, hazard)
+    lost_after = draws.geometric_failures(np.minimum(hazard, 1.0), Stream.KNOBS, ids, 0, _K_LOST)
+    first_delay = draws.geometric_failures(
+        np.full(n, 1.0 / (1.0 + lc.first_purchase_delay_days)), Stream.KNOBS, ids, 0, _K_FIRST
+    )
 
-    # Further invoices on a buy-day: the k-th follows with p_buy * p_invoice_by_nth[k-1].
-    p_buy_day = p_first_day / np.where(tables.nth[nth[rows], 0] > 0, tables.nth[nth[rows], 0], 1.0)
-    per_day = np.ones(len(rows), dtype=np.int64)
-    going = np.arange(len(rows))
-    width = tables.nth.shape[1]
-    for k in range(1, MAX_INVOICES_PER_DAY):
+    weekday_max = model.weekday.max(axis=1)
+    month_max = model.month.max()
+    dormant_mu = math.log(max(1.0, lc.dormant_median_days))
+    refill_pool, refill_cdf = model.pools["REFILL"], model.pool_cdf["REFILL"]
+    device_pool = model.pools["DEVICE"]
+    dev_width = model.device.shape[1]
+
+    # -- event loop: one purchase day (or one rejected candidate) per customer per iteration ------
+    rows = np.arange(n)
+    cur = created.copy()
+    counter = 0
+    first = np.full(n, -1, dtype=np.int64)
+    lost_day = np.full(n, np.iinfo(np.int64).max // 4, dtype=np.int64)
+    owned = np.zeros(n, dtype=np.int64)
+    grams_last = np.zeros(n, dtype=np.float64)
+    dormant_since = np.full(n, -1, dtype=np.int64)
+    ev_rows, ev_days, ev_keys, ev_device, ev_refills = [], [], [], [], []
+    life_rows, life_codes, life_days = [], [], []
+    while len(rows):
+        k = counter
+        seg = segment[rows]
+        started = first[rows] >= 0
+        years = np.where(started, (cur[rows] - first[rows]) / 365.25, 0.0)
+        drift = np.exp(trend[rows] * years)
+        # candidate gap, by segment
+        occ_gap = 1 + draws.geometric_failures(
+            np.minimum(occ_rate[rows] * drift, 1.0), Stream.BUY_GAP, ids[rows], k
+        )
+        noise = np.exp(0.2 * draws.normal(Stream.BUY_GAP, ids[rows], k, 1))
+        loyal_gap = np.where(
+            grams_last[rows] > 0,
+            np.ceil(grams_last[rows] / (consumption[rows] * drift) * noise),
+            occ_gap,
+        )
+        b2b_gap = np.maximum(1, np.round(period[rows] / drift * noise))
+        gap = np.select([seg == LOYAL, seg == B2B], [loyal_gap, b2b_gap], occ_gap).astype(np.int64)
+        gap = np.where(started, gap, first_delay[rows])
+        # a dormant spell stretches the gap; it began when the purchase was due
+        goes_dormant = (
+            started
+            & (draws.uniform(Stream.DORMANCY, ids[rows], k) < lc.p_dormant)
+            & (dormant_since[rows] < 0)
+        )
+        spell = np.round(np.exp(dormant_mu + 0.5 * draws.normal(Stream.DORMANCY, ids[rows], k, 1)))
+        spell = np.maximum(30, spell).astype(np.int64)
+        dormant_since[rows] = np.where(goes_dormant, cur[rows] + gap, dormant_since[rows])
+        cand = cur[rows] + gap + np.where(goes_dormant, spell, 0)
+        # occasional buying follows the months: thin candidates by the month's weight
+        month = (EPOCH + cand.astype("timedelta64[D]")).astype("datetime64[M]").astype(np.int64) % 12
+        keep = (
+            (seg != OCCASIONAL)
+            | ~started
+            | (draws.uniform(Stream.BUY_GAP, ids[rows], k, 2) * month_max < model.month[month])
+        )
+        # and every channel has its weekdays: move forward to a day the customer's channel trades
+        ch = channel[rows]
+        settled = np.zeros(len(rows), dtype=bool)
+        for j in range(14):  # each customer stops at its first accepted day, whatever the others do
+            wd = (cand + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+            ok = draws.uniform(Stream.WEEKDAY, ids[rows], k, j) * weekday_max[ch] < model.weekday[ch, wd]
+            settled |= ok
+            if settled.all():
+                break
+            cand = np.where(settled, cand, cand + 1)
+        # the first purchase fixes the lost-decision date (one-time buyers decide the same day)
+        newly = ~started
+        first_here = np.where(newly, cand, first[rows])
+        lost_here = first_here + 1 + np.where(seg == ONE_TIME, 0, lost_after[rows])
+        end = np.minimum(lost_here, till + 1)
+        buys = keep & (cand < end)
+        stop = cand >= end
+        # record the purchase: the first invoice's device and refills (they drive the next gap)
+        r = rows[buys]
+        if len(r):
+            key = counter * _INVOICES_PER_EVENT
+            o = owned[r]
+            p_dev = model.device[dev_opt[r], np.minimum(o, dev_width - 1)]
+            device = (draws.uniform(Stream.INVOICE, ids[r], key, _I_DEVICE) < p_dev) & (len(device_pool) > 0)
+            has_ref = (
+                draws.uniform(Stream.INVOICE, ids[r], key, _I_HAS_REFILL) < s.basket.p_refill_invoice
+            ) & (len(refill_pool) > 0)
+            n_ref = np.where(
+                has_ref, _count(draws, model.refill_cdf[ref_opt[r]], ids[r], key, _I_N_REFILL), 0
+            )
+            grams = np.zeros(len(r))
+            for line in range(int(n_ref.max(initial=0))):
+                on = n_ref > line
+                prod = _pick(draws, refill_pool, refill_cdf, ids[r][on], key, 1 + line)
+                qty = _quantity(draws, ids[r][on], key, 1 + line, qty_base[r][on])
+                grams[on] += model.gramm[prod] * qty
+            owned[r] += device
+            grams_last[r] = grams
+            ev_rows.append(r)
+            ev_days.append(cand[buys])
+            ev_keys.append(np.full(len(r), counter, dtype=np.int64))
+            ev_device.append(device)
+            ev_refills.append(n_ref)
+            became = newly[buys]
+            back = dormant_since[r] >= 0
+            for code, mask, days in (
+                (FIRST_PURCHASE, became, cand[buys]),
+                (DORMANT, back, dormant_since[r]),
+                (REACTIVATED, back, cand[buys]),
+            ):
+                if mask.any():
+                    life_rows.append(r[mask])
+                    life_codes.append(np.full(int(mask.sum()), code))
+                    life_days.append(days[mask])
+            dormant_since[r] = -1
+        bought_first = rows[buys & newly]
+        first[bought_first] = cand[buys & newly]
+        lost_day[bought_first] = lost_here[buys & newly]
+        cur[rows] = cand
+        # customers that stop: a dormancy that had begun before the end is recorded without return
+        done = rows[stop]
+        ds = dormant_since[done]
+        dorm = (ds >= 0) & (ds < np.minimum(lost_day[done], till + 1))
+        if dorm.any():
+            life_rows.append(done[dorm])
+            life_codes.append(np.full(int(dorm.sum()), DORMANT))
+            life_days.append(ds[dorm])
+        rows = rows[~stop]
+        counter += 1
+
+    if ev_rows:
+        e_row, e_day, e_key = np.concatenate(ev_rows), np.concatenate(ev_days), np.concatenate(ev_keys)
+        e_dev, e_ref = np.concatenate(ev_device), np.concatenate(ev_refills)
+    else:
+        e_row = e_day = e_key = e_ref = np.zeros(0, dtype=np.int64)
+        e_dev = np.zeros(0, dtype=bool)
+    order = np.lexsort((e_key, e_row))
+    e_row, e_day, e_key, e_dev, e_ref = e_row[order], e_day[order], e_key[order], e_dev[order], e_ref[order]
+
+    # -- several invoices on one day: the (j+1)-th follows the j-th with p_invoice_by_nth[j]; a one-time
+    # buyer makes one invoice
+    per_day = np.ones(len(e_row), dtype=np.int64)
+    going = np.arange(len(e_row))
+    width = model.nth.shape[1]
+    for j in range(1, MAX_INVOICES_PER_DAY):
         if not len(going):
             break
-        p = p_buy_day[going] * tables.nth[nth[rows[going]], min(k, width - 1)]
-        more = draws.uniform(Stream.NTH_INVOICE, ids[rows[going]], ctr[going], k) < p
+        p = np.where(
+            segment[e_row[going]] == ONE_TIME, 0.0, model.nth[nth_opt[e_row[going]], min(j, width - 1)]
+        )
+        more = draws.uniform(Stream.NTH_INVOICE, ids[e_row[going]], e_key[going], j) < p
         going = going[more]
         per_day[going] += 1
-
-    # Invoices in (customer, day) order; invoice_seq counts each customer's invoices from 1.
-    order = np.lexsort((days, rows))
-    rows, days, per_day = rows[order], days[order], per_day[order]
-    inv_row = np.repeat(rows, per_day)
-    inv_day = np.repeat(days, per_day)
+    inv_event = np.repeat(np.arange(len(e_row)), per_day)
+    inv_j = np.arange(len(inv_event)) - np.repeat(np.cumsum(per_day) - per_day, per_day)
+    inv_row = e_row[inv_event]
+    inv_day = e_day[inv_event]
+    inv_key = e_key[inv_event] * _INVOICES_PER_EVENT + inv_j
     n_inv = len(inv_row)
     counts = np.bincount(inv_row, minlength=n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -180,82 +388,139 @@ def simulate_block(
     inv_cust = ids[inv_row]
 
     def inv_u(b: int) -> np.ndarray:
-        return draws.uniform(Stream.INVOICE, inv_cust, inv_seq, b)
+        return draws.uniform(Stream.INVOICE, inv_cust, inv_key, b)
 
-    device_ids, refill_ids = catalog.ids("DEVICE"), catalog.ids("REFILL")
-    accessory_ids, spare_ids = catalog.ids("ACCESSORY"), catalog.ids("SPARE_PART")
-
-    # Refills, accessory and spare part: independent per invoice.
-    cdf = tables.refill_cdf[ref_opt[inv_row]]
-    n_refill = 1 + (inv_u(_I_N_REFILL)[:, None] > cdf).sum(axis=1)
-    has_refill = (inv_u(_I_HAS_REFILL) < tables.p_refill_invoice) & (len(refill_ids) > 0)
-    n_refill = np.where(has_refill, np.minimum(n_refill, cdf.shape[1]), 0)
-    has_acc = (inv_u(_I_ACC) < p_acc[inv_row]) & (len(accessory_ids) > 0)
-    has_spare = (inv_u(_I_SPARE) < p_spare[inv_row]) & (len(spare_ids) > 0)
-
-    # Devices depend on how many the customer owns: walk each customer's invoices in order.
-    u_dev = inv_u(_I_DEVICE)
-    # An invoice with nothing else gets a device when the catalog has no refills (the original's fallback).
-    forced_device = (len(refill_ids) == 0) & (len(device_ids) > 0) & ~has_acc & ~has_spare
-    has_device = np.zeros(n_inv, dtype=bool)
-    if len(device_ids):
-        owned = np.zeros(n, dtype=np.int64)
-        by_count = np.argsort(-counts, kind="stable")
-        sorted_counts = counts[by_count]
-        dev_width = tables.device.shape[1]
-        for j in range(int(counts.max(initial=0))):
-            cs = by_count[: np.searchsorted(-sorted_counts, -j, side="left")]
-            pos = starts[cs] + j
-            p = tables.device[dev_opt[cs], np.minimum(owned[cs], dev_width - 1)]
-            hit = (u_dev[pos] < p) | forced_device[pos]
-            has_device[pos] = hit
-            owned[cs] += hit
-
-    # Every invoice has at least one line: fall back to a refill, then a device, accessory, spare part.
-    empty = ~has_device & (n_refill == 0) & ~has_acc & ~has_spare
-    if len(refill_ids):
-        n_refill = np.where(empty, 1, n_refill)
-    elif not len(device_ids):
-        if len(accessory_ids):
-            has_acc |= empty
-        else:
-            has_spare |= empty
-
-    store = FIRST_STORE_ID + draws.integers(Stream.INVOICE, cfg.n_stores, inv_cust, inv_seq, _I_STORE)
-
-    # Lines: device first, then refills, accessory, spare part (the original's order).
-    n_lines = has_device.astype(np.int64) + n_refill + has_acc + has_spare
-    line_inv = np.repeat(np.arange(n_inv), n_lines)
-    line_starts = np.concatenate(([0], np.cumsum(n_lines)[:-1]))
-    line_no = np.arange(len(line_inv), dtype=np.int64) - line_starts[line_inv]
-    # category of each line from its position within the invoice
-    pos_after_dev = line_no - has_device[line_inv]
-    is_dev = has_device[line_inv] & (line_no == 0)
-    is_ref = ~is_dev & (pos_after_dev < n_refill[line_inv])
-    is_acc = ~is_dev & ~is_ref & has_acc[line_inv] & (pos_after_dev == n_refill[line_inv])
-    is_spare = ~is_dev & ~is_ref & ~is_acc
-
-    line_cust = inv_cust[line_inv]
-    line_seq = inv_seq[line_inv]
-    pick = draws.uniform(Stream.LINE, line_cust, line_seq, line_no)
-    product = np.zeros(len(line_inv), dtype=np.int64)
-    for mask, pool in (
-        (is_dev, device_ids),
-        (is_ref, refill_ids),
-        (is_acc, accessory_ids),
-        (is_spare, spare_ids),
-    ):
-        if len(pool) and mask.any():
-            product[mask] = pool[np.minimum((pick[mask] * len(pool)).astype(np.int64), len(pool) - 1)]
-
-    quantity = np.ones(len(line_inv), dtype=np.int64)
-    prices = catalog.price_cents_by_id()
-    return BlockFacts(
-        customer_id=line_cust,
-        invoice_seq=line_seq,
-        invoice_date=inv_day[line_inv],
-        product_id=product,
-        quantity=quantity,
-        revenue_cents=quantity * prices[product],
-        store_id=store[line_inv],
+    # -- baskets: the first invoice of a day keeps the loop's device and refills; others draw theirs --
+    first_of_day = inv_j == 0
+    has_device = np.where(first_of_day, e_dev[inv_event], False)
+    has_ref = (inv_u(_I_HAS_REFILL) < s.basket.p_refill_invoice) & (len(refill_pool) > 0)
+    n_ref_other = np.where(
+        has_ref, _count(draws, model.refill_cdf[ref_opt[inv_row]], inv_cust, inv_key, _I_N_REFILL), 0
     )
+    n_refill = np.where(first_of_day, e_ref[inv_event], n_ref_other)
+    has_acc = (inv_u(_I_ACC) < p_acc[inv_row]) & (len(model.pools["ACCESSORY"]) > 0)
+    n_acc = np.where(has_acc, _count(draws, model.acc_cdf, inv_cust, inv_key, _I_N_ACC), 0)
+    has_spare = (inv_u(_I_SPARE) < p_spare[inv_row]) & (len(model.pools["SPARE_PART"]) > 0)
+    empty = ~has_device & (n_refill == 0) & (n_acc == 0) & ~has_spare
+    fallback = _fallback_role(model, s.basket.fallback_role)
+    if fallback == "REFILL":
+        n_refill = np.where(empty, 1, n_refill)
+    elif fallback == "ACCESSORY":
+        n_acc = np.where(empty, 1, n_acc)
+    elif fallback == "DEVICE":
+        has_device = has_device | empty
+    else:
+        has_spare = has_spare | empty
+
+    # -- lines: device, refills (keyed 1..), accessories, spare part ---------------------------------
+    n_lines = has_device.astype(np.int64) + n_refill + n_acc + has_spare
+    line_inv = np.repeat(np.arange(n_inv), n_lines)
+    line_pos = np.arange(len(line_inv)) - np.repeat(np.cumsum(n_lines) - n_lines, n_lines)
+    dev_l = has_device[line_inv]
+    ref_l = n_refill[line_inv]
+    after_dev = line_pos - dev_l
+    role = np.select(
+        [dev_l & (line_pos == 0), after_dev < ref_l, after_dev < ref_l + n_acc[line_inv]],
+        [0, 1, 2],
+        3,
+    )
+    # refills are keyed by their refill number + 1 (as in the loop); other roles after them
+    key_b = np.select([role == 0, role == 1], [0, 1 + after_dev], 1 + after_dev + 8)
+    key_b = np.minimum(key_b, _MAX_LINES)
+    l_cust, l_key = inv_cust[line_inv], inv_key[line_inv]
+    product = np.zeros(len(line_inv), dtype=np.int64)
+    for code, name in enumerate(("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")):
+        m = role == code
+        if m.any():
+            product[m] = _pick(draws, model.pools[name], model.pool_cdf[name], l_cust[m], l_key[m], key_b[m])
+    l_row = inv_row[line_inv]
+    quantity = _quantity(draws, l_cust, l_key, key_b, qty_base[l_row])
+    quantity = np.where(role == 0, np.where(qty_base[l_row] > 1, quantity, 1), quantity)
+
+    # -- prices: list price x yearly increases x (standing discount or a promotion) -----------------
+    l_day = inv_day[line_inv]
+    year = (EPOCH + l_day.astype("timedelta64[D]")).astype("datetime64[Y]").astype(np.int64) + 1970
+    index = (1.0 + s.seasonality.price_increase_per_year) ** (year - cfg.date_from.year)
+    l_month = (EPOCH + l_day.astype("timedelta64[D]")).astype("datetime64[M]").astype(np.int64) % 12
+    promo_p = s.seasonality.promo_share * np.where(l_month == 10, 2.5, 1.0)
+    u_promo = draws.uniform(Stream.PRICE, l_cust, l_key, key_b)
+    promo = (u_promo < promo_p) & ~is_b2b[l_row]
+    lo, hi = s.seasonality.promo_discount_min, s.seasonality.promo_discount_max
+    promo_discount = lo + (hi - lo) * draws.uniform(Stream.PRICE, l_cust, l_key, key_b + 128)
+    discount = np.where(promo, promo_discount, standing_discount[l_row])
+    unit_price = np.maximum(1, np.round(model.prices[product] * index * (1.0 - discount))).astype(np.int64)
+    revenue = quantity * unit_price
+
+    # -- returns: credit notes for part of a line, after a lag, never more than was bought ----------
+    store = home_store[inv_row]
+    l_channel = channel[l_row]
+    rate = np.array([c.return_rate for c in channels])[l_channel]
+    returned = draws.uniform(Stream.RETURN, l_cust, l_key, key_b) < rate
+    lag_mean = np.array([c.return_lag_days for c in channels])[channel[inv_row]]
+    inv_lag = 1 + draws.geometric_failures(1.0 / (1.0 + lag_mean), Stream.RETURN, inv_cust, inv_key, 127)
+    ret_day = (inv_day + inv_lag)[line_inv]
+    returned &= ret_day <= till
+    ret_idx = np.flatnonzero(returned)
+    # consumers send a line back whole; a business returns part of a bulk line
+    partial = 1 + (
+        draws.uniform(Stream.RETURN, l_cust[ret_idx], l_key[ret_idx], key_b[ret_idx] + 128)
+        * quantity[ret_idx]
+    ).astype(np.int64)
+    ret_qty = np.where(is_b2b[l_row[ret_idx]], np.minimum(partial, quantity[ret_idx]), quantity[ret_idx])
+
+    n_sales = len(line_inv)
+    facts = BlockFacts(
+        customer_id=np.concatenate([l_cust, l_cust[ret_idx]]),
+        invoice_seq=np.concatenate([inv_seq[line_inv], inv_seq[line_inv][ret_idx]]),
+        is_credit=np.concatenate([np.zeros(n_sales, dtype=bool), np.ones(len(ret_idx), dtype=bool)]),
+        invoice_date=np.concatenate([l_day, ret_day[ret_idx]]),
+        product_id=np.concatenate([product, product[ret_idx]]),
+        quantity=np.concatenate([quantity, -ret_qty]),
+        unit_price_cents=np.concatenate([unit_price, unit_price[ret_idx]]),
+        revenue_cents=np.concatenate([revenue, -ret_qty * unit_price[ret_idx]]),
+        store_id=np.concatenate([store[line_inv], store[line_inv][ret_idx]]),
+        returned=np.concatenate([np.full(n_sales, -1, dtype=np.int64), ret_idx]),
+        segment=segment,
+        created=created,
+        first_purchase=first,
+        lost=np.where((first >= 0) & (lost_day <= till), lost_day, -1),
+        event_customer=np.zeros(0, dtype=np.int64),
+        event_code=np.zeros(0, dtype=np.int64),
+        event_day=np.zeros(0, dtype=np.int64),
+    )
+    # Each customer's credit notes follow its sales, so line numbers never depend on the block.
+    if len(ret_idx):
+        position = np.arange(len(facts.customer_id))
+        order = np.lexsort((position, facts.is_credit, facts.customer_id))
+        new_index = np.empty_like(order)
+        new_index[order] = np.arange(len(order))
+        for name in ("customer_id", "invoice_seq", "is_credit", "invoice_date", "product_id", "quantity",
+                     "unit_price_cents", "revenue_cents", "store_id", "returned"):  # fmt: skip
+            setattr(facts, name, getattr(facts, name)[order])
+        facts.returned = np.where(facts.returned >= 0, new_index[np.maximum(facts.returned, 0)], -1)
+    _lifecycle_events(facts, ids, life_rows, life_codes, life_days)
+    return facts
+
+
+def _fallback_role(model: Model, wanted: str) -> str:
+    """The role an otherwise empty invoice gets: the scenario's, or the first role the catalog has."""
+    for role in (wanted, "REFILL", "ACCESSORY", "DEVICE", "SPARE_PART"):
+        if len(model.pools[role]):
+            return role
+    raise ValueError("empty catalog")
+
+
+def _lifecycle_events(facts: BlockFacts, ids, life_rows, life_codes, life_days) -> None:
+    n = len(ids)
+    rows = [np.arange(n)]
+    codes = [np.full(n, ACQUIRED)]
+    days = [facts.created]
+    lost = facts.lost >= 0
+    rows.append(np.flatnonzero(lost))
+    codes.append(np.full(int(lost.sum()), LOST))
+    days.append(facts.lost[lost])
+    r = np.concatenate(rows + life_rows)
+    c = np.concatenate(codes + life_codes)
+    d = np.concatenate(days + life_days)
+    order = np.lexsort((c, d, r))
+    facts.event_customer, facts.event_code, facts.event_day = ids[r[order]], c[order], d[order]

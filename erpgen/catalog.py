@@ -8,8 +8,6 @@ import numpy as np
 
 from erpgen.rng import Stream, python_random
 
-CATEGORIES = ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")
-
 DEVICE_BRANDS = ("AromaDrive", "BreezeLine", "FreshNest")
 REFILL_BRANDS = ("Good Smell", "AromaWave", "FreshNest", "Citrus & Co", "BreezeLine")
 DEVICE_TEMPLATES = (
@@ -62,12 +60,35 @@ NOISE_PCT = 0.08
 ROUND_TO = 0.5
 
 
+# Gym + coffee retailer (the second seed): apparel, coffee, equipment, wholesale coffee for B2B cafes.
+APPAREL_STYLES = (  # (style, list price)
+    ("Relaxed Hoodie", 75.0), ("Crew Sweatshirt", 65.0), ("Essential Tee", 30.0), ("Training Shorts", 38.0),
+    ("Sculpt Leggings", 60.0), ("Everyday Joggers", 68.0), ("Quarter Zip", 80.0), ("Sports Bra", 40.0),
+    ("Running Jacket", 95.0), ("Oversized Tee", 35.0), ("Cycling Shorts", 45.0), ("Rib Tank", 28.0),
+)  # fmt: skip
+APPAREL_COLOURS = ("Black", "Navy", "Oat", "Sage", "Charcoal", "Mocha", "Stone", "Dusk Blue")
+APPAREL_SIZES = ("XS", "S", "M", "L", "XL")
+COFFEE_BLENDS = (
+    "House Blend", "Morning Sprint", "Dark Roast", "Decaf", "Espresso", "Colombia Single Origin",
+    "Ethiopia Single Origin", "Brazil Santos", "Guatemala Antigua", "Cold Brew",
+)  # fmt: skip
+COFFEE_SIZES = ((250, 14.0), (1000, 42.0))
+COFFEE_GRINDS = ("Whole Bean", "Ground")
+EQUIPMENT = (
+    ("Shaker Bottle", 15.0), ("Insulated Bottle", 32.0), ("Coffee Grinder", 89.0), ("Pour-Over Kit", 45.0),
+    ("Travel Mug", 25.0), ("Gym Bag", 65.0), ("Yoga Mat", 55.0), ("Resistance Bands", 22.0),
+    ("Water Bottle 1L", 20.0), ("French Press", 39.0),
+)  # fmt: skip
+WHOLESALE_COFFEE = (("House Blend", 5000, 135.0), ("Espresso", 5000, 145.0), ("Dark Roast", 5000, 140.0))
+
+
 @dataclass(frozen=True)
 class Product:
     product_id: int
     product_name: str
     brand: str
     category: str
+    role: str
     gramm_g: int | None
     unit_price_cents: int
 
@@ -75,9 +96,10 @@ class Product:
 @dataclass(frozen=True)
 class Catalog:
     products: tuple[Product, ...]
+    categories: tuple[tuple[str, str], ...]  # (category, role)
 
-    def ids(self, category: str) -> np.ndarray:
-        return np.array([p.product_id for p in self.products if p.category == category], dtype=np.int64)
+    def ids(self, role: str) -> np.ndarray:
+        return np.array([p.product_id for p in self.products if p.role == role], dtype=np.int64)
 
     def price_cents_by_id(self) -> np.ndarray:
         """unit price in cents indexed by product_id (index 0 unused)."""
@@ -86,31 +108,78 @@ class Catalog:
             out[p.product_id] = p.unit_price_cents
         return out
 
+    def gramm_by_id(self) -> np.ndarray:
+        out = np.zeros(len(self.products) + 1, dtype=np.int64)
+        for p in self.products:
+            out[p.product_id] = p.gramm_g or 0
+        return out
 
-def _universe() -> dict[str, list[tuple[str, str, int | None]]]:
-    """(name, brand, gramm_g) per pool, in a fixed order."""
+
+# A pool item: (name, brand, category, gramm_g, list price or None for the air-freshener price model)
+Item = tuple[str, str, str, int | None, float | None]
+
+
+def _air_freshener() -> dict[str, list[Item]]:
+    """Pools by flag: DEVICE, ACCESSORY, SPARE_PART, REFILL, BULK_REFILL."""
     return {
-        "DEVICE": [(f"{b} {t}", b, None) for b in DEVICE_BRANDS for t in DEVICE_TEMPLATES],
-        "ACCESSORY": [(f"{b} {t}", b, None) for b in DEVICE_BRANDS for t in ACCESSORY_TEMPLATES],
-        "SPARE_PART": [(f"{b} {t}", b, None) for b in DEVICE_BRANDS for t in SPARE_PART_TEMPLATES],
+        "DEVICE": [(f"{b} {t}", b, "DEVICE", None, None) for b in DEVICE_BRANDS for t in DEVICE_TEMPLATES],
+        "ACCESSORY": [
+            (f"{b} {t}", b, "ACCESSORY", None, None) for b in DEVICE_BRANDS for t in ACCESSORY_TEMPLATES
+        ],
+        "SPARE_PART": [
+            (f"{b} {t}", b, "SPARE_PART", None, None) for b in DEVICE_BRANDS for t in SPARE_PART_TEMPLATES
+        ],
         "REFILL": [
-            (f"{b} Refill Liquid {s} {g}", b, g)
+            (f"{b} Refill Liquid {s} {g}", b, "REFILL", g, None)
             for b in REFILL_BRANDS
             for s in SCENTS
             for g in REFILL_SIZES_G
         ],
-        "BULK_REFILL": [(f"{b} Refill Liquid {s} {g} (Industrial)", b, g) for b, s, g in BULK_REFILLS],
+        "BULK_REFILL": [
+            (f"{b} Refill Liquid {s} {g} (Industrial)", b, "REFILL", g, None) for b, s, g in BULK_REFILLS
+        ],
     }
 
 
-def universe_sizes() -> dict[str, int]:
-    return {k: len(v) for k, v in _universe().items()}
+def _gym_coffee() -> dict[str, list[Item]]:
+    brand = "Source"
+    return {
+        "DEVICE": [(name, brand, "EQUIPMENT", None, price) for name, price in EQUIPMENT],
+        "ACCESSORY": [
+            (f"{style} - {colour} - {size}", brand, "APPAREL", None, price)
+            for style, price in APPAREL_STYLES
+            for colour in APPAREL_COLOURS
+            for size in APPAREL_SIZES
+        ],
+        "SPARE_PART": [],
+        "REFILL": [
+            (f"{blend} Coffee {grind} {g}g", f"{brand} Coffee", "COFFEE", g, price)
+            for blend in COFFEE_BLENDS
+            for g, price in COFFEE_SIZES
+            for grind in COFFEE_GRINDS
+        ],
+        "BULK_REFILL": [
+            (f"{blend} Coffee Beans {g // 1000}kg (Wholesale)", f"{brand} Coffee", "COFFEE", g, price)
+            for blend, g, price in WHOLESALE_COFFEE
+        ],
+    }
 
 
-def _price_cents(rng, category: str, brand: str, gramm_g: int | None) -> int:
+UNIVERSES = {"air-freshener": _air_freshener, "gym-coffee": _gym_coffee}
+ROLE_OF_POOL = {"DEVICE": "DEVICE", "ACCESSORY": "ACCESSORY", "SPARE_PART": "SPARE_PART", "REFILL": "REFILL",
+                "BULK_REFILL": "REFILL"}  # fmt: skip
+
+
+def universe_sizes(universe: str = "air-freshener") -> dict[str, int]:
+    return {k: len(v) for k, v in UNIVERSES[universe]().items()}
+
+
+def _price_cents(rng, category: str, brand: str, gramm_g: int | None, list_price: float | None) -> int:
     noise = 1.0 + rng.uniform(-NOISE_PCT, NOISE_PCT)
     mult = BRAND_MULTIPLIER.get(brand, 1.0)
-    if category == "REFILL":
+    if list_price is not None:
+        price = list_price * noise
+    elif category == "REFILL":
         bulk = (gramm_g or 0) >= 500
         per_g = PRICE_PER_G_BULK if bulk else PRICE_PER_G_SMALL
         fee = PACKAGING_FEE_BULK if bulk else PACKAGING_FEE_SMALL
@@ -123,27 +192,33 @@ def _price_cents(rng, category: str, brand: str, gramm_g: int | None) -> int:
 
 
 def build_catalog(
-    *, seed: int, n_devices: int, n_accessories: int, n_spare_parts: int, n_refills: int, n_bulk_refills: int
+    *,
+    seed: int,
+    n_devices: int,
+    n_accessories: int,
+    n_spare_parts: int,
+    n_refills: int,
+    n_bulk_refills: int,
+    universe: str = "air-freshener",
 ) -> Catalog:
-    """Sample the product list from the universe: fixed counts per category, regular refills spread
-    evenly over the refill brands, shuffled, numbered 1..N and priced."""
+    """Sample the product list from the universe: fixed counts per pool, regular refills spread evenly
+    over the refill brands, shuffled, numbered 1..N and priced."""
     rng = python_random(seed, Stream.CATALOG)
-    pools = _universe()
-    picks: list[tuple[str, str, str, int | None]] = []
+    pools = UNIVERSES[universe]()
+    picks: list[tuple[Item, str]] = []
     for pool, n in (("DEVICE", n_devices), ("ACCESSORY", n_accessories), ("SPARE_PART", n_spare_parts)):
-        picks += [(name, brand, pool, g) for name, brand, g in rng.sample(pools[pool], n)]
-    picks += [
-        (name, brand, "REFILL", g) for name, brand, g in rng.sample(pools["BULK_REFILL"], n_bulk_refills)
-    ]
-    # Spread regular refills over the brands: quotas differ by at most one.
-    brands = sorted(REFILL_BRANDS)
+        picks += [(item, pool) for item in rng.sample(pools[pool], n)]
+    picks += [(item, "REFILL") for item in rng.sample(pools["BULK_REFILL"], n_bulk_refills)]
+    # Spread regular refills over their brands: quotas differ by at most one.
+    brands = sorted({item[1] for item in pools["REFILL"]})
     for i, brand in enumerate(brands):
         quota = n_refills // len(brands) + (1 if i < n_refills % len(brands) else 0)
         brand_pool = [r for r in pools["REFILL"] if r[1] == brand]
-        picks += [(name, b, "REFILL", g) for name, b, g in rng.sample(brand_pool, quota)]
+        picks += [(item, "REFILL") for item in rng.sample(brand_pool, quota)]
     rng.shuffle(picks)
     products = tuple(
-        Product(i, name, brand, category, g, _price_cents(rng, category, brand, g))
-        for i, (name, brand, category, g) in enumerate(picks, start=1)
+        Product(i, name, brand, category, role, g, _price_cents(rng, category, brand, g, price))
+        for i, ((name, brand, category, g, price), role) in enumerate(picks, start=1)
     )
-    return Catalog(products)
+    categories = tuple(sorted({(p.category, p.role) for p in products}))
+    return Catalog(products, categories)

@@ -8,11 +8,11 @@ import traceback
 import click
 
 from erpgen import __version__
-from erpgen.config import GenerateConfig
 from erpgen.errors import ErpGenError
+from erpgen.scenario import Scenario
 from erpgen.urls import DEFAULT_URL
 
-D = GenerateConfig()  # defaults, shown in --help
+DEFAULT = Scenario()  # the air-freshener scenario's values, shown in --help
 
 
 def _url_option(f):
@@ -34,110 +34,49 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _scenario_flag(name: str, type_, help_text: str):
+    """An original-generator flag: unset means 'the scenario's value' (the air-freshener default shown)."""
+    default = getattr(DEFAULT, name) if hasattr(DEFAULT, name) else getattr(DEFAULT.catalog, name)
+    shown = default.isoformat() if hasattr(default, "isoformat") else default
+    return click.option(
+        "--" + name.replace("_", "-"),
+        type=type_,
+        default=None,
+        show_default=f"{shown}, or the scenario's",
+        help=help_text,
+    )
+
+
 @cli.command()
 @_url_option
 @click.option(
-    "--n-customers", type=int, default=D.n_customers, show_default=True, help="Number of customers."
-)
-@click.option(
-    "--date-from",
-    default=D.date_from.isoformat(),
+    "--scenario",
+    default="air-freshener",
     show_default=True,
-    help="First day customers are created (YYYY-MM-DD).",
+    help="Built-in scenario name (see 'erpgen scenarios') or path of a scenario .toml file.",
 )
-@click.option(
-    "--date-till",
-    default=D.date_till.isoformat(),
-    show_default=True,
-    help="Last day of the history (YYYY-MM-DD).",
-)
-@click.option("--n-devices", type=int, default=D.n_devices, show_default=True, help="Devices in the catalog.")
-@click.option(
-    "--n-accessories",
-    type=int,
-    default=D.n_accessories,
-    show_default=True,
-    help="Accessories in the catalog.",
-)
-@click.option(
-    "--n-spare-parts",
-    type=int,
-    default=D.n_spare_parts,
-    show_default=True,
-    help="Spare parts in the catalog.",
-)
-@click.option(
-    "--n-refills", type=int, default=D.n_refills, show_default=True, help="Regular refills in the catalog."
-)
-@click.option(
-    "--n-bulk-refills",
-    type=int,
-    default=D.n_bulk_refills,
-    show_default=True,
-    help="Bulk (industrial) refills in the catalog.",
-)
-@click.option("--n-stores", type=int, default=D.n_stores, show_default=True, help="Stores (ids from 101).")
-@click.option(
-    "--p-first-name",
-    type=float,
-    default=D.p_first_name,
-    show_default=True,
-    help="Share of customers with a first name.",
-)
-@click.option(
-    "--p-last-name",
-    type=float,
-    default=D.p_last_name,
-    show_default=True,
-    help="Share of customers with a last name.",
-)
-@click.option(
-    "--p-email",
-    type=float,
-    default=D.p_email,
-    show_default=True,
-    help="Share of customers with an e-mail address.",
-)
-@click.option(
-    "--p-phone",
-    type=float,
-    default=D.p_phone,
-    show_default=True,
-    help="Share of customers with a phone number.",
-)
-@click.option(
-    "--p-email-opt-in",
-    type=float,
-    default=D.p_email_opt_in,
-    show_default=True,
-    help="E-mail opt-in rate among customers with an e-mail.",
-)
-@click.option(
-    "--p-sms-opt-in",
-    type=float,
-    default=D.p_sms_opt_in,
-    show_default=True,
-    help="SMS opt-in rate among customers with a phone.",
-)
-@click.option(
-    "--p-call-opt-in",
-    type=float,
-    default=D.p_call_opt_in,
-    show_default=True,
-    help="Call opt-in rate among customers with a phone.",
-)
-@click.option(
-    "--faker-locale",
-    default=D.faker_locale,
-    show_default=True,
-    help="Faker locale for names and phone numbers.",
-)
+@_scenario_flag("n_customers", int, "Number of customers.")
+@_scenario_flag("date_from", str, "First day customers are created (YYYY-MM-DD).")
+@_scenario_flag("date_till", str, "Last day of the history (YYYY-MM-DD).")
+@_scenario_flag("n_devices", int, "Devices in the catalog.")
+@_scenario_flag("n_accessories", int, "Accessories in the catalog.")
+@_scenario_flag("n_spare_parts", int, "Spare parts in the catalog.")
+@_scenario_flag("n_refills", int, "Regular refills in the catalog.")
+@_scenario_flag("n_bulk_refills", int, "Bulk (industrial) refills in the catalog.")
+@_scenario_flag("p_first_name", float, "Share of customers with a first name.")
+@_scenario_flag("p_last_name", float, "Share of customers with a last name.")
+@_scenario_flag("p_email", float, "Share of customers with an e-mail address.")
+@_scenario_flag("p_phone", float, "Share of customers with a phone number.")
+@_scenario_flag("p_email_opt_in", float, "E-mail opt-in rate among customers with an e-mail.")
+@_scenario_flag("p_sms_opt_in", float, "SMS opt-in rate among customers with a phone.")
+@_scenario_flag("p_call_opt_in", float, "Call opt-in rate among customers with a phone.")
+@_scenario_flag("faker_locale", str, "Faker locale for every customer (default: each country's own).")
 @click.option(
     "--seed",
     type=int,
-    default=D.seed,
+    default=42,
     show_default=True,
-    help="Random seed: the same seed gives the same data on every target.",
+    help="Random seed: the same seed gives the same data everywhere.",
 )
 @click.option(
     "--csv-dir",
@@ -170,13 +109,42 @@ def generate(database_url: str, quiet: bool, **params) -> None:
         return
     width = max(len(t) for t in summary.rows)
     click.echo(
-        f"erpgen {__version__}: loaded {summary.target} in {summary.seconds:.1f} s (seed {summary.seed})"
+        f"erpgen {__version__}: loaded {summary.target} in {summary.seconds:.1f} s "
+        f"(scenario {params['scenario']}, seed {summary.seed})"
     )
     for table, n in summary.rows.items():
         click.echo(f"  {table:<{width}}  {n:>12,} rows")
     click.echo(f"  {summary.lines_per_second:,.0f} sales lines/s")
     for out in summary.outputs:
         click.echo(f"  also written: {out}")
+
+
+@cli.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    from erpgen.scenario import describe_all
+
+    rows = describe_all()
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        click.echo(f"{name:<{width}}  {description}")
+
+
+@cli.command()
+@_url_option
+@click.option(
+    "--scenario",
+    default=None,
+    help="Scenario whose targets to check (default: the one the data was made with).",
+)
+def validate(database_url: str, scenario: str | None) -> None:
+    """Check a loaded database: integrity, and business metrics against the scenario's targets."""
+    from erpgen.validate import validate as run
+
+    report = run(database_url=database_url, scenario=scenario)
+    click.echo(report.render())
+    if not report.ok:
+        raise SystemExit(1)
 
 
 @cli.group()
@@ -209,7 +177,8 @@ def _migrate(database_url: str, direction: str, revision: str) -> None:
     from erpgen.urls import mask, parse
 
     url = parse(database_url)
-    with connect(url) as conn:
+    # SQLite rebuilds tables to alter them, which needs foreign keys off (as Alembic's batch mode says)
+    with connect(url, sqlite_foreign_keys=False) as conn:
         try:
             with conn.begin():
                 getattr(migrate, direction)(conn, revision)
@@ -227,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=args, prog_name="erpgen", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0)
     except click.exceptions.Abort:
         click.echo("erpgen: interrupted; nothing was committed", err=True)
         return 130

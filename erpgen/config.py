@@ -1,12 +1,17 @@
-"""The run's parameters, validated in one place. Names match the CLI flags (--n-customers -> n_customers)."""
+"""The run's parameters, validated in one place. Names match the CLI flags (--n-customers -> n_customers).
+
+A run is a scenario (erpgen.scenario) plus the original generator's flags, which override the scenario's
+values of the same names, plus the seed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from erpgen.errors import ConfigError
+from erpgen.scenario import Scenario
 
 # Invoice ids are "INV-<customer_id:08d>-<seq:06d>": fixed width, so the PostgreSQL encoder can write
 # them as fixed-size binary fields. That width is where these two limits come from.
@@ -14,73 +19,28 @@ MAX_CUSTOMERS = 99_999_999
 MAX_YEARS = 50  # x 366 days x MAX_INVOICES_PER_DAY stays below 1,000,000 invoices per customer
 MAX_INVOICES_PER_DAY = 50
 
-
-@dataclass(frozen=True)
-class Behaviour:
-    """The original generator's per-customer behaviour knobs.
-
-    Each customer draws one option from every list (uniformly), exactly as the original did.
-    The probabilities are daily: on each day a customer is first lost with `p_close_day`, else buys with
-    `p_buy_by_year[year]` (customer-years start at the month the customer was created; the last value
-    holds after the schedule ends), and the k-th invoice of a day happens with p_buy * p_invoice_by_nth[k-1].
-    """
-
-    p_buy_by_year: tuple[tuple[float, ...], ...] = (
-        (0.05, 0.07, 0.08, 0.09),
-        (0.04, 0.06, 0.07, 0.08),
-        (0.02, 0.03, 0.04, 0.06),
-        (0.01, 0.02, 0.03, 0.04),
-        (0.06, 0.04, 0.03, 0.02),
-        (0.03, 0.02, 0.015, 0.01),
-        (0.01, 0.008, 0.006, 0.004),
-    )
-    p_close_day: tuple[float, ...] = (0.0001, 0.0002, 0.0003, 0.0004)
-    p_invoice_by_nth: tuple[tuple[float, ...], ...] = (
-        (1.00, 0.80, 0.50, 0.10),
-        (1.00, 0.15, 0.05, 0.01),
-        (1.00, 0.05, 0.01, 0.00),
-        (1.00, 0.01),
-        (1.00, 0.00),
-    )
-    p_device_by_nth: tuple[tuple[float, ...], ...] = (
-        (0.99, 0.10, 0.00),
-        (0.90, 0.35, 0.15, 0.01),
-        (0.95, 0.00),
-    )
-    # Relative weights of 1, 2, 3, 4 refill lines on an invoice that has refills.
-    refill_count_weights: tuple[tuple[float, ...], ...] = (
-        (0.95, 0.80, 0.50, 0.10),
-        (0.90, 0.75, 0.60, 0.30),
-        (0.85, 0.80, 0.20, 0.05),
-        (0.70, 0.30, 0.10, 0.05),
-        (0.60, 0.30, 0.10, 0.05),
-    )
-    p_refill_invoice: float = 0.95
-    p_accessory_invoice: tuple[float, ...] = (0.08, 0.06, 0.05, 0.03, 0.00)
-    p_spare_part_invoice: tuple[float, ...] = (0.10, 0.05, 0.03, 0.01, 0.00)
+# Flags of the original generator that a scenario also sets; the flag wins when given.
+SCENARIO_FLAGS = (
+    "n_customers", "date_from", "date_till", "p_first_name", "p_last_name", "p_email", "p_phone",
+    "p_email_opt_in", "p_sms_opt_in", "p_call_opt_in", "faker_locale",
+)  # fmt: skip
+CATALOG_FLAGS = ("n_devices", "n_accessories", "n_spare_parts", "n_refills", "n_bulk_refills")
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    n_customers: int = 1000
-    date_from: dt.date = dt.date(2015, 1, 1)
-    date_till: dt.date = dt.date(2025, 12, 31)
-    n_devices: int = 5
-    n_accessories: int = 10
-    n_spare_parts: int = 8
-    n_refills: int = 74
-    n_bulk_refills: int = 1
-    n_stores: int = 9
-    p_first_name: float = 0.90
-    p_last_name: float = 0.60
-    p_email: float = 0.70
-    p_phone: float = 0.80
-    p_email_opt_in: float = 0.60
-    p_sms_opt_in: float = 0.90
-    p_call_opt_in: float = 0.75
-    faker_locale: str = "en_US"
+    scenario: Scenario
+    scenario_text: str = ""
     seed: int = 42
-    behaviour: Behaviour = field(default_factory=Behaviour)
+    locale_override: str | None = None  # --faker-locale given: every country's names come from it
+
+    def __getattr__(self, name: str):
+        # The flags read through to the (already overridden) scenario: cfg.n_customers, cfg.n_refills...
+        if name in SCENARIO_FLAGS:
+            return getattr(self.scenario, name)
+        if name in CATALOG_FLAGS:
+            return getattr(self.scenario.catalog, name)
+        raise AttributeError(name)
 
     @property
     def n_days(self) -> int:
@@ -88,12 +48,10 @@ class GenerateConfig:
 
     def public_parameters(self) -> dict[str, object]:
         """The parameters as plain values (for summaries and the run record)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            if f.name == "behaviour":
-                continue
-            v = getattr(self, f.name)
-            out[f.name] = v.isoformat() if isinstance(v, dt.date) else v
+        out: dict[str, object] = {"scenario": self.scenario.name, "seed": self.seed}
+        for name in SCENARIO_FLAGS + CATALOG_FLAGS:
+            v = getattr(self, name)
+            out[name] = v.isoformat() if isinstance(v, dt.date) else v
         return out
 
 
@@ -108,17 +66,31 @@ def parse_date(value: object, flag: str) -> dt.date:
         ) from None
 
 
-def make_config(**kwargs: object) -> GenerateConfig:
-    """Build and validate a GenerateConfig from keyword arguments named like the CLI flags."""
-    known = {f.name for f in dataclasses.fields(GenerateConfig)}
-    unknown = sorted(set(kwargs) - known)
+def make_config(
+    *, scenario: str | Scenario | None = None, seed: int | None = None, **flags: object
+) -> GenerateConfig:
+    """Load the scenario (a name, a path or a Scenario), apply the flags given (not None), validate."""
+    from erpgen import scenario as scenarios
+
+    unknown = sorted(set(flags) - set(SCENARIO_FLAGS) - set(CATALOG_FLAGS))
     if unknown:
         raise ConfigError(f"unknown parameter(s): {', '.join(unknown)}")
-    values = {k: v for k, v in kwargs.items() if v is not None}
+    if isinstance(scenario, Scenario):
+        base, text = scenario, ""
+    else:
+        base, text = scenarios.load(scenario)
+    given = {k: v for k, v in flags.items() if v is not None}
     for name in ("date_from", "date_till"):
-        if name in values:
-            values[name] = parse_date(values[name], "--" + name.replace("_", "-"))
-    cfg = GenerateConfig(**values)  # type: ignore[arg-type]
+        if name in given:
+            given[name] = parse_date(given[name], _flag(name))
+    top = {k: v for k, v in given.items() if k in SCENARIO_FLAGS}
+    catalog = dataclasses.replace(base.catalog, **{k: v for k, v in given.items() if k in CATALOG_FLAGS})
+    cfg = GenerateConfig(
+        scenario=dataclasses.replace(base, catalog=catalog, **top),
+        scenario_text=text,
+        seed=42 if seed is None else seed,
+        locale_override=given.get("faker_locale"),  # type: ignore[arg-type]
+    )
     validate(cfg)
     return cfg
 
@@ -148,38 +120,23 @@ def validate(cfg: GenerateConfig) -> None:
             f"the range {cfg.date_from}..{cfg.date_till} spans {years:.0f} years; the limit is {MAX_YEARS}",
             "invoice numbers per customer are 6 digits wide",
         )
-    sizes = universe_sizes()
-    for name, category in (
-        ("n_devices", "DEVICE"),
-        ("n_accessories", "ACCESSORY"),
-        ("n_spare_parts", "SPARE_PART"),
-        ("n_refills", "REFILL"),
-        ("n_bulk_refills", "BULK_REFILL"),
-    ):
+    sizes = universe_sizes(cfg.scenario.catalog.universe)
+    for name, pool in zip(CATALOG_FLAGS, ("DEVICE", "ACCESSORY", "SPARE_PART", "REFILL", "BULK_REFILL")):
         n = getattr(cfg, name)
         if not isinstance(n, int) or n < 0:
             raise ConfigError(f"{_flag(name)} must be 0 or more, got {n}")
-        if n > sizes[category]:
+        if n > sizes[pool]:
             raise ConfigError(
-                f"{_flag(name)} {n} is more than the catalog universe holds ({sizes[category]})",
-                f"use at most {sizes[category]}",
+                f"{_flag(name)} {n} is more than the catalog universe holds ({sizes[pool]})",
+                f"use at most {sizes[pool]}",
             )
-    if cfg.n_devices + cfg.n_accessories + cfg.n_spare_parts + cfg.n_refills + cfg.n_bulk_refills == 0:
+    if sum(getattr(cfg, name) for name in CATALOG_FLAGS) == 0:
         raise ConfigError("the catalog would be empty", "give at least one of --n-refills, --n-devices, ...")
-    if not 1 <= cfg.n_stores <= 9999:
-        raise ConfigError(f"--n-stores must be between 1 and 9999, got {cfg.n_stores}")
-    for name in (
-        "p_first_name",
-        "p_last_name",
-        "p_email",
-        "p_phone",
-        "p_email_opt_in",
-        "p_sms_opt_in",
-        "p_call_opt_in",
-    ):
-        p = getattr(cfg, name)
-        if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise ConfigError(f"{_flag(name)} must be a probability between 0 and 1, got {p}")
+    for name in SCENARIO_FLAGS:
+        if name.startswith("p_"):
+            p = getattr(cfg, name)
+            if not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+                raise ConfigError(f"{_flag(name)} must be a probability between 0 and 1, got {p}")
     if not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**63:
         raise ConfigError(f"--seed must be a whole number from 0 to 2**63-1, got {cfg.seed}")
     _check_locale(cfg.faker_locale)

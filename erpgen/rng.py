@@ -40,6 +40,11 @@ class Stream(IntEnum):
     LINE = 7
     CATALOG = 8
     STORE = 9
+    WEEKDAY = 10
+    DORMANCY = 11
+    RETURN = 12
+    PRICE = 13
+    QUANTITY = 14
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -78,6 +83,12 @@ class Draws:
         """Integers in [0, n) (n may be an array)."""
         u = self.uniform(stream, customer, a, b)
         return np.minimum((u * n).astype(np.int64), np.asarray(n, dtype=np.int64) - 1)
+
+    def normal(self, stream: Stream, customer, a=0, b=0) -> np.ndarray:
+        """Standard normal draws (Box-Muller on two keyed uniforms)."""
+        u1 = self.uniform(stream, customer, a, b)
+        u2 = self.uniform(stream, customer, a, np.asarray(b, dtype=np.uint64) + np.uint64(128))
+        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
     def geometric_failures(self, p: np.ndarray, stream: Stream, customer, a=0, b=0) -> np.ndarray:
         """Number of failed daily trials before the first success, for success probability p.

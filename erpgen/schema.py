@@ -7,6 +7,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -30,11 +31,19 @@ metadata = MetaData(naming_convention=NAMING)
 # SQLite only makes a rowid alias (the fast, compact primary key) of a column typed exactly INTEGER.
 LineId = BigInteger().with_variant(Integer(), "sqlite")
 
-CATEGORIES = ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")
+ROLES = ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")
+CHANNELS = ("ONLINE", "RETAIL", "B2B")
+SEGMENTS = ("ONE_TIME", "LOYAL", "OCCASIONAL", "B2B")
+EVENTS = ("ACQUIRED", "FIRST_PURCHASE", "DORMANT", "REACTIVATED", "LOST")
 
 
 def _flag(name: str) -> CheckConstraint:
     return CheckConstraint(f"{name} IN (0, 1)", name=f"{name}_flag")
+
+
+def _one_of(column: str, values: tuple[str, ...], name: str | None = None) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name or column)
 
 
 stores = Table(
@@ -42,6 +51,17 @@ stores = Table(
     metadata,
     Column("store_id", Integer, primary_key=True, autoincrement=False),
     Column("store_name", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("country", Text, nullable=False),
+    _one_of("channel", CHANNELS),
+)
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("category", Text, primary_key=True),
+    Column("role", Text, nullable=False),
+    _one_of("role", ROLES),
 )
 
 products = Table(
@@ -50,11 +70,9 @@ products = Table(
     Column("product_id", Integer, primary_key=True, autoincrement=False),
     Column("product_name", Text, nullable=False),
     Column("brand", Text, nullable=False),
-    Column("category", Text, nullable=False),
+    Column("category", Text, ForeignKey("categories.category"), nullable=False),
     Column("gramm_g", Integer, nullable=True),
     Column("unit_price", Numeric(12, 2), nullable=False),
-    CheckConstraint("category IN ('DEVICE', 'REFILL', 'ACCESSORY', 'SPARE_PART')", name="category"),
-    CheckConstraint("(category = 'REFILL') = (gramm_g IS NOT NULL)", name="gramm_only_refills"),
     CheckConstraint("gramm_g > 0", name="gramm_positive"),
     CheckConstraint("unit_price > 0", name="price_positive"),
 )
@@ -71,12 +89,17 @@ customers = Table(
     Column("email_opt_in", SmallInteger, nullable=False),
     Column("sms_opt_in", SmallInteger, nullable=False),
     Column("call_opt_in", SmallInteger, nullable=False),
+    Column("country", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("company_name", Text),
     _flag("email_opt_in"),
     _flag("sms_opt_in"),
     _flag("call_opt_in"),
     CheckConstraint("email_opt_in = 0 OR email IS NOT NULL", name="email_opt_in_needs_email"),
     CheckConstraint("sms_opt_in = 0 OR phone IS NOT NULL", name="sms_opt_in_needs_phone"),
     CheckConstraint("call_opt_in = 0 OR phone IS NOT NULL", name="call_opt_in_needs_phone"),
+    _one_of("channel", CHANNELS),
+    CheckConstraint("(channel = 'B2B') = (company_name IS NOT NULL)", name="company_only_b2b"),
 )
 
 sales_transactions = Table(
@@ -90,14 +113,66 @@ sales_transactions = Table(
     Column("quantity", Numeric(12, 3), nullable=False),
     Column("revenue", Numeric(14, 2), nullable=False),
     Column("store_id", Integer, ForeignKey("stores.store_id"), nullable=False),
+    Column("unit_price", Numeric(12, 2), nullable=False),
+    # a credit-note line points at the sale it gives back
+    Column("returned_line_id", LineId, ForeignKey("sales_transactions.line_id"), nullable=True),
     CheckConstraint("quantity <> 0", name="quantity_nonzero"),
+    CheckConstraint("(quantity < 0) = (returned_line_id IS NOT NULL)", name="returns_reference_a_sale"),
     Index(None, "customer_id"),
     Index(None, "invoice_date"),
 )
 
+customer_lifecycle = Table(
+    "customer_lifecycle",
+    metadata,
+    Column(
+        "customer_id", Integer, ForeignKey("customers.customer_id"), primary_key=True, autoincrement=False
+    ),
+    Column("segment", Text, nullable=False),
+    Column("acquired_on", Date, nullable=False),
+    Column("first_purchase_on", Date),
+    Column("lost_on", Date),
+    _one_of("segment", SEGMENTS),
+)
+
+lifecycle_events = Table(
+    "lifecycle_events",
+    metadata,
+    Column(
+        "customer_id", Integer, ForeignKey("customers.customer_id"), primary_key=True, autoincrement=False
+    ),
+    Column("event_no", Integer, primary_key=True, autoincrement=False),
+    Column("event", Text, nullable=False),
+    Column("event_date", Date, nullable=False),
+    _one_of("event", EVENTS),
+)
+
+erpgen_runs = Table(
+    "erpgen_runs",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("erpgen_version", Text, nullable=False),
+    Column("scenario", Text, nullable=False),
+    Column("scenario_toml", Text, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("loaded_at", DateTime, nullable=False),
+)
+
 # Tables erpgen owns, parents first. `--replace` drops exactly these (children first).
-TABLES = (stores, products, customers, sales_transactions)
+TABLES = (
+    stores,
+    categories,
+    products,
+    customers,
+    sales_transactions,
+    customer_lifecycle,
+    lifecycle_events,
+    erpgen_runs,
+)
 FACT = sales_transactions
+# Tables whose keys and indexes are built after the bulk load
+BULK = (sales_transactions, customer_lifecycle, lifecycle_events)
 
 # The seed README's columns, in its order: the CSV export and the cross-target digest use these.
 SEED_COLUMNS = {

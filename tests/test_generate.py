@@ -30,19 +30,20 @@ def test_generate_loads_all_tables_with_sane_content(erpgen, any_url):
     assert r.code == 0, r
     assert "sales_transactions" in r.out and "rows" in r.out
     assert scalar(any_url, "SELECT count(*) FROM customers") == 300
-    assert scalar(any_url, "SELECT count(*) FROM stores") == 9
+    assert scalar(any_url, "SELECT count(*) FROM stores") == 1 + 8 + 1  # web shop, 8 stores, B2B desk
     assert scalar(any_url, "SELECT count(*) FROM products") == 5 + 10 + 8 + 74 + 1
     lines = scalar(any_url, "SELECT count(*) FROM sales_transactions")
     assert lines > 1000
     assert f"{lines:,}" in r.out
     assert Decimal(str(scalar(any_url, "SELECT sum(revenue) FROM sales_transactions"))) > 0
-    # revenue = quantity x unit price, on every line
+    # revenue = quantity x the line's unit price, on every line; credit notes give back part of a sale
     mismatches = scalar(
-        any_url,
-        "SELECT count(*) FROM sales_transactions s JOIN products p USING (product_id) "
-        "WHERE abs(s.revenue - s.quantity * p.unit_price) > 0.001",
+        any_url, "SELECT count(*) FROM sales_transactions WHERE abs(revenue - quantity * unit_price) > 0.001"
     )
     assert mismatches == 0
+    assert scalar(any_url, "SELECT count(*) FROM sales_transactions WHERE returned_line_id IS NOT NULL") > 0
+    assert scalar(any_url, "SELECT count(*) FROM customer_lifecycle") == 300
+    assert scalar(any_url, "SELECT count(*) FROM lifecycle_events WHERE event = 'ACQUIRED'") == 300
     # no sale before the customer existed or after the range
     early = scalar(
         any_url,
@@ -70,17 +71,16 @@ def test_keys_exist_and_are_enforced(erpgen, any_url):
             (("customer_id",), "customers"),
             (("product_id",), "products"),
             (("store_id",), "stores"),
+            (("returned_line_id",), "sales_transactions"),
         }
         indexes = {ix["name"] for ix in insp.get_indexes("sales_transactions")}
         assert {"ix_sales_transactions_customer_id", "ix_sales_transactions_invoice_date"} <= indexes
-    orphan = (
-        "INSERT INTO sales_transactions VALUES (999999999, 'INV-X', 123456, '2020-01-01', 1, 1, 1.00, 101)"
-    )
-    bad_category = "INSERT INTO products VALUES (9999, 'X', 'B', 'FOOD', NULL, 1.00)"
-    opt_in_without_email = (
-        "INSERT INTO customers VALUES (999999, '2020-01-01', NULL, NULL, NULL, NULL, 1, 0, 0)"
-    )
-    for sql in (orphan, bad_category, opt_in_without_email):
+    orphan = "INSERT INTO sales_transactions VALUES (999999999, 'INV-X', 123456, '2020-01-01', 1, 1, 1, 101, 1, NULL)"
+    return_of_nothing = "INSERT INTO sales_transactions VALUES (999999998, 'CRN-X', 1, '2020-01-01', 1, -1, -1, 101, 1, 888888888)"
+    unknown_category = "INSERT INTO products VALUES (9999, 'X', 'B', 'FOOD', NULL, 1.00)"
+    opt_in_without_email = "INSERT INTO customers VALUES (999999, '2020-01-01', NULL, NULL, NULL, NULL, 1, 0, 0, 'US', 'RETAIL', NULL)"
+    company_not_b2b = "INSERT INTO customers VALUES (999998, '2020-01-01', NULL, NULL, NULL, NULL, 0, 0, 0, 'US', 'RETAIL', 'Acme')"
+    for sql in (orphan, return_of_nothing, unknown_category, opt_in_without_email, company_not_b2b):
         with connect(url) as conn, pytest.raises(IntegrityError), conn.begin():
             conn.execute(text(sql))
 
@@ -148,7 +148,8 @@ def test_csv_files_have_the_seed_columns_and_formats(erpgen, sqlite_url, tmp_pat
         "store_id",
     ]
     assert all(len(r["invoice_date"]) == 10 and r["invoice_date"][4] == "-" for r in rows)
-    assert all(Decimal(r["revenue"]) > 0 for r in rows)
+    assert all((Decimal(r["revenue"]) > 0) == r["invoice_id"].startswith("INV-") for r in rows)
+    assert any(r["invoice_id"].startswith("CRN-") and int(r["quantity"]) < 0 for r in rows)
     with open(out / "customers.csv") as f:
         customers = list(csv.DictReader(f))
     assert list(customers[0]) == [

@@ -1,4 +1,4 @@
-"""The simulation follows the original's day-by-day rules, and a customer's data never depends on its block."""
+"""The lifecycle model: each mechanism is real, tunable, and a customer's data never depends on its block."""
 
 from __future__ import annotations
 
@@ -7,159 +7,239 @@ import dataclasses
 import numpy as np
 import pytest
 
-from erpgen.behaviour import BehaviourTables, simulate_block
-from erpgen.catalog import build_catalog
-from erpgen.config import Behaviour, make_config
-from erpgen.customers import EPOCH
+from erpgen.behaviour import B2B, DORMANT, LOST, LOYAL, ONE_TIME, REACTIVATED, Model, Rates, simulate_block
+from erpgen.calibrate import measure
+from erpgen.config import make_config
+from erpgen.customers import EPOCH, build_customers, identity_pools, locale_of
+from erpgen.pipeline import catalog_for
 from erpgen.rng import Draws
+from erpgen.scenario import Scenario
 
-N = 2000
+N = 3000
 
 
-def run(behaviour: Behaviour | None = None, *, n=N, block=N, **cfg_kw):
-    cfg = make_config(n_customers=n, date_from="2020-01-01", date_till="2021-12-31", seed=3, **cfg_kw)
-    if behaviour is not None:
-        cfg = dataclasses.replace(cfg, behaviour=behaviour)
-    catalog = build_catalog(
-        seed=cfg.seed,
-        n_devices=cfg.n_devices,
-        n_accessories=cfg.n_accessories,
-        n_spare_parts=cfg.n_spare_parts,
-        n_refills=cfg.n_refills,
-        n_bulk_refills=cfg.n_bulk_refills,
-    )
-    tables = BehaviourTables.from_behaviour(cfg.behaviour)
+def sim(n=N, block=None, rates=Rates(p_one_time=0.3), scenario="air-freshener", **changes):
+    """Simulate n customers; `changes` replace scenario sections, e.g. lifecycle={"p_dormant": 0}."""
+    cfg = make_config(scenario=scenario, n_customers=n)
+    sc = cfg.scenario
+    for section, values in changes.items():
+        sc = dataclasses.replace(sc, **{section: dataclasses.replace(getattr(sc, section), **values)})
+    cfg = dataclasses.replace(cfg, scenario=sc)
+    model = Model(cfg, catalog_for(cfg), rates)
     ids = np.arange(1, n + 1)
-    parts = [
-        simulate_block(cfg, catalog, tables, ids[i : i + block], Draws(cfg.seed)) for i in range(0, n, block)
-    ]
-    cols = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(parts[0])}
-    return cfg, catalog, cols
+    block = block or n
+    parts = [simulate_block(model, ids[i : i + block], Draws(cfg.seed)) for i in range(0, n, block)]
+    return cfg, model, parts
 
 
-def simple(**kw) -> Behaviour:
-    base = dict(
-        p_buy_by_year=((0.05,),),
-        p_close_day=(0.0,),
-        p_invoice_by_nth=((1.0, 0.0),),
-        p_device_by_nth=((0.0,),),
-        refill_count_weights=((1.0,),),
-        p_refill_invoice=1.0,
-        p_accessory_invoice=(0.0,),
-        p_spare_part_invoice=(0.0,),
-    )
-    base.update(kw)
-    return Behaviour(**base)
+def one(**kw):
+    cfg, model, parts = sim(**kw)
+    assert len(parts) == 1
+    return cfg, model, parts[0]
 
 
-def invoices(cols):
-    keys = cols["customer_id"] * 10**7 + cols["invoice_seq"]
-    _, first = np.unique(keys, return_index=True)
-    return {k: v[first] for k, v in cols.items()}
+def sales_invoices(f):
+    sale = ~f.is_credit
+    keys, first = np.unique(f.customer_id[sale] * 10**7 + f.invoice_seq[sale], return_index=True)
+    return keys // 10**7, f.invoice_date[sale][first]
 
 
 def test_blocks_do_not_change_the_data():
-    _, _, whole = run(n=600, block=600)
-    _, _, pieces = run(n=600, block=37)
-    for name in whole:
-        assert np.array_equal(whole[name], pieces[name]), name
+    _, _, [whole] = sim(n=600)
+    _, _, pieces = sim(n=600, block=37)
+    for field in (
+        "customer_id",
+        "invoice_seq",
+        "invoice_date",
+        "product_id",
+        "quantity",
+        "revenue_cents",
+        "store_id",
+    ):
+        assert np.array_equal(getattr(whole, field)[~whole.is_credit],
+                              np.concatenate([getattr(p, field)[~p.is_credit] for p in pieces])), field  # fmt: skip
+    assert np.array_equal(whole.segment, np.concatenate([p.segment for p in pieces]))
+    assert np.array_equal(whole.lost, np.concatenate([p.lost for p in pieces]))
 
 
-def test_daily_buy_probability_gives_the_expected_number_of_invoices():
-    cfg, _, cols = run(simple())
-    inv = invoices(cols)
-    # each customer is active from creation to the end: expected invoices = 0.05 x active days
-    from erpgen.customers import created_day
+def test_one_time_buyers_buy_once_and_their_share_is_tunable():
+    _, _, f = one(rates=Rates(p_one_time=0.5))
+    cust, _ = sales_invoices(f)
+    counts = np.bincount(cust - 1, minlength=N)
+    one_time = f.segment == ONE_TIME
+    assert (counts[one_time] <= 1).all()
+    decided = one_time & (counts == 1) & (f.lost >= 0)  # (a purchase on the last day decides after the range)
+    assert decided.sum() > 0.95 * (one_time & (counts == 1)).sum()
+    assert (f.lost[decided] == f.first_purchase[decided] + 1).all()
+    share_hi = one_time.mean()
+    _, _, f2 = one(rates=Rates(p_one_time=0.1))
+    assert share_hi > 0.4 > 0.2 > (f2.segment == ONE_TIME).mean()
 
-    days_active = (
-        (np.datetime64("2021-12-31") - EPOCH).astype(int)
-        + 1
-        - created_day(cfg, np.arange(1, N + 1), Draws(3))
+
+def test_loyal_refills_follow_consumption():
+    cfg, model, f = one(lifecycle={"loyal_share": 1.0}, rates=Rates(p_one_time=0.0))
+    loyal = set((np.flatnonzero(f.segment == LOYAL) + 1).tolist())
+    sale = ~f.is_credit
+    grams = np.zeros(len(f.customer_id))
+    grams[sale] = model.gramm[f.product_id[sale]] * f.quantity[sale]
+    key = f.customer_id * 10**7 + f.invoice_seq
+    inv, idx = np.unique(key[sale], return_inverse=True)
+    inv_grams = np.bincount(idx, weights=grams[sale])
+    inv_day = np.zeros(len(inv), dtype=np.int64)
+    inv_day[idx] = f.invoice_date[sale]
+    cust = inv // 10**7
+    nxt = np.r_[cust[1:] == cust[:-1], False]
+    is_loyal = np.isin(cust, list(loyal))
+    gaps = np.r_[inv_day[1:] - inv_day[:-1], 0]
+    small = nxt & is_loyal & (inv_grams > 0) & (inv_grams <= 40)
+    large = nxt & is_loyal & (inv_grams >= 150)
+    # bigger refills last longer: the gap grows with the grams bought
+    assert np.median(gaps[large]) > 2.5 * np.median(gaps[small])
+    # and faster consumers come back sooner
+    _, _, fast = one(
+        lifecycle={"loyal_share": 1.0, "consumption_g_per_day": 6.0}, rates=Rates(p_one_time=0.0)
     )
-    expected = 0.05 * days_active.sum()
-    assert abs(len(inv["customer_id"]) / expected - 1) < 0.03
+    assert measure(fast).orders_per_active_year > 1.5 * measure(f).orders_per_active_year
 
 
-def test_year_schedule_changes_the_rate_at_the_customer_year():
-    cfg, _, cols = run(simple(p_buy_by_year=((0.01, 0.2),)))
-    inv = invoices(cols)
-    from erpgen.customers import created_day
+def test_purchase_frequency_drifts_over_the_years():
+    def spread(trend: float) -> float:
+        cfg, _, f = one(lifecycle={"trend_sigma": trend, "yearly_loss": 0.0, "p_dormant": 0.0},
+                        rates=Rates(p_one_time=0.0))  # fmt: skip
+        cust, day = sales_invoices(f)
+        start = np.datetime64("2016-01-01") - EPOCH
+        early = np.bincount(
+            cust[(day >= start.astype(int)) & (day < start.astype(int) + 730)], minlength=N + 1
+        )
+        late = np.bincount(cust[day >= (np.datetime64("2022-01-01") - EPOCH).astype(int)], minlength=N + 1)
+        both = (early > 4) & (late > 4)
+        return float(np.std(np.log(late[both] / early[both])))
 
-    created = created_day(cfg, inv["customer_id"], Draws(3))
-    month0 = (EPOCH + created.astype("timedelta64[D]")).astype("datetime64[M]")
-    boundary = ((month0 + np.timedelta64(12, "M")).astype("datetime64[D]") - EPOCH).astype(int)
-    first_year = inv["invoice_date"] < boundary
-    # per customer-day exposure in each period, over all customers
-    all_created = created_day(cfg, np.arange(1, N + 1), Draws(3))
-    all_month0 = (EPOCH + all_created.astype("timedelta64[D]")).astype("datetime64[M]")
-    all_boundary = ((all_month0 + np.timedelta64(12, "M")).astype("datetime64[D]") - EPOCH).astype(int)
-    end = (np.datetime64("2021-12-31") - EPOCH).astype(int) + 1
-    exposure_1 = (np.minimum(all_boundary, end) - all_created).sum()
-    exposure_2 = np.maximum(end - all_boundary, 0).sum()
-    assert abs(first_year.sum() / exposure_1 / 0.01 - 1) < 0.1
-    assert abs((~first_year).sum() / exposure_2 / 0.2 - 1) < 0.05
+    assert spread(0.5) > 1.5 * spread(0.0)
 
 
-def test_lost_customers_stop_buying():
-    cfg, _, cols = run(simple(p_buy_by_year=((0.2,),), p_close_day=(0.01,)))
-    inv = invoices(cols)
-    from erpgen.customers import created_day
-
-    created = created_day(cfg, np.arange(1, N + 1), Draws(3))
-    last = np.full(N + 1, -1)
-    np.maximum.at(last, inv["customer_id"], inv["invoice_date"])
-    span = last[1:] - created
-    bought = last[1:] >= 0
-    # lifetimes are geometric with mean ~99 days: very few customers still buy after 400 days
-    assert np.median(span[bought]) < 120
-    assert (span[bought] > 400).mean() < 0.03
-
-
-def test_several_invoices_a_day_follow_p_invoice_by_nth():
-    _, _, cols = run(simple(p_buy_by_year=((0.5,),), p_invoice_by_nth=((1.0, 1.0, 0.0),)))
-    inv = invoices(cols)
-    per_day = np.unique(inv["customer_id"] * 100_000 + inv["invoice_date"], return_counts=True)[1]
-    assert per_day.max() == 2
-    assert abs(per_day.mean() - 1.5) < 0.02  # the 2nd invoice comes with p_buy x 1.0 = 0.5
+def test_dormant_spells_then_reactivation_or_loss():
+    _, _, f = one(lifecycle={"p_dormant": 0.2})
+    cust, day = sales_invoices(f)
+    dormant = f.event_code == DORMANT
+    assert dormant.sum() > 100
+    react = f.event_code == REACTIVATED
+    assert react.sum() > 50
+    for c, d_day in list(zip(f.event_customer[dormant], f.event_day[dormant]))[:300]:
+        after = f.event_day[(f.event_customer == c) & (f.event_day > d_day) & (f.event_code == REACTIVATED)]
+        end = after.min() if len(after) else 10**9
+        # no purchase inside a dormant spell
+        assert not ((cust == c) & (day >= d_day) & (day < end)).any()
+    _, _, none = one(lifecycle={"p_dormant": 0.0})
+    assert not (none.event_code == DORMANT).any()
 
 
-def test_invoice_day_cap():
-    _, _, cols = run(simple(p_buy_by_year=((1.0,),), p_invoice_by_nth=((1.0,),)), n=3)
-    inv = invoices(cols)
-    per_day = np.unique(inv["customer_id"] * 100_000 + inv["invoice_date"], return_counts=True)[1]
-    assert per_day.max() == 50
+def test_lost_customers_never_buy_again_and_loss_is_tunable():
+    _, _, f = one()
+    cust, day = sales_invoices(f)
+    lost = f.lost[cust - 1]
+    assert not ((lost >= 0) & (day >= lost)).any()
+    assert ((f.event_code == LOST).sum()) == (f.lost >= 0).sum()
+    _, _, more = one(rates=Rates(p_one_time=0.3, loss_scale=4.0))
+    assert (more.lost >= 0).mean() > (f.lost >= 0).mean() + 0.1
 
 
-def test_device_ownership_and_refill_counts():
-    cfg, catalog, cols = run(
-        simple(p_device_by_nth=((1.0, 0.0),), refill_count_weights=((0.0, 0.0, 0.0, 1.0),))
-    )
-    devices = set(catalog.ids("DEVICE").tolist())
-    is_device = np.isin(cols["product_id"], list(devices))
-    per_customer = np.bincount(cols["customer_id"][is_device], minlength=N + 1)
-    buyers = np.unique(cols["customer_id"])
-    assert (per_customer[buyers] == 1).all()  # exactly one device, on the first invoice
-    first_lines = cols["invoice_seq"] == 1
-    assert is_device[first_lines].sum() == len(buyers)
-    refills = np.isin(cols["product_id"], catalog.ids("REFILL"))
-    per_invoice = np.unique(
-        cols["customer_id"][refills] * 10**7 + cols["invoice_seq"][refills], return_counts=True
-    )[1]
-    assert (per_invoice == 4).all()
+def test_several_invoices_on_one_day():
+    _, _, f = one(basket={"p_invoice_by_nth": ((1.0, 1.0, 0.0),)}, rates=Rates(p_one_time=0.0))
+    cust, day = sales_invoices(f)
+    per_day = np.unique(cust * 100_000 + day, return_counts=True)[1]
+    assert set(per_day.tolist()) == {2}
 
 
-def test_revenue_is_quantity_times_price_and_stores_are_known():
-    cfg, catalog, cols = run()
-    prices = catalog.price_cents_by_id()
-    assert (cols["revenue_cents"] == cols["quantity"] * prices[cols["product_id"]]).all()
-    assert set(np.unique(cols["store_id"]).tolist()) <= set(range(101, 101 + cfg.n_stores))
-    assert cols["revenue_cents"].sum() > 0
+def test_returns_reference_their_sale_and_never_exceed_it():
+    _, _, f = one()
+    credit = np.flatnonzero(f.is_credit)
+    assert len(credit) > 100
+    sold = f.returned[credit]
+    assert (f.quantity[credit] < 0).all() and (-f.quantity[credit] <= f.quantity[sold]).all()
+    assert (f.invoice_date[credit] > f.invoice_date[sold]).all()
+    assert (f.product_id[credit] == f.product_id[sold]).all() and (
+        f.customer_id[credit] == f.customer_id[sold]
+    ).all()
+    assert (f.revenue_cents[credit] == f.quantity[credit] * f.unit_price_cents[credit]).all()
 
 
-@pytest.mark.parametrize("only", ["n_devices", "n_accessories", "n_spare_parts"])
-def test_single_category_catalogs_still_make_invoices(only):
-    counts = {k: 0 for k in ("n_devices", "n_accessories", "n_spare_parts", "n_refills", "n_bulk_refills")}
-    counts[only] = 3
-    _, catalog, cols = run(n=200, **counts)
-    assert len(cols["product_id"]) > 0
-    assert set(np.unique(cols["product_id"]).tolist()) <= {p.product_id for p in catalog.products}
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_return_rate_is_tunable(rate):
+    cfg = make_config(n_customers=10)
+    channels = {k: dataclasses.replace(v, return_rate=rate) for k, v in cfg.scenario.channels.items()}
+    _, _, f = sim(scenario=dataclasses.replace(cfg.scenario, channels=channels, name="x"))
+    [f] = f
+    consumer = f.segment[f.customer_id - 1] != B2B  # businesses return part of a bulk line
+    back = -f.revenue_cents[f.is_credit & consumer].sum() / f.revenue_cents[~f.is_credit & consumer].sum()
+    assert abs(back - rate) < 0.02
+
+
+def test_months_shape_the_sales():
+    flat = (1.0,) * 12
+    summer = (0.3,) * 5 + (3.0, 3.0, 3.0) + (0.3,) * 4
+    _, _, f = one(seasonality={"month_weights": summer, "acquisition_growth_per_year": 0.0})
+    _, _, g = one(seasonality={"month_weights": flat, "acquisition_growth_per_year": 0.0})
+
+    def june_to_august(x):
+        months = (EPOCH + x.invoice_date.astype("timedelta64[D]")).astype("datetime64[M]").astype(int) % 12
+        return np.isin(months, [5, 6, 7]).mean()
+
+    assert june_to_august(f) > june_to_august(g) + 0.1
+
+
+def test_b2b_customers_are_companies_with_bigger_discounted_baskets():
+    cfg, model, f = one()
+    b2b = f.segment == B2B
+    assert 0.04 < b2b.mean() < 0.12
+    customers = build_customers(cfg, np.arange(1, N + 1), Draws(cfg.seed))
+    company = np.array([c is not None for c in customers["company_name"]])
+    assert np.array_equal(company, b2b)
+    is_b2b_line = b2b[f.customer_id - 1] & ~f.is_credit
+    consumer_line = ~b2b[f.customer_id - 1] & ~f.is_credit
+    assert f.quantity[is_b2b_line].mean() > 3 * f.quantity[consumer_line].mean()
+    list_price = model.prices[f.product_id]
+    year = (EPOCH + f.invoice_date.astype("timedelta64[D]")).astype("datetime64[Y]").astype(int) + 1970
+    indexed = list_price * 1.03 ** (year - 2015)
+    assert (f.unit_price_cents[is_b2b_line] < indexed[is_b2b_line] * 0.91).all()
+
+
+def test_countries_follow_the_mix_and_names_fit_the_country():
+    cfg = make_config(scenario="gym-coffee", n_customers=4000)
+    customers = build_customers(cfg, np.arange(1, 4001), Draws(cfg.seed))
+    shares = {c: customers["country"].count(c) / 4000 for c in cfg.scenario.countries}
+    for code, country in cfg.scenario.countries.items():
+        assert abs(shares[code] - country.share) < 0.03
+    for k in range(0, 4000, 7):
+        country = cfg.scenario.countries[customers["country"][k]]
+        pools = identity_pools(locale_of(cfg, country), cfg.seed)
+        if customers["last_name"][k] is not None:
+            assert customers["last_name"][k] in pools.last_names
+    # --faker-locale overrides every country's locale
+    forced = make_config(scenario="gym-coffee", n_customers=4000, faker_locale="de_DE")
+    assert locale_of(forced, forced.scenario.countries["AU"]) == "de_DE"
+
+
+def test_calibration_meets_the_business_targets():
+    from erpgen.calibrate import calibrate
+
+    cfg = make_config(n_customers=N)
+    catalog = catalog_for(cfg)
+    rates = calibrate(cfg, catalog)
+    f = simulate_block(Model(cfg, catalog, rates), np.arange(1, N + 1), Draws(cfg.seed))
+    m, t = measure(f), cfg.scenario.targets
+    assert abs(m.one_time_share - t.one_time_share) <= t.one_time_tolerance
+    assert abs(m.yearly_retention - t.yearly_retention) <= t.retention_tolerance
+    assert abs(m.orders_per_active_year / t.orders_per_active_customer_per_year - 1) <= t.orders_tolerance
+
+
+def test_air_freshener_file_lists_every_knob():
+    from erpgen.scenario import builtin_text, load
+
+    assert load("air-freshener")[0] == Scenario()
+    text = builtin_text("air-freshener")
+    for f in dataclasses.fields(Scenario):
+        value = getattr(Scenario(), f.name)
+        names = [x.name for x in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else [f.name]
+        for name in names:
+            assert f"{name} =" in text or f"[{f.name}." in text, name

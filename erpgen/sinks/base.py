@@ -48,13 +48,6 @@ class Sink(ABC):
     def abort(self) -> None: ...
 
 
-def invoice_ids(customer_id: np.ndarray, invoice_seq: np.ndarray) -> np.ndarray:
-    """'INV-<customer_id:08d>-<seq:06d>' as a fixed-width bytes array (19 bytes each)."""
-    cust = np.strings.zfill(customer_id.astype("S8"), 8)
-    seq = np.strings.zfill(invoice_seq.astype("S6"), 6)
-    return np.strings.add(np.strings.add(np.strings.add(b"INV-", cust), b"-"), seq)
-
-
 INVOICE_ID_WIDTH = 19
 
 
@@ -86,25 +79,35 @@ def cents_to_text(cents: np.ndarray) -> np.ndarray:
     return np.strings.add(np.strings.add(np.strings.add(sign, whole), b"."), frac)
 
 
-def master_rows(table: str, b: Batch, dates: IsoDates):
-    """Rows of a master table as Python tuples in column order (dates ISO, prices '12.50', None = NULL)."""
-    if table == "stores":
-        return zip(b["store_id"].tolist(), b["store_name"])
-    if table == "products":
-        price = cents_to_text(b["unit_price_cents"]).astype("U").tolist()
-        return zip(
-            b["product_id"].tolist(), b["product_name"], b["brand"], b["category"], b["gramm_g"], price
-        )
-    if table == "customers":
-        return zip(
-            b["customer_id"].tolist(),
-            dates(b["created_at"]).tolist(),
-            b["first_name"],
-            b["last_name"],
-            b["email"],
-            b["phone"],
-            b["email_opt_in"].tolist(),
-            b["sms_opt_in"].tolist(),
-            b["call_opt_in"].tolist(),
-        )
-    raise ValueError(f"not a master table: {table}")
+def table_rows(table: str, b: Batch, dates: IsoDates):
+    """Rows of any table but the fact table as Python tuples in the schema's column order.
+
+    Day numbers become ISO dates (negative: NULL), `unit_price_cents` becomes the text '12.50', and None
+    stays NULL, so the same rows suit executemany, COPY text and CSV.
+    """
+    from sqlalchemy import Date
+
+    from erpgen.schema import TABLES
+
+    columns = []
+    for col in next(t for t in TABLES if t.name == table).columns:
+        if col.name == "unit_price" and "unit_price_cents" in b:
+            columns.append(cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist())
+        elif isinstance(col.type, Date):
+            days = np.asarray(b[col.name])
+            iso = dates(np.maximum(days, 0)).tolist()
+            columns.append([d if n >= 0 else None for d, n in zip(iso, days.tolist())])
+        else:
+            v = b[col.name]
+            columns.append(v.tolist() if isinstance(v, np.ndarray) else v)
+    return zip(*columns)
+
+
+def invoice_ids(
+    customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None
+) -> np.ndarray:
+    """'INV-<customer_id:08d>-<seq:06d>' (credit notes: 'CRN-...') as a fixed-width bytes array (19 bytes)."""
+    cust = np.strings.zfill(customer_id.astype("S8"), 8)
+    seq = np.strings.zfill(invoice_seq.astype("S6"), 6)
+    prefix = b"INV-" if is_credit is None else np.where(is_credit, b"CRN-", b"INV-")
+    return np.strings.add(np.strings.add(np.strings.add(prefix, cust), b"-"), seq)

@@ -17,7 +17,7 @@ import numpy as np
 
 from erpgen.errors import TargetError
 from erpgen.schema import SEED_COLUMNS
-from erpgen.sinks.base import Batch, IsoDates, Sink, cents_to_text, invoice_ids, master_rows
+from erpgen.sinks.base import Batch, IsoDates, Sink, cents_to_text, invoice_ids, table_rows
 
 FILES = {
     "products": "products.csv",
@@ -79,10 +79,9 @@ class _CsvWriter:
 
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        for row in master_rows(self.table, b, self.dates):
-            if self.table == "products":
-                row = row[:5]  # the seed's product columns; unit_price lives in the database
-            writer.writerow(["" if v is None else v for v in row])
+        width = len(SEED_COLUMNS[self.table])  # the seed's columns come first in the schema
+        for row in table_rows(self.table, b, self.dates):
+            writer.writerow(["" if v is None else v for v in row[:width]])
         self.f.write(text.getvalue().encode())
 
 
@@ -90,11 +89,11 @@ def _fact_lines(b: Batch, dates: IsoDates) -> bytes:
     if len(b["line_id"]) == 0:
         return b""
     parts = [
-        invoice_ids(b["customer_id"], b["invoice_seq"]),
+        invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]),
         b["customer_id"].astype("S10"),
         dates(b["invoice_date"]).astype("S10"),
         b["product_id"].astype("S10"),
-        np.asarray(b["quantity"]).astype("S12"),
+        np.asarray(b["quantity"]).astype("S12"),  # negative on credit notes
         cents_to_text(np.asarray(b["revenue_cents"])),
         b["store_id"].astype("S10"),
     ]

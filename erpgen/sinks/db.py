@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from erpgen import migrate
 from erpgen.database import connect, describe_db_error, erpgen_tables_present, has_alembic_version
 from erpgen.errors import TargetError
-from erpgen.schema import FACT, TABLES
+from erpgen.schema import BULK, TABLES
 from erpgen.sinks.base import Sink, TableWriter
 from erpgen.urls import mask
 
@@ -120,5 +120,6 @@ class DatabaseSink(Sink):
             migrate.downgrade(conn, "base")
 
 
-def fact_indexes():
-    return sorted(FACT.indexes, key=lambda ix: ix.name or "")
+def bulk_indexes():
+    """Indexes of the bulk-loaded tables, built after the load."""
+    return sorted((ix for t in BULK for ix in t.indexes), key=lambda ix: ix.name or "")

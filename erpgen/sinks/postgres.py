@@ -17,9 +17,9 @@ import numpy as np
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
-from erpgen.schema import FACT, TABLES
-from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, master_rows
-from erpgen.sinks.db import DatabaseSink, fact_indexes
+from erpgen.schema import BULK, FACT, TABLES
+from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, table_rows
+from erpgen.sinks.db import DatabaseSink, bulk_indexes
 
 PG_EPOCH_DAYS = 10957  # 2000-01-01 as days since 1970-01-01
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -38,20 +38,30 @@ def _numeric_fields(prefix: str) -> list[tuple]:
     ]
 
 
-FACT_ROW = np.dtype(
-    [
-        ("nfields", ">i2"),
-        ("line_id_len", ">i4"), ("line_id", ">i8"),
-        ("invoice_id_len", ">i4"), ("invoice_id", f"S{INVOICE_ID_WIDTH}"),
-        ("customer_id_len", ">i4"), ("customer_id", ">i4"),
-        ("invoice_date_len", ">i4"), ("invoice_date", ">i4"),
-        ("product_id_len", ">i4"), ("product_id", ">i4"),
-        *_numeric_fields("quantity"),
-        *_numeric_fields("revenue"),
-        ("store_id_len", ">i4"), ("store_id", ">i4"),
-    ]
-)  # fmt: skip
+def _fact_row(returns: bool) -> np.dtype:
+    """The binary COPY layout of a sales_transactions row. Sales have a NULL returned_line_id (length
+    -1, no bytes) and credit notes an int8, so each kind has its own fixed-width layout."""
+    returned = [("returned_len", ">i4"), ("returned", ">i8")] if returns else [("returned_len", ">i4")]
+    return np.dtype(
+        [
+            ("nfields", ">i2"),
+            ("line_id_len", ">i4"), ("line_id", ">i8"),
+            ("invoice_id_len", ">i4"), ("invoice_id", f"S{INVOICE_ID_WIDTH}"),
+            ("customer_id_len", ">i4"), ("customer_id", ">i4"),
+            ("invoice_date_len", ">i4"), ("invoice_date", ">i4"),
+            ("product_id_len", ">i4"), ("product_id", ">i4"),
+            *_numeric_fields("quantity"),
+            *_numeric_fields("revenue"),
+            ("store_id_len", ">i4"), ("store_id", ">i4"),
+            *_numeric_fields("unit_price"),
+            *returned,
+        ]
+    )  # fmt: skip
+
+
+SALE_ROW, RETURN_ROW = _fact_row(False), _fact_row(True)
 FACT_COLUMNS = [c.name for c in FACT.columns]
+assert FACT_COLUMNS[-2:] == ["unit_price", "returned_line_id"], "the binary layout follows the schema"
 
 
 def _fill_numeric(rows: np.ndarray, prefix: str, minor_units: np.ndarray, scale: int) -> None:
@@ -71,10 +81,11 @@ def _fill_numeric(rows: np.ndarray, prefix: str, minor_units: np.ndarray, scale:
     digits[:, 3] = (a % div) * (10_000 // div)
 
 
-def encode_facts(b: Batch) -> bytes:
-    """Rows of sales_transactions in PostgreSQL's binary COPY format (no header or trailer)."""
-    n = len(b["line_id"])
-    rows = np.empty(n, dtype=FACT_ROW)
+def _encode_run(b: Batch, lo: int, hi: int, returns: bool) -> bytes:
+    def col(name: str) -> np.ndarray:
+        return np.asarray(b[name])[lo:hi]
+
+    rows = np.empty(hi - lo, dtype=RETURN_ROW if returns else SALE_ROW)
     rows["nfields"] = len(FACT_COLUMNS)
     for name, width in (
         ("line_id", 8),
@@ -85,30 +96,48 @@ def encode_facts(b: Batch) -> bytes:
     ):
         rows[f"{name}_len"] = width
     rows["invoice_id_len"] = INVOICE_ID_WIDTH
-    rows["line_id"] = b["line_id"]
-    rows["invoice_id"] = invoice_ids(b["customer_id"], b["invoice_seq"])
-    rows["customer_id"] = b["customer_id"]
-    rows["invoice_date"] = np.asarray(b["invoice_date"]) - PG_EPOCH_DAYS
-    rows["product_id"] = b["product_id"]
-    _fill_numeric(rows, "quantity", np.asarray(b["quantity"]) * 1000, 3)
-    _fill_numeric(rows, "revenue", np.asarray(b["revenue_cents"]), 2)
-    rows["store_id"] = b["store_id"]
+    rows["line_id"] = col("line_id")
+    rows["invoice_id"] = invoice_ids(col("customer_id"), col("invoice_seq"), col("is_credit"))
+    rows["customer_id"] = col("customer_id")
+    rows["invoice_date"] = col("invoice_date") - PG_EPOCH_DAYS
+    rows["product_id"] = col("product_id")
+    _fill_numeric(rows, "quantity", col("quantity") * 1000, 3)
+    _fill_numeric(rows, "revenue", col("revenue_cents"), 2)
+    rows["store_id"] = col("store_id")
+    _fill_numeric(rows, "unit_price", col("unit_price_cents"), 2)
+    if returns:
+        rows["returned_len"] = 8
+        rows["returned"] = col("returned_line_id")
+    else:
+        rows["returned_len"] = -1
     return rows.tobytes()
+
+
+def encode_facts(b: Batch) -> bytes:
+    """Rows of sales_transactions in PostgreSQL's binary COPY format (no header or trailer)."""
+    is_return = np.asarray(b["returned_line_id"]) > 0
+    cuts = np.flatnonzero(is_return[1:] != is_return[:-1]) + 1
+    bounds = [0, *cuts.tolist(), len(is_return)]
+    return b"".join(
+        _encode_run(b, lo, hi, bool(is_return[lo])) for lo, hi in zip(bounds, bounds[1:]) if hi > lo
+    )
 
 
 class PostgresSink(DatabaseSink):
     def _defer_constraints(self, conn: Connection) -> None:
-        for ix in fact_indexes():
+        for ix in bulk_indexes():
             conn.execute(DropIndex(ix))
-        for fk in sorted(FACT.foreign_key_constraints, key=lambda c: str(c.name)):
+        for fk in _bulk_foreign_keys():
             conn.execute(DropConstraint(fk))
-        conn.execute(DropConstraint(FACT.primary_key))
+        for table in BULK:
+            conn.execute(DropConstraint(table.primary_key))
 
     def _restore_constraints(self, conn: Connection) -> None:
-        conn.execute(AddConstraint(FACT.primary_key))
-        for fk in sorted(FACT.foreign_key_constraints, key=lambda c: str(c.name)):
+        for table in BULK:
+            conn.execute(AddConstraint(table.primary_key))
+        for fk in _bulk_foreign_keys():
             conn.execute(AddConstraint(fk))
-        for ix in fact_indexes():
+        for ix in bulk_indexes():
             conn.execute(CreateIndex(ix))
         for table in TABLES:
             conn.exec_driver_sql(f"ANALYZE {table.name}")
@@ -132,6 +161,10 @@ class PostgresSink(DatabaseSink):
                     yield _RowWriter(copy, table)
 
 
+def _bulk_foreign_keys():
+    return [fk for table in BULK for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name))]
+
+
 class _FactWriter:
     def __init__(self, copy):
         self.copy = copy
@@ -141,12 +174,12 @@ class _FactWriter:
 
 
 class _RowWriter:
-    """Text COPY of the small master tables, one Python row at a time."""
+    """Text COPY of the other tables (masters and lifecycle), one Python row at a time."""
 
     def __init__(self, copy, table: str):
         self.copy, self.table = copy, table
         self.dates = IsoDates()
 
     def write(self, b: Batch) -> None:
-        for row in master_rows(self.table, b, self.dates):
+        for row in table_rows(self.table, b, self.dates):
             self.copy.write_row(row)

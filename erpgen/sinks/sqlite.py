@@ -20,8 +20,8 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 
 from erpgen.errors import TargetError
 from erpgen.schema import FACT
-from erpgen.sinks.base import Batch, IsoDates, invoice_ids, master_rows
-from erpgen.sinks.db import DatabaseSink, fact_indexes
+from erpgen.sinks.base import Batch, IsoDates, invoice_ids, table_rows
+from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.urls import sqlite_path
 
 
@@ -50,11 +50,11 @@ class SqliteSink(DatabaseSink):
         super().begin()
 
     def _defer_constraints(self, conn: Connection) -> None:
-        for ix in fact_indexes():
+        for ix in bulk_indexes():
             conn.execute(DropIndex(ix))
 
     def _restore_constraints(self, conn: Connection) -> None:
-        for ix in fact_indexes():
+        for ix in bulk_indexes():
             conn.execute(CreateIndex(ix))
         broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchmany(5)
         if broken:
@@ -92,15 +92,14 @@ class _Writer:
         if self.table == FACT.name:
             rows = self._fact_rows(batch)
         else:
-            rows = list(master_rows(self.table, batch, self.dates))
+            rows = list(table_rows(self.table, batch, self.dates))
         if rows:
             marks = ", ".join("?" * len(rows[0]))
             self.cursor.executemany(f"INSERT INTO {self.table} VALUES ({marks})", rows)
 
     def _fact_rows(self, b: Batch) -> list[tuple]:
-        assert [c.name for c in FACT.columns][:3] == ["line_id", "invoice_id", "customer_id"]
-        inv = invoice_ids(b["customer_id"], b["invoice_seq"]).astype("U19").tolist()
-        revenue = (np.asarray(b["revenue_cents"]) / 100).tolist()
+        inv = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]).astype("U19").tolist()
+        returned = np.asarray(b["returned_line_id"])
         return list(
             zip(
                 b["line_id"].tolist(),
@@ -109,7 +108,9 @@ class _Writer:
                 self.dates(b["invoice_date"]).tolist(),
                 b["product_id"].tolist(),
                 b["quantity"].tolist(),
-                revenue,
+                (np.asarray(b["revenue_cents"]) / 100).tolist(),
                 b["store_id"].tolist(),
+                (np.asarray(b["unit_price_cents"]) / 100).tolist(),
+                np.where(returned > 0, returned, None).tolist() if returned.any() else [None] * len(returned),
             )
         )

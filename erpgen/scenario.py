@@ -1,0 +1,355 @@
+"""Scenarios: every knob of a simulated company in one TOML file.
+
+A scenario states who the customers are (countries, channels), how they behave (lifecycle, seasonality,
+the original generator's basket knobs), what the catalog is, and the business figures the data should
+show (targets). Targets in business terms (share of one-time buyers, yearly retention, orders per active
+customer per year) are turned into the simulator's internal rates by erpgen.calibrate.
+
+`erpgen scenarios` lists the built-in ones; `--scenario PATH` loads a file. Keys a file leaves out take
+the air-freshener values (the dataclass defaults below); unknown keys and wrong types are errors that
+name the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from erpgen.errors import ConfigError
+
+CHANNELS = ("ONLINE", "RETAIL", "B2B")
+ROLES = ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")
+SEGMENTS = ("ONE_TIME", "LOYAL", "OCCASIONAL", "B2B")
+
+
+@dataclass(frozen=True)
+class Country:
+    share: float
+    locale: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Channel:
+    share: float  # of customers whose home channel this is
+    stores_per_country: int = 1
+    return_rate: float = 0.0  # share of sold value that comes back
+    return_lag_days: float = 14.0  # mean days between sale and credit note
+    discount_min: float = 0.0  # standing per-customer discount (B2B price lists)
+    discount_max: float = 0.0
+    quantity_median: float = 1.0  # units per line; B2B buys in bulk
+    # Monday..Sunday
+    weekday_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+
+def _default_countries() -> dict[str, Country]:
+    return {"US": Country(share=1.0, locale="en_US", name="United States")}
+
+
+def _default_channels() -> dict[str, Channel]:
+    return {
+        "ONLINE": Channel(
+            share=0.50, stores_per_country=1, return_rate=0.12, return_lag_days=12.0,
+            weekday_weights=(1.15, 1.05, 1.0, 1.0, 0.95, 0.9, 0.95),
+        ),
+        "RETAIL": Channel(
+            share=0.42, stores_per_country=8, return_rate=0.08, return_lag_days=6.0,
+            weekday_weights=(0.8, 0.85, 0.9, 0.95, 1.1, 1.5, 0.9),
+        ),
+        "B2B": Channel(
+            share=0.08, stores_per_country=1, return_rate=0.015, return_lag_days=20.0,
+            discount_min=0.10, discount_max=0.25, quantity_median=6.0,
+            weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0),
+        ),
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """How customers behave over their lives. Rates marked (calibrated) are scaled to meet the targets."""
+
+    loyal_share: float = 0.45  # of repeat consumer customers: refills follow consumption
+    first_purchase_delay_days: float = 1.5  # mean days from creation to first purchase
+    occasional_orders_per_year: float = 3.0  # median per occasional customer (calibrated)
+    rate_sigma: float = 0.9  # spread of purchase rates across customers (lognormal sigma)
+    trend_sigma: float = 0.25  # per-year drift of a customer's frequency (rising or falling)
+    consumption_g_per_day: float = 1.6  # median refill consumption of a loyal customer (calibrated)
+    consumption_sigma: float = 0.45
+    b2b_period_days: float = 30.0  # B2B customers reorder on a steady cycle
+    p_dormant: float = 0.04  # chance, after a purchase, of a dormant spell
+    dormant_median_days: float = 300.0
+    yearly_loss: float = 0.30  # chance a repeat customer decides to leave within a year (calibrated)
+    b2b_loss_factor: float = 0.4  # B2B customers leave at this fraction of the consumer rate
+
+
+@dataclass(frozen=True)
+class Seasonality:
+    # January..December; retail's Oct-Nov peak (and a December tail)
+    month_weights: tuple[float, ...] = (0.85, 0.8, 0.9, 0.9, 0.95, 0.9, 0.9, 0.95, 1.0, 1.25, 1.45, 1.15)
+    acquisition_growth_per_year: float = 0.06  # new customers per year grow (or shrink, if < 0)
+    price_increase_per_year: float = 0.03  # list prices step up every 1 January
+    promo_share: float = 0.06  # share of consumer lines sold on promotion (more in November)
+    promo_discount_min: float = 0.10
+    promo_discount_max: float = 0.30
+
+
+@dataclass(frozen=True)
+class Catalog:
+    universe: str = "air-freshener"  # which product universe the counts sample from
+    n_devices: int = 5
+    n_accessories: int = 10
+    n_spare_parts: int = 8
+    n_refills: int = 74
+    n_bulk_refills: int = 1
+
+
+@dataclass(frozen=True)
+class Basket:
+    """The original generator's per-customer basket knobs: each customer draws one option per list."""
+
+    p_invoice_by_nth: tuple[tuple[float, ...], ...] = (
+        (1.00, 0.05, 0.01, 0.00),
+        (1.00, 0.02, 0.00),
+        (1.00, 0.01),
+        (1.00, 0.00),
+    )
+    p_device_by_nth: tuple[tuple[float, ...], ...] = (
+        (0.99, 0.10, 0.00),
+        (0.90, 0.35, 0.15, 0.01),
+        (0.95, 0.00),
+    )
+    refill_count_weights: tuple[tuple[float, ...], ...] = (
+        (0.95, 0.80, 0.50, 0.10),
+        (0.90, 0.75, 0.60, 0.30),
+        (0.85, 0.80, 0.20, 0.05),
+        (0.70, 0.30, 0.10, 0.05),
+        (0.60, 0.30, 0.10, 0.05),
+    )
+    p_refill_invoice: float = 0.95
+    p_accessory_invoice: tuple[float, ...] = (0.08, 0.06, 0.05, 0.03, 0.00)
+    accessory_count_weights: tuple[float, ...] = (1.0,)
+    p_spare_part_invoice: tuple[float, ...] = (0.10, 0.05, 0.03, 0.01, 0.00)
+    fallback_role: str = "REFILL"  # an invoice that drew nothing gets one line of this role
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Business figures the data should show, and how far `erpgen validate` lets them drift."""
+
+    one_time_share: float = 0.38  # of buyers, buy once only (CDNOW ~0.5, UCI Online Retail 0.29-0.36)
+    yearly_retention: float = 0.50  # of a year's active customers, active again next year (0.35-0.65)
+    orders_per_active_customer_per_year: float = 3.5
+    one_time_tolerance: float = 0.05  # absolute
+    retention_tolerance: float = 0.07  # absolute
+    orders_tolerance: float = 0.25  # relative
+    aov: dict[str, float] = field(default_factory=lambda: {"ONLINE": 210.0, "RETAIL": 210.0, "B2B": 580.0})
+    aov_tolerance: float = 0.30  # relative
+    return_tolerance: float = 0.03  # absolute, around each channel's return_rate
+    min_sku_coverage: float = 0.80  # share of products with at least one sale
+    total_orders: int = 0  # when > 0, orders (invoices) for n_customers customers; scales with --n-customers
+    total_orders_tolerance: float = 0.15
+    # Shape of the data against published retail figures (CDNOW, UCI Online Retail II)
+    top20_revenue_share: tuple[float, ...] = (0.55, 0.80)  # min, max (CDNOW ~0.68)
+    median_days_between_purchases: tuple[float, ...] = (20.0, 60.0)  # min, max (CDNOW ~34)
+    peak_months: tuple[int, ...] = (10, 11)  # months whose average revenue beats the average month
+    peak_index_min: float = 1.10
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str = "air-freshener"
+    description: str = "Diffusers, refills, accessories and spare parts: the original generator's company"
+    # The original generator's flags; the CLI flags of the same names override them.
+    n_customers: int = 1000
+    date_from: dt.date = dt.date(2015, 1, 1)
+    date_till: dt.date = dt.date(2025, 12, 31)
+    p_first_name: float = 0.90
+    p_last_name: float = 0.60
+    p_email: float = 0.70
+    p_phone: float = 0.80
+    p_email_opt_in: float = 0.60
+    p_sms_opt_in: float = 0.90
+    p_call_opt_in: float = 0.75
+    faker_locale: str = "en_US"
+    catalog: Catalog = field(default_factory=Catalog)
+    countries: dict[str, Country] = field(default_factory=_default_countries)
+    channels: dict[str, Channel] = field(default_factory=_default_channels)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    seasonality: Seasonality = field(default_factory=Seasonality)
+    basket: Basket = field(default_factory=Basket)
+    targets: Targets = field(default_factory=Targets)
+
+
+# -- loading ------------------------------------------------------------------------------------
+def builtin_names() -> list[str]:
+    files = resources.files("erpgen.scenarios")
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def builtin_text(name: str) -> str:
+    return (resources.files("erpgen.scenarios") / f"{name}.toml").read_text()
+
+
+def load(name_or_path: str | None) -> tuple[Scenario, str]:
+    """A built-in scenario by name, or a TOML file by path. Returns the scenario and its source text."""
+    name_or_path = name_or_path or "air-freshener"
+    if name_or_path in builtin_names():
+        text, origin = builtin_text(name_or_path), f"built-in scenario {name_or_path}"
+    else:
+        path = Path(name_or_path)
+        if not (path.suffix == ".toml" or path.exists()):
+            raise ConfigError(
+                f"unknown scenario {name_or_path!r}",
+                f"built-in scenarios: {', '.join(builtin_names())}; or give the path of a .toml file",
+            )
+        try:
+            text, origin = path.read_text(), str(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read scenario file {path}: {exc.strerror}") from None
+    return parse(text, origin), text
+
+
+def parse(text: str, origin: str = "<scenario>") -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}", "fix the syntax at that line") from None
+    scenario = _build(Scenario, data, origin, "")
+    check(scenario, origin)
+    return scenario
+
+
+def _build(cls, data: dict, origin: str, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: [{where.rstrip('.')}] must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown key {where}{unknown[0]}", f"known keys here: {', '.join(sorted(names))}"
+        )
+    values = {k: _convert(hints[k], v, origin, f"{where}{k}") for k, v in data.items()}
+    return cls(**values)
+
+
+def _convert(hint, value, origin: str, key: str):
+    def wrong(expected: str):
+        return ConfigError(f"{origin}: {key} must be {expected}, got {value!r}")
+
+    origin_type = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, origin, key + ".")
+    if origin_type is dict:
+        _, val_t = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise wrong("a table")
+        return {str(k): _convert(val_t, v, origin, f"{key}.{k}") for k, v in value.items()}
+    if origin_type is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise wrong("a list")
+        return tuple(_convert(args[0], v, origin, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin_type in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported scenario type {hint}")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong("a number")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong("a whole number")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return value
+    if hint is dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise wrong("a date (YYYY-MM-DD)") from None
+    raise TypeError(f"unsupported scenario type {hint}")
+
+
+def _prob(value: float, origin: str, key: str) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{origin}: {key} must be between 0 and 1, got {value}")
+
+
+def check(s: Scenario, origin: str) -> None:
+    """Checks that need more than one key, or a range."""
+    from erpgen.catalog import UNIVERSES
+
+    if not s.countries:
+        raise ConfigError(f"{origin}: [countries] is empty", "give at least one country with a share")
+    if not s.channels:
+        raise ConfigError(f"{origin}: [channels] is empty", "give at least one of ONLINE, RETAIL, B2B")
+    for name in s.channels:
+        if name not in CHANNELS:
+            raise ConfigError(f"{origin}: unknown channel {name!r}", f"channels are {', '.join(CHANNELS)}")
+    for table, mix in (("countries", s.countries), ("channels", s.channels)):
+        total = sum(x.share for x in mix.values())
+        if any(x.share < 0 for x in mix.values()) or abs(total - 1.0) > 1e-6:
+            raise ConfigError(
+                f"{origin}: the shares in [{table}] must be >= 0 and add up to 1, they add up to {total}"
+            )
+    from faker.config import AVAILABLE_LOCALES
+
+    for code, c in s.countries.items():
+        if c.locale not in AVAILABLE_LOCALES:
+            raise ConfigError(f"{origin}: countries.{code}.locale {c.locale!r} is not a Faker locale")
+    for name, ch in s.channels.items():
+        k = f"channels.{name}"
+        _prob(ch.return_rate, origin, f"{k}.return_rate")
+        _prob(ch.discount_min, origin, f"{k}.discount_min")
+        _prob(ch.discount_max, origin, f"{k}.discount_max")
+        if ch.discount_min > ch.discount_max:
+            raise ConfigError(f"{origin}: {k}.discount_min is above discount_max")
+        if ch.stores_per_country < 1 or ch.quantity_median < 1 or ch.return_lag_days < 0:
+            raise ConfigError(f"{origin}: {k}: stores_per_country and quantity_median must be >= 1")
+        if len(ch.weekday_weights) != 7 or min(ch.weekday_weights) < 0 or max(ch.weekday_weights) <= 0:
+            raise ConfigError(f"{origin}: {k}.weekday_weights needs 7 weights (Monday..Sunday), not all 0")
+    if len(s.seasonality.month_weights) != 12 or min(s.seasonality.month_weights) <= 0:
+        raise ConfigError(
+            f"{origin}: seasonality.month_weights needs 12 positive weights (January..December)"
+        )
+    if s.catalog.universe not in UNIVERSES:
+        raise ConfigError(
+            f"{origin}: catalog.universe {s.catalog.universe!r} is unknown",
+            f"use one of {', '.join(UNIVERSES)}",
+        )
+    lc, t, b = s.lifecycle, s.targets, s.basket
+    for key in ("loyal_share", "p_dormant", "yearly_loss", "b2b_loss_factor"):
+        _prob(getattr(lc, key), origin, f"lifecycle.{key}")
+    for key in ("one_time_share", "yearly_retention", "min_sku_coverage"):
+        _prob(getattr(t, key), origin, f"targets.{key}")
+    for key in ("top20_revenue_share", "median_days_between_purchases"):
+        pair = getattr(t, key)
+        if len(pair) != 2 or pair[0] > pair[1]:
+            raise ConfigError(f"{origin}: targets.{key} must be [min, max]")
+    if not t.peak_months or any(not 1 <= m <= 12 for m in t.peak_months):
+        raise ConfigError(f"{origin}: targets.peak_months must list months 1..12")
+    if t.orders_per_active_customer_per_year <= 0:
+        raise ConfigError(f"{origin}: targets.orders_per_active_customer_per_year must be above 0")
+    for key in ("p_invoice_by_nth", "p_device_by_nth", "refill_count_weights"):
+        rows = getattr(b, key)
+        if not rows or any(not r for r in rows):
+            raise ConfigError(f"{origin}: basket.{key} needs at least one non-empty list")
+        for r in rows:
+            for p in r:
+                _prob(p, origin, f"basket.{key}")
+    if b.fallback_role not in ROLES:
+        raise ConfigError(f"{origin}: basket.fallback_role must be one of {', '.join(ROLES)}")
+
+
+def describe_all() -> list[tuple[str, str]]:
+    return [(name, load(name)[0].description) for name in builtin_names()]

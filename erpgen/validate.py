@@ -1,0 +1,314 @@
+"""`erpgen validate`: integrity and business metrics of a loaded database, computed in SQL.
+
+Everything is measured by queries in the database itself, so it checks data however it was loaded.
+Integrity checks must be exact; business metrics are compared with the scenario's targets and
+tolerances, and with published reference ranges for retail data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from erpgen import urls
+from erpgen.database import connect
+from erpgen.errors import TargetError
+from erpgen.scenario import Scenario
+from erpgen.schema import TABLES
+
+SALES = "quantity > 0"
+
+
+@dataclass
+class Check:
+    group: str
+    name: str
+    measured: float | None
+    target: str
+    ok: bool
+
+
+@dataclass
+class Report:
+    target: str
+    scenario: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def add(self, group: str, name: str, measured, target: str, ok: bool) -> None:
+        self.checks.append(
+            Check(group, name, None if measured is None else float(measured), target, bool(ok))
+        )
+
+    def render(self) -> str:
+        width = max(len(c.name) for c in self.checks)
+        lines = [f"erpgen validate: {self.target} (scenario {self.scenario})", ""]
+        for group in dict.fromkeys(c.group for c in self.checks):
+            lines.append(f"{group}")
+            for c in (c for c in self.checks if c.group == group):
+                shown = "-" if c.measured is None else _fmt(c.measured)
+                lines.append(f"  {'ok  ' if c.ok else 'FAIL'}  {c.name:<{width}}  {shown:>12}  {c.target}")
+        failed = sum(not c.ok for c in self.checks)
+        lines.append("")
+        lines.append("all checks passed" if not failed else f"{failed} check(s) failed")
+        return "\n".join(lines)
+
+
+def _fmt(x: float) -> str:
+    if abs(x) >= 1000 or x == int(x):
+        return f"{x:,.0f}"
+    return f"{x:.3f}"
+
+
+class _Sql:
+    """The few expressions SQLite and PostgreSQL spell differently."""
+
+    def __init__(self, dialect: str):
+        self.pg = dialect == "postgresql"
+
+    def year(self, col: str) -> str:
+        return (
+            f"CAST(EXTRACT(YEAR FROM {col}) AS INTEGER)"
+            if self.pg
+            else f"CAST(strftime('%Y', {col}) AS INTEGER)"
+        )
+
+    def month(self, col: str) -> str:
+        return (
+            f"CAST(EXTRACT(MONTH FROM {col}) AS INTEGER)"
+            if self.pg
+            else f"CAST(strftime('%m', {col}) AS INTEGER)"
+        )
+
+    def days(self, later: str, earlier: str) -> str:
+        return (
+            f"({later} - {earlier})"
+            if self.pg
+            else f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+        )
+
+
+def validate(*, database_url: str | None = None, scenario: str | None = None) -> Report:
+    url = urls.parse(database_url or urls.DEFAULT_URL)
+    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
+        raise TargetError(
+            f"{urls.mask(url)} does not exist", "generate a dataset first, or fix --database-url"
+        )
+    with connect(url) as conn:
+        present = set(inspect(conn).get_table_names())
+        missing = [t.name for t in TABLES if t.name not in present]
+        if missing:
+            raise TargetError(
+                f"{urls.mask(url)} holds no erpgen dataset at the current schema (missing {', '.join(missing)})",
+                "run erpgen generate (or erpgen db upgrade) first",
+            )
+        sc, n_customers = _scenario_of(conn, scenario)
+        report = Report(urls.mask(url), sc.name)
+        _integrity(conn, _Sql(conn.dialect.name), report)
+        _business(conn, _Sql(conn.dialect.name), sc, n_customers, report)
+        conn.rollback()
+    return report
+
+
+def _scenario_of(conn: Connection, name: str | None) -> tuple[Scenario, int]:
+    from erpgen import scenario as scenarios
+
+    n_customers = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()
+    if name:
+        return scenarios.load(name)[0], n_customers
+    row = conn.execute(text("SELECT scenario, scenario_toml FROM erpgen_runs ORDER BY run_id DESC")).first()
+    if row is None:
+        return scenarios.load(None)[0], n_customers
+    if row.scenario_toml:
+        return scenarios.parse(row.scenario_toml, f"scenario {row.scenario} (as recorded)"), n_customers
+    return scenarios.load(row.scenario)[0], n_customers
+
+
+def _one(conn: Connection, sql: str):
+    return conn.execute(text(sql)).scalar()
+
+
+def _integrity(conn: Connection, q: _Sql, report: Report) -> None:
+    group = "integrity"
+    for table in TABLES:
+        for fk in table.foreign_key_constraints:
+            (col,) = [c.name for c in fk.columns]
+            parent = fk.referred_table.name
+            (pcol,) = [e.column.name for e in fk.elements]
+            n = _one(
+                conn,
+                f"SELECT count(*) FROM {table.name} c LEFT JOIN {parent} p ON c.{col} = p.{pcol} "
+                f"WHERE c.{col} IS NOT NULL AND p.{pcol} IS NULL",
+            )
+            report.add(group, f"orphans {table.name}.{col}", n, "0", n == 0)
+    n = _one(
+        conn, "SELECT count(*) FROM sales_transactions WHERE abs(revenue - quantity * unit_price) > 0.005"
+    )
+    report.add(group, "revenue = quantity x unit_price", n, "0 lines off", n == 0)
+    n = _one(
+        conn,
+        "SELECT count(*) FROM (SELECT returned_line_id, -sum(quantity) AS back FROM sales_transactions "
+        "WHERE returned_line_id IS NOT NULL GROUP BY returned_line_id) r "
+        "JOIN sales_transactions s ON s.line_id = r.returned_line_id WHERE r.back > s.quantity",
+    )
+    report.add(group, "returns never exceed purchases", n, "0 lines", n == 0)
+    n = _one(
+        conn,
+        "SELECT count(*) FROM sales_transactions r JOIN sales_transactions s ON s.line_id = r.returned_line_id "
+        "WHERE r.invoice_date < s.invoice_date OR r.customer_id <> s.customer_id OR r.product_id <> s.product_id "
+        "OR s.returned_line_id IS NOT NULL",
+    )
+    report.add(group, "returns follow their sale", n, "0 lines", n == 0)
+    n = _one(
+        conn,
+        "SELECT count(*) FROM customers c LEFT JOIN customer_lifecycle l USING (customer_id) "
+        "WHERE l.customer_id IS NULL",
+    )
+    report.add(group, "customers without lifecycle", n, "0", n == 0)
+    n = _one(
+        conn,
+        "SELECT count(*) FROM customer_lifecycle l LEFT JOIN (SELECT customer_id, min(invoice_date) AS first_day "
+        f"FROM sales_transactions WHERE {SALES} GROUP BY customer_id) s USING (customer_id) "
+        "WHERE NOT ((l.first_purchase_on IS NULL AND s.first_day IS NULL) OR l.first_purchase_on = s.first_day)",
+    )
+    report.add(group, "first purchase matches the sales", n, "0", n == 0)
+    n = _one(
+        conn,
+        "SELECT count(*) FROM sales_transactions s JOIN customer_lifecycle l USING (customer_id) "
+        f"WHERE s.{SALES} AND l.lost_on IS NOT NULL AND s.invoice_date >= l.lost_on",
+    )
+    report.add(group, "no sales after the lost date", n, "0 lines", n == 0)
+    n = _one(
+        conn,
+        "SELECT count(*) FROM sales_transactions s JOIN customers c USING (customer_id) "
+        "WHERE s.invoice_date < c.created_at",
+    )
+    report.add(group, "no sales before the customer exists", n, "0 lines", n == 0)
+
+
+def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report: Report) -> None:
+    t = sc.targets
+    group = "business (scenario targets)"
+    active = (
+        f"SELECT DISTINCT customer_id, {q.year('invoice_date')} AS y FROM sales_transactions WHERE {SALES}"
+    )
+
+    one_time = _one(
+        conn,
+        "SELECT sum(CASE WHEN n = 1 THEN 1 ELSE 0 END) * 1.0 / count(*) FROM (SELECT customer_id, "
+        f"count(DISTINCT invoice_id) AS n FROM sales_transactions WHERE {SALES} GROUP BY customer_id) b",
+    )
+    _within(
+        report, group, "one-time buyers (share of buyers)", one_time, t.one_time_share, t.one_time_tolerance
+    )
+    retention = _one(
+        conn,
+        f"WITH a AS ({active}) SELECT count(n.customer_id) * 1.0 / count(*) FROM a "
+        "LEFT JOIN a n ON n.customer_id = a.customer_id AND n.y = a.y + 1 WHERE a.y < (SELECT max(y) FROM a)",
+    )
+    _within(
+        report,
+        group,
+        "yearly retention of active customers",
+        retention,
+        t.yearly_retention,
+        t.retention_tolerance,
+    )
+    orders = _one(
+        conn,
+        f"WITH a AS ({active}) SELECT (SELECT count(DISTINCT invoice_id) FROM sales_transactions WHERE {SALES}) "
+        "* 1.0 / (SELECT count(*) FROM a)",
+    )
+    _relative(report, group, "orders per active customer per year", orders, t.orders_per_active_customer_per_year,
+              t.orders_tolerance)  # fmt: skip
+    if t.total_orders > 0:
+        per_customer = _one(
+            conn,
+            f"SELECT count(DISTINCT invoice_id) * 1.0 / {max(1, n_customers)} FROM sales_transactions WHERE {SALES}",
+        )
+        _relative(report, group, "orders per customer", per_customer, t.total_orders / sc.n_customers,
+                  t.total_orders_tolerance)  # fmt: skip
+
+    by_channel = conn.execute(
+        text(
+            "SELECT st.channel, sum(CASE WHEN s.quantity > 0 THEN s.revenue ELSE 0 END), "
+            "count(DISTINCT CASE WHEN s.quantity > 0 THEN s.invoice_id END), "
+            "-sum(CASE WHEN s.quantity < 0 THEN s.revenue ELSE 0 END) "
+            "FROM sales_transactions s JOIN stores st USING (store_id) GROUP BY st.channel ORDER BY st.channel"
+        )
+    ).all()
+    for channel, revenue, invoices, returned in by_channel:
+        revenue, returned = float(revenue or 0), float(returned or 0)
+        if channel in t.aov and invoices:
+            _relative(report, group, f"average order value {channel}", revenue / invoices, t.aov[channel],
+                      t.aov_tolerance)  # fmt: skip
+        if channel in sc.channels and revenue:
+            _within(report, group, f"returns {channel} (share of sales value)", returned / revenue,
+                    sc.channels[channel].return_rate, t.return_tolerance)  # fmt: skip
+    coverage = _one(
+        conn,
+        f"SELECT (SELECT count(DISTINCT product_id) FROM sales_transactions WHERE {SALES}) * 1.0 / "
+        "(SELECT count(*) FROM products)",
+    )
+    report.add(
+        group,
+        "products with sales (share)",
+        coverage,
+        f">= {t.min_sku_coverage:.2f}",
+        coverage >= t.min_sku_coverage,
+    )
+
+    group = "shape (reference ranges)"
+    top20 = _one(
+        conn,
+        "WITH c AS (SELECT customer_id, sum(revenue) AS rev FROM sales_transactions GROUP BY customer_id), "
+        "r AS (SELECT rev, row_number() OVER (ORDER BY rev DESC) AS rn, count(*) OVER () AS n FROM c) "
+        "SELECT sum(CASE WHEN rn <= 0.2 * n THEN rev ELSE 0 END) * 1.0 / sum(rev) FROM r",
+    )
+    lo, hi = t.top20_revenue_share
+    report.add(group, "revenue share of the top 20% customers", top20, f"{lo:.2f}..{hi:.2f} (CDNOW ~0.68)",
+               top20 is not None and lo <= float(top20) <= hi)  # fmt: skip
+    gaps = (
+        "WITH d AS (SELECT DISTINCT customer_id, invoice_date FROM sales_transactions WHERE quantity > 0), "
+        f"g AS (SELECT {q.days('invoice_date', 'lag(invoice_date) OVER (PARTITION BY customer_id ORDER BY invoice_date)')}"
+        " AS gap FROM d) "
+    )
+    median_gap = _one(
+        conn,
+        gaps
+        + "SELECT gap FROM g WHERE gap IS NOT NULL ORDER BY gap LIMIT 1 OFFSET (SELECT count(gap) / 2 FROM g)",
+    )
+    lo, hi = t.median_days_between_purchases
+    report.add(group, "median days between purchases", median_gap, f"{lo:.0f}..{hi:.0f} (CDNOW ~34)",
+               median_gap is not None and lo <= float(median_gap) <= hi)  # fmt: skip
+    months = dict(
+        conn.execute(
+            text(
+                f"SELECT {q.month('invoice_date')}, sum(revenue) FROM sales_transactions WHERE {SALES} GROUP BY 1"
+            )
+        ).all()
+    )
+    if months:
+        avg = sum(float(v) for v in months.values()) / 12
+        peak_revenue = sum(float(months.get(m, 0)) for m in t.peak_months) / len(t.peak_months)
+        peak = peak_revenue / avg if avg else 0.0
+        names = "-".join(
+            ("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())[m - 1] for m in t.peak_months
+        )
+        report.add(group, f"{names} revenue vs the average month", peak, f">= {t.peak_index_min:.2f}",
+                   peak >= t.peak_index_min)  # fmt: skip
+
+
+def _within(report: Report, group: str, name: str, measured, target: float, tolerance: float) -> None:
+    ok = measured is not None and abs(float(measured) - target) <= tolerance
+    report.add(group, name, measured, f"{target:.2f} +- {tolerance:.2f}", ok)
+
+
+def _relative(report: Report, group: str, name: str, measured, target: float, tolerance: float) -> None:
+    ok = measured is not None and abs(float(measured) / target - 1) <= tolerance
+    report.add(group, name, measured, f"{target:,.2f} +- {tolerance:.0%}", ok)
