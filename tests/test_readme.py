@@ -22,11 +22,17 @@ def marked_command(marker: str) -> str:
     return m.group(1).strip()
 
 
-def other_commands() -> list[str]:
+def other_blocks() -> list[list[str]]:
+    """The README's other bash blocks, each a list of commands run in order in one directory."""
     blocks = re.findall(r"```bash\n(.+?)\n```", README, re.S)
-    lines = [ln.split("#")[0].strip() for b in blocks for ln in b.splitlines()]
     skip = {marked_command("run"), marked_command("test")}
-    return [ln for ln in lines if ln and ln not in skip]
+    out = []
+    for block in blocks:
+        lines = [ln.split("  #")[0].strip() for ln in block.splitlines()]
+        lines = [ln for ln in lines if ln and ln not in skip]
+        if lines:
+            out.append(lines)
+    return out
 
 
 def test_ci_runs_the_readme_test_command():
@@ -43,35 +49,40 @@ def test_readme_lists_every_original_flag():
         assert f"`{flag}`" in README
 
 
-@pytest.mark.parametrize("command", other_commands())
-def test_readme_command_runs(command, request, tmp_path):
-    words = shlex.split(command)
-    if words[:2] == ["docker", "compose"]:
-        compose = (REPO / "docker-compose.yml").read_text()
-        assert "healthcheck:" in compose and "pg_isready" in compose
-        url = PG_URL.search(README.split("docker compose up -d")[1]).group(0).rstrip("`")
-        user_pw = url.split("//")[1].split("@")[0]
-        assert f"POSTGRES_USER: {user_pw.split(':')[0]}" in compose
-        assert f"POSTGRES_PASSWORD: {user_pw.split(':')[1]}" in compose
-        return
-    env = {}
-    while "=" in words[0]:
-        name, value = words.pop(0).split("=", 1)
-        env[name] = value
-    cwd = tmp_path
-    if words[0] == "erpgen":
-        words = [sys.executable, str(REPO / "cli.py"), *words[1:]]
-    elif words[0] == "alembic":
-        words, cwd = [sys.executable, "-m", "alembic", *words[1:]], REPO
-        env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'erpgen.db'}")
-    needs_pg = any(PG_URL.match(w) for w in [*words, *env.values()])
-    if needs_pg:
-        pg = request.getfixturevalue("pg_url")
-        words = [PG_URL.sub(pg, w) for w in words]
-        env = {k: PG_URL.sub(pg, v) for k, v in env.items()}
-    r = run_process(words, cwd=cwd, env=env)
-    assert r.code == 0, (command, r)
-    assert "Traceback" not in r.err
+@pytest.mark.parametrize("block", other_blocks(), ids=lambda b: b[0][:40])
+def test_readme_commands_run(block, request, tmp_path):
+    pg = None
+    for command in block:
+        words = shlex.split(command)
+        if words[:2] == ["docker", "compose"]:
+            _check_compose()
+            continue
+        env = {}
+        while "=" in words[0]:
+            name, value = words.pop(0).split("=", 1)
+            env[name] = value
+        cwd = tmp_path
+        if words[0] == "erpgen":
+            words = [sys.executable, str(REPO / "cli.py"), *words[1:]]
+        elif words[0] == "alembic":
+            words, cwd = [sys.executable, "-m", "alembic", *words[1:]], REPO
+            env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'erpgen.db'}")
+        if any(PG_URL.match(w) for w in [*words, *env.values()]):
+            pg = pg or request.getfixturevalue("pg_url")  # one fresh database for the whole block
+            words = [PG_URL.sub(pg, w) for w in words]
+            env = {k: PG_URL.sub(pg, v) for k, v in env.items()}
+        r = run_process(words, cwd=cwd, env=env)
+        assert r.code == 0, (command, r)
+        assert "Traceback" not in r.err
+
+
+def _check_compose() -> None:
+    compose = (REPO / "docker-compose.yml").read_text()
+    assert "healthcheck:" in compose and "pg_isready" in compose
+    url = PG_URL.search(README.split("docker compose up -d")[1]).group(0).rstrip("`")
+    user, password = url.split("//")[1].split("@")[0].split(":")
+    assert f"POSTGRES_USER: {user}" in compose
+    assert f"POSTGRES_PASSWORD: {password}" in compose
 
 
 def _copy_repo(dest: Path) -> Path:
@@ -89,6 +100,9 @@ def test_readme_run_command_on_a_fresh_copy_and_installed_package(tmp_path):
     r = run_process(["bash", "-c", marked_command("run")], cwd=repo, timeout=900)
     assert r.code == 0, r
     assert re.search(r"customers\s+1,000 rows", r.out), r
+    # the sample output in the README is what this command prints
+    for table, rows in re.findall(r"^  (\w+)\s+([\d,]+) rows$", README, re.M):
+        assert re.search(rf"{table}\s+{rows} rows", r.out), (table, rows, r.out)
     assert (repo / "erpgen.db").exists()
 
     # The installed package, run from another directory, carries its migrations.

@@ -76,3 +76,36 @@ def test_erpgen_db_upgrade_and_downgrade(erpgen, any_url):
     r = erpgen("db", "downgrade", "--database-url", any_url)
     assert r.code == 0 and "base" in r.out, r
     assert table_names(any_url) == ["alembic_version"]
+
+
+def test_migration_0002_keeps_existing_rows(any_url):
+    """A database loaded at revision 0001 keeps its rows through 0002 and back."""
+    from sqlalchemy import text
+
+    url = parse(any_url)
+    with connect(url, sqlite_foreign_keys=False) as conn:
+        with conn.begin():
+            migrate.upgrade(conn, "0001")
+            conn.execute(text("INSERT INTO stores VALUES (101, 'Store 101')"))
+            conn.execute(text("INSERT INTO products VALUES (1, 'P', 'B', 'REFILL', 30, 12.50)"))
+            conn.execute(
+                text("INSERT INTO customers VALUES (1, '2020-01-01', 'A', NULL, NULL, NULL, 0, 0, 0)")
+            )
+            conn.execute(
+                text("INSERT INTO sales_transactions VALUES (1, 'INV-1', 1, '2020-02-01', 1, 2, 25.00, 101)")
+            )
+        with conn.begin():
+            migrate.upgrade(conn, "head")
+            row = conn.execute(text("SELECT unit_price, returned_line_id FROM sales_transactions")).one()
+            assert float(row[0]) == 12.5 and row[1] is None
+            assert conn.execute(text("SELECT channel, country FROM stores")).one() == ("RETAIL", "US")
+            assert (
+                conn.execute(text("SELECT role FROM categories WHERE category = 'REFILL'")).scalar()
+                == "REFILL"
+            )
+        with conn.begin():
+            migrate.check(conn)
+        with conn.begin():
+            migrate.downgrade(conn, "0001")
+            assert conn.execute(text("SELECT count(*) FROM sales_transactions")).scalar() == 1
+            assert "categories" not in inspect(conn).get_table_names()

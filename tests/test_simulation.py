@@ -18,7 +18,10 @@ from erpgen.scenario import Scenario
 N = 3000
 
 
-def sim(n=N, block=None, rates=Rates(p_one_time=0.3), scenario="air-freshener", **changes):
+DEFAULT_RATES = Rates(p_one_time=0.3)
+
+
+def sim(n=N, block=None, rates=DEFAULT_RATES, scenario="air-freshener", **changes):
     """Simulate n customers; `changes` replace scenario sections, e.g. lifecycle={"p_dormant": 0}."""
     cfg = make_config(scenario=scenario, n_customers=n)
     sc = cfg.scenario
