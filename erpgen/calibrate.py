@@ -21,8 +21,8 @@ from erpgen.config import GenerateConfig
 from erpgen.customers import EPOCH
 from erpgen.rng import Draws
 
-PILOT_CUSTOMERS = 4000
-ROUNDS = 7
+PILOT_CUSTOMERS = 2500
+ROUNDS = 6
 
 
 @dataclass(frozen=True)

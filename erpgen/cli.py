@@ -9,6 +9,7 @@ import click
 
 from erpgen import __version__
 from erpgen.errors import ErpGenError
+from erpgen.pipeline import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE
 from erpgen.scenario import Scenario
 from erpgen.urls import DEFAULT_URL
 
@@ -88,14 +89,14 @@ def _scenario_flag(name: str, type_, help_text: str):
 @click.option(
     "--block-size",
     type=int,
-    default=5000,
+    default=DEFAULT_BLOCK_SIZE,
     show_default=True,
     help="Customers simulated together (speed and memory only; the data stays the same).",
 )
 @click.option(
     "--batch-size",
     type=int,
-    default=100_000,
+    default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Rows per write to the target (speed and memory only; the data stays the same).",
 )

@@ -20,7 +20,7 @@ from erpgen.rng import Draws
 from erpgen.sinks import Sink, csv_sink, database_sink
 from erpgen.sinks.base import Batch
 
-DEFAULT_BLOCK_SIZE = 5_000  # customers simulated together; changes speed and memory, never the data
+DEFAULT_BLOCK_SIZE = 25_000  # customers simulated together; changes speed and memory, never the data
 DEFAULT_BATCH_SIZE = 100_000  # rows handed to a sink per write; changes speed and memory, never the data
 
 

@@ -38,28 +38,23 @@ def _numeric_fields(prefix: str) -> list[tuple]:
     ]
 
 
-def _fact_row(returns: bool) -> np.dtype:
-    """The binary COPY layout of a sales_transactions row. Sales have a NULL returned_line_id (length
-    -1, no bytes) and credit notes an int8, so each kind has its own fixed-width layout."""
-    returned = [("returned_len", ">i4"), ("returned", ">i8")] if returns else [("returned_len", ">i4")]
-    return np.dtype(
-        [
-            ("nfields", ">i2"),
-            ("line_id_len", ">i4"), ("line_id", ">i8"),
-            ("invoice_id_len", ">i4"), ("invoice_id", f"S{INVOICE_ID_WIDTH}"),
-            ("customer_id_len", ">i4"), ("customer_id", ">i4"),
-            ("invoice_date_len", ">i4"), ("invoice_date", ">i4"),
-            ("product_id_len", ">i4"), ("product_id", ">i4"),
-            *_numeric_fields("quantity"),
-            *_numeric_fields("revenue"),
-            ("store_id_len", ">i4"), ("store_id", ">i4"),
-            *_numeric_fields("unit_price"),
-            *returned,
-        ]
-    )  # fmt: skip
-
-
-SALE_ROW, RETURN_ROW = _fact_row(False), _fact_row(True)
+# The binary COPY layout of a sales_transactions row, every field fixed width. A sale's returned_line_id
+# is NULL: its length is -1 and its 8 value bytes are cut out after encoding (see encode_facts).
+FACT_ROW = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("line_id_len", ">i4"), ("line_id", ">i8"),
+        ("invoice_id_len", ">i4"), ("invoice_id", f"S{INVOICE_ID_WIDTH}"),
+        ("customer_id_len", ">i4"), ("customer_id", ">i4"),
+        ("invoice_date_len", ">i4"), ("invoice_date", ">i4"),
+        ("product_id_len", ">i4"), ("product_id", ">i4"),
+        *_numeric_fields("quantity"),
+        *_numeric_fields("revenue"),
+        ("store_id_len", ">i4"), ("store_id", ">i4"),
+        *_numeric_fields("unit_price"),
+        ("returned_len", ">i4"), ("returned", ">i8"),
+    ]
+)  # fmt: skip
 FACT_COLUMNS = [c.name for c in FACT.columns]
 assert FACT_COLUMNS[-2:] == ["unit_price", "returned_line_id"], "the binary layout follows the schema"
 
@@ -81,11 +76,12 @@ def _fill_numeric(rows: np.ndarray, prefix: str, minor_units: np.ndarray, scale:
     digits[:, 3] = (a % div) * (10_000 // div)
 
 
-def _encode_run(b: Batch, lo: int, hi: int, returns: bool) -> bytes:
-    def col(name: str) -> np.ndarray:
-        return np.asarray(b[name])[lo:hi]
-
-    rows = np.empty(hi - lo, dtype=RETURN_ROW if returns else SALE_ROW)
+def encode_facts(b: Batch) -> bytes:
+    """Rows of sales_transactions in PostgreSQL's binary COPY format (no header or trailer)."""
+    n = len(b["line_id"])
+    returned = np.asarray(b["returned_line_id"])
+    is_return = returned > 0
+    rows = np.empty(n, dtype=FACT_ROW)
     rows["nfields"] = len(FACT_COLUMNS)
     for name, width in (
         ("line_id", 8),
@@ -96,31 +92,24 @@ def _encode_run(b: Batch, lo: int, hi: int, returns: bool) -> bytes:
     ):
         rows[f"{name}_len"] = width
     rows["invoice_id_len"] = INVOICE_ID_WIDTH
-    rows["line_id"] = col("line_id")
-    rows["invoice_id"] = invoice_ids(col("customer_id"), col("invoice_seq"), col("is_credit"))
-    rows["customer_id"] = col("customer_id")
-    rows["invoice_date"] = col("invoice_date") - PG_EPOCH_DAYS
-    rows["product_id"] = col("product_id")
-    _fill_numeric(rows, "quantity", col("quantity") * 1000, 3)
-    _fill_numeric(rows, "revenue", col("revenue_cents"), 2)
-    rows["store_id"] = col("store_id")
-    _fill_numeric(rows, "unit_price", col("unit_price_cents"), 2)
-    if returns:
-        rows["returned_len"] = 8
-        rows["returned"] = col("returned_line_id")
-    else:
-        rows["returned_len"] = -1
-    return rows.tobytes()
-
-
-def encode_facts(b: Batch) -> bytes:
-    """Rows of sales_transactions in PostgreSQL's binary COPY format (no header or trailer)."""
-    is_return = np.asarray(b["returned_line_id"]) > 0
-    cuts = np.flatnonzero(is_return[1:] != is_return[:-1]) + 1
-    bounds = [0, *cuts.tolist(), len(is_return)]
-    return b"".join(
-        _encode_run(b, lo, hi, bool(is_return[lo])) for lo, hi in zip(bounds, bounds[1:]) if hi > lo
-    )
+    rows["line_id"] = b["line_id"]
+    rows["invoice_id"] = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
+    rows["customer_id"] = b["customer_id"]
+    rows["invoice_date"] = np.asarray(b["invoice_date"]) - PG_EPOCH_DAYS
+    rows["product_id"] = b["product_id"]
+    _fill_numeric(rows, "quantity", np.asarray(b["quantity"]) * 1000, 3)
+    _fill_numeric(rows, "revenue", np.asarray(b["revenue_cents"]), 2)
+    rows["store_id"] = b["store_id"]
+    _fill_numeric(rows, "unit_price", np.asarray(b["unit_price_cents"]), 2)
+    rows["returned_len"] = np.where(is_return, 8, -1)
+    rows["returned"] = returned
+    if is_return.all():
+        return rows.tobytes()
+    # cut the 8 value bytes of every NULL returned_line_id; a boolean mask keeps the byte order
+    raw = rows.view(np.uint8).reshape(n, FACT_ROW.itemsize)
+    keep = np.ones(raw.shape, dtype=bool)
+    keep[~is_return, -8:] = False
+    return raw[keep].tobytes()
 
 
 class PostgresSink(DatabaseSink):
