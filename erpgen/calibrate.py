@@ -63,6 +63,14 @@ def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
     rates = Rates(p_one_time=t.one_time_share * 0.8)
     for _ in range(ROUNDS):
         m = measure(simulate_block(Model(pilot, catalog, rates), ids, draws))
+        close = (
+            abs(m.one_time_share - t.one_time_share) < t.one_time_tolerance / 4
+            and abs(m.yearly_retention - t.yearly_retention) < t.retention_tolerance / 4
+            and abs(m.orders_per_active_year / t.orders_per_active_customer_per_year - 1)
+            < t.orders_tolerance / 4
+        )
+        if close:  # well inside every tolerance: more rounds would only chase the pilot's noise
+            break
         p_one_time = float(np.clip(rates.p_one_time + (t.one_time_share - m.one_time_share), 0.0, 0.95))
         rate_scale = rates.rate_scale * (
             t.orders_per_active_customer_per_year / max(m.orders_per_active_year, 1e-6)

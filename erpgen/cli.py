@@ -85,7 +85,23 @@ def _scenario_flag(name: str, type_, help_text: str):
     default=None,
     help="Also write products.csv, customers.csv and sales_transactions.csv here.",
 )
+@click.option(
+    "--parquet-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write every table as a Parquet file here (needs pyarrow: pip install 'erpgen[parquet]').",
+)
+@click.option(
+    "--no-database", is_flag=True, help="Write only the --csv-dir / --parquet-dir files, no database."
+)
 @click.option("--replace", is_flag=True, help="Drop an existing erpgen dataset in the target first.")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Processes simulating blocks in parallel (the data stays the same).",
+)
 @click.option(
     "--block-size",
     type=int,

@@ -17,7 +17,7 @@ from erpgen.config import GenerateConfig, make_config
 from erpgen.customers import build_customers
 from erpgen.errors import ConfigError
 from erpgen.rng import Draws
-from erpgen.sinks import Sink, csv_sink, database_sink
+from erpgen.sinks import Sink, csv_sink, database_sink, parquet_sink
 from erpgen.sinks.base import Batch
 
 DEFAULT_BLOCK_SIZE = 25_000  # customers simulated together; changes speed and memory, never the data
@@ -99,8 +99,11 @@ def masters(cfg: GenerateConfig, catalog: Catalog) -> dict[str, Batch]:
 def generate(
     *,
     database_url: str | None = None,
+    no_database: bool = False,
     csv_dir: str | None = None,
+    parquet_dir: str | None = None,
     replace: bool = False,
+    workers: int = 1,
     block_size: int = DEFAULT_BLOCK_SIZE,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[str, int], None] | None = None,
@@ -109,38 +112,118 @@ def generate(
     """Simulate and load a dataset. `params` are named like the CLI flags (scenario=..., n_customers=...,
     seed=...).
 
-    database_url: same as --database-url (default sqlite:///erpgen.db); csv_dir: same as --csv-dir;
-    replace: same as --replace. The load is one transaction: it completes, or the target is unchanged.
+    database_url: same as --database-url (default sqlite:///erpgen.db); no_database: same as
+    --no-database (files only); csv_dir / parquet_dir: same as --csv-dir / --parquet-dir; replace: same
+    as --replace; workers: same as --workers. The load is one transaction: it completes, or the target
+    is unchanged. Workers, block and batch sizes change speed and memory, never the data.
     """
     cfg = make_config(**params)
     if block_size < 1 or batch_size < 1:
         raise ConfigError("--block-size and --batch-size must be at least 1")
-    url = urls.parse(database_url or urls.DEFAULT_URL)
-    sinks: list[Sink] = [database_sink(url, replace=replace)]
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"--workers must be between 1 and 64, got {workers}")
+    sinks: list[Sink] = []
+    if not no_database:
+        sinks.append(database_sink(urls.parse(database_url or urls.DEFAULT_URL), replace=replace))
     if csv_dir:
         sinks.append(csv_sink(csv_dir))
+    if parquet_dir:
+        sinks.append(parquet_sink(parquet_dir))
+    if not sinks:
+        raise ConfigError("--no-database leaves nothing to write", "add --csv-dir or --parquet-dir")
     summary = RunSummary(target=sinks[0].describe(), outputs=[s.describe() for s in sinks[1:]], seed=cfg.seed)
     started = time.perf_counter()
+    catalog = catalog_for(cfg)
+    model = Model(cfg, catalog, calibrate(cfg, catalog))
     begun: list[Sink] = []
-    try:
-        for sink in sinks:
-            sink.begin()
-            begun.append(sink)
-        _load(cfg, sinks, summary, block_size, batch_size, on_progress)
-        for sink in sinks:
-            sink.commit()
-    except BaseException:
-        for sink in begun:
-            sink.abort()
-        raise
+    # Workers are forked before any sink opens a connection, so no child inherits a database socket.
+    with _Blocks(model, workers) as blocks:
+        try:
+            for sink in sinks:
+                sink.begin()
+                begun.append(sink)
+            _load(model, blocks, sinks, summary, block_size, batch_size, on_progress)
+            for sink in sinks:
+                sink.commit()
+        except BaseException:
+            for sink in begun:
+                sink.abort()
+            raise
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _load(cfg, sinks, summary, block_size, batch_size, on_progress) -> None:
-    draws = Draws(cfg.seed)
-    catalog = catalog_for(cfg)
-    model = Model(cfg, catalog, calibrate(cfg, catalog))
+class _Blocks:
+    """Customer and fact blocks, made in this process or in a pool of forked workers, yielded in order.
+
+    Each block depends only on the seed and its customer ids, so where it is made never changes it. At
+    most two blocks per worker are in flight, which bounds memory whatever the dataset size.
+    """
+
+    def __init__(self, model: Model, workers: int):
+        self.model, self.workers = model, workers
+        self.pool = None
+
+    def __enter__(self) -> _Blocks:
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
+                initargs=(self.model,),
+            )  # fmt: skip
+            for f in [self.pool.submit(_worker_ready) for _ in range(self.workers)]:
+                f.result()  # start every worker now, before connections exist
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
+        if self.pool is None:
+            for ids in id_blocks:
+                yield fn(self.model, ids)
+            return
+        from collections import deque
+
+        window: deque = deque()
+        for ids in id_blocks:
+            window.append(self.pool.submit(_in_worker, fn, ids))
+            if len(window) >= 2 * self.workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+_WORKER_MODEL: Model | None = None
+
+
+def _worker_init(model: Model) -> None:
+    global _WORKER_MODEL
+    _WORKER_MODEL = model
+
+
+def _worker_ready() -> bool:
+    return True
+
+
+def _in_worker(fn, ids: np.ndarray):
+    assert _WORKER_MODEL is not None
+    return fn(_WORKER_MODEL, ids)
+
+
+def _customers_block(model: Model, ids: np.ndarray) -> Batch:
+    return build_customers(model.cfg, ids, Draws(model.cfg.seed))
+
+
+def _facts_block(model: Model, ids: np.ndarray) -> BlockFacts:
+    return simulate_block(model, ids, Draws(model.cfg.seed))
+
+
+def _load(model: Model, blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
+    cfg = model.cfg
 
     def fan_out(table: str, batches) -> None:
         with contextlib.ExitStack() as stack:
@@ -155,20 +238,19 @@ def _load(cfg, sinks, summary, block_size, batch_size, on_progress) -> None:
                     on_progress(table, count)
         summary.rows[table] = count
 
-    for table, batch in masters(cfg, catalog).items():
+    for table, batch in masters(cfg, model.catalog).items():
         fan_out(table, [batch])
-    fan_out("customers", (build_customers(cfg, ids, draws) for ids in _blocks(cfg.n_customers, block_size)))
+    fan_out("customers", blocks.map(_customers_block, _blocks(cfg.n_customers, block_size)))
 
-    # The lifecycle tables are a few rows per customer: kept from the fact pass and written after it.
-    lifecycle: list[Batch] = []
-    events: list[Batch] = []
+    # The lifecycle tables are a few rows per customer: kept (as compact codes) from the fact pass and
+    # written after it.
+    lifecycle: list[tuple[np.ndarray, BlockFacts]] = []
 
     def facts() -> Iterator[Batch]:
         next_line = 1
-        for ids in _blocks(cfg.n_customers, block_size):
-            f = simulate_block(model, ids, draws)
-            lifecycle.append(_lifecycle_batch(ids, f))
-            events.append(_events_batch(f))
+        ids_blocks = _blocks(cfg.n_customers, block_size)
+        for ids, f in zip(_blocks(cfg.n_customers, block_size), blocks.map(_facts_block, ids_blocks)):
+            lifecycle.append((ids, _lifecycle_only(f)))
             n = len(f)
             yield {
                 "line_id": np.arange(next_line, next_line + n, dtype=np.int64),
@@ -186,30 +268,45 @@ def _load(cfg, sinks, summary, block_size, batch_size, on_progress) -> None:
             next_line += n
 
     fan_out("sales_transactions", facts())
-    fan_out("customer_lifecycle", lifecycle)
-    fan_out("lifecycle_events", events)
+    fan_out("customer_lifecycle", (_lifecycle_batch(ids, f) for ids, f in lifecycle))
+    fan_out("lifecycle_events", (_events_batch(f) for _, f in lifecycle))
     fan_out("erpgen_runs", [_run_record(cfg)])
+
+
+def _lifecycle_only(f: BlockFacts) -> BlockFacts:
+    """The block without its lines: what the lifecycle tables need, in the narrowest integer types."""
+    empty = np.zeros(0, dtype=np.int8)
+    return BlockFacts(
+        *(empty,) * 10,
+        segment=f.segment.astype(np.int8),
+        created=f.created.astype(np.int32),
+        first_purchase=f.first_purchase.astype(np.int32),
+        lost=f.lost.astype(np.int32),
+        event_customer=f.event_customer.astype(np.int32),
+        event_code=f.event_code.astype(np.int8),
+        event_day=f.event_day.astype(np.int32),
+    )
 
 
 def _lifecycle_batch(ids: np.ndarray, f: BlockFacts) -> Batch:
     return {
         "customer_id": ids.astype(np.int64),
         "segment": [SEGMENTS[s] for s in f.segment.tolist()],
-        "acquired_on": f.created,
-        "first_purchase_on": f.first_purchase,
-        "lost_on": f.lost,
+        "acquired_on": f.created.astype(np.int64),
+        "first_purchase_on": f.first_purchase.astype(np.int64),
+        "lost_on": f.lost.astype(np.int64),
     }
 
 
 def _events_batch(f: BlockFacts) -> Batch:
-    cust = f.event_customer
+    cust = f.event_customer.astype(np.int64)
     starts = np.flatnonzero(np.r_[True, cust[1:] != cust[:-1]]) if len(cust) else np.zeros(0, dtype=np.int64)
     first_of = np.repeat(starts, np.diff(np.r_[starts, len(cust)]))
     return {
         "customer_id": cust,
         "event_no": np.arange(len(cust), dtype=np.int64) - first_of + 1,
         "event": [EVENTS[c] for c in f.event_code.tolist()],
-        "event_date": f.event_day,
+        "event_date": f.event_day.astype(np.int64),
     }
 
 

@@ -27,6 +27,9 @@ BAD_PARAMS = {
     "unknown locale": (["--faker-locale", "xx_YY"], "is not a Faker locale"),
     "unknown option": (["--n-customerz", "5"], "No such option"),
     "range too long": (["--date-from", "1900-01-01", "--date-till", "2025-12-31"], "the limit is 50"),
+    "zero workers": (["--workers", "0"], "--workers must be between 1 and 64"),
+    "nothing to write": (["--no-database"], "--no-database leaves nothing to write"),
+    "zero block size": (["--block-size", "0"], "--block-size and --batch-size must be at least 1"),
 }
 
 

@@ -178,3 +178,13 @@ def test_database_url_from_environment(erpgen, sqlite_url, monkeypatch):
     r = erpgen("generate", "--n-customers", "20", "--quiet")
     assert r.code == 0 and r.out == ""
     assert scalar(sqlite_url, "SELECT count(*) FROM customers") == 20
+
+
+def test_workers_give_the_same_data(erpgen, tmp_path):
+    one, two = tmp_path / "one.db", tmp_path / "two.db"
+    args = ["generate", *SMALL, "--n-customers", "900", "-q"]
+    assert erpgen(*args, "--database-url", f"sqlite:///{one}").code == 0
+    assert (
+        erpgen(*args, "--database-url", f"sqlite:///{two}", "--workers", "2", "--block-size", "100").code == 0
+    )
+    assert digests(f"sqlite:///{one}") == digests(f"sqlite:///{two}")

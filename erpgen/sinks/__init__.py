@@ -25,4 +25,10 @@ def csv_sink(directory: str | Path) -> Sink:
     return CsvSink(Path(directory))
 
 
-__all__ = ["Sink", "database_sink", "csv_sink"]
+def parquet_sink(directory: str | Path) -> Sink:
+    from erpgen.sinks.parquet import ParquetSink
+
+    return ParquetSink(Path(directory))
+
+
+__all__ = ["Sink", "database_sink", "csv_sink", "parquet_sink"]
