@@ -69,3 +69,20 @@ def csv_digests(directory: str | Path) -> dict[str, str]:
                 raise ValueError(f"{table}.csv has columns {header}, expected {columns}")
             out[table] = _digest(table, columns, reader)
     return out
+
+
+def parquet_digests(directory: str | Path) -> dict[str, str]:
+    """Digest of the Parquet export, comparable with database_digests(conn): the files hold every column,
+    rows in primary-key order."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for table in TABLES:
+        if table.name == "erpgen_runs":  # as in database_digests
+            continue
+        columns = tuple(c.name for c in table.columns)
+        data = pq.read_table(Path(directory) / f"{table.name}.parquet")
+        if tuple(data.column_names) != columns:
+            raise ValueError(f"{table.name}.parquet has columns {data.column_names}, expected {columns}")
+        out[table.name] = _digest(table.name, columns, zip(*(c.to_pylist() for c in data.columns)))
+    return out
