@@ -105,8 +105,8 @@ def _scenario_flag(name: str, type_, help_text: str):
 @click.option(
     "--block-size",
     type=int,
-    default=DEFAULT_BLOCK_SIZE,
-    show_default=True,
+    default=None,
+    show_default=f"{DEFAULT_BLOCK_SIZE:,}, smaller with --workers",
     help="Customers simulated together (speed and memory only; the data stays the same).",
 )
 @click.option(

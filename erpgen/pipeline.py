@@ -104,7 +104,7 @@ def generate(
     parquet_dir: str | None = None,
     replace: bool = False,
     workers: int = 1,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    block_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[str, int], None] | None = None,
     **params: object,
@@ -118,6 +118,13 @@ def generate(
     is unchanged. Workers, block and batch sizes change speed and memory, never the data.
     """
     cfg = make_config(**params)
+    if block_size is None:
+        # enough blocks to keep every worker busy, big enough to amortise the event loop's overhead
+        block_size = (
+            max(5_000, min(DEFAULT_BLOCK_SIZE, -(-cfg.n_customers // (4 * workers))))
+            if workers > 1
+            else DEFAULT_BLOCK_SIZE
+        )
     if block_size < 1 or batch_size < 1:
         raise ConfigError("--block-size and --batch-size must be at least 1")
     if not 1 <= workers <= 64:
@@ -133,16 +140,15 @@ def generate(
         raise ConfigError("--no-database leaves nothing to write", "add --csv-dir or --parquet-dir")
     summary = RunSummary(target=sinks[0].describe(), outputs=[s.describe() for s in sinks[1:]], seed=cfg.seed)
     started = time.perf_counter()
-    catalog = catalog_for(cfg)
-    model = Model(cfg, catalog, calibrate(cfg, catalog))
     begun: list[Sink] = []
-    # Workers are forked before any sink opens a connection, so no child inherits a database socket.
-    with _Blocks(model, workers) as blocks:
+    # Worker processes are forked before any sink opens a connection, so no child inherits a database
+    # socket. One of them calibrates the rates while this process writes the masters and customers.
+    with _Blocks(cfg, catalog_for(cfg), workers) as blocks:
         try:
             for sink in sinks:
                 sink.begin()
                 begun.append(sink)
-            _load(model, blocks, sinks, summary, block_size, batch_size, on_progress)
+            _load(blocks, sinks, summary, block_size, batch_size, on_progress)
             for sink in sinks:
                 sink.commit()
         except BaseException:
@@ -157,73 +163,90 @@ class _Blocks:
     """Customer and fact blocks, made in this process or in a pool of forked workers, yielded in order.
 
     Each block depends only on the seed and its customer ids, so where it is made never changes it. At
-    most two blocks per worker are in flight, which bounds memory whatever the dataset size.
+    most two blocks per worker are in flight, which bounds memory whatever the dataset size. The pool
+    also calibrates the rates (erpgen.calibrate) in the background; `model` waits for them.
     """
 
-    def __init__(self, model: Model, workers: int):
-        self.model, self.workers = model, workers
+    def __init__(self, cfg: GenerateConfig, catalog: Catalog, workers: int):
+        self.cfg, self.catalog, self.workers = cfg, catalog, workers
         self.pool = None
+        self._model: Model | None = None
 
     def __enter__(self) -> _Blocks:
-        if self.workers > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
-                initargs=(self.model,),
-            )  # fmt: skip
-            for f in [self.pool.submit(_worker_ready) for _ in range(self.workers)]:
-                f.result()  # start every worker now, before connections exist
+        self.pool = ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
+            initargs=(self.cfg, self.catalog),
+        )  # fmt: skip
+        self.rates = self.pool.submit(_worker_calibrate)
+        for f in [self.pool.submit(_worker_ready) for _ in range(self.workers - 1)]:
+            f.result()  # start every worker now, before connections exist
         return self
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
+    @property
+    def model(self) -> Model:
+        if self._model is None:
+            self._model = Model(self.cfg, self.catalog, self.rates.result())
+            if self.workers == 1:
+                self.pool.shutdown()  # it only calibrated; blocks are made here
+                self.pool = None
+        return self._model
+
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
+        model = self.model
         if self.pool is None:
             for ids in id_blocks:
-                yield fn(self.model, ids)
+                yield fn(model, ids)
             return
         from collections import deque
 
         window: deque = deque()
         for ids in id_blocks:
-            window.append(self.pool.submit(_in_worker, fn, ids))
+            window.append(self.pool.submit(_in_worker, fn, model.rates, ids))
             if len(window) >= 2 * self.workers:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
 
 
-_WORKER_MODEL: Model | None = None
+_WORKER: dict = {}
 
 
-def _worker_init(model: Model) -> None:
-    global _WORKER_MODEL
-    _WORKER_MODEL = model
+def _worker_init(cfg: GenerateConfig, catalog: Catalog) -> None:
+    _WORKER.update(cfg=cfg, catalog=catalog, model=None)
 
 
 def _worker_ready() -> bool:
     return True
 
 
-def _in_worker(fn, ids: np.ndarray):
-    assert _WORKER_MODEL is not None
-    return fn(_WORKER_MODEL, ids)
+def _worker_calibrate():
+    return calibrate(_WORKER["cfg"], _WORKER["catalog"])
 
 
-def _customers_block(model: Model, ids: np.ndarray) -> Batch:
-    return build_customers(model.cfg, ids, Draws(model.cfg.seed))
+def _in_worker(fn, rates, ids: np.ndarray):
+    model = _WORKER["model"]
+    if model is None or model.rates != rates:
+        model = _WORKER["model"] = Model(_WORKER["cfg"], _WORKER["catalog"], rates)
+    return fn(model, ids)
+
+
+def _customers_block(cfg: GenerateConfig, ids: np.ndarray) -> Batch:
+    return build_customers(cfg, ids, Draws(cfg.seed))
 
 
 def _facts_block(model: Model, ids: np.ndarray) -> BlockFacts:
     return simulate_block(model, ids, Draws(model.cfg.seed))
 
 
-def _load(model: Model, blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
-    cfg = model.cfg
+def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
+    cfg = blocks.cfg
 
     def fan_out(table: str, batches) -> None:
         with contextlib.ExitStack() as stack:
@@ -238,9 +261,10 @@ def _load(model: Model, blocks: _Blocks, sinks, summary, block_size, batch_size,
                     on_progress(table, count)
         summary.rows[table] = count
 
-    for table, batch in masters(cfg, model.catalog).items():
+    for table, batch in masters(cfg, blocks.catalog).items():
         fan_out(table, [batch])
-    fan_out("customers", blocks.map(_customers_block, _blocks(cfg.n_customers, block_size)))
+    # Customers are cheap to build and costly to pickle (strings): always made here.
+    fan_out("customers", (_customers_block(cfg, ids) for ids in _blocks(cfg.n_customers, block_size)))
 
     # The lifecycle tables are a few rows per customer: kept (as compact codes) from the fact pass and
     # written after it.
