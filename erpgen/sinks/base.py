@@ -95,8 +95,9 @@ def table_rows(table: str, b: Batch, dates: IsoDates):
             columns.append(cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist())
         elif isinstance(col.type, Date):
             days = np.asarray(b[col.name])
-            iso = dates(np.maximum(days, 0)).tolist()
-            columns.append([d if n >= 0 else None for d, n in zip(iso, days.tolist())])
+            iso = dates(np.maximum(days, 0))
+            iso[days < 0] = None
+            columns.append(iso.tolist())
         else:
             v = b[col.name]
             columns.append(v.tolist() if isinstance(v, np.ndarray) else v)
