@@ -1,0 +1,370 @@
+"""Benchmark erpgen against a raw reference loader measured in the same run (run by hand, never by pytest).
+
+Every erpgen run is a separate process, timed end to end (process start included), its peak RSS taken
+from os.wait4. For as many fact rows, the reference generates rows of the fact table's shape with numpy
+and loads them by the fastest raw path (binary COPY on PostgreSQL, one executemany transaction on
+SQLite), so the machine's speed cancels in the ratio erpgen/reference. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import multiprocessing
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy.engine import URL, make_url
+
+CLI = Path(__file__).resolve().parents[1] / "cli.py"
+ELEVEN_YEARS, FIFTEEN_YEARS, DATE_TILL = dt.date(2015, 1, 1), dt.date(2011, 1, 1), dt.date(2025, 12, 31)
+ORIGINAL_LINES_PER_S = 29_000  # the original generator, 10,000 customers x 11 years into SQLite
+BLOCK_ROWS, N_PRODUCTS, N_STORES, RETURN_SHARE = 500_000, 98, 10, 0.02
+PG_EPOCH = dt.date(2000, 1, 1)  # binary COPY dates are days since this day
+COPY_HEADER, COPY_TRAILER = b"PGCOPY\n\xff\r\n\x00" + bytes(8), b"\xff\xff"
+
+
+def _field(value) -> np.dtype:
+    """A binary COPY field: its int32 byte length, then the value (big-endian)."""
+    return np.dtype([("len", ">i4"), ("v", value)])
+
+
+# numeric as 4 base-10000 digits with weight 2, not normalised (the server strips the zeros)
+DIGITS = [("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">u2"), ("dscale", ">i2"), ("digits", ">i2", (4,))]
+NUMERIC, INT4, INT8 = _field(DIGITS), _field(">i4"), _field(">i8")
+ROW = np.dtype([
+    ("nfields", ">i2"), ("line_id", INT8), ("invoice_id", _field("S19")), ("customer_id", INT4),
+    ("invoice_date", INT4), ("product_id", INT4), ("quantity", NUMERIC), ("revenue", NUMERIC),
+    ("store_id", INT4), ("unit_price", NUMERIC), ("returned_line_id", INT8),
+])  # fmt: skip
+
+
+@dataclass
+class Measurement:
+    """One line of the table: which erpgen run, then its figures and its reference's."""
+
+    key: str  # pg, big, sqlite, parquet or original
+    target: str  # PostgreSQL, SQLite or Parquet
+    customers: int
+    date_from: dt.date
+    lines: int = 0
+    seconds: float = 0.0
+    rss_mib: float = 0.0
+    lps: float = 0.0  # lines/s
+    reference_lps: float | None = None
+    ratio: float | None = None  # lps / reference_lps
+    error: str = ""
+    note: str = ""
+
+    @property
+    def what(self) -> str:
+        years = DATE_TILL.year - self.date_from.year + 1
+        return f"erpgen -> {self.target} {self.customers / 1000:g}k x {years}y"
+
+
+def run_erpgen(m: Measurement, workers: int, server: URL, tmp: str, run: int) -> tuple[float, float, int]:
+    """One `erpgen generate` process for `m` into a fresh database, SQLite file or Parquet directory:
+    (seconds, peak RSS MiB, sales lines), or an error holding its last stderr line. A PostgreSQL URL
+    goes through DATABASE_URL, so no password shows in the process list."""
+    cmd = [sys.executable, CLI, "generate", "--n-customers", str(m.customers), "--seed", "42"]
+    cmd += ["--date-from", str(m.date_from), "--date-till", str(DATE_TILL), "--workers", str(workers)]
+    env, out = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, Path(tmp, f"{m.key}-{run}")
+    with (
+        contextlib.ExitStack() as stack,
+        tempfile.TemporaryFile() as stdout,
+        tempfile.TemporaryFile() as stderr,
+    ):
+        if m.target == "PostgreSQL":
+            env["DATABASE_URL"] = stack.enter_context(fresh_database(server, f"erpgen_{m.key}_{run}"))
+        elif m.target == "SQLite":
+            cmd += ["--database-url", f"sqlite:///{out}"]
+        else:
+            cmd += ["--no-database", "--parquet-dir", str(out)]
+        # the SQLite file or Parquet directory goes afterwards, to keep the scratch space small
+        stack.callback(lambda: shutil.rmtree(out) if out.is_dir() else out.unlink(missing_ok=True))
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=tmp, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        printed, errors = stdout.read().decode(errors="replace"), stderr.read().decode(errors="replace")
+    found = re.search(r"^\s*sales_transactions\s+([\d,]+) rows", printed, re.M)
+    if proc.returncode or not found:
+        raise RuntimeError(errors.strip().splitlines()[-1] if errors.strip() else f"exit {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024, int(found.group(1).replace(",", ""))
+
+
+def libpq_url(url: URL, database: str | None = None) -> str:
+    """`url` (optionally on another database) as a plain postgresql:// URL for libpq."""
+    url = url.set(drivername="postgresql", database=database or url.database)
+    return url.render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def fresh_database(server: URL, tag: str) -> Iterator[str]:
+    """A new, empty database on `server` for one measurement, dropped afterwards; yields its URL."""
+    name = f"erpgen_bench_{os.getpid()}_{tag}"
+    with psycopg.connect(libpq_url(server), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield libpq_url(server, name)
+    finally:
+        with psycopg.connect(libpq_url(server), autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+def fact_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.ndarray]]:
+    """The reference's n fact rows as numpy columns, BLOCK_ROWS at a time; ~2% are credit notes that
+    return the line before them."""
+    rng = np.random.default_rng(42)
+    for start in range(0, n, BLOCK_ROWS):
+        m = min(BLOCK_ROWS, n - start)
+        line_id = np.arange(start + 1, start + m + 1, dtype=np.int64)
+        is_return = (rng.random(m) < RETURN_SHARE) & (line_id > 1)
+        quantity_milli = rng.integers(1, 7, m) * np.where(is_return, -1000, 1000)
+        price_cents = rng.integers(199, 20_000, m)
+        yield {
+            "line_id": line_id,
+            "invoice_id": invoice_ids(line_id, is_return),
+            "customer_id": rng.integers(1, n_customers + 1, m),
+            "day": rng.integers(0, n_days, m),  # days after the first day
+            "product_id": rng.integers(1, N_PRODUCTS + 1, m),
+            "quantity_milli": quantity_milli,
+            "revenue_cents": quantity_milli * price_cents // 1000,
+            "store_id": rng.integers(1, N_STORES + 1, m),
+            "unit_price_cents": price_cents,
+            "is_return": is_return,
+        }
+
+
+def invoice_ids(line_id: np.ndarray, is_return: np.ndarray) -> np.ndarray:
+    """19-byte ids like 'INV-00000001-000001' (CRN- on credit notes), written digit by digit."""
+    chars = np.empty((len(line_id), 19), np.uint8)
+    chars[:, :4] = np.frombuffer(b"INV-", np.uint8)
+    chars[is_return, :4] = np.frombuffer(b"CRN-", np.uint8)
+    chars[:, 12] = ord("-")
+    for number, first, width in (((line_id - 1) // 3 + 1, 4, 8), ((line_id - 1) % 3 + 1, 13, 6)):
+        for k in range(width):
+            chars[:, first + width - 1 - k] = 48 + number // 10**k % 10
+    return chars.view("S19").ravel()
+
+
+def copy_chunks(b: dict[str, np.ndarray], first_day: int) -> list[memoryview]:
+    """A block as binary COPY rows: credit notes whole, sales without the 8 value bytes of their NULL
+    returned_line_id (length -1). Row order does not matter to keys built after the load."""
+    rows = np.empty(len(b["line_id"]), ROW)
+    rows["nfields"] = len(ROW.names) - 1
+    for name in ("line_id", "invoice_id", "customer_id", "product_id", "store_id", "invoice_date"):
+        rows[name]["len"] = ROW[name]["v"].itemsize
+        rows[name]["v"] = b[name] if name != "invoice_date" else first_day + b["day"]
+    for name, scaled, scale in (("quantity", b["quantity_milli"], 3), ("revenue", b["revenue_cents"], 2),
+                                ("unit_price", b["unit_price_cents"], 2)):  # fmt: skip
+        whole, frac = np.divmod(np.abs(scaled), 10**scale)
+        rows[name]["len"], v = NUMERIC.itemsize - 4, rows[name]["v"]
+        v["ndigits"], v["weight"], v["dscale"], v["sign"] = 4, 2, scale, np.where(scaled < 0, 0x4000, 0)
+        digits = whole // 10**8, whole // 10**4 % 10**4, whole % 10**4, frac * 10 ** (4 - scale)
+        v["digits"] = np.stack(digits, axis=1)
+    rows["returned_line_id"]["v"] = b["line_id"] - 1
+    rows["returned_line_id"]["len"] = np.where(b["is_return"], 8, -1)
+    raw = rows.view(np.uint8).reshape(len(rows), ROW.itemsize)
+    return [raw[b["is_return"]].ravel().data, raw[~b["is_return"], :-8].ravel().data]
+
+
+def reference_pg(server: URL, n: int, n_customers: int, date_from: dt.date) -> float:
+    """Seconds to binary-COPY n rows into a bare table, then add its primary and foreign keys, in one
+    transaction on a fresh database (connecting included; the small parent tables are made untimed)."""
+    n_days, first_day = (DATE_TILL - date_from).days + 1, (date_from - PG_EPOCH).days
+    parents = {"customers": n_customers, "products": N_PRODUCTS, "stores": N_STORES}
+    with fresh_database(server, "reference") as url:
+        with psycopg.connect(url) as conn:
+            for table, count in parents.items():
+                conn.execute(f"CREATE TABLE {table} ({table[:-1]}_id int PRIMARY KEY)")
+                conn.execute(f"INSERT INTO {table} SELECT generate_series(1, {count})")
+        started = time.perf_counter()
+        with psycopg.connect(url) as conn, conn.cursor() as cur:  # one transaction, committed on exit
+            cur.execute(
+                "CREATE TABLE sales_transactions (line_id bigint NOT NULL, invoice_id text NOT NULL, "
+                "customer_id integer NOT NULL, invoice_date date NOT NULL, product_id integer NOT NULL, "
+                "quantity numeric(12,3) NOT NULL, revenue numeric(14,2) NOT NULL, store_id integer NOT NULL, "
+                "unit_price numeric(12,2) NOT NULL, returned_line_id bigint)"
+            )
+            sql = "COPY sales_transactions FROM STDIN (FORMAT BINARY)"  # every column, in the table's order
+            with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+                copy.write(COPY_HEADER)
+                for block in fact_blocks(n, n_customers, n_days):
+                    for chunk in copy_chunks(block, first_day):
+                        copy.write(chunk)
+                copy.write(COPY_TRAILER)
+            cur.execute("ALTER TABLE sales_transactions ADD PRIMARY KEY (line_id)")
+            keys = [(t[:-1] + "_id", t) for t in parents] + [("returned_line_id", "sales_transactions")]
+            for column, parent in keys:
+                cur.execute(f"ALTER TABLE sales_transactions ADD FOREIGN KEY ({column}) REFERENCES {parent}")
+        return time.perf_counter() - started
+
+
+def reference_sqlite(n: int, n_customers: int, date_from: dt.date) -> float:
+    """Seconds to load n rows as Python tuples with one executemany transaction into a new SQLite file
+    (journal off, as for a private scratch file), then build the two secondary indexes."""
+    n_days = (DATE_TILL - date_from).days + 1
+    iso = np.array([(date_from + dt.timedelta(days=d)).isoformat() for d in range(n_days)])
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        conn = sqlite3.connect(Path(tmp, "reference.db"), isolation_level=None)
+        for sql in ("PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF", "BEGIN"):
+            conn.execute(sql)
+        conn.execute(
+            "CREATE TABLE sales_transactions (line_id INTEGER PRIMARY KEY, invoice_id TEXT NOT NULL, "
+            "customer_id INTEGER NOT NULL, invoice_date DATE NOT NULL, product_id INTEGER NOT NULL, "
+            "quantity NUMERIC NOT NULL, revenue NUMERIC NOT NULL, store_id INTEGER NOT NULL, "
+            "unit_price NUMERIC NOT NULL, returned_line_id INTEGER)"
+        )
+        for b in fact_blocks(n, n_customers, n_days):
+            rows = zip(
+                b["line_id"].tolist(), b["invoice_id"].astype("U19").tolist(), b["customer_id"].tolist(),
+                iso[b["day"]].tolist(), b["product_id"].tolist(), (b["quantity_milli"] / 1000).tolist(),
+                (b["revenue_cents"] / 100).tolist(), b["store_id"].tolist(),
+                (b["unit_price_cents"] / 100).tolist(),
+                np.where(b["is_return"], b["line_id"] - 1, None).tolist(),
+            )  # fmt: skip
+            conn.executemany("INSERT INTO sales_transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        for column in ("customer_id", "invoice_date"):
+            conn.execute(f"CREATE INDEX ix_sales_{column} ON sales_transactions ({column})")
+        conn.execute("COMMIT")
+        conn.close()
+        return time.perf_counter() - started
+
+
+def reference_seconds(m: Measurement, server: URL) -> float | None:
+    """Seconds of `m`'s reference for m.lines rows (None for Parquet). It runs in a newly spawned
+    process because a child's ru_maxrss starts at its parent's peak RSS (exec records the high-water
+    mark of the address space it replaces), so this process must stay small."""
+    if m.key == "original":  # the original generator's seconds for as many lines
+        return m.lines / ORIGINAL_LINES_PER_S
+    if m.target == "Parquet":
+        return None
+    call = (reference_pg, server) if m.target == "PostgreSQL" else (reference_sqlite,)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(*call, m.lines, m.customers, m.date_from).result()
+
+
+def first_line(exc: Exception, server: URL) -> str:
+    """The first line of an error's message (its type when it has none), without any password."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    text = text.replace(server.password, "***") if server.password else text
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
+
+
+def measure(m: Measurement, args: argparse.Namespace, server: URL, tmp: str) -> None:
+    """Run erpgen then its reference args.runs times, alternating so both see the same machine; keep the
+    median seconds of each and the largest peak RSS. A failure ends the line with its message."""
+    erpgen_s, rss, reference_s = [], [], []
+    try:
+        for run in range(args.runs):
+            seconds, peak, m.lines = run_erpgen(m, args.workers, server, tmp, run)
+            erpgen_s.append(seconds)
+            rss.append(peak)
+            if (reference := reference_seconds(m, server)) is not None:
+                reference_s.append(reference)
+    except Exception as exc:  # the table still prints; the line says what failed
+        if not erpgen_s:
+            m.error = f"failed: {first_line(exc, server)}"
+            return
+        m.note = f"  reference of '{m.what}' failed: {first_line(exc, server)}"
+    m.seconds, m.rss_mib = statistics.median(erpgen_s), max(rss)
+    m.lps = m.lines / m.seconds
+    if reference_s:
+        m.reference_lps = m.lines / statistics.median(reference_s)
+        m.ratio = m.lps / m.reference_lps
+
+
+LINE = "{:<31} {:>10} {:>8} {:>10} {:>11} {:>6} {:>12}"
+TARGETS = [  # (target, measurement, figure, format, whether the figure must be at least the limit, limit)
+    ("PostgreSQL ratio >= 0.6", "pg", "ratio", "{:.2f}", True, 0.6),
+    ("SQLite ratio >= 0.6", "sqlite", "ratio", "{:.2f}", True, 0.6),
+    ("300k x 15y into PostgreSQL < 120 s", "big", "seconds", "{:.1f} s", False, 120),
+    (">= 10x the original (290,000 lines/s)", "original", "ratio", "{:.1f}x", True, 10),
+    ("peak RSS < 1024 MiB", "largest", "rss_mib", "{:.0f} MiB", False, 1024),
+    ("Parquet >= 1,000,000 lines/s", "parquet", "lps", "{:,.0f} lines/s", True, 1_000_000),
+]
+
+
+def report(done: list[Measurement], big: bool) -> None:
+    """The table, one line per measurement, then each target beside its measured value."""
+    print("\n" + LINE.format("what", "lines", "seconds", "lines/s", "ref lines/s", "ratio", "peak RSS MiB"))
+    for m in done:
+        ref, ratio = (f"{m.reference_lps:,.0f}", f"{m.ratio:.2f}") if m.ratio else ("-", "-")
+        figures = (f"{m.lines:,}", f"{m.seconds:.2f}", f"{m.lps:,.0f}", ref, ratio, f"{m.rss_mib:.0f}")
+        print(f"{m.what:<31} {m.error}" if m.error else LINE.format(m.what, *figures))
+    print("".join(f"{m.note}\n" for m in done if m.note) + "\ntargets:")
+    ok = {m.key: m for m in done if not m.error}
+    ok["largest"] = max(ok.values(), key=lambda m: m.rss_mib, default=None)
+    for target, key, figure, fmt, at_least, limit in TARGETS:
+        if (value := getattr(ok.get(key), figure, None)) is None:
+            shown, verdict = "-", "not measured"
+        else:
+            shown = f"{fmt.format(value)} ({ok[key].what})"
+            verdict = "met" if (value >= limit) == at_least else "NOT met"
+        if big or key != "big":
+            print(f"  {target:<38} {shown:<50} {verdict}")
+
+
+def main() -> int:
+    """Parse the options, print the machine, run the measurements, print the table and the targets."""
+    p = argparse.ArgumentParser(description="Benchmark erpgen against a raw reference loader, in one run.")
+    p.add_argument("--customers", type=int, default=50_000, help="customers of the 11-year runs (50000)")
+    p.add_argument("--big", action="store_true", help="also 300,000 customers x 15 years into PostgreSQL")
+    p.add_argument("--workers", type=int, default=2, help="erpgen --workers for every erpgen run (2)")
+    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres", help="server to use")
+    p.add_argument("--skip-pg", action="store_true", help="no PostgreSQL measurements")
+    p.add_argument("--skip-sqlite", action="store_true", help="no SQLite measurements (nor the original's)")
+    p.add_argument("--skip-parquet", action="store_true", help="no Parquet measurement")
+    p.add_argument("--runs", type=int, default=1, help="runs of each measurement, median reported (1)")
+    args = p.parse_args()
+    server, pg_version = make_url(args.pg_url), "skipped"
+    if not args.skip_pg:
+        try:
+            with psycopg.connect(libpq_url(server), connect_timeout=10) as conn:
+                pg_version = conn.execute("SHOW server_version").fetchone()[0]
+        except psycopg.Error as exc:
+            pg_version = f"unreachable: {first_line(exc, server)}"
+    versions = f"numpy {np.__version__}, psycopg {psycopg.__version__}, SQLite {sqlite3.sqlite_version}"
+    print(f"machine: nproc {len(os.sched_getaffinity(0))}, Python {sys.version.split()[0]}, {versions}")
+    print(f"PostgreSQL {pg_version} ({server.render_as_string(hide_password=True)})")
+    print(f"erpgen: {CLI} generate --workers {args.workers} --seed 42; median of {args.runs} run(s)")
+    c, pg, sq = args.customers, not args.skip_pg, not args.skip_sqlite
+    plan = [  # (wanted, key, target, customers, first day)
+        (pg, "pg", "PostgreSQL", c, ELEVEN_YEARS),
+        (pg and args.big, "big", "PostgreSQL", 300_000, FIFTEEN_YEARS),
+        (sq, "sqlite", "SQLite", c, ELEVEN_YEARS),
+        (not args.skip_parquet, "parquet", "Parquet", c, ELEVEN_YEARS),
+        (sq, "original", "SQLite", 10_000, ELEVEN_YEARS),
+    ]
+    todo = [Measurement(*spec) for wanted, *spec in plan if wanted]
+    with tempfile.TemporaryDirectory(prefix="erpgen-bench-") as tmp:
+        for m in todo:
+            print(f"  measuring {m.what} ...", file=sys.stderr, flush=True)
+            measure(m, args, server, tmp)
+    report(todo, args.big)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
