@@ -121,7 +121,7 @@ def generate(database_url: str, quiet: bool, **params) -> None:
     """Simulate customers and sales and load them into the target database."""
     from erpgen.pipeline import generate as run
 
-    summary = run(database_url=database_url, **params)
+    summary = run(database_url=database_url, on_progress=None if quiet else _Progress(), **params)
     if quiet:
         return
     width = max(len(t) for t in summary.rows)
@@ -134,6 +134,34 @@ def generate(database_url: str, quiet: bool, **params) -> None:
     click.echo(f"  {summary.lines_per_second:,.0f} sales lines/s")
     for out in summary.outputs:
         click.echo(f"  also written: {out}")
+
+
+class _Progress:
+    """Plain progress lines on stderr, at most one a second per table (and one when a table is done)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.clock = time.monotonic
+        self.table, self.last, self.count = None, 0.0, 0
+
+    def __call__(self, table: str, count: int) -> None:
+        now = self.clock()
+        if table != self.table:
+            self._done()
+            self.table, self.last = table, now
+            if count == 0:  # a phase without rows
+                click.echo(f"erpgen: {table} ...", err=True)
+                self.table = None
+                return
+        self.count = count
+        if now - self.last >= 1.0:
+            click.echo(f"erpgen: {table} {count:,} rows ...", err=True)
+            self.last = now
+
+    def _done(self) -> None:
+        if self.table is not None:
+            click.echo(f"erpgen: {self.table} {self.count:,} rows", err=True)
 
 
 @cli.command()

@@ -36,7 +36,8 @@ def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: boo
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock now: a second writer is told at once, not halfway through
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

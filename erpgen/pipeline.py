@@ -15,10 +15,11 @@ from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig, make_config
 from erpgen.customers import build_customers
-from erpgen.errors import ConfigError
+from erpgen.errors import ConfigError, TargetError
 from erpgen.rng import Draws
 from erpgen.sinks import Sink, csv_sink, database_sink, parquet_sink
 from erpgen.sinks.base import Batch
+from erpgen.urls import mask_text
 
 DEFAULT_BLOCK_SIZE = 25_000  # customers simulated together; changes speed and memory, never the data
 DEFAULT_BATCH_SIZE = 100_000  # rows handed to a sink per write; changes speed and memory, never the data
@@ -149,14 +150,38 @@ def generate(
                 sink.begin()
                 begun.append(sink)
             _load(blocks, sinks, summary, block_size, batch_size, on_progress)
+            if on_progress:
+                on_progress("keys and indexes", 0)
             for sink in sinks:
                 sink.commit()
-        except BaseException:
+        except BaseException as exc:
             for sink in begun:
                 sink.abort()
+            failure = _load_failure(exc, sinks)
+            if failure is not None:
+                raise failure from None
             raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _load_failure(exc: BaseException, sinks: list[Sink]) -> TargetError | None:
+    """A database or file error in the middle of a load, as one line for the user (None: not one)."""
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, (DBAPIError, psycopg.Error, sqlite3.Error, OSError)):
+        return None
+    cause = getattr(exc, "orig", None) or exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    if isinstance(cause, OSError) and cause.strerror:
+        text = f"{cause.strerror}: {cause.filename}" if cause.filename else cause.strerror
+    where = ", ".join(s.describe() for s in sinks)
+    return TargetError(
+        f"loading into {where} failed: {mask_text(text)}", "nothing was committed; run it again"
+    )
 
 
 class _Blocks:

@@ -17,7 +17,15 @@ import numpy as np
 
 from erpgen.errors import TargetError
 from erpgen.schema import SEED_COLUMNS
-from erpgen.sinks.base import Batch, IsoDates, Sink, cents_to_text, invoice_ids, table_rows
+from erpgen.sinks.base import (
+    Batch,
+    IsoDates,
+    Sink,
+    cents_to_text,
+    invoice_ids,
+    remove_stale_scratch,
+    table_rows,
+)
 
 FILES = {
     "products": "products.csv",
@@ -38,6 +46,7 @@ class CsvSink(Sink):
     def begin(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            remove_stale_scratch(self.directory, ".erpgen-*.partial")
             self.scratch.mkdir(exist_ok=True)
         except OSError as exc:
             raise TargetError(

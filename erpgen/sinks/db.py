@@ -7,7 +7,7 @@ import contextlib
 from abc import abstractmethod
 from collections.abc import Iterator
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, inspect, select, table
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -58,6 +58,7 @@ class DatabaseSink(Sink):
         self.conn = self._stack.enter_context(connect(self._connect_url(), **self._engine_options()))
         try:
             self.conn.begin()
+            self._lock(self.conn)
             self._check_target(self.conn)
             if self.replace:
                 self._drop_existing(self.conn)
@@ -65,9 +66,13 @@ class DatabaseSink(Sink):
             self._defer_constraints(self.conn)
         except DBAPIError as exc:
             self.abort()
+            message = describe_db_error(exc, self.url)
+            locked = "locked" in message
             raise TargetError(
-                f"cannot prepare erpgen's tables in {self.describe()}: {describe_db_error(exc, self.url)}",
-                "check that the user may create tables there",
+                f"cannot prepare erpgen's tables in {self.describe()}: {message}",
+                "another process is writing to it; run again when it is done"
+                if locked
+                else "check that the user may create tables there",
             ) from None
         except BaseException:
             self.abort()
@@ -97,7 +102,18 @@ class DatabaseSink(Sink):
         self._discard()
 
     # -- target checks --------------------------------------------------------------------------
+    def _lock(self, conn: Connection) -> None:
+        """Keep a second erpgen run out of this target until this one commits or rolls back."""
+
     def _check_target(self, conn: Connection) -> None:
+        ours = {t.name for t in TABLES} | {"alembic_version"}
+        others = [name for name in inspect(conn).get_table_names() if name not in ours]
+        holding_others = [name for name in others if conn.scalar(select(exists().select_from(table(name))))]
+        if holding_others and not self.replace:
+            raise TargetError(
+                f"{self.describe()} already holds data in table(s) {', '.join(sorted(holding_others))}",
+                "use an empty database, or add --replace to load beside them (erpgen drops only its own tables)",
+            )
         present = erpgen_tables_present(conn)
         if not present:
             return

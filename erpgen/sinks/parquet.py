@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallIntege
 
 from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import FACT, TABLES
-from erpgen.sinks.base import Batch, Sink, invoice_ids
+from erpgen.sinks.base import Batch, Sink, invoice_ids, remove_stale_scratch
 
 _BY_NAME = {t.name: t for t in TABLES}
 
@@ -46,6 +46,7 @@ class ParquetSink(Sink):
     def begin(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            remove_stale_scratch(self.directory, ".erpgen-parquet-*.partial")
             self.scratch.mkdir(exist_ok=True)
         except OSError as exc:
             raise TargetError(

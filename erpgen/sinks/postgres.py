@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
 
+from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
 from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, table_rows
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
@@ -112,7 +113,18 @@ def encode_facts(b: Batch) -> bytes:
     return raw[keep].tobytes()
 
 
+# Key of the advisory lock that keeps two erpgen runs from loading one database at the same time.
+ADVISORY_LOCK_KEY = 0x65727067656E  # "erpgen"
+
+
 class PostgresSink(DatabaseSink):
+    def _lock(self, conn: Connection) -> None:
+        if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})").scalar():
+            raise TargetError(
+                f"another erpgen run is loading into {self.describe()}",
+                "wait for it to finish, then run again",
+            )
+
     def _defer_constraints(self, conn: Connection) -> None:
         for ix in bulk_indexes():
             conn.execute(DropIndex(ix))

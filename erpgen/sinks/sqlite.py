@@ -20,7 +20,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 
 from erpgen.errors import TargetError
 from erpgen.schema import FACT
-from erpgen.sinks.base import Batch, IsoDates, invoice_ids, table_rows
+from erpgen.sinks.base import Batch, IsoDates, invoice_ids, remove_stale_scratch, table_rows
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.urls import sqlite_path
 
@@ -46,6 +46,8 @@ class SqliteSink(DatabaseSink):
                 raise TargetError(
                     f"cannot write in {self.path.parent}", "choose a directory you can write to"
                 )
+            for suffix in ("", "-journal"):
+                remove_stale_scratch(self.path.parent, f".{self.path.name}.*.partial{suffix}")
             self._scratch.unlink(missing_ok=True)
         super().begin()
 
