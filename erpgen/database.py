@@ -51,16 +51,20 @@ def _null_pool():
 def describe_db_error(exc: BaseException, url: URL) -> str:
     """One line for a driver error, without the password."""
     orig = getattr(exc, "orig", None) or exc
-    text = " ".join(str(orig).split())
+    text = str(orig).split("\nLINE ")[0]  # drop the server's echo of the statement
+    text = " ".join(text.split())
     text = text.replace("connection failed: ", "")
     return mask_text(text, url.password if isinstance(url.password, str) else None)
 
 
 @contextlib.contextmanager
-def connect(url: URL, **engine_kw) -> Iterator[Connection]:
-    """Open a connection or raise TargetError naming the target (password masked) and the cause."""
+def connect(url: URL, *, shown_as: URL | None = None, **engine_kw) -> Iterator[Connection]:
+    """Open a connection or raise TargetError naming the target (password masked) and the cause.
+
+    `shown_as`: the URL to name in errors when `url` is a scratch file standing in for it."""
+    shown = shown_as or url
     if url.get_backend_name() == "sqlite":
-        path = sqlite_path(url)
+        path = sqlite_path(shown)
         if not path.parent.exists():
             raise TargetError(
                 f"cannot create {path}: directory {path.parent} does not exist",
@@ -71,9 +75,13 @@ def connect(url: URL, **engine_kw) -> Iterator[Connection]:
         try:
             conn = engine.connect()
         except (OperationalError, ProgrammingError, DBAPIError) as exc:
+            hint = (
+                "check that the directory exists and is writable"
+                if url.get_backend_name() == "sqlite"
+                else "check the host, port, user, password and database name"
+            )
             raise TargetError(
-                f"cannot connect to {mask(url)}: {describe_db_error(exc, url)}",
-                "check the host, port, user, password and database name",
+                f"cannot connect to {mask(shown)}: {describe_db_error(exc, url)}", hint
             ) from None
         with conn:
             yield conn

@@ -129,3 +129,60 @@ def test_debug_shows_the_traceback(erpgen, tmp_path):
     r = erpgen("--debug", "generate", "--database-url", f"sqlite:///{tmp_path}/x.db", "--n-customers", "0")
     assert r.code == 2
     assert "Traceback" in r.err and "ConfigError" in r.err
+
+
+def test_a_user_without_create_permission(erpgen, pg_url):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    role = "erpgen_test_no_create"
+    admin = create_engine(make_url(pg_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    try:
+        url = make_url(pg_url).set(username=role, password=PASSWORD).render_as_string(hide_password=False)
+        r = erpgen("generate", "--database-url", url, "--n-customers", "10")
+        assert_one_clean_line(r, "cannot prepare erpgen's tables", "permission denied", "may create tables")
+        assert "LINE" not in r.err
+        assert_no_tables(pg_url)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--database-url", "sqlite:////proc/erpgen.db"], "cannot connect to sqlite:////proc/erpgen.db"),
+        (["--csv-dir", "/proc/erpgen-csv"], "cannot write CSV files in /proc/erpgen-csv"),
+    ],
+)
+def test_unwritable_places(erpgen, tmp_path, args, message):
+    """/proc refuses new files even to root (tests run as root here, so chmod cannot make a read-only dir)."""
+    target = tmp_path / "x.db"
+    full = args if args[0] == "--database-url" else ["--database-url", f"sqlite:///{target}", *args]
+    assert_one_clean_line(erpgen("generate", "--n-customers", "10", *full), message)
+    assert not target.exists()
+
+
+INJECTIONS = ['x"; DROP TABLE customers; --', "'; DROP TABLE customers; --", "customers; DELETE FROM stores"]
+
+
+@pytest.mark.parametrize("attack", INJECTIONS)
+def test_injection_strings_are_data_never_sql(erpgen, pg_url, attack):
+    """A database with erpgen data survives hostile text in every place a user can type it."""
+    from sqlalchemy.engine import make_url
+
+    from .test_generate import digests
+
+    assert erpgen("generate", "--database-url", pg_url, "--n-customers", "30", "-q").code == 0
+    before = digests(pg_url)
+    hostile_db = make_url(pg_url).set(database=attack).render_as_string(hide_password=False)
+    assert erpgen("generate", "--database-url", hostile_db, "-q").code == 2
+    assert erpgen("generate", "--database-url", pg_url, "--scenario", attack, "-q").code == 2
+    assert erpgen("validate", "--database-url", pg_url, "--scenario", attack).code == 2
+    assert digests(pg_url) == before

@@ -55,7 +55,9 @@ class DatabaseSink(Sink):
 
     # -- the Sink interface ---------------------------------------------------------------------
     def begin(self) -> None:
-        self.conn = self._stack.enter_context(connect(self._connect_url(), **self._engine_options()))
+        self.conn = self._stack.enter_context(
+            connect(self._connect_url(), shown_as=self.url, **self._engine_options())
+        )
         try:
             self.conn.begin()
             self._lock(self.conn)
