@@ -15,6 +15,7 @@ from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig, make_config
 from erpgen.customers import build_customers
+from erpgen.digest import LoadDigests
 from erpgen.errors import ConfigError, TargetError
 from erpgen.rng import Draws
 from erpgen.sinks import Sink, csv_sink, database_sink, parquet_sink
@@ -104,6 +105,7 @@ def generate(
     csv_dir: str | None = None,
     parquet_dir: str | None = None,
     replace: bool = False,
+    resume: bool = False,
     workers: int = 1,
     block_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -116,7 +118,8 @@ def generate(
     database_url: same as --database-url (default sqlite:///erpgen.db); no_database: same as
     --no-database (files only); csv_dir / parquet_dir: same as --csv-dir / --parquet-dir; replace: same
     as --replace; workers: same as --workers. The load is one transaction: it completes, or the target
-    is unchanged. Workers, block and batch sizes change speed and memory, never the data.
+    is unchanged. resume: same as --resume: commit block by block, and carry on an interrupted run.
+    Workers, block and batch sizes change speed and memory, never the data.
     """
     cfg = make_config(**params)
     if block_size is None:
@@ -130,9 +133,15 @@ def generate(
         raise ConfigError("--block-size and --batch-size must be at least 1")
     if not 1 <= workers <= 64:
         raise ConfigError(f"--workers must be between 1 and 64, got {workers}")
+    if resume and (no_database or csv_dir or parquet_dir):
+        raise ConfigError(
+            "--resume loads into a database only", "leave out --csv-dir, --parquet-dir, --no-database"
+        )
     sinks: list[Sink] = []
     if not no_database:
-        sinks.append(database_sink(urls.parse(database_url or urls.DEFAULT_URL), replace=replace))
+        sinks.append(
+            database_sink(urls.parse(database_url or urls.DEFAULT_URL), replace=replace, resume=resume)
+        )
     if csv_dir:
         sinks.append(csv_sink(csv_dir))
     if parquet_dir:
@@ -149,11 +158,14 @@ def generate(
             for sink in sinks:
                 sink.begin()
                 begun.append(sink)
-            _load(blocks, sinks, summary, block_size, batch_size, on_progress)
-            if on_progress:
-                on_progress("keys and indexes", 0)
-            for sink in sinks:
-                sink.commit()
+            if resume:
+                _load_resumable(blocks, sinks[0], summary, block_size, batch_size, on_progress)
+            else:
+                _load(blocks, sinks, summary, block_size, batch_size, on_progress)
+                if on_progress:
+                    on_progress("keys and indexes", 0)
+                for sink in sinks:
+                    sink.commit()
         except BaseException as exc:
             for sink in begun:
                 sink.abort()
@@ -175,7 +187,7 @@ def _load_failure(exc: BaseException, sinks: list[Sink]) -> TargetError | None:
     if not isinstance(exc, (DBAPIError, psycopg.Error, sqlite3.Error, OSError)):
         return None
     cause = getattr(exc, "orig", None) or exc
-    text = " ".join(str(cause).split()) or type(cause).__name__
+    text = " ".join(str(cause).split("\nLINE ")[0].split()) or type(cause).__name__
     if isinstance(cause, OSError) and cause.strerror:
         text = f"{cause.strerror}: {cause.filename}" if cause.filename else cause.strerror
     where = ", ".join(s.describe() for s in sinks)
@@ -270,26 +282,54 @@ def _facts_block(model: Model, ids: np.ndarray) -> BlockFacts:
     return simulate_block(model, ids, Draws(model.cfg.seed))
 
 
-def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
+def _fan_out(sinks, table: str, batches, batch_size: int, summary: RunSummary, on_progress) -> None:
+    """Write the batches of one table to every sink, in chunks of at most batch_size rows."""
+    with contextlib.ExitStack() as stack:
+        writers = [stack.enter_context(s.table_writer(table)) for s in sinks]
+        count = 0
+        for batch in batches:
+            for chunk in _chunks(batch, batch_size):
+                for w in writers:
+                    w.write(chunk)
+            count += len(next(iter(batch.values())))  # type: ignore[arg-type]
+            if on_progress:
+                on_progress(table, summary.rows.get(table, 0) + count)
+    summary.rows[table] = summary.rows.get(table, 0) + count
+
+
+def _load_masters(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
     cfg = blocks.cfg
-
-    def fan_out(table: str, batches) -> None:
-        with contextlib.ExitStack() as stack:
-            writers = [stack.enter_context(s.table_writer(table)) for s in sinks]
-            count = 0
-            for batch in batches:
-                for chunk in _chunks(batch, batch_size):
-                    for w in writers:
-                        w.write(chunk)
-                count += len(next(iter(batch.values())))  # type: ignore[arg-type]
-                if on_progress:
-                    on_progress(table, count)
-        summary.rows[table] = count
-
     for table, batch in masters(cfg, blocks.catalog).items():
-        fan_out(table, [batch])
+        _fan_out(sinks, table, [batch], batch_size, summary, on_progress)
     # Customers are cheap to build and costly to pickle (strings): always made here.
-    fan_out("customers", (_customers_block(cfg, ids) for ids in _blocks(cfg.n_customers, block_size)))
+    customers = (_customers_block(cfg, ids) for ids in _blocks(cfg.n_customers, block_size))
+    _fan_out(sinks, "customers", customers, batch_size, summary, on_progress)
+
+
+def _fact_batch(f: BlockFacts, first_line_id: int) -> Batch:
+    n = len(f)
+    return {
+        "line_id": np.arange(first_line_id, first_line_id + n, dtype=np.int64),
+        "customer_id": f.customer_id,
+        "invoice_seq": f.invoice_seq,
+        "is_credit": f.is_credit,
+        "invoice_date": f.invoice_date,
+        "product_id": f.product_id,
+        "quantity": f.quantity,
+        "unit_price_cents": f.unit_price_cents,
+        "revenue_cents": f.revenue_cents,
+        "store_id": f.store_id,
+        "returned_line_id": np.where(f.returned >= 0, f.returned + first_line_id, 0),
+    }
+
+
+def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
+    """One pass, one transaction per sink; the digest of every table is taken on the way."""
+    cfg = blocks.cfg
+    started = _now()
+    digest = LoadDigests()
+    sinks = [*sinks, digest]
+    _load_masters(blocks, sinks, summary, block_size, batch_size, on_progress)
 
     # The lifecycle tables are a few rows per customer: kept (as compact codes) from the fact pass and
     # written after it.
@@ -300,26 +340,27 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
         ids_blocks = _blocks(cfg.n_customers, block_size)
         for ids, f in zip(_blocks(cfg.n_customers, block_size), blocks.map(_facts_block, ids_blocks)):
             lifecycle.append((ids, _lifecycle_only(f)))
-            n = len(f)
-            yield {
-                "line_id": np.arange(next_line, next_line + n, dtype=np.int64),
-                "customer_id": f.customer_id,
-                "invoice_seq": f.invoice_seq,
-                "is_credit": f.is_credit,
-                "invoice_date": f.invoice_date,
-                "product_id": f.product_id,
-                "quantity": f.quantity,
-                "unit_price_cents": f.unit_price_cents,
-                "revenue_cents": f.revenue_cents,
-                "store_id": f.store_id,
-                "returned_line_id": np.where(f.returned >= 0, f.returned + next_line, 0),
-            }
-            next_line += n
+            yield _fact_batch(f, next_line)
+            next_line += len(f)
 
-    fan_out("sales_transactions", facts())
-    fan_out("customer_lifecycle", (_lifecycle_batch(ids, f) for ids, f in lifecycle))
-    fan_out("lifecycle_events", (_events_batch(f) for _, f in lifecycle))
-    fan_out("erpgen_runs", [_run_record(cfg)])
+    _fan_out(sinks, "sales_transactions", facts(), batch_size, summary, on_progress)
+    _fan_out(
+        sinks,
+        "customer_lifecycle",
+        (_lifecycle_batch(i, f) for i, f in lifecycle),
+        batch_size,
+        summary,
+        on_progress,
+    )
+    _fan_out(
+        sinks, "lifecycle_events", (_events_batch(f) for _, f in lifecycle), batch_size, summary, on_progress
+    )
+    run = _run_record(
+        cfg, started=started, block_size=block_size, next_line_id=summary.rows["sales_transactions"] + 1
+    )
+    run.update(status=["COMPLETE"], loaded_at=[_now()], row_counts=[_json(summary.rows)],
+               content_digest=[_json(digest.digests())])  # fmt: skip
+    _fan_out(sinks, "erpgen_runs", [run], batch_size, summary, on_progress)
 
 
 def _lifecycle_only(f: BlockFacts) -> BlockFacts:
@@ -359,18 +400,96 @@ def _events_batch(f: BlockFacts) -> Batch:
     }
 
 
-def _run_record(cfg: GenerateConfig) -> Batch:
+def _now() -> str:
     import datetime as dt
+
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
+
+
+def _json(value) -> str:
     import json
 
+    return json.dumps(value, sort_keys=True)
+
+
+def _run_record(cfg: GenerateConfig, *, started: str, block_size: int, next_line_id: int) -> Batch:
     from erpgen import __version__
 
+    n_blocks = -(-cfg.n_customers // block_size)
     return {
         "run_id": np.array([1], dtype=np.int64),
         "erpgen_version": [__version__],
         "scenario": [cfg.scenario.name],
         "scenario_toml": [cfg.scenario_text],
         "seed": np.array([cfg.seed], dtype=np.int64),
-        "parameters": [json.dumps(cfg.public_parameters(), sort_keys=True)],
-        "loaded_at": [dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0).isoformat(sep=" ")],
+        "parameters": [_json(cfg.public_parameters())],
+        "loaded_at": [None],
+        "status": ["LOADING"],
+        "started_at": [started],
+        "row_counts": ["{}"],
+        "content_digest": ["{}"],
+        "block_size": np.array([block_size], dtype=np.int64),
+        "blocks_done": np.array([n_blocks], dtype=np.int64),
+        "next_line_id": np.array([next_line_id], dtype=np.int64),
     }
+
+
+def _load_resumable(blocks: _Blocks, sink, summary, block_size, batch_size, on_progress) -> None:
+    """Commit block by block, recording progress in erpgen_runs, so an interrupted load can carry on.
+
+    Keys and indexes are built once, at the end; until then the tables hold a partial load that only
+    `--resume` (or `--replace`) touches. The content digest is read back from the database at the end.
+    """
+    from sqlalchemy import func, select, update
+
+    from erpgen.digest import database_digests
+    from erpgen.schema import TABLES, erpgen_runs
+
+    cfg = blocks.cfg
+    state = sink.resuming
+    if state is None:
+        _load_masters(blocks, [sink], summary, block_size, batch_size, on_progress)
+        record = _run_record(cfg, started=_now(), block_size=block_size, next_line_id=1)
+        record["blocks_done"] = np.array([0], dtype=np.int64)
+        _fan_out([sink], "erpgen_runs", [record], batch_size, summary, None)
+        sink.checkpoint()
+        first_block, next_line = 0, 1
+    else:
+        if (
+            state["parameters"] != _json(cfg.public_parameters())
+            or state["scenario_toml"] != cfg.scenario_text
+        ):
+            raise TargetError(
+                f"the interrupted load in {sink.describe()} was started with other parameters: {state['parameters']}",
+                "run --resume with the same options, or start again with --replace",
+            )
+        block_size, first_block, next_line = state["block_size"], state["blocks_done"], state["next_line_id"]
+    model = blocks.model
+    for k, ids in enumerate(_blocks(cfg.n_customers, block_size)):
+        if k < first_block:
+            continue
+        f = _facts_block(model, ids)
+        _fan_out([sink], "sales_transactions", [_fact_batch(f, next_line)], batch_size, summary, on_progress)
+        _fan_out([sink], "customer_lifecycle", [_lifecycle_batch(ids, f)], batch_size, summary, None)
+        _fan_out([sink], "lifecycle_events", [_events_batch(f)], batch_size, summary, None)
+        next_line += len(f)
+        sink.conn.execute(update(erpgen_runs).values(blocks_done=k + 1, next_line_id=next_line))
+        sink.checkpoint()
+    if on_progress:
+        on_progress("keys and indexes", 0)
+    conn = sink.conn
+    summary.rows = {t.name: conn.scalar(select(func.count()).select_from(t)) for t in TABLES}
+    counts = {k: v for k, v in summary.rows.items() if k != "erpgen_runs"}
+    conn.execute(
+        update(erpgen_runs).values(
+            status="COMPLETE", loaded_at=_now_datetime(), row_counts=_json(counts),
+            content_digest=_json(database_digests(conn)),
+        )
+    )  # fmt: skip
+    sink.commit()
+
+
+def _now_datetime():
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

@@ -156,7 +156,15 @@ erpgen_runs = Table(
     Column("scenario_toml", Text, nullable=False),
     Column("seed", BigInteger, nullable=False),
     Column("parameters", Text, nullable=False),
-    Column("loaded_at", DateTime, nullable=False),
+    Column("loaded_at", DateTime, nullable=True),  # when the load was committed (NULL while LOADING)
+    Column("status", Text, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("row_counts", Text, nullable=False),  # JSON: table -> rows
+    Column("content_digest", Text, nullable=False),  # JSON: table -> SHA-256 (erpgen.digest)
+    Column("block_size", Integer, nullable=False),  # what --resume needs to carry on
+    Column("blocks_done", Integer, nullable=False),
+    Column("next_line_id", BigInteger, nullable=False),
+    _one_of("status", ("LOADING", "COMPLETE")),
 )
 
 # Tables erpgen owns, parents first. `--replace` drops exactly these (children first).

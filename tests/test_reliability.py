@@ -194,3 +194,53 @@ def test_full_disk_for_csv_is_one_line_and_nothing_committed(tmp_path, erpgen):
     assert last.startswith("erpgen: error: loading into") and "No space left on device" in last, r
     assert "Traceback" not in r.err
     assert not target.exists() and not list(csv_dir.glob("*.csv"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def resumable_url(request, tmp_path):
+    return (
+        f"sqlite:///{tmp_path / 'erpgen.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+
+
+def test_resume_carries_on_to_the_same_data(resumable_url, tmp_path, erpgen):
+    """A --resume load killed halfway carries on from its last committed block to the very same data."""
+    args = ["--database-url", resumable_url, "--n-customers", "30000", "--block-size", "1500"]
+    proc = start(*args, "--resume", cwd=tmp_path)
+    wait_for(proc, "erpgen: sales_transactions")  # a few blocks are committed by now
+    kill(proc)
+    # a plain run is told what is there; other options are refused; the same options carry on
+    assert_one_clean_line(erpgen("generate", *args), "interrupted --resume load", "--resume")
+    r = erpgen("generate", *args, "--resume", "--seed", "43")
+    assert_one_clean_line(r, "was started with other parameters", "same options")
+    done = erpgen("generate", *args, "--resume", "-q")
+    assert done.code == 0, done
+    verified = erpgen("verify", "--database-url", resumable_url)
+    assert verified.code == 0 and "content matches the recorded digest" in verified.out, verified
+    resumed = digests(resumable_url)
+    # the same options in one uninterrupted, atomic run
+    other = f"sqlite:///{tmp_path / 'straight.db'}"
+    assert erpgen("generate", *args[2:], "--database-url", other, "-q").code == 0
+    assert digests(other) == resumed
+
+
+def test_verify_catches_a_changed_row(tmp_path, erpgen):
+    url = f"sqlite:///{tmp_path / 'erpgen.db'}"
+    assert erpgen("generate", "--database-url", url, "--n-customers", "200", "-q").code == 0
+    assert erpgen("verify", "--database-url", url).code == 0
+    with sqlite3.connect(tmp_path / "erpgen.db") as raw:
+        raw.execute("UPDATE customers SET first_name = 'Mallory' WHERE customer_id = 7")
+    r = erpgen("verify", "--database-url", url)
+    assert r.code == 1 and "DIFF  customers" in r.out and "ok    sales_transactions" in r.out
+
+
+def test_ctrl_c_rolls_back(pg_url, tmp_path):
+    proc = start("--database-url", pg_url, *BIG, cwd=tmp_path)
+    wait_for(proc, "erpgen: customers ")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "erpgen: interrupted; nothing was committed"
+    assert table_names(pg_url) == []

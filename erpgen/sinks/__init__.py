@@ -9,14 +9,14 @@ from sqlalchemy.engine import URL
 from erpgen.sinks.base import Sink
 
 
-def database_sink(url: URL, *, replace: bool) -> Sink:
+def database_sink(url: URL, *, replace: bool, resume: bool = False) -> Sink:
     if url.get_backend_name() == "postgresql":
         from erpgen.sinks.postgres import PostgresSink
 
-        return PostgresSink(url, replace=replace)
+        return PostgresSink(url, replace=replace, resume=resume)
     from erpgen.sinks.sqlite import SqliteSink
 
-    return SqliteSink(url, replace=replace)
+    return SqliteSink(url, replace=replace, resume=resume)
 
 
 def csv_sink(directory: str | Path) -> Sink:

@@ -20,9 +20,11 @@ from erpgen.urls import mask
 
 
 class DatabaseSink(Sink):
-    def __init__(self, url: URL, *, replace: bool):
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
         self.url = url
         self.replace = replace
+        self.resume = resume
+        self.resuming: dict | None = None  # the interrupted run --resume carries on, if there is one
         self.conn: Connection | None = None
         self._stack = contextlib.ExitStack()
 
@@ -61,11 +63,14 @@ class DatabaseSink(Sink):
         try:
             self.conn.begin()
             self._lock(self.conn)
-            self._check_target(self.conn)
-            if self.replace:
-                self._drop_existing(self.conn)
-            migrate.upgrade(self.conn, "head")
-            self._defer_constraints(self.conn)
+            if self.resume and not self.replace:
+                self.resuming = self._interrupted_run(self.conn)
+            if self.resuming is None:
+                self._check_target(self.conn)
+                if self.replace:
+                    self._drop_existing(self.conn)
+                migrate.upgrade(self.conn, "head")
+                self._defer_constraints(self.conn)
         except DBAPIError as exc:
             self.abort()
             message = describe_db_error(exc, self.url)
@@ -85,6 +90,24 @@ class DatabaseSink(Sink):
         assert self.conn is not None
         with self._writer(self.conn, table) as writer:
             yield writer
+
+    def checkpoint(self) -> None:
+        """Commit what is loaded so far (keys still deferred) and go on in a new transaction."""
+        assert self.conn is not None
+        self.conn.commit()
+        self.conn.begin()
+        self._lock(self.conn)
+
+    def _interrupted_run(self, conn: Connection) -> dict | None:
+        from erpgen.schema import erpgen_runs
+
+        if (
+            "erpgen_runs" not in inspect(conn).get_table_names()
+            or migrate.current_revision(conn) != migrate.head_revision()
+        ):
+            return None
+        row = conn.execute(select(erpgen_runs).where(erpgen_runs.c.status == "LOADING")).mappings().first()
+        return dict(row) if row else None
 
     def commit(self) -> None:
         assert self.conn is not None
@@ -127,6 +150,11 @@ class DatabaseSink(Sink):
         holding = [
             t.name for t in TABLES if t.name in present and conn.scalar(select(exists().select_from(t)))
         ]
+        if holding and not self.replace and self._interrupted_run(conn) is not None:
+            raise TargetError(
+                f"{self.describe()} holds an interrupted --resume load",
+                "add --resume (same options) to carry it on, or --replace to start again",
+            )
         if holding and not self.replace:
             raise TargetError(
                 f"{self.describe()} already holds an erpgen dataset (rows in {', '.join(holding)})",

@@ -26,11 +26,14 @@ from erpgen.urls import sqlite_path
 
 
 class SqliteSink(DatabaseSink):
-    def __init__(self, url: URL, *, replace: bool):
-        super().__init__(url, replace=replace)
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
+        super().__init__(url, replace=replace, resume=resume)
         self.path = sqlite_path(url)
         self._fresh = not self.path.exists() or self.path.stat().st_size == 0
-        self._scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        # A resumable load keeps one well-known scratch file (a later --resume finds it) and its journal
+        # on, since it commits block by block and must survive being killed between commits.
+        tag = "resume" if resume else str(os.getpid())
+        self._scratch = self.path.with_name(f".{self.path.name}.{tag}.partial")
         self._dates = IsoDates()
 
     def _connect_url(self) -> URL:
@@ -38,7 +41,7 @@ class SqliteSink(DatabaseSink):
 
     def _engine_options(self) -> dict:
         # FKs are checked once after the load (PRAGMA foreign_key_check), not row by row.
-        return {"sqlite_fast": self._fresh, "sqlite_foreign_keys": False}
+        return {"sqlite_fast": self._fresh and not self.resume, "sqlite_foreign_keys": False}
 
     def begin(self) -> None:
         if self._fresh:
@@ -48,7 +51,16 @@ class SqliteSink(DatabaseSink):
                 )
             for suffix in ("", "-journal"):
                 remove_stale_scratch(self.path.parent, f".{self.path.name}.*.partial{suffix}")
-            self._scratch.unlink(missing_ok=True)
+            if not self.resume:
+                self._scratch.unlink(missing_ok=True)
+                waiting = self.path.with_name(f".{self.path.name}.resume.partial")
+                if waiting.exists() and not self.replace:
+                    raise TargetError(
+                        f"{self.describe()} has an interrupted --resume load waiting in {waiting.name}",
+                        "add --resume (same options) to carry it on, or --replace to start again",
+                    )
+                waiting.unlink(missing_ok=True)
+                Path(f"{waiting}-journal").unlink(missing_ok=True)
         super().begin()
 
     def _defer_constraints(self, conn: Connection) -> None:
@@ -75,9 +87,21 @@ class SqliteSink(DatabaseSink):
                     os.close(dir_fd)
 
     def _discard(self) -> None:
-        if self._fresh:
+        if self._fresh and not (self.resume and self._scratch.exists() and self._has_checkpoint()):
             for suffix in ("", "-journal", "-wal", "-shm"):
                 Path(str(self._scratch) + suffix).unlink(missing_ok=True)
+
+    def _has_checkpoint(self) -> bool:
+        """Whether the scratch file holds a committed part of a resumable load (keep it for --resume)."""
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(self._scratch)) as con:
+                return (
+                    con.execute("SELECT count(*) FROM erpgen_runs WHERE status = 'LOADING'").fetchone()[0] > 0
+                )
+        except sqlite3.Error:
+            return False
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[_Writer]:
