@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy import inspect
 
@@ -186,3 +188,73 @@ def test_injection_strings_are_data_never_sql(erpgen, pg_url, attack):
     assert erpgen("generate", "--database-url", pg_url, "--scenario", attack, "-q").code == 2
     assert erpgen("validate", "--database-url", pg_url, "--scenario", attack).code == 2
     assert digests(pg_url) == before
+
+
+@pytest.fixture(scope="module")
+def password_server():
+    """A throwaway PostgreSQL cluster that checks passwords (the shared test server trusts every login).
+
+    Started with the machine's own initdb and pg_ctl as the postgres user, on a free port; skipped where
+    those are not available (they are on the CI machines)."""
+    import glob
+    import shutil
+    import socket
+    import subprocess
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    runuser = shutil.which("runuser")
+    if not bins or not runuser or os.geteuid() != 0:
+        pytest.skip("needs PostgreSQL's server binaries and root to run them as postgres")
+    import tempfile
+    from pathlib import Path
+
+    bin_dir = bins[-1]
+    base = Path(tempfile.mkdtemp(prefix="erpgen-pwpg-"))  # pytest's own temp root is private to root
+    os.chmod(base, 0o777)
+    data, pwfile = base / "data", base / "pw"
+    pwfile.write_text("right-password\n")
+    os.chmod(pwfile, 0o644)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def as_postgres(*cmd: str) -> None:
+        subprocess.run([runuser, "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=120)
+
+    as_postgres(
+        f"{bin_dir}/initdb", "-D", str(data), "-U", "postgres", "--auth=scram-sha-256", f"--pwfile={pwfile}"
+    )
+    as_postgres(f"{bin_dir}/pg_ctl", "-D", str(data), "-w", "-l", str(base / "log"),
+                "-o", f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start")  # fmt: skip
+    try:
+        yield port
+    finally:
+        subprocess.run([runuser, "-u", "postgres", "--", f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True, timeout=60)  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_wrong_password_is_one_line_and_masked(erpgen, password_server):
+    r = erpgen(
+        "generate", "--database-url", f"postgresql://postgres:{PASSWORD}@127.0.0.1:{password_server}/postgres"
+    )
+    assert_one_clean_line(r, "cannot connect to postgresql://postgres:***@", "password authentication failed")
+    ok = erpgen(
+        "db",
+        "upgrade",
+        "--database-url",
+        f"postgresql://postgres:right-password@127.0.0.1:{password_server}/postgres",
+    )
+    assert ok.code == 0 and "right-password" not in ok.out + ok.err
+
+
+def test_the_password_never_reaches_output_or_the_registry(erpgen, pg_url):
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    with_password = make_url(pg_url).set(password=PASSWORD).render_as_string(hide_password=False)
+    r = erpgen("generate", "--database-url", with_password, "--n-customers", "20")
+    assert r.code == 0 and PASSWORD not in r.out + r.err and "***" in r.out
+    with connect(parse(pg_url)) as conn:
+        rows = conn.execute(text("SELECT * FROM erpgen_runs")).all()
+    assert rows and PASSWORD not in repr(rows)
