@@ -27,9 +27,7 @@ from erpgen.config import MAX_INVOICES_PER_DAY, GenerateConfig
 from erpgen.customers import EPOCH, channel_index, country_index, created_day
 from erpgen.rng import Draws, Stream
 
-SEGMENTS = ("ONE_TIME", "LOYAL", "OCCASIONAL", "B2B")
-ONE_TIME, LOYAL, OCCASIONAL, B2B = range(4)
-EVENTS = ("ACQUIRED", "FIRST_PURCHASE", "DORMANT", "REACTIVATED", "LOST")
+ONE_TIME, LOYAL, OCCASIONAL, B2B = range(4)  # indexes into schema.SEGMENTS
 ACQUIRED, FIRST_PURCHASE, DORMANT, REACTIVATED, LOST = range(5)
 FIRST_STORE_ID = 101  # the original numbered its stores 101, 102, ...
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from erpgen import urls
-from erpgen.behaviour import EVENTS, SEGMENTS, BlockFacts, Model, simulate_block, store_table
+from erpgen.behaviour import BlockFacts, Model, simulate_block, store_table
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig, make_config
@@ -18,6 +18,7 @@ from erpgen.customers import build_customers
 from erpgen.digest import LoadDigests
 from erpgen.errors import ConfigError, TargetError
 from erpgen.rng import Draws
+from erpgen.schema import EVENTS, SEGMENTS
 from erpgen.sinks import Sink, csv_sink, database_sink, parquet_sink
 from erpgen.sinks.base import Batch
 from erpgen.urls import mask_text

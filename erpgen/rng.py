@@ -24,9 +24,6 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _S11, _S32, _S56 = np.uint64(11), np.uint64(32), np.uint64(56)
 _INV_2_53 = 1.0 / (1 << 53)
 
-MAX_A = 1 << 24
-MAX_B = 1 << 8
-
 
 class Stream(IntEnum):
     """One independent stream per purpose, so adding a draw somewhere never shifts another."""
@@ -39,7 +36,6 @@ class Stream(IntEnum):
     INVOICE = 6
     LINE = 7
     CATALOG = 8
-    STORE = 9
     WEEKDAY = 10
     DORMANCY = 11
     RETURN = 12

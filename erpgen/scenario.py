@@ -22,10 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from erpgen.errors import ConfigError
-
-CHANNELS = ("ONLINE", "RETAIL", "B2B")
-ROLES = ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")
-SEGMENTS = ("ONE_TIME", "LOYAL", "OCCASIONAL", "B2B")
+from erpgen.schema import CHANNELS, ROLES
 
 
 @dataclass(frozen=True)
