@@ -21,6 +21,8 @@ from sqlalchemy.engine import make_url
 
 from erpgen.cli import main
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
