@@ -121,12 +121,16 @@ def _scenario_flag(name: str, type_, help_text: str):
     show_default=True,
     help="Rows per write to the target (speed and memory only; the data stays the same).",
 )
+@click.option("--dry-run", is_flag=True, help="Estimate rows, size and time, and write nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def generate(database_url: str, quiet: bool, **params) -> None:
     """Simulate customers and sales and load them into the target database."""
     from erpgen.pipeline import generate as run
 
     summary = run(database_url=database_url, on_progress=None if quiet else _Progress(), **params)
+    if params["dry_run"]:
+        click.echo(summary.render())
+        return
     if quiet:
         return
     width = max(len(t) for t in summary.rows)

@@ -108,6 +108,7 @@ def generate(
     replace: bool = False,
     resume: bool = False,
     workers: int = 1,
+    dry_run: bool = False,
     block_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[str, int], None] | None = None,
@@ -120,6 +121,7 @@ def generate(
     --no-database (files only); csv_dir / parquet_dir: same as --csv-dir / --parquet-dir; replace: same
     as --replace; workers: same as --workers. The load is one transaction: it completes, or the target
     is unchanged. resume: same as --resume: commit block by block, and carry on an interrupted run.
+    dry_run: same as --dry-run: return an erpgen.estimate.Estimate and write nothing.
     Workers, block and batch sizes change speed and memory, never the data.
     """
     cfg = make_config(**params)
@@ -149,6 +151,13 @@ def generate(
         sinks.append(parquet_sink(parquet_dir))
     if not sinks:
         raise ConfigError("--no-database leaves nothing to write", "add --csv-dir or --parquet-dir")
+    if dry_run:
+        from erpgen.estimate import estimate
+
+        backend = None if no_database else urls.parse(database_url or urls.DEFAULT_URL).get_backend_name()
+        return estimate(
+            cfg, backend=backend, csv=bool(csv_dir), parquet=bool(parquet_dir), target=sinks[0].describe()
+        )
     summary = RunSummary(target=sinks[0].describe(), outputs=[s.describe() for s in sinks[1:]], seed=cfg.seed)
     started = time.perf_counter()
     begun: list[Sink] = []
