@@ -33,6 +33,7 @@ def test_copy_is_private(erpgen_database, erpgen_database_copy):
 
 def test_fixture_builds_once_and_is_reused(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))  # the inner run imports this checkout's erpgen
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # loaded once, by -p, installed or not
     pytester.makepyfile(test_user=USER_TESTS)
     first = pytester.runpytest_subprocess("-p", "erpgen.pytest_plugin", "-q")
     first.assert_outcomes(passed=3)
@@ -46,6 +47,7 @@ def test_fixture_builds_once_and_is_reused(pytester, monkeypatch):
 
 def test_fixture_loads_into_postgres_when_asked(pytester, pg_url, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makepyfile(test_user=USER_TESTS.split("@pytest.mark.erpgen")[0])
     result = pytester.runpytest_subprocess(
         "-p", "erpgen.pytest_plugin", "-q", f"--erpgen-database-url={pg_url}"
