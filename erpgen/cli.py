@@ -125,9 +125,17 @@ def _scenario_flag(name: str, type_, help_text: str):
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def generate(database_url: str, quiet: bool, **params) -> None:
     """Simulate customers and sales and load them into the target database."""
+    from erpgen.config import make_config
     from erpgen.pipeline import generate as run
 
-    summary = run(database_url=database_url, on_progress=None if quiet else _Progress(), **params)
+    try:
+        n = make_config(scenario=params["scenario"], n_customers=params["n_customers"]).n_customers
+    except ErpGenError:
+        n = None  # the run itself reports it
+    progress = None if quiet else _Progress({"customers": n, "customer_lifecycle": n})
+    summary = run(database_url=database_url, on_progress=progress, **params)
+    if progress is not None:
+        progress.close()
     if params["dry_run"]:
         click.echo(summary.render())
         return
@@ -146,31 +154,47 @@ def generate(database_url: str, quiet: bool, **params) -> None:
 
 
 class _Progress:
-    """Plain progress lines on stderr, at most one a second per table (and one when a table is done)."""
+    """Progress on stderr: tqdm bars (rows, rate, elapsed; ETA where the total is known) on a terminal,
+    plain lines at most once a second per table otherwise (logs, CI)."""
 
-    def __init__(self) -> None:
+    def __init__(self, totals: dict[str, int] | None = None) -> None:
+        import sys
         import time
 
+        self.totals = totals or {}
+        self.tty = sys.stderr.isatty()
         self.clock = time.monotonic
-        self.table, self.last, self.count = None, 0.0, 0
+        self.table, self.last, self.count, self.bar = None, 0.0, 0, None
 
     def __call__(self, table: str, count: int) -> None:
         now = self.clock()
         if table != self.table:
-            self._done()
+            self.close()
             self.table, self.last = table, now
             if count == 0:  # a phase without rows
                 click.echo(f"erpgen: {table} ...", err=True)
                 self.table = None
                 return
-        self.count = count
-        if now - self.last >= 1.0:
+            if self.tty:
+                from tqdm import tqdm
+
+                self.bar = tqdm(
+                    total=self.totals.get(table), desc=table, unit=" rows", unit_scale=True, leave=False
+                )
+        if self.bar is not None:
+            self.bar.update(count - self.count)
+        elif now - self.last >= 1.0:
             click.echo(f"erpgen: {table} {count:,} rows ...", err=True)
             self.last = now
+        self.count = count
 
-    def _done(self) -> None:
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
         if self.table is not None:
             click.echo(f"erpgen: {self.table} {self.count:,} rows", err=True)
+        self.count = 0
 
 
 @cli.command()
