@@ -133,6 +133,34 @@ def _one(conn: Connection, sql: str):
     return conn.execute(text(sql)).scalar()
 
 
+# (name, query counting the rows that break the rule, what those rows are): every count must be 0
+INTEGRITY_RULES = (
+    ("revenue = quantity x unit_price", "lines off",
+     "SELECT count(*) FROM sales_transactions WHERE abs(revenue - quantity * unit_price) > 0.005"),
+    ("returns never exceed purchases", "lines",
+     "SELECT count(*) FROM (SELECT returned_line_id, -sum(quantity) AS back FROM sales_transactions "
+     "WHERE returned_line_id IS NOT NULL GROUP BY returned_line_id) r "
+     "JOIN sales_transactions s ON s.line_id = r.returned_line_id WHERE r.back > s.quantity"),
+    ("returns follow their sale", "lines",
+     "SELECT count(*) FROM sales_transactions r JOIN sales_transactions s ON s.line_id = r.returned_line_id "
+     "WHERE r.invoice_date < s.invoice_date OR r.customer_id <> s.customer_id OR r.product_id <> s.product_id "
+     "OR s.returned_line_id IS NOT NULL"),
+    ("customers without lifecycle", "",
+     "SELECT count(*) FROM customers c LEFT JOIN customer_lifecycle l USING (customer_id) "
+     "WHERE l.customer_id IS NULL"),
+    ("first purchase matches the sales", "",
+     "SELECT count(*) FROM customer_lifecycle l LEFT JOIN (SELECT customer_id, min(invoice_date) AS first_day "
+     f"FROM sales_transactions WHERE {SALES} GROUP BY customer_id) s USING (customer_id) "
+     "WHERE NOT ((l.first_purchase_on IS NULL AND s.first_day IS NULL) OR l.first_purchase_on = s.first_day)"),
+    ("no sales after the lost date", "lines",
+     "SELECT count(*) FROM sales_transactions s JOIN customer_lifecycle l USING (customer_id) "
+     f"WHERE s.{SALES} AND l.lost_on IS NOT NULL AND s.invoice_date >= l.lost_on"),
+    ("no sales before the customer exists", "lines",
+     "SELECT count(*) FROM sales_transactions s JOIN customers c USING (customer_id) "
+     "WHERE s.invoice_date < c.created_at"),
+)  # fmt: skip
+
+
 def _integrity(conn: Connection, q: _Sql, report: Report) -> None:
     group = "integrity"
     for table in TABLES:
@@ -146,49 +174,9 @@ def _integrity(conn: Connection, q: _Sql, report: Report) -> None:
                 f"WHERE c.{col} IS NOT NULL AND p.{pcol} IS NULL",
             )
             report.add(group, f"orphans {table.name}.{col}", n, "0", n == 0)
-    n = _one(
-        conn, "SELECT count(*) FROM sales_transactions WHERE abs(revenue - quantity * unit_price) > 0.005"
-    )
-    report.add(group, "revenue = quantity x unit_price", n, "0 lines off", n == 0)
-    n = _one(
-        conn,
-        "SELECT count(*) FROM (SELECT returned_line_id, -sum(quantity) AS back FROM sales_transactions "
-        "WHERE returned_line_id IS NOT NULL GROUP BY returned_line_id) r "
-        "JOIN sales_transactions s ON s.line_id = r.returned_line_id WHERE r.back > s.quantity",
-    )
-    report.add(group, "returns never exceed purchases", n, "0 lines", n == 0)
-    n = _one(
-        conn,
-        "SELECT count(*) FROM sales_transactions r JOIN sales_transactions s ON s.line_id = r.returned_line_id "
-        "WHERE r.invoice_date < s.invoice_date OR r.customer_id <> s.customer_id OR r.product_id <> s.product_id "
-        "OR s.returned_line_id IS NOT NULL",
-    )
-    report.add(group, "returns follow their sale", n, "0 lines", n == 0)
-    n = _one(
-        conn,
-        "SELECT count(*) FROM customers c LEFT JOIN customer_lifecycle l USING (customer_id) "
-        "WHERE l.customer_id IS NULL",
-    )
-    report.add(group, "customers without lifecycle", n, "0", n == 0)
-    n = _one(
-        conn,
-        "SELECT count(*) FROM customer_lifecycle l LEFT JOIN (SELECT customer_id, min(invoice_date) AS first_day "
-        f"FROM sales_transactions WHERE {SALES} GROUP BY customer_id) s USING (customer_id) "
-        "WHERE NOT ((l.first_purchase_on IS NULL AND s.first_day IS NULL) OR l.first_purchase_on = s.first_day)",
-    )
-    report.add(group, "first purchase matches the sales", n, "0", n == 0)
-    n = _one(
-        conn,
-        "SELECT count(*) FROM sales_transactions s JOIN customer_lifecycle l USING (customer_id) "
-        f"WHERE s.{SALES} AND l.lost_on IS NOT NULL AND s.invoice_date >= l.lost_on",
-    )
-    report.add(group, "no sales after the lost date", n, "0 lines", n == 0)
-    n = _one(
-        conn,
-        "SELECT count(*) FROM sales_transactions s JOIN customers c USING (customer_id) "
-        "WHERE s.invoice_date < c.created_at",
-    )
-    report.add(group, "no sales before the customer exists", n, "0 lines", n == 0)
+    for name, unit, sql in INTEGRITY_RULES:
+        n = _one(conn, sql)
+        report.add(group, name, n, f"0 {unit}".strip(), n == 0)
 
 
 def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report: Report) -> None:
