@@ -105,7 +105,23 @@ def _scenario_flag(name: str, type_, help_text: str):
     type=int,
     default=1,
     show_default=True,
-    help="Processes simulating blocks in parallel (the data stays the same).",
+    help="Processes simulating blocks in parallel (the data stays the same); with --engine dask, the "
+    "size of the local cluster.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="local: this process and --workers forked ones. dask: blocks made on a Dask cluster, the fact "
+    "table written by its workers in parallel (PostgreSQL, Parquet); needs erpgen[dask].",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="With --engine dask: the scheduler of an existing cluster (tcp://host:8786); default: a "
+    "LocalCluster of --workers processes.",
 )
 @click.option(
     "--block-size",
@@ -272,6 +288,22 @@ def verify(database_url: str) -> None:
     )
     if bad:
         raise SystemExit(1)
+
+
+@cli.command()
+@_url_option
+@click.option(
+    "--output",
+    "-o",
+    default="report.html",
+    show_default=True,
+    help="HTML file to write; self-contained (plotly.js inline), so it opens offline.",
+)
+def report(database_url: str, output: str) -> None:
+    """Write an HTML report of a loaded database: sales, customer and cohort charts and the validation."""
+    from erpgen.report import build
+
+    click.echo(build(database_url=database_url, output=output).render())
 
 
 @cli.group()

@@ -131,7 +131,7 @@ def csv_digests(directory: str | Path) -> dict[str, str]:
 
 def parquet_digests(directory: str | Path) -> dict[str, str]:
     """Digest of the Parquet export, comparable with database_digests(conn): the files hold every column,
-    rows in primary-key order."""
+    rows in primary-key order (a partitioned dataset is read whole and put back in that order)."""
     import pyarrow.parquet as pq
 
     out = {}
@@ -139,7 +139,11 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
         if table.name == "erpgen_runs":  # as in database_digests
             continue
         columns = tuple(c.name for c in table.columns)
-        data = pq.read_table(Path(directory) / f"{table.name}.parquet")
+        dataset = Path(directory) / table.name  # the fact table from --engine dask: year=YYYY/part-*.parquet
+        if dataset.is_dir():
+            data = pq.read_table(dataset, partitioning="hive").drop_columns(["year"]).sort_by("line_id")
+        else:
+            data = pq.read_table(Path(directory) / f"{table.name}.parquet")
         if tuple(data.column_names) != columns:
             raise ValueError(f"{table.name}.parquet has columns {data.column_names}, expected {columns}")
         out[table.name] = _digest(table.name, columns, zip(*(c.to_pylist() for c in data.columns)))

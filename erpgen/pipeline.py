@@ -108,6 +108,8 @@ def generate(
     replace: bool = False,
     resume: bool = False,
     workers: int = 1,
+    engine: str = "local",
+    scheduler: str | None = None,
     dry_run: bool = False,
     block_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -119,9 +121,9 @@ def generate(
 
     database_url: same as --database-url (default sqlite:///erpgen.db); no_database: same as
     --no-database (files only); csv_dir / parquet_dir: same as --csv-dir / --parquet-dir; replace: same
-    as --replace; workers: same as --workers. The load is one transaction: it completes, or the target
-    is unchanged. resume: same as --resume: commit block by block, and carry on an interrupted run.
-    dry_run: same as --dry-run: return an erpgen.estimate.Estimate and write nothing.
+    as --replace; workers: same as --workers; engine, scheduler: same as --engine, --scheduler. The load
+    is one transaction: it completes, or the target is unchanged. resume: same as --resume: commit block
+    by block, and carry on an interrupted run. dry_run: same as --dry-run: return an erpgen.estimate.Estimate and write nothing.
     Workers, block and batch sizes change speed and memory, never the data.
     """
     cfg = make_config(**params)
@@ -136,6 +138,19 @@ def generate(
         raise ConfigError("--block-size and --batch-size must be at least 1")
     if not 1 <= workers <= 64:
         raise ConfigError(f"--workers must be between 1 and 64, got {workers}")
+    if engine not in ("local", "dask"):
+        raise ConfigError(f"--engine must be local or dask, got {engine!r}")
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler names a Dask cluster", "add --engine dask")
+    if scheduler and workers != 1:
+        raise ConfigError(
+            "--workers sizes the pool or local cluster erpgen starts",
+            "leave it out with --scheduler: the cluster's own workers are used",
+        )
+    if resume and engine == "dask":
+        raise ConfigError(
+            "--resume works with the local engine", "--engine dask loads atomically: leave out --resume"
+        )
     if resume and (no_database or csv_dir or parquet_dir):
         raise ConfigError(
             "--resume loads into a database only", "leave out --csv-dir, --parquet-dir, --no-database"
@@ -163,11 +178,13 @@ def generate(
     begun: list[Sink] = []
     # Worker processes are forked before any sink opens a connection, so no child inherits a database
     # socket. One of them calibrates the rates while this process writes the masters and customers.
-    with _Blocks(cfg, catalog_for(cfg), workers) as blocks:
+    with _block_maker(cfg, engine, scheduler, workers) as blocks:
         try:
             for sink in sinks:
                 sink.begin()
                 begun.append(sink)
+                if engine == "dask" and (writer := sink.worker_fact_writer()) is not None:
+                    blocks.writers.append(writer)
             if resume:
                 _load_resumable(blocks, sinks[0], summary, block_size, batch_size, on_progress)
             else:
@@ -194,16 +211,36 @@ def _load_failure(exc: BaseException, sinks: list[Sink]) -> TargetError | None:
     import psycopg
     from sqlalchemy.exc import DBAPIError
 
-    if not isinstance(exc, (DBAPIError, psycopg.Error, sqlite3.Error, OSError)):
+    driver_errors: tuple[type, ...] = (DBAPIError, psycopg.Error, sqlite3.Error, OSError)
+    with contextlib.suppress(ImportError):
+        import pymysql
+
+        driver_errors += (pymysql.Error,)
+    if not isinstance(exc, driver_errors):
         return None
     cause = getattr(exc, "orig", None) or exc
     text = " ".join(str(cause).split("\nLINE ")[0].split()) or type(cause).__name__
+    if type(cause).__module__.startswith("pymysql") and len(cause.args) == 2:  # (error code, message)
+        text = str(cause.args[1])
     if isinstance(cause, OSError) and cause.strerror:
         text = f"{cause.strerror}: {cause.filename}" if cause.filename else cause.strerror
     where = ", ".join(s.describe() for s in sinks)
     return TargetError(
         f"loading into {where} failed: {mask_text(text)}", "nothing was committed; run it again"
     )
+
+
+@contextlib.contextmanager
+def _block_maker(cfg: GenerateConfig, engine: str, scheduler: str | None, workers: int):
+    catalog = catalog_for(cfg)
+    if engine == "local":
+        with _Blocks(cfg, catalog, workers) as blocks:
+            yield blocks
+        return
+    from erpgen.scaleout import DaskBlocks, dask_client
+
+    with dask_client(scheduler, workers) as client:
+        yield DaskBlocks(client, cfg, catalog)
 
 
 class _Blocks:
@@ -218,6 +255,7 @@ class _Blocks:
         self.cfg, self.catalog, self.workers = cfg, catalog, workers
         self.pool = None
         self._model: Model | None = None
+        self.writers: list = []  # the dask engine's workers write some targets; here the sinks do
 
     def __enter__(self) -> _Blocks:
         import multiprocessing
@@ -260,6 +298,12 @@ class _Blocks:
                 yield window.popleft().result()
         while window:
             yield window.popleft().result()
+
+    def write_on_worker(self, block_no: int, first_line_id: int) -> None:
+        """Nothing to do: every sink writes in this process."""
+
+    def finish_writes(self) -> None:
+        pass
 
 
 _WORKER: dict = {}
@@ -316,7 +360,7 @@ def _load_masters(blocks: _Blocks, sinks, summary, block_size, batch_size, on_pr
     _fan_out(sinks, "customers", customers, batch_size, summary, on_progress)
 
 
-def _fact_batch(f: BlockFacts, first_line_id: int) -> Batch:
+def fact_batch(f: BlockFacts, first_line_id: int) -> Batch:
     n = len(f)
     return {
         "line_id": np.arange(first_line_id, first_line_id + n, dtype=np.int64),
@@ -348,12 +392,16 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
     def facts() -> Iterator[Batch]:
         next_line = 1
         ids_blocks = _blocks(cfg.n_customers, block_size)
-        for ids, f in zip(_blocks(cfg.n_customers, block_size), blocks.map(_facts_block, ids_blocks)):
+        for k, (ids, f) in enumerate(
+            zip(_blocks(cfg.n_customers, block_size), blocks.map(_facts_block, ids_blocks))
+        ):
             lifecycle.append((ids, _lifecycle_only(f)))
-            yield _fact_batch(f, next_line)
+            blocks.write_on_worker(k, next_line)
+            yield fact_batch(f, next_line)
             next_line += len(f)
 
     _fan_out(sinks, "sales_transactions", facts(), batch_size, summary, on_progress)
+    blocks.finish_writes()
     _fan_out(
         sinks,
         "customer_lifecycle",
@@ -479,7 +527,7 @@ def _load_resumable(blocks: _Blocks, sink, summary, block_size, batch_size, on_p
         if k < first_block:
             continue
         f = _facts_block(model, ids)
-        _fan_out([sink], "sales_transactions", [_fact_batch(f, next_line)], batch_size, summary, on_progress)
+        _fan_out([sink], "sales_transactions", [fact_batch(f, next_line)], batch_size, summary, on_progress)
         _fan_out([sink], "customer_lifecycle", [_lifecycle_batch(ids, f)], batch_size, summary, None)
         _fan_out([sink], "lifecycle_events", [_events_batch(f)], batch_size, summary, None)
         next_line += len(f)

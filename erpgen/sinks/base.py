@@ -47,6 +47,12 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None: ...
 
+    def worker_fact_writer(self):
+        """For --engine dask, after begin(): an erpgen.scaleout.WorkerFactWriter with which the cluster's
+        workers write the fact table here in parallel (this sink then skips it), or None when this target
+        takes one writer only and the client writes it as usual."""
+        return None
+
 
 INVOICE_ID_WIDTH = 19
 

@@ -39,6 +39,7 @@ class ParquetSink(Sink):
         self.directory = directory
         # not the CSV sink's scratch name: both may share one directory, and CSV's commit removes its own
         self.scratch = directory / f".erpgen-parquet-{os.getpid()}.partial"
+        self.facts_on_workers = False
 
     def describe(self) -> str:
         return f"{self.directory}/ (Parquet)"
@@ -54,8 +55,18 @@ class ParquetSink(Sink):
                 "choose a writable --parquet-dir",
             ) from None
 
+    def worker_fact_writer(self) -> PartWriter:
+        """--engine dask: the fact table as a hive-partitioned dataset, sales_transactions/year=YYYY/
+        part-<block>.parquet, written by the workers (the directory must be one they all can reach)."""
+        self.facts_on_workers = True
+        (self.scratch / FACT.name).mkdir()
+        return PartWriter(str(self.scratch / FACT.name))
+
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:
+        if table == FACT.name and self.facts_on_workers:
+            yield _Skip()
+            return
         pa = _pyarrow()
         schema = arrow_schema(_BY_NAME[table])
         with pa.parquet.ParquetWriter(self.scratch / f"{table}.parquet", schema) as writer:
@@ -63,7 +74,13 @@ class ParquetSink(Sink):
 
     def commit(self) -> None:
         for table in TABLES:
-            name = f"{table.name}.parquet"
+            # one layout per table: a file, or (the fact table from --engine dask) a dataset directory
+            name = FACT.name if table is FACT and self.facts_on_workers else f"{table.name}.parquet"
+            for old in (self.directory / table.name, self.directory / f"{table.name}.parquet"):
+                if old.is_dir():
+                    shutil.rmtree(old)
+                else:
+                    old.unlink(missing_ok=True)
             os.replace(self.scratch / name, self.directory / name)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -80,6 +97,33 @@ class _ParquetWriter:
         table = _BY_NAME[self.table]
         arrays = [_column(table, col.name, b, field.type) for col, field in zip(table.columns, self.schema)]
         self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+
+
+class _Skip:
+    def write(self, b: Batch) -> None:
+        pass
+
+
+class PartWriter:
+    """Runs on a Dask worker: one block's fact lines as one file per invoice year, rows in line order."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def write(self, b: Batch, block_no: int) -> None:
+        pa = _pyarrow()
+        schema = arrow_schema(FACT)
+        days = np.asarray(b["invoice_date"], dtype=np.int64)
+        years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+        for year in np.unique(years).tolist():
+            rows = np.flatnonzero(years == year)
+            part = {k: (v[rows] if isinstance(v, np.ndarray) else [v[i] for i in rows]) for k, v in b.items()}
+            arrays = [_column(FACT, col.name, part, f.type) for col, f in zip(FACT.columns, schema)]
+            folder = Path(self.root) / f"year={year}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pa.parquet.write_table(
+                pa.Table.from_arrays(arrays, schema=schema), folder / f"part-{block_no:06d}.parquet"
+            )
 
 
 def arrow_schema(table: Table):

@@ -14,9 +14,11 @@ import struct
 from collections.abc import Iterator
 
 import numpy as np
+from sqlalchemy import CheckConstraint, Column, MetaData, Table, inspect
 from sqlalchemy.engine import Connection
-from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
+from erpgen.database import connect
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
 from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, table_rows
@@ -117,13 +119,52 @@ def encode_facts(b: Batch) -> bytes:
 ADVISORY_LOCK_KEY = 0x65727067656E  # "erpgen"
 
 
+# --engine dask: the workers COPY the fact lines into a staging table of this prefix, committed as they
+# go; the load's transaction swaps it in for the (empty) fact table at the end, or drops it.
+STAGE_PREFIX = "erpgen_stage_"
+
+
 class PostgresSink(DatabaseSink):
+    stage: str | None = None
+
     def _lock(self, conn: Connection) -> None:
         if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})").scalar():
             raise TargetError(
                 f"another erpgen run is loading into {self.describe()}",
                 "wait for it to finish, then run again",
             )
+        # Holding the lock, no other run is live: staging tables still here belong to killed runs.
+        for name in inspect(conn).get_table_names():
+            if name.startswith(STAGE_PREFIX):
+                conn.exec_driver_sql(f'DROP TABLE "{name}"')
+
+    def worker_fact_writer(self) -> _StageWriter:
+        """Workers COPY into a staging table with the fact table's columns and no keys; commit() swaps it
+        in. It is created and committed on a connection of its own, so that the workers can see it."""
+        import uuid
+
+        self.stage = f"{STAGE_PREFIX}{uuid.uuid4().hex[:12]}"
+        with connect(self.url) as conn:
+            conn.execute(CreateTable(_stage_table(self.stage)))
+            conn.commit()
+        return _StageWriter(
+            self.url.set(drivername="postgresql").render_as_string(hide_password=False), self.stage
+        )
+
+    def _restore_constraints(self, conn: Connection) -> None:
+        if self.stage is not None:
+            conn.exec_driver_sql(f"DROP TABLE {FACT.name}")
+            conn.exec_driver_sql(f"ALTER TABLE {self.stage} RENAME TO {FACT.name}")
+            for check in sorted(FACT.constraints, key=lambda c: str(c.name)):
+                if isinstance(check, CheckConstraint):
+                    conn.execute(AddConstraint(check))
+        self._restore_keys(conn)
+
+    def _discard(self) -> None:
+        if self.stage is not None:
+            with contextlib.suppress(Exception), connect(self.url) as conn:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.stage}")
+                conn.commit()
 
     def _defer_constraints(self, conn: Connection) -> None:
         for ix in bulk_indexes():
@@ -133,7 +174,7 @@ class PostgresSink(DatabaseSink):
         for table in BULK:
             conn.execute(DropConstraint(table.primary_key))
 
-    def _restore_constraints(self, conn: Connection) -> None:
+    def _restore_keys(self, conn: Connection) -> None:
         for table in BULK:
             conn.execute(AddConstraint(table.primary_key))
         for fk in _bulk_foreign_keys():
@@ -150,7 +191,9 @@ class PostgresSink(DatabaseSink):
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with raw.cursor() as cur:
-            if table == FACT.name:
+            if table == FACT.name and self.stage is not None:
+                yield _Skip()  # the workers write it
+            elif table == FACT.name:
                 sql = f"COPY {table} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
                 with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
                     copy.write(BINARY_HEADER)
@@ -160,6 +203,44 @@ class PostgresSink(DatabaseSink):
                 columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     yield _RowWriter(copy, table)
+
+
+def _stage_table(name: str) -> Table:
+    """The fact table's columns (types, NOT NULL) under another name, with no constraints."""
+    return Table(name, MetaData(), *(Column(c.name, c.type, nullable=c.nullable) for c in FACT.columns))
+
+
+class _StageWriter:
+    """Runs on a Dask worker: one binary COPY per block into the staging table, committed at once."""
+
+    def __init__(self, conninfo: str, stage: str):
+        self.conninfo, self.stage = conninfo, stage
+
+    def write(self, batch: Batch, block_no: int) -> None:
+        conn = _worker_connection(self.conninfo)
+        sql = f"COPY {self.stage} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        with conn.cursor() as cur, cur.copy(sql) as copy:
+            copy.write(BINARY_HEADER)
+            copy.write(encode_facts(batch))
+            copy.write(BINARY_TRAILER)
+
+
+_WORKER_CONNECTIONS: dict = {}
+
+
+def _worker_connection(conninfo: str):
+    """One autocommit connection per worker process and target, kept for the blocks that follow."""
+    import psycopg
+
+    conn = _WORKER_CONNECTIONS.get(conninfo)
+    if conn is None or conn.closed:
+        conn = _WORKER_CONNECTIONS[conninfo] = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+    return conn
+
+
+class _Skip:
+    def write(self, batch: Batch) -> None:
+        pass
 
 
 def _bulk_foreign_keys():

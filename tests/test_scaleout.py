@@ -1,0 +1,153 @@
+"""--engine dask: the same dataset, byte for byte, from one process, a forked pool and a Dask cluster."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from erpgen.digest import parquet_digests
+from erpgen.urls import parse
+
+from .test_bad_input import assert_one_clean_line
+from .test_generate import digests
+from .test_reliability import kill, start, table_names, wait_for
+
+pytest.importorskip("distributed")
+
+PARAMS = ["--n-customers", "2500", "--date-from", "2016-01-01", "--date-till", "2023-12-31", "--seed", "11"]
+
+
+def schema_of(url: str) -> dict:
+    """Columns, keys, indexes and checks of every table, as the database reports them."""
+    engine = create_engine(parse(url))
+    with engine.connect() as conn:
+        insp = inspect(conn)
+        out = {
+            name: (
+                [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(name)],
+                insp.get_pk_constraint(name),
+                sorted((fk["name"], tuple(fk["constrained_columns"])) for fk in insp.get_foreign_keys(name)),
+                sorted((ix["name"], tuple(ix["column_names"])) for ix in insp.get_indexes(name)),
+                sorted((ck["name"], ck["sqltext"]) for ck in insp.get_check_constraints(name)),
+            )
+            for name in insp.get_table_names()
+        }
+    engine.dispose()
+    return out
+
+
+@pytest.fixture
+def pg_urls(pg_server, request):
+    """Three fresh PostgreSQL databases."""
+    return [request.getfixturevalue("pg_url")] + [_another_db(pg_server, request) for _ in range(2)]
+
+
+def _another_db(pg_server, request) -> str:
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    name = f"erpgen_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        make_url(pg_server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    request.addfinalizer(drop)
+    return make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+
+
+def test_one_process_a_pool_and_a_dask_cluster_make_identical_data(pg_urls, tmp_path, erpgen):
+    one, pool, cluster = pg_urls
+    runs = [
+        ("--database-url", one, "--parquet-dir", tmp_path / "one"),
+        ("--database-url", pool, "--workers", "2", "--block-size", "600"),
+        ("--database-url", cluster, "--engine", "dask", "--workers", "2", "--block-size", "700",
+         "--parquet-dir", tmp_path / "cluster"),
+    ]  # fmt: skip
+    for args in runs:
+        r = erpgen("generate", "-q", *PARAMS, *args)
+        assert r.code == 0, r
+
+    expected = digests(one)
+    assert len(expected) == 7
+    assert digests(pool) == expected
+    assert digests(cluster) == expected
+    assert parquet_digests(tmp_path / "one") == expected
+    assert parquet_digests(tmp_path / "cluster") == expected
+
+    # The workers' staging table was swapped in: the final schema is the one a single process builds,
+    # and nothing else is left behind.
+    assert schema_of(cluster) == schema_of(one)
+    assert "erpgen_stage" not in " ".join(table_names(cluster))
+    assert erpgen("verify", "--database-url", cluster).code == 0
+
+    # The fact table as a hive-partitioned dataset: one folder per invoice year, a file per block in each.
+    years = sorted(p.name for p in (tmp_path / "cluster" / "sales_transactions").iterdir())
+    assert years == [f"year={y}" for y in range(2016, 2024)]
+    parts = {p.name for p in (tmp_path / "cluster" / "sales_transactions" / "year=2023").iterdir()}
+    assert parts == {f"part-{k:06d}.parquet" for k in range(4)}  # 2,500 customers in blocks of 700
+
+
+def test_an_existing_scheduler_is_used(tmp_path, erpgen):
+    import logging
+
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster:
+        r = erpgen("generate", "-q", *PARAMS, "--engine", "dask", "--scheduler", cluster.scheduler_address,
+                   "--no-database", "--parquet-dir", tmp_path / "pq")  # fmt: skip
+    assert r.code == 0, r
+    local = erpgen("generate", "-q", *PARAMS, "--no-database", "--parquet-dir", tmp_path / "local")
+    assert local.code == 0, local
+    assert parquet_digests(tmp_path / "pq") == parquet_digests(tmp_path / "local")
+
+
+def test_a_killed_dask_load_leaves_the_tables_as_they_were_and_the_next_run_cleans_up(
+    pg_url, tmp_path, erpgen
+):
+    proc = start("--database-url", pg_url, "--engine", "dask", "--workers", "2", "--n-customers", "40000",
+                 "--block-size", "2000", cwd=tmp_path)  # fmt: skip
+    wait_for(proc, "erpgen: sales_transactions ")
+    time.sleep(1)  # some blocks committed to the staging table
+    kill(proc)
+    deadline = time.monotonic() + 20
+    while [
+        t for t in table_names(pg_url) if not t.startswith("erpgen_stage_")
+    ] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = table_names(pg_url)
+    assert [t for t in left if not t.startswith("erpgen_stage_")] == []  # no erpgen table committed
+    assert left, "the killed run's staging table is expected here"
+
+    r = erpgen("generate", "-q", "--database-url", pg_url, *PARAMS, "--engine", "dask", "--workers", "2")
+    assert r.code == 0, r
+    assert not [t for t in table_names(pg_url) if t.startswith("erpgen_stage_")]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--engine", "dask", "--resume"], "--resume works with the local engine"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler names a Dask cluster"),
+        (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers sizes"),
+        (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler at tcp://127.0.0.1:1"),
+        (["--engine", "spark"], "Invalid value for '--engine'"),
+    ],
+)  # fmt: skip
+def test_engine_usage_errors_are_one_line(args, message, tmp_path, erpgen):
+    target = tmp_path / "x.db"
+    r = erpgen("generate", "--n-customers", "10", "--database-url", f"sqlite:///{target}", *args)
+    assert r.code == 2, r
+    assert_one_clean_line(r, message)
+    assert not target.exists()
