@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO, run_process
+from .test_compose import check_compose_file, load_compose
 
 README = (REPO / "README.md").read_text()
 PG_URL = re.compile(r"postgresql://\S+")
@@ -57,6 +58,9 @@ def test_readme_commands_run(block, request, tmp_path):
         if words[:2] == ["docker", "compose"]:
             _check_compose()
             continue
+        if words[0] in ("open", "xdg-open"):  # a browser cannot open here: the URL must be Grafana's
+            _check_dashboard_url(*words[1:])
+            continue
         env = {}
         while "=" in words[0]:
             name, value = words.pop(0).split("=", 1)
@@ -77,12 +81,18 @@ def test_readme_commands_run(block, request, tmp_path):
 
 
 def _check_compose() -> None:
+    check_compose_file()
     compose = (REPO / "docker-compose.yml").read_text()
     assert "healthcheck:" in compose and "pg_isready" in compose
     url = PG_URL.search(README.split("docker compose up -d")[1]).group(0).rstrip("`")
     user, password = url.split("//")[1].split("@")[0].split(":")
     assert f"POSTGRES_USER: {user}" in compose
     assert f"POSTGRES_PASSWORD: {password}" in compose
+
+
+def _check_dashboard_url(url: str) -> None:
+    published = {p.split(":")[0] for p in load_compose()["services"]["grafana"]["ports"]}
+    assert any(url == f"http://localhost:{port}" for port in published), (url, published)
 
 
 def _copy_repo(dest: Path) -> Path:
