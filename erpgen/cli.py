@@ -300,7 +300,11 @@ def verify(database_url: str) -> None:
     help="HTML file to write; self-contained (plotly.js inline), so it opens offline.",
 )
 def report(database_url: str, output: str) -> None:
-    """Write an HTML report of a loaded database: sales, customer and cohort charts and the validation."""
+    """Write an offline HTML report of a loaded database.
+
+    Charts of sales, customers, cohorts, segments, returns, products and countries, then the checks of
+    'erpgen validate'.
+    """
     from erpgen.report import build
 
     click.echo(build(database_url=database_url, output=output).render())

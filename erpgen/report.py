@@ -1,0 +1,475 @@
+"""`erpgen report`: one self-contained HTML page with the charts a sales or CRM analyst looks at first.
+
+Every figure is aggregated by SQL in the database (datasets run to millions of lines); Python only
+shapes the few thousand aggregate rows into plotly figures. plotly.js is embedded once, inline, so the
+page opens offline; the validation checks of `erpgen validate` close it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+
+from erpgen import urls
+from erpgen.database import connect, describe_db_error, erpgen_tables_present
+from erpgen.errors import ConfigError, TargetError
+from erpgen.schema import TABLES
+from erpgen.validate import Report, _fmt, _Sql, validate
+
+TOP_PRODUCTS = 15
+CHART_HEIGHT = "420px"
+
+
+@dataclass
+class Facts:
+    """The aggregates the charts are drawn from: small lists of tuples, whatever the dataset's size."""
+
+    sales: list[tuple[str, str, str, float, float]]  # month, channel, category, sold, returned
+    flows: list[tuple[str, int, int]]  # month, first purchases, customers lost
+    cohorts: list[tuple[int, int, int]]  # first-purchase year, years later, customers buying
+    segments: list[tuple[str, int, float]]  # segment, customers, net revenue
+    top_products: list[tuple[str, str, float, float]]  # product, category, net revenue, units sold
+    countries: list[tuple[str, str, int]]  # country, channel, customers
+    orders: int
+    customers: int
+    first_sale: str
+    last_sale: str
+
+
+@dataclass
+class Summary:
+    output: Path
+    size_bytes: int
+    charts: int
+    checks_failed: int
+    seconds: float
+    target: str
+
+    def render(self) -> str:
+        checks = "all checks passed" if not self.checks_failed else f"{self.checks_failed} check(s) failed"
+        return (
+            f"erpgen report: wrote {self.output} ({self.size_bytes / 1e6:.1f} MB, {self.charts} charts; "
+            f"validation: {checks}) from {self.target} in {self.seconds:.1f} s"
+        )
+
+
+def build(*, database_url: str | None = None, output: str | Path = "report.html") -> Summary:
+    """Query the database at `database_url` and write the report to `output`."""
+    started = time.perf_counter()
+    _require_plotly()
+    out = Path(output).expanduser()
+    if out.is_dir():
+        raise ConfigError(f"cannot write {out}: it is a directory", "give a file name: -o report.html")
+    if not out.parent.is_dir():
+        raise ConfigError(
+            f"cannot write {out}: directory {out.parent} does not exist", "create it or choose another -o"
+        )
+    url = urls.parse(database_url or urls.DEFAULT_URL)
+    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
+        raise TargetError(
+            f"{urls.mask(url)} does not exist", "generate a dataset first, or fix --database-url"
+        )
+    with connect(url) as conn:
+        try:
+            _require_dataset(conn, url)
+            facts, run = collect(conn), _run(conn)
+        except DBAPIError as exc:
+            raise TargetError(f"cannot read {urls.mask(url)}: {describe_db_error(exc, url)}") from None
+        finally:
+            conn.rollback()
+    validation = validate(database_url=database_url or urls.DEFAULT_URL)
+    charts = _charts(facts)
+    page = _page(facts, run, charts, validation, urls.mask(url))
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror}", "choose another -o") from None
+    failed = sum(not c.ok for c in validation.checks)
+    return Summary(
+        out, len(page.encode()), len(charts), failed, time.perf_counter() - started, urls.mask(url)
+    )
+
+
+def _require_plotly() -> None:
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "erpgen report draws its charts with plotly, which is not installed",
+            "pip install 'erpgen[report]'",
+        ) from None
+
+
+def _require_dataset(conn: Connection, url: URL) -> None:
+    present = set(erpgen_tables_present(conn))
+    missing = [t.name for t in TABLES if t.name not in present]
+    if missing:
+        what = (
+            "no erpgen tables"
+            if not present
+            else f"no complete erpgen dataset (missing {', '.join(missing)})"
+        )
+        raise TargetError(
+            f"{urls.mask(url)} holds {what}",
+            "run erpgen generate first, or fix --database-url",
+        )
+    if conn.execute(text("SELECT 1 FROM sales_transactions LIMIT 1")).first() is None:
+        raise TargetError(f"{urls.mask(url)} holds no sales to report on", "run erpgen generate first")
+
+
+def collect(conn: Connection) -> Facts:
+    """Aggregate everything the charts need, in SQL."""
+    q = _Sql(conn.dialect.name)
+
+    def rows(sql: str) -> list:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+    def month(col: str) -> str:
+        return f"{q.year(col)} AS y, {q.month(col)} AS m"
+
+    sales = rows(
+        f"SELECT {month('s.invoice_date')}, st.channel, p.category, "
+        "sum(CASE WHEN s.quantity > 0 THEN s.revenue ELSE 0 END), "
+        "-sum(CASE WHEN s.quantity < 0 THEN s.revenue ELSE 0 END) "
+        "FROM sales_transactions s JOIN stores st ON st.store_id = s.store_id "
+        "JOIN products p ON p.product_id = s.product_id GROUP BY 1, 2, 3, 4"
+    )
+    new = rows(
+        f"SELECT {month('first_purchase_on')}, count(*) FROM customer_lifecycle "
+        "WHERE first_purchase_on IS NOT NULL GROUP BY 1, 2"
+    )
+    lost = rows(
+        f"SELECT {month('lost_on')}, count(*) FROM customer_lifecycle "
+        "WHERE lost_on IS NOT NULL AND first_purchase_on IS NOT NULL GROUP BY 1, 2"
+    )
+    cohorts = rows(
+        f"WITH f AS (SELECT customer_id, {q.year('first_purchase_on')} AS cohort FROM customer_lifecycle "
+        "WHERE first_purchase_on IS NOT NULL), "
+        f"a AS (SELECT DISTINCT customer_id, {q.year('invoice_date')} AS y FROM sales_transactions "
+        "WHERE quantity > 0) "
+        "SELECT f.cohort, a.y - f.cohort, count(*) FROM a JOIN f ON f.customer_id = a.customer_id GROUP BY 1, 2"
+    )
+    segments = rows(
+        "SELECT l.segment, count(*), sum(coalesce(s.net, 0)) FROM customer_lifecycle l LEFT JOIN "
+        "(SELECT customer_id, sum(revenue) AS net FROM sales_transactions GROUP BY customer_id) s "
+        "ON s.customer_id = l.customer_id GROUP BY l.segment"
+    )
+    top = rows(
+        "SELECT p.product_name, p.category, t.net, t.units FROM (SELECT product_id, sum(revenue) AS net, "
+        "sum(CASE WHEN quantity > 0 THEN quantity ELSE 0 END) AS units FROM sales_transactions "
+        f"GROUP BY product_id) t JOIN products p ON p.product_id = t.product_id "
+        f"ORDER BY t.net DESC, p.product_id LIMIT {TOP_PRODUCTS}"
+    )
+    (orders, customers, first, last) = rows(
+        "SELECT (SELECT count(DISTINCT invoice_id) FROM sales_transactions WHERE quantity > 0), "
+        "(SELECT count(*) FROM customers), (SELECT min(invoice_date) FROM sales_transactions), "
+        "(SELECT max(invoice_date) FROM sales_transactions)"
+    )[0]
+    flows: dict[str, list[int]] = {}
+    for y, m, n in new:
+        flows.setdefault(_ym(y, m), [0, 0])[0] = n
+    for y, m, n in lost:
+        flows.setdefault(_ym(y, m), [0, 0])[1] = n
+    return Facts(
+        sales=sorted((_ym(y, m), ch, cat, _money(s), _money(r)) for y, m, ch, cat, s, r in sales),
+        flows=sorted((k, n, lo) for k, (n, lo) in flows.items()),
+        cohorts=sorted(cohorts),
+        segments=sorted((seg, n, _money(net)) for seg, n, net in segments),
+        top_products=[(name, cat, _money(net), float(units)) for name, cat, net, units in top],
+        countries=sorted(rows("SELECT country, channel, count(*) FROM customers GROUP BY 1, 2")),
+        orders=orders,
+        customers=customers,
+        first_sale=str(first),
+        last_sale=str(last),
+    )
+
+
+def _ym(y: int, m: int) -> str:
+    return f"{int(y):04d}-{int(m):02d}"
+
+
+def _money(x) -> float:
+    return round(float(x or 0), 2)
+
+
+def _run(conn: Connection) -> dict:
+    """The latest load's scenario, seed and parameters (empty if erpgen_runs has none)."""
+    row = (
+        conn.execute(
+            text(
+                "SELECT erpgen_version, scenario, seed, parameters, status, loaded_at FROM erpgen_runs "
+                "ORDER BY run_id DESC"
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return {}
+    return {**json.loads(row["parameters"] or "{}"), **dict(row)}
+
+
+def _months(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last` (YYYY-MM), so quiet months show as zero, not as a gap."""
+    y, m = int(first[:4]), int(first[5:7])
+    out = []
+    while (key := _ym(y, m)) <= last[:7]:
+        out.append(key)
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def _palette(names, colors) -> dict[str, str]:
+    return {name: colors[i % len(colors)] for i, name in enumerate(sorted(set(names)))}
+
+
+def _charts(f: Facts) -> list[tuple[str, str, object]]:
+    """(key, title, plotly figure) for every chart, in page order."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    months = _months(f.first_sale, f.last_sale)
+    channels = _palette((ch for _, ch, _, _, _ in f.sales), qualitative.Plotly)
+    categories = _palette((cat for _, _, cat, _, _ in f.sales), qualitative.Set2)
+    segments = _palette((seg for seg, _, _ in f.segments), qualitative.Safe)
+
+    def monthly(series_of: Callable[[str, str], str]) -> dict[str, list[float]]:
+        """Net revenue per month of each series (a channel or a category)."""
+        series: dict[str, dict[str, float]] = {}
+        for ym, ch, cat, sold, returned in f.sales:
+            by = series.setdefault(series_of(ch, cat), {})
+            by[ym] = by.get(ym, 0.0) + sold - returned
+        return {name: [round(by.get(ym, 0.0), 2) for ym in months] for name, by in sorted(series.items())}
+
+    charts = []
+    fig = go.Figure(
+        [
+            go.Bar(x=months, y=ys, name=ch, marker_color=channels[ch])
+            for ch, ys in monthly(lambda ch, _: ch).items()
+        ]
+    )
+    fig.update_layout(barmode="relative", yaxis_title="net revenue", bargap=0.05)
+    charts.append(("revenue_by_channel", "Monthly net revenue by channel", fig))
+
+    fig = go.Figure(
+        [
+            go.Scatter(x=months, y=ys, name=cat, stackgroup="revenue", line_color=categories[cat])
+            for cat, ys in monthly(lambda _, cat: cat).items()
+        ]
+    )
+    fig.update_layout(yaxis_title="net revenue")
+    charts.append(("revenue_by_category", "Monthly net revenue by category", fig))
+
+    flows = {ym: (n, lost) for ym, n, lost in f.flows}
+    new = [flows.get(ym, (0, 0))[0] for ym in months]
+    lost = [flows.get(ym, (0, 0))[1] for ym in months]
+    active, base = [], 0
+    for n, gone in zip(new, lost):
+        base += n - gone
+        active.append(base)
+    fig = go.Figure(
+        [
+            go.Bar(x=months, y=new, name="new (first purchase)", marker_color="#2ca02c"),
+            go.Bar(x=months, y=[-n for n in lost], name="lost", marker_color="#d62728"),
+            go.Scatter(
+                x=months, y=active, name="active (bought, not lost)", yaxis="y2", line_color="#1f77b4"
+            ),
+        ]
+    )
+    fig.update_layout(
+        barmode="relative",
+        bargap=0.05,
+        yaxis_title="new / lost per month",
+        yaxis2={
+            "title": "active customers",
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "tickmode": "auto",
+            "showgrid": False,
+        },
+        legend={"orientation": "h", "y": -0.15},
+    )
+    charts.append(("customers", "Active, new and lost customers", fig))
+
+    size = {c: n for c, k, n in f.cohorts if k == 0}
+    years = sorted(size)
+    offsets = list(range(max(k for _, k, _ in f.cohorts) + 1))
+    buying = {(c, k): n for c, k, n in f.cohorts}
+    z = [[buying.get((c, k), 0) / size[c] if c + k <= years[-1] else None for k in offsets] for c in years]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"year {k}" for k in offsets],
+            y=[f"{c} ({size[c]:,})" for c in years],
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            texttemplate="%{z:.0%}",
+            hovertemplate="cohort %{y}, %{x}: %{z:.1%} bought<extra></extra>",
+            colorbar={"tickformat": ".0%"},
+        )
+    )
+    fig.update_layout(yaxis={"autorange": "reversed", "title": "first purchase in (customers)"})
+    charts.append(("cohort_retention", "Cohort retention: share of each year's new buyers buying again", fig))
+
+    fig = go.Figure(
+        [
+            go.Pie(
+                labels=[s for s, _, _ in f.segments],
+                values=[row[1 + i] for row in f.segments],
+                hole=0.45,
+                domain={"x": [0.52 * i, 0.48 + 0.52 * i]},
+                title=title,
+                marker_colors=[segments[s] for s, _, _ in f.segments],
+                sort=False,
+            )
+            for i, title in enumerate(("customers", "net revenue"))
+        ]
+    )
+    charts.append(("segment_mix", "Lifecycle segments: share of customers and of revenue", fig))
+
+    yearly: dict[tuple[str, str], list[float]] = {}
+    for ym, ch, _, sold, returned in f.sales:
+        acc = yearly.setdefault((ch, ym[:4]), [0.0, 0.0])
+        acc[0] += sold
+        acc[1] += returned
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=[y for c, y in sorted(yearly) if c == ch],
+                y=[r / s if s else None for (c, _), (s, r) in sorted(yearly.items()) if c == ch],
+                name=ch,
+                mode="lines+markers",
+                line_color=channels[ch],
+            )
+            for ch in channels
+        ]
+    )
+    fig.update_layout(
+        yaxis={"title": "returned value / sold value", "tickformat": ".0%", "rangemode": "tozero"}
+    )
+    charts.append(("return_rates", "Return rate by channel and year", fig))
+
+    fig = go.Figure(
+        [
+            go.Bar(
+                y=[name for name, c, _, _ in f.top_products if c == cat],
+                x=[net for _, c, net, _ in f.top_products if c == cat],
+                customdata=[units for _, c, _, units in f.top_products if c == cat],
+                hovertemplate="%{y}: %{x:,.0f} net revenue, %{customdata:,.0f} units<extra></extra>",
+                orientation="h",
+                name=cat,
+                marker_color=categories[cat],
+            )
+            for cat in categories
+            if any(c == cat for _, c, _, _ in f.top_products)
+        ]
+    )
+    fig.update_layout(yaxis={"categoryorder": "total ascending"}, xaxis_title="net revenue")
+    charts.append(("top_products", f"Top {TOP_PRODUCTS} products by net revenue", fig))
+
+    countries = sorted({c for c, _, _ in f.countries})
+    fig = go.Figure(
+        [
+            go.Bar(
+                y=countries,
+                x=[next((n for c, h, n in f.countries if c == co and h == ch), 0) for co in countries],
+                orientation="h",
+                name=ch,
+                marker_color=channels.get(ch),
+            )
+            for ch in sorted({h for _, h, _ in f.countries})
+        ]
+    )
+    fig.update_layout(barmode="stack", yaxis={"categoryorder": "total ascending"}, xaxis_title="customers")
+    charts.append(("country_mix", "Customers by country and home channel", fig))
+
+    for _, _, fig in charts:
+        fig.update_layout(template="plotly_white", margin={"l": 60, "r": 30, "t": 20, "b": 50})
+    return charts
+
+
+def _page(f: Facts, run: dict, charts: list, checks: Report, target: str) -> str:
+    import plotly.offline
+
+    sold = sum(s for *_, s, _ in f.sales)
+    returned = sum(r for *_, r in f.sales)
+    buyers = sum(n for _, k, n in f.cohorts if k == 0)
+    e = html.escape
+    facts = [
+        f"scenario <b>{e(str(run.get('scenario', 'unknown')))}</b>",
+        f"seed <b>{e(str(run.get('seed', '-')))}</b>",
+        f"<b>{f.customers:,}</b> customers",
+        f"created {e(str(run.get('date_from', '?')))} to {e(str(run.get('date_till', '?')))}",
+        f"sales {e(f.first_sale)} to {e(f.last_sale)}",
+        f"loaded {e(str(run.get('loaded_at') or 'not completed')[:16])} by erpgen {e(str(run.get('erpgen_version', '?')))}",
+        f"from <code>{e(target)}</code>",
+    ]
+    kpis = [
+        ("net revenue", f"{sold - returned:,.0f}"),
+        ("orders", f"{f.orders:,}"),
+        ("average order", f"{sold / f.orders:,.2f}" if f.orders else "-"),
+        ("buying customers", f"{buyers:,}"),
+        ("returns (share of sales)", f"{returned / sold:.1%}" if sold else "-"),
+    ]
+    blocks = []
+    for key, title, fig in charts:
+        div = fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"chart-{key}",
+            default_height=CHART_HEIGHT,
+            config={"displaylogo": False, "responsive": True},
+        )
+        blocks.append(f'<div class="chart" data-chart="{key}"><h2>{e(title)}</h2>{div}</div>')
+    failed = sum(not c.ok for c in checks.checks)
+    rows = "\n".join(
+        f'<tr class="{"ok" if c.ok else "fail"}"><td>{"ok" if c.ok else "FAIL"}</td><td>{e(c.group)}</td>'
+        f"<td>{e(c.name)}</td><td class=num>{'-' if c.measured is None else _fmt(c.measured)}</td>"
+        f"<td>{e(c.target)}</td></tr>"
+        for c in checks.checks
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>erpgen report: {e(str(run.get("scenario", "")))}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; background: #f6f7f9; }}
+h1 {{ margin: 0 0 4px; }} h2 {{ font-size: 15px; margin: 8px 12px 0; }}
+.facts span {{ margin-right: 14px; }} .facts {{ color: #555; }}
+.kpis {{ display: flex; gap: 12px; margin: 16px 0; }}
+.kpi {{ background: #fff; border-radius: 6px; padding: 10px 16px; box-shadow: 0 1px 2px #0002; }}
+.kpi b {{ display: block; font-size: 22px; }} .kpi span {{ color: #666; font-size: 12px; }}
+/* fixed columns: each chart measures its width when its script runs, before later charts exist */
+.grid {{ display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }}
+@media (max-width: 1100px) {{ .grid {{ grid-template-columns: 1fr; }} }}
+.chart {{ background: #fff; border-radius: 6px; box-shadow: 0 1px 2px #0002; min-width: 0; }}
+table {{ border-collapse: collapse; background: #fff; margin-top: 8px; }}
+td, th {{ padding: 4px 10px; border-bottom: 1px solid #e4e4e4; text-align: left; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+tr.ok td:first-child {{ color: #1a7f37; font-weight: bold; }}
+tr.fail td {{ background: #fde8e8; }} tr.fail td:first-child {{ color: #c00; font-weight: bold; }}
+</style>
+<script>{plotly.offline.get_plotlyjs()}</script>
+</head><body>
+<h1>erpgen report</h1>
+<p class="facts">{"".join(f"<span>{x}</span>" for x in facts)}</p>
+<div class="kpis">{"".join(f"<div class=kpi><b>{v}</b><span>{k}</span></div>" for k, v in kpis)}</div>
+<div class="grid">
+{chr(10).join(blocks)}
+</div>
+<h2 id="validation">Validation: {"all checks passed" if not failed else f"{failed} check(s) failed"}</h2>
+<table class="validation"><thead><tr><th></th><th>group</th><th>check</th><th>measured</th><th>target</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+</body></html>
+"""
