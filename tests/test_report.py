@@ -93,9 +93,7 @@ def chromium(tmp_path):
     binary = shutil.which("chromium")
     if binary is None:
         if os.environ.get("ERPGEN_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(
-                "headless Chromium is required but /usr/bin/chromium is missing (apt-get install chromium)"
-            )
+            pytest.fail("headless Chromium is required but no chromium is on PATH (apt-get install chromium)")
         pytest.skip("headless Chromium is not installed (apt-get install chromium)")
 
     def run(page: Path, *args: str) -> str:
