@@ -22,6 +22,13 @@ def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: boo
     `sqlite_foreign_keys` (on unless a bulk loader checks the keys itself afterwards) enforces FKs."""
     if url.get_backend_name() == "postgresql":
         return create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=_null_pool())
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        # local_infile: LOAD DATA LOCAL INFILE is the bulk path (erpgen.sinks.mysql)
+        return create_engine(
+            url,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "local_infile": True},
+            poolclass=_null_pool(),
+        )
     engine = create_engine(url, poolclass=_null_pool())
 
     @event.listens_for(engine, "connect")
@@ -52,6 +59,8 @@ def describe_db_error(exc: BaseException, url: URL) -> str:
     """One line for a driver error, without the password."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).split("\nLINE ")[0]  # drop the server's echo of the statement
+    if len(orig.args) == 2 and isinstance(orig.args[0], int):  # PyMySQL: (error code, message)
+        text = str(orig.args[1])
     text = " ".join(text.split())
     text = text.replace("connection failed: ", "")
     return mask_text(text, url.password if isinstance(url.password, str) else None)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     SmallInteger,
+    String,
     Table,
     Text,
 )
@@ -30,6 +31,9 @@ metadata = MetaData(naming_convention=NAMING)
 
 # SQLite only makes a rowid alias (the fast, compact primary key) of a column typed exactly INTEGER.
 LineId = BigInteger().with_variant(Integer(), "sqlite")
+# MySQL indexes no TEXT column without a prefix length: a text key is a VARCHAR there, compared and
+# ordered byte by byte as in SQLite and PostgreSQL (not case-insensitively, MySQL's default).
+TextKey = Text().with_variant(String(64, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 ROLES = ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")
 CHANNELS = ("ONLINE", "RETAIL", "B2B")
@@ -59,7 +63,7 @@ stores = Table(
 categories = Table(
     "categories",
     metadata,
-    Column("category", Text, primary_key=True),
+    Column("category", TextKey, primary_key=True),
     Column("role", Text, nullable=False),
     _one_of("role", ROLES),
 )
@@ -70,7 +74,7 @@ products = Table(
     Column("product_id", Integer, primary_key=True, autoincrement=False),
     Column("product_name", Text, nullable=False),
     Column("brand", Text, nullable=False),
-    Column("category", Text, ForeignKey("categories.category"), nullable=False),
+    Column("category", TextKey, ForeignKey("categories.category"), nullable=False),
     Column("gramm_g", Integer, nullable=True),
     Column("unit_price", Numeric(12, 2), nullable=False),
     CheckConstraint("gramm_g > 0", name="gramm_positive"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -10,24 +12,37 @@ from sqlalchemy.exc import ArgumentError
 from erpgen.errors import TargetError
 
 DEFAULT_URL = "sqlite:///erpgen.db"
-SUPPORTED = ("sqlite", "postgresql")
+SUPPORTED = ("sqlite", "postgresql", "mysql", "mariadb")
 
 
 def parse(url: str) -> URL:
-    """Parse a user-supplied URL and pin the driver erpgen uses (psycopg 3 for PostgreSQL)."""
+    """Parse a user-supplied URL and pin the driver erpgen uses (psycopg 3 for PostgreSQL, PyMySQL for
+    MySQL and MariaDB)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise TargetError(
             f"cannot parse database URL {mask_text(url)!r}",
-            "use sqlite:///path/to/file.db or postgresql://user@host:5432/dbname",
+            "use sqlite:///path/to/file.db, postgresql://user@host:5432/dbname or mysql://user@host:3306/dbname",
         ) from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED:
         raise TargetError(
             f"unsupported database {backend!r} in {mask(parsed)}",
-            "erpgen loads into sqlite:/// files and postgresql:// servers",
+            "erpgen loads into sqlite:/// files and postgresql://, mysql:// or mariadb:// servers",
         )
+    if backend in ("mysql", "mariadb"):
+        # PyMySQL: pure Python, so no C compiler or client library; LOAD DATA does the bulk work anyway
+        parsed = parsed.set(drivername=f"{backend}+pymysql")
+        if importlib.util.find_spec("pymysql") is None:
+            raise TargetError(
+                f"{backend}:// needs the PyMySQL driver, which is not installed",
+                "pip install 'erpgen[mysql]' (or pip install PyMySQL)",
+            )
+        if not parsed.database:
+            raise TargetError(
+                f"no database name in {mask(parsed)}", f"add it: {backend}://user@host:3306/dbname"
+            )
     if backend == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
         if not parsed.database:
@@ -52,7 +67,7 @@ def mask(url: URL | str) -> str:
         except ArgumentError:
             return mask_text(url)
     text = url.render_as_string(hide_password=True)
-    return text.replace("postgresql+psycopg://", "postgresql://")
+    return re.sub(r"^(postgresql|mysql|mariadb)\+\w+://", r"\1://", text)
 
 
 def mask_text(text: str, password: str | None = None) -> str:
@@ -60,8 +75,6 @@ def mask_text(text: str, password: str | None = None) -> str:
     if password:
         text = text.replace(password, "***")
     # user:password@ inside anything URL-shaped
-    import re
-
     return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 

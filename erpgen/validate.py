@@ -66,12 +66,15 @@ def _fmt(x: float) -> str:
 
 
 class _Sql:
-    """The few expressions SQLite and PostgreSQL spell differently."""
+    """The few expressions SQLite, PostgreSQL and MySQL/MariaDB spell differently."""
 
     def __init__(self, dialect: str):
         self.pg = dialect == "postgresql"
+        self.mysql = dialect in ("mysql", "mariadb")
 
     def year(self, col: str) -> str:
+        if self.mysql:
+            return f"YEAR({col})"
         return (
             f"CAST(EXTRACT(YEAR FROM {col}) AS INTEGER)"
             if self.pg
@@ -79,6 +82,8 @@ class _Sql:
         )
 
     def month(self, col: str) -> str:
+        if self.mysql:
+            return f"MONTH({col})"
         return (
             f"CAST(EXTRACT(MONTH FROM {col}) AS INTEGER)"
             if self.pg
@@ -86,11 +91,17 @@ class _Sql:
         )
 
     def days(self, later: str, earlier: str) -> str:
+        if self.mysql:
+            return f"DATEDIFF({later}, {earlier})"
         return (
             f"({later} - {earlier})"
             if self.pg
             else f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
         )
+
+    def half(self, n: str) -> str:
+        """Integer n // 2."""
+        return f"{n} DIV 2" if self.mysql else f"{n} / 2"
 
 
 def validate(*, database_url: str | None = None, scenario: str | None = None) -> Report:
@@ -268,8 +279,8 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
     )
     median_gap = _one(
         conn,
-        gaps
-        + "SELECT gap FROM g WHERE gap IS NOT NULL ORDER BY gap LIMIT 1 OFFSET (SELECT count(gap) / 2 FROM g)",
+        gaps + "SELECT gap FROM (SELECT gap, row_number() OVER (ORDER BY gap) AS rn, count(*) OVER () AS n "
+        f"FROM g WHERE gap IS NOT NULL) r WHERE rn = {q.half('n')} + 1",
     )
     lo, hi = t.median_days_between_purchases
     report.add(group, "median days between purchases", median_gap, f"{lo:.0f}..{hi:.0f} (CDNOW ~34)",

@@ -4,6 +4,8 @@ PostgreSQL is found in this order: ERPGEN_TEST_DATABASE_URL (a server URL on whi
 and drop databases), then testcontainers where a Docker engine answers, then a local server at
 127.0.0.1:5432. With ERPGEN_REQUIRE_POSTGRES=1 (set by .ci/run) a missing server fails the run instead
 of skipping its tests.
+
+MariaDB/MySQL likewise (mysql_url): ERPGEN_TEST_MYSQL_URL, else 127.0.0.1:3306; ERPGEN_REQUIRE_MARIADB=1.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_MYSQL = "mysql://root@127.0.0.1:3306/mysql"
 
 
 def _reachable(url: str) -> bool:
@@ -85,6 +88,45 @@ def pg_url(pg_server):
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _mysql_engine(url: str):
+    u = make_url(url)
+    return create_engine(
+        u.set(drivername=f"{u.get_backend_name()}+pymysql"), connect_args={"connect_timeout": 3}
+    )
+
+
+@pytest.fixture(scope="session")
+def mysql_server():
+    """URL of a MariaDB/MySQL server on which tests may create databases: ERPGEN_TEST_MYSQL_URL, else a
+    local server. Missing, its tests skip, or fail with ERPGEN_REQUIRE_MARIADB=1 (set by .ci/run)."""
+    url = os.environ.get("ERPGEN_TEST_MYSQL_URL") or LOCAL_MYSQL
+    try:
+        engine = _mysql_engine(url)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        if os.environ.get("ERPGEN_REQUIRE_MARIADB") == "1":
+            pytest.fail(f"MariaDB is required but not reachable at {url}: {exc}")
+        pytest.skip(f"no MariaDB/MySQL server at {url} (set ERPGEN_TEST_MYSQL_URL)")
+    return url
+
+
+@pytest.fixture
+def mysql_url(mysql_server):
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = f"erpgen_test_{uuid.uuid4().hex[:12]}"
+    admin = _mysql_engine(mysql_server)
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}`"))
+    try:
+        yield make_url(mysql_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
 
 

@@ -92,7 +92,7 @@ def test_missing_database(erpgen, pg_server):
 @pytest.mark.parametrize(
     "url, message",
     [
-        ("mysql://root@localhost/x", "unsupported database 'mysql'"),
+        ("oracle://scott@localhost/x", "unsupported database 'oracle'"),
         ("not a url at all", "cannot parse database URL"),
         (f"postgresql://u:{PASSWORD}@127.0.0.1:5432", "no database name"),
         ("sqlite://", "in-memory SQLite"),

@@ -19,12 +19,14 @@ depends_on = None
 LINE_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 ROLES = "'DEVICE', 'REFILL', 'ACCESSORY', 'SPARE_PART'"
 CHANNELS = "'ONLINE', 'RETAIL', 'B2B'"
+# VARCHAR on MySQL, which indexes no TEXT column (the variant was added before any MySQL database existed)
+CATEGORY = sa.Text().with_variant(sa.String(64, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 def upgrade() -> None:
     op.create_table(
         "categories",
-        sa.Column("category", sa.Text(), nullable=False),
+        sa.Column("category", CATEGORY, nullable=False),
         sa.Column("role", sa.Text(), nullable=False),
         sa.CheckConstraint(f"role IN ({ROLES})", name=op.f("ck_categories_role")),
         sa.PrimaryKeyConstraint("category", name=op.f("pk_categories")),

@@ -14,6 +14,10 @@ def database_sink(url: URL, *, replace: bool, resume: bool = False) -> Sink:
         from erpgen.sinks.postgres import PostgresSink
 
         return PostgresSink(url, replace=replace, resume=resume)
+    if url.get_backend_name() in ("mysql", "mariadb"):
+        from erpgen.sinks.mysql import MysqlSink
+
+        return MysqlSink(url, replace=replace, resume=resume)
     from erpgen.sinks.sqlite import SqliteSink
 
     return SqliteSink(url, replace=replace, resume=resume)

@@ -49,6 +49,14 @@ class DatabaseSink(Sink):
     @abstractmethod
     def _writer(self, conn: Connection, table: str) -> contextlib.AbstractContextManager[TableWriter]: ...
 
+    def _prepare(self, conn: Connection) -> None:
+        """Make room for the new tables, inside the load's transaction."""
+        if self.replace:
+            self._drop_existing(conn)
+
+    def _publish(self, conn: Connection) -> None:
+        """After commit, before close (MySQL moves its scratch database's tables into the target here)."""
+
     def _finalise(self) -> None:
         """After commit and close (SQLite moves its scratch file into place here)."""
 
@@ -67,8 +75,7 @@ class DatabaseSink(Sink):
                 self.resuming = self._interrupted_run(self.conn)
             if self.resuming is None:
                 self._check_target(self.conn)
-                if self.replace:
-                    self._drop_existing(self.conn)
+                self._prepare(self.conn)
                 migrate.upgrade(self.conn, "head")
                 self._defer_constraints(self.conn)
         except DBAPIError as exc:
@@ -113,6 +120,7 @@ class DatabaseSink(Sink):
         assert self.conn is not None
         self._restore_constraints(self.conn)
         self.conn.commit()
+        self._publish(self.conn)
         self._stack.close()
         self.conn = None
         self._finalise()

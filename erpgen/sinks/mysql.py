@@ -1,0 +1,264 @@
+"""MySQL and MariaDB: LOAD DATA LOCAL INFILE into a scratch database, moved into the target by one RENAME.
+
+MySQL commits every DDL statement at once, so no transaction can hold the migration and the load.
+Instead the dataset is built in a scratch database of its own and moved into the target at the end by
+one multi-table RENAME TABLE, which is atomic: erpgen tables already there (empty, or with --replace)
+are moved out to a second scratch database in the same statement and dropped with it afterwards. Until
+then the target is untouched. A failed run drops its scratch databases; a killed one leaves them, and
+the next run drops every scratch database whose run no longer holds its GET_LOCK (such a lock dies
+with its connection, wherever the client ran).
+
+Each batch goes to the server as tab-separated text by LOAD DATA LOCAL INFILE, the fact table encoded
+straight from numpy columns. The fact table keeps its primary key (InnoDB's clustered index: lines
+arrive in key order, and adding the key afterwards would rebuild the table); its foreign keys and
+secondary indexes are dropped on the new, empty table and built after the load, every foreign key
+checked once by a query rather than row by row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+from sqlalchemy import inspect
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import DropConstraint
+
+from erpgen.database import connect, describe_db_error
+from erpgen.errors import ConfigError, TargetError
+from erpgen.schema import BULK, FACT, TABLES
+from erpgen.sinks.base import Batch, IsoDates, cents_to_text, invoice_ids, table_rows
+from erpgen.sinks.db import DatabaseSink, bulk_indexes
+
+SCRATCH_PREFIX = "erpgen_scratch_"
+SCRATCH = re.compile(rf"^({SCRATCH_PREFIX}\d+_[0-9a-f]+)(_old)?$")
+NULL = b"\\N"
+
+
+def load_lock(database: str) -> str:
+    """The named lock (GET_LOCK) that keeps a second erpgen run out of a database while one loads."""
+    return f"erpgen load {database}"[:64]
+
+
+class MysqlSink(DatabaseSink):
+    def __init__(self, url, *, replace: bool, resume: bool = False):
+        if resume:
+            raise ConfigError(
+                "--resume is not available on MySQL/MariaDB",
+                "leave it out: the load builds in a scratch database and lands in one step",
+            )
+        super().__init__(url, replace=replace)
+        self.scratch = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"
+        self.old = f"{self.scratch}_old"  # where the target's previous erpgen tables go
+        self._dates = IsoDates()
+
+    def begin(self) -> None:
+        """Check and lock the target on a connection of its own, kept until the swap; then build in the
+        scratch database as every database sink builds in its target."""
+        try:
+            self.target = self._stack.enter_context(connect(self.url))
+            self._lock_target(self.target)
+            self._check_target(self.target)
+            self._make_scratch(self.target)
+            self.target.commit()  # the named locks stay; no snapshot or table lock is kept on the target
+        except BaseException:
+            self.abort()
+            raise
+        super().begin()
+
+    def _connect_url(self) -> URL:
+        return self.url.set(database=self.scratch)
+
+    def _prepare(self, conn: Connection) -> None:
+        """Nothing to make room for in a new scratch database."""
+
+    def _lock_target(self, conn: Connection) -> None:
+        if not conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (load_lock(self.url.database),)).scalar():
+            raise TargetError(
+                f"another erpgen run is loading into {self.describe()}",
+                "wait for it to finish, then run again",
+            )
+        if not conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar():
+            raise TargetError(
+                f"{self.describe()} refuses LOAD DATA LOCAL INFILE, erpgen's bulk path",
+                "turn it on: SET GLOBAL local_infile = 1 (MySQL 8 has it off by default)",
+            )
+
+    def _make_scratch(self, conn: Connection) -> None:
+        """Drop the scratch databases of killed runs; make this run's, with the target's charset."""
+        for (name,) in conn.exec_driver_sql(f"SHOW DATABASES LIKE '{SCRATCH_PREFIX}%%'").all():
+            m = SCRATCH.match(name)
+            if m and conn.exec_driver_sql("SELECT IS_FREE_LOCK(%s)", (m.group(1),)).scalar():
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        charset, collation = conn.exec_driver_sql(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+            "WHERE SCHEMA_NAME = DATABASE()"
+        ).one()
+        conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (self.scratch,))
+        try:
+            for name in (self.scratch, self.old):
+                conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
+        except DBAPIError as exc:
+            raise TargetError(
+                f"cannot create the scratch database {name} on {self.describe()}: "
+                f"{describe_db_error(exc, self.url)}",
+                f"grant the user CREATE and DROP on `{SCRATCH_PREFIX}%`.* (erpgen builds there, then "
+                "moves the tables in)",
+            ) from None
+
+    def _defer_constraints(self, conn: Connection) -> None:
+        # FKs are checked once after the load; unique_checks=0 lets InnoDB bulk-load the empty tables
+        conn.exec_driver_sql("SET foreign_key_checks = 0, unique_checks = 0")
+        insp = inspect(conn)
+        for table in BULK:
+            for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
+                conn.execute(DropConstraint(fk))
+            # the indexes InnoDB made for the foreign keys, and the schema's own
+            for ix in insp.get_indexes(table.name):
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} DROP INDEX `{ix['name']}`")
+
+    def _restore_constraints(self, conn: Connection) -> None:
+        # One ALTER per table builds its indexes and foreign keys in a single pass over the rows. With
+        # foreign_key_checks off the keys are added in place (no table copy) unchecked: the queries
+        # below check them, on the indexes just built.
+        for table in BULK:
+            adds = [
+                f"ADD INDEX {ix.name} ({', '.join(c.name for c in ix.columns)})"
+                for ix in bulk_indexes()
+                if ix.table is table
+            ]
+            adds += [
+                f"ADD CONSTRAINT {fk.name} FOREIGN KEY ({col}) REFERENCES {parent} ({pcol})"
+                for fk, col, parent, pcol in _foreign_keys(table)
+            ]
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} {', '.join(adds)}")
+        for table in TABLES:
+            for _, col, parent, pcol in _foreign_keys(table):
+                orphan = conn.exec_driver_sql(
+                    f"SELECT c.{col} FROM (SELECT DISTINCT {col} FROM {table.name}) c "
+                    f"LEFT JOIN {parent} p ON c.{col} = p.{pcol} WHERE c.{col} IS NOT NULL AND p.{pcol} IS NULL"
+                ).first()
+                if orphan:
+                    raise RuntimeError(
+                        f"erpgen produced rows without a parent: {table.name}.{col} = {orphan[0]}"
+                    )
+
+    def _publish(self, conn: Connection) -> None:
+        """Swap the complete dataset into the target in one atomic statement, then drop what it replaced."""
+        target = self.url.database
+        present = set(self.target.exec_driver_sql(f"SHOW TABLES FROM `{target}`").scalars())
+        ours = [t.name for t in TABLES] + ["alembic_version"]
+        moves = [f"`{target}`.`{t}` TO `{self.old}`.`{t}`" for t in ours if t in present]
+        moves += [f"`{self.scratch}`.`{t}` TO `{target}`.`{t}`" for t in ours]
+        self.target.exec_driver_sql(f"RENAME TABLE {', '.join(moves)}")
+        self._drop_scratch(self.target)
+
+    def _drop_scratch(self, conn: Connection) -> None:
+        conn.exec_driver_sql("SET foreign_key_checks = 0")  # the old tables refer to each other
+        for name in (self.scratch, self.old):
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+
+    def _discard(self) -> None:
+        with contextlib.suppress(Exception), connect(self.url) as conn:
+            self._drop_scratch(conn)
+
+    @contextlib.contextmanager
+    def _writer(self, conn: Connection, table: str) -> Iterator[_LoadData]:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with tempfile.TemporaryDirectory(prefix="erpgen-") as directory, ThreadPoolExecutor(1) as thread:
+            writer = _LoadData(raw, table, directory, thread, self._dates)
+            try:
+                yield writer
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    writer.wait()  # the connection is not to be closed under the thread
+                raise
+            writer.wait()
+
+
+def _foreign_keys(table):
+    """(constraint, column, parent table, parent column) of each of the table's single-column FKs."""
+    for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
+        ((col, ref),) = [(e.parent.name, e.column) for e in fk.elements]
+        yield fk, col, ref.table.name, ref.name
+
+
+class _LoadData:
+    """One LOAD DATA LOCAL INFILE per batch, from a temporary tab-separated file, run in a thread of its
+    own: the server loads one batch while this process makes the next (two files take turns)."""
+
+    def __init__(self, raw, table: str, directory: str, thread: ThreadPoolExecutor, dates: IsoDates):
+        self.raw, self.table, self.thread, self.dates = raw, table, thread, dates
+        self.paths = [os.path.join(directory, f"{table}.{i}.tsv") for i in (0, 1)]
+        self.batches = 0
+        self.pending: Future | None = None
+        self.columns = ", ".join(c.name for c in next(t for t in TABLES if t.name == table).columns)
+
+    def write(self, batch: Batch) -> None:
+        data = encode_facts(batch, self.dates) if self.table == FACT.name else self._rows(batch)
+        if not data:
+            return
+        path = self.paths[self.batches % 2]
+        self.batches += 1
+        with open(path, "wb") as f:
+            f.write(data)
+        self.wait()
+        self.pending = self.thread.submit(self._load, path, data.count(b"\n"))
+
+    def wait(self) -> None:
+        """Until the batch in flight is loaded; its error, if it failed."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def _load(self, path: str, rows: int) -> None:
+        with self.raw.cursor() as cur:
+            loaded = cur.execute(
+                f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {self.table} CHARACTER SET utf8mb4 "
+                f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({self.columns})"
+            )
+            # LOCAL turns bad values and duplicate keys into warnings and skipped rows: make them errors
+            if cur.warning_count or loaded != rows:
+                cur.execute("SHOW WARNINGS LIMIT 3")
+                raise RuntimeError(f"LOAD DATA into {self.table} lost rows: {cur.fetchall()}")
+
+    def _rows(self, batch: Batch) -> bytes:
+        lines = [
+            "\t".join(
+                "\\N" if v is None else str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                for v in row
+            )
+            for row in table_rows(self.table, batch, self.dates)
+        ]
+        return "".join(line + "\n" for line in lines).encode()
+
+
+def encode_facts(b: Batch, dates: IsoDates) -> bytes:
+    """Lines of sales_transactions as LOAD DATA text, in the schema's column order."""
+    if len(b["line_id"]) == 0:
+        return b""
+    returned = np.asarray(b["returned_line_id"])
+    parts = [
+        b["line_id"].astype("S20"),
+        invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]),
+        b["customer_id"].astype("S10"),
+        dates(b["invoice_date"]).astype("S10"),
+        b["product_id"].astype("S10"),
+        np.asarray(b["quantity"]).astype("S12"),
+        cents_to_text(np.asarray(b["revenue_cents"])),
+        b["store_id"].astype("S10"),
+        cents_to_text(np.asarray(b["unit_price_cents"])),
+        np.where(returned > 0, returned.astype("S20"), NULL),
+    ]
+    line = parts[0]
+    for p in parts[1:]:
+        line = np.strings.add(np.strings.add(line, b"\t"), p)
+    return b"\n".join(line.tolist()) + b"\n"
