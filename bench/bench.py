@@ -70,11 +70,13 @@ class Measurement:
     ratio: float | None = None  # lps / reference_lps
     error: str = ""
     note: str = ""
+    engine: str = ""  # "dask N": --engine dask on a LocalCluster of N workers; "": the --workers option
 
     @property
     def what(self) -> str:
         years = DATE_TILL.year - self.date_from.year + 1
-        return f"erpgen -> {self.target} {self.customers / 1000:g}k x {years}y"
+        on = f" ({self.engine})" if self.engine else ""
+        return f"erpgen -> {self.target} {self.customers / 1000:g}k x {years}y{on}"
 
 
 def run_erpgen(m: Measurement, workers: int, server: URL, tmp: str, run: int) -> tuple[float, float, int]:
@@ -83,6 +85,9 @@ def run_erpgen(m: Measurement, workers: int, server: URL, tmp: str, run: int) ->
     goes through DATABASE_URL, so no password shows in the process list."""
     cmd = [sys.executable, CLI, "generate", "--n-customers", str(m.customers), "--seed", "42"]
     cmd += ["--date-from", str(m.date_from), "--date-till", str(DATE_TILL), "--workers", str(workers)]
+    if m.engine:
+        cmd[-1] = m.engine.split()[1]
+        cmd += ["--engine", "dask"]
     env, out = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, Path(tmp, f"{m.key}-{run}")
     with (
         contextlib.ExitStack() as stack,
@@ -295,7 +300,7 @@ def measure(m: Measurement, args: argparse.Namespace, server: URL, tmp: str) -> 
         m.ratio = m.lps / m.reference_lps
 
 
-LINE = "{:<31} {:>10} {:>8} {:>10} {:>11} {:>6} {:>12}"
+LINE = "{:<40} {:>10} {:>8} {:>10} {:>11} {:>6} {:>12}"
 TARGETS = [  # (target, measurement, figure, format, whether the figure must be at least the limit, limit)
     ("PostgreSQL ratio >= 0.6", "pg", "ratio", "{:.2f}", True, 0.6),
     ("SQLite ratio >= 0.6", "sqlite", "ratio", "{:.2f}", True, 0.6),
@@ -312,7 +317,7 @@ def report(done: list[Measurement], big: bool) -> None:
     for m in done:
         ref, ratio = (f"{m.reference_lps:,.0f}", f"{m.ratio:.2f}") if m.ratio else ("-", "-")
         figures = (f"{m.lines:,}", f"{m.seconds:.2f}", f"{m.lps:,.0f}", ref, ratio, f"{m.rss_mib:.0f}")
-        print(f"{m.what:<31} {m.error}" if m.error else LINE.format(m.what, *figures))
+        print(f"{m.what:<40} {m.error}" if m.error else LINE.format(m.what, *figures))
     print("".join(f"{m.note}\n" for m in done if m.note) + "\ntargets:")
     ok = {m.key: m for m in done if not m.error}
     ok["largest"] = max(ok.values(), key=lambda m: m.rss_mib, default=None)
@@ -336,6 +341,7 @@ def main() -> int:
     p.add_argument("--skip-pg", action="store_true", help="no PostgreSQL measurements")
     p.add_argument("--skip-sqlite", action="store_true", help="no SQLite measurements (nor the original's)")
     p.add_argument("--skip-parquet", action="store_true", help="no Parquet measurement")
+    p.add_argument("--dask", action="store_true", help="also --engine dask with 1 and 2 local workers")
     p.add_argument("--runs", type=int, default=1, help="runs of each measurement, median reported (1)")
     args = p.parse_args()
     server, pg_version = make_url(args.pg_url), "skipped"
@@ -358,6 +364,11 @@ def main() -> int:
         (sq, "original", "SQLite", 10_000, ELEVEN_YEARS),
     ]
     todo = [Measurement(*spec) for wanted, *spec in plan if wanted]
+    if args.dask:  # scale-out: the same Parquet and PostgreSQL runs on a LocalCluster of 1 and 2 workers
+        for n in (1, 2):
+            for key, target, wanted in (("parquet", "Parquet", True), ("pg", "PostgreSQL", pg)):
+                if wanted:
+                    todo.append(Measurement(f"dask{n}_{key}", target, c, ELEVEN_YEARS, engine=f"dask {n}"))
     with tempfile.TemporaryDirectory(prefix="erpgen-bench-") as tmp:
         for m in todo:
             print(f"  measuring {m.what} ...", file=sys.stderr, flush=True)

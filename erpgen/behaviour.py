@@ -135,6 +135,8 @@ class BlockFacts:
     event_customer: np.ndarray
     event_code: np.ndarray
     event_day: np.ndarray
+    # a block without its lines (what the lifecycle tables need) keeps their count here
+    lines: int | None = None
 
     def __len__(self) -> int:
         return len(self.customer_id)
@@ -522,3 +524,37 @@ def _lifecycle_events(facts: BlockFacts, ids, life_rows, life_codes, life_days) 
     d = np.concatenate(days + life_days)
     order = np.lexsort((c, d, r))
     facts.event_customer, facts.event_code, facts.event_day = ids[r[order]], c[order], d[order]
+
+
+def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
+    """The block's lines as a sales_transactions batch (see erpgen.sinks.base), ids from first_line_id."""
+    n = len(f)
+    return {
+        "line_id": np.arange(first_line_id, first_line_id + n, dtype=np.int64),
+        "customer_id": f.customer_id,
+        "invoice_seq": f.invoice_seq,
+        "is_credit": f.is_credit,
+        "invoice_date": f.invoice_date,
+        "product_id": f.product_id,
+        "quantity": f.quantity,
+        "unit_price_cents": f.unit_price_cents,
+        "revenue_cents": f.revenue_cents,
+        "store_id": f.store_id,
+        "returned_line_id": np.where(f.returned >= 0, f.returned + first_line_id, 0),
+    }
+
+
+def lifecycle_only(f: BlockFacts) -> BlockFacts:
+    """The block without its lines: what the lifecycle tables need, in the narrowest integer types."""
+    empty = np.zeros(0, dtype=np.int8)
+    return BlockFacts(
+        *(empty,) * 10,
+        segment=f.segment.astype(np.int8),
+        created=f.created.astype(np.int32),
+        first_purchase=f.first_purchase.astype(np.int32),
+        lost=f.lost.astype(np.int32),
+        event_customer=f.event_customer.astype(np.int32),
+        event_code=f.event_code.astype(np.int8),
+        event_day=f.event_day.astype(np.int32),
+        lines=len(f),
+    )

@@ -6,6 +6,10 @@ and dates (as days since 1970-01-01) as little-endian int64, NULL as the smalles
 each value ended by a zero byte (NULL and '' alike, as in CSV files). Hashing column by column makes the
 digest independent of how rows were batched, and lets a load compute it from its numpy columns on the
 way to the sinks (LoadDigests) as cheaply as `erpgen verify` recomputes it from the database.
+
+The fact table is hashed the same way in segments of SEGMENT consecutive customer ids (its lines are in
+customer order), and its digest covers the segments' digests in order: a Dask worker holding whole
+segments computes their part where the lines are, and only 32 bytes per segment travel.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import numpy as np
 from sqlalchemy import Date, Integer, Numeric
 from sqlalchemy.engine import Connection
 
-from erpgen.schema import SEED_COLUMNS, TABLES
+from erpgen.schema import FACT, SEED_COLUMNS, TABLES
 
 _BY_NAME = {t.name: t for t in TABLES}
 NULL = np.iinfo(np.int64).min
 EPOCH = dt.date(1970, 1, 1)
 CHUNK = 20_000
+SEGMENT = 1_000  # customers per segment of the fact table's digest
 
 
 def _kind(column) -> tuple[str, int]:
@@ -63,14 +68,14 @@ def _canon_values(column, values: list) -> bytes:
     return out.tobytes()
 
 
-def _ints(values) -> bytes:
-    return np.asarray(values, dtype="<i8").tobytes()
-
-
 class _TableHash:
     def __init__(self, table: str, columns: tuple[str, ...]):
         self.table, self.columns = table, [_BY_NAME[table].c[name] for name in columns]
         self.hashers = [hashlib.sha256() for _ in columns]
+        # the fact table: hashers per segment of customers, and the digests of the segments done
+        self.key = columns.index("customer_id") if table == FACT.name else None
+        self.segment: int | None = None
+        self.segments: list[bytes] = []
 
     def rows(self, rows: Iterable[tuple]) -> None:
         chunk: list[tuple] = []
@@ -83,14 +88,52 @@ class _TableHash:
             self.columns_of(list(zip(*chunk)))
 
     def columns_of(self, values: list) -> None:
-        for h, column, vals in zip(self.hashers, self.columns, values):
-            h.update(_canon_values(column, list(vals)))
+        """Values column by column, as readers return them."""
+        if self.key is None:
+            self._update(None, [_canon_values(c, list(v)) for c, v in zip(self.columns, values)])
+            return
+        for segment, lo, hi in segment_runs(np.asarray(values[self.key], dtype=np.int64)):
+            self._update(segment, [_canon_values(c, list(v[lo:hi])) for c, v in zip(self.columns, values)])
+
+    def canonical(self, customer_id: np.ndarray, columns: list[np.ndarray]) -> None:
+        """Canonical values (one row of an array per row of the table) of the fact table, from numpy."""
+        for segment, lo, hi in segment_runs(customer_id):
+            self._update(segment, [c[lo:hi].tobytes() for c in columns])
+
+    def _update(self, segment: int | None, parts: list[bytes]) -> None:
+        if segment != self.segment:
+            self.close_segment()
+            self.segment = segment
+        for h, data in zip(self.hashers, parts, strict=True):
+            h.update(data)
+
+    def close_segment(self) -> None:
+        if self.segment is not None:
+            head = np.int64(self.segment).astype("<i8").tobytes()
+            self.segments.append(hashlib.sha256(head + b"".join(h.digest() for h in self.hashers)).digest())
+            self.hashers = [hashlib.sha256() for _ in self.columns]
+            self.segment = None
 
     def digest(self) -> str:
         top = hashlib.sha256(("\x1f".join([self.table, *(c.name for c in self.columns)]) + "\n").encode())
-        for h in self.hashers:
-            top.update(h.digest())
+        if self.key is None:
+            for h in self.hashers:
+                top.update(h.digest())
+        else:
+            self.close_segment()
+            for d in self.segments:
+                top.update(d)
         return top.hexdigest()
+
+
+def segment_runs(customer_id: np.ndarray) -> list[tuple[int, int, int]]:
+    """(segment, first row, end row) of each run of rows in one segment of customers."""
+    if len(customer_id) == 0:
+        return []
+    seg = (customer_id - 1) // SEGMENT
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    ends = np.r_[starts[1:], len(seg)]
+    return [(int(seg[a]), int(a), int(b)) for a, b in zip(starts, ends)]
 
 
 def _digest(table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> str:
@@ -155,11 +198,12 @@ class LoadDigests:
     values database_digests reads back, so `erpgen verify` can compare. The fact table's columns go
     straight from numpy; the smaller tables through the same Python path as a read-back."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, facts_on_workers: bool = False) -> None:
         from erpgen.sinks.base import IsoDates
 
         self.dates = IsoDates()
         self._tables: dict[str, _TableHash] = {}
+        self.facts_on_workers = facts_on_workers  # the fact table's segments come from add_fact_segments
 
     def describe(self) -> str:
         return "digest"
@@ -176,10 +220,15 @@ class LoadDigests:
     def digests(self) -> dict[str, str]:
         return {name: t.digest() for name, t in self._tables.items()}
 
+    def add_fact_segments(self, segments: list[bytes]) -> None:
+        """The fact table's segment digests, computed where its lines were (fact_segment_digests)."""
+        t = self._tables[FACT.name] = _TableHash(FACT.name, tuple(c.name for c in FACT.columns))
+        t.segments = list(segments)
+
     @contextlib.contextmanager
     def table_writer(self, table: str):
-        if table == "erpgen_runs":  # not content (see database_digests)
-            yield _Ignore()
+        if table == "erpgen_runs" or (table == FACT.name and self.facts_on_workers):
+            yield _Ignore()  # erpgen_runs is not content (see database_digests)
             return
         t = self._tables[table] = _TableHash(table, tuple(c.name for c in _BY_NAME[table].columns))
         yield _DigestWriter(t, self.dates)
@@ -197,27 +246,42 @@ class _DigestWriter:
     def write(self, b) -> None:
         from erpgen.sinks.base import table_rows
 
-        if self.t.table != "sales_transactions":
+        if self.t.key is None:
             self.t.rows(table_rows(self.t.table, b, self.dates))
-            return
-        from erpgen.sinks.base import invoice_ids
+        else:
+            self.t.canonical(np.asarray(b["customer_id"]), _fact_canonical(b))
 
-        returned = np.asarray(b["returned_line_id"])
-        invoice = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
-        width = invoice.dtype.itemsize  # fixed width: append the zero byte to every value at once
-        text = np.zeros((len(invoice), width + 1), dtype=np.uint8)
-        text[:, :width] = np.frombuffer(invoice.tobytes(), dtype=np.uint8).reshape(-1, width)
-        columns = [
-            _ints(b["line_id"]),
-            text.tobytes(),
-            _ints(b["customer_id"]),
-            _ints(b["invoice_date"]),
-            _ints(b["product_id"]),
-            _ints(np.asarray(b["quantity"]) * 1000),
-            _ints(b["revenue_cents"]),
-            _ints(b["store_id"]),
-            _ints(b["unit_price_cents"]),
-            _ints(np.where(returned > 0, returned, NULL)),
-        ]
-        for h, data in zip(self.t.hashers, columns, strict=True):
-            h.update(data)
+
+def _fact_canonical(b) -> list[np.ndarray]:
+    """The fact table's columns in canonical form, straight from a batch's numpy columns."""
+    from erpgen.sinks.base import invoice_ids
+
+    returned = np.asarray(b["returned_line_id"])
+    invoice = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
+    width = invoice.dtype.itemsize  # fixed width: append the zero byte to every value at once
+    text = np.zeros((len(invoice), width + 1), dtype=np.uint8)
+    text[:, :width] = np.frombuffer(invoice.tobytes(), dtype=np.uint8).reshape(-1, width)
+
+    def ints(values) -> np.ndarray:
+        return np.asarray(values, dtype="<i8")
+
+    return [
+        ints(b["line_id"]),
+        text,
+        ints(b["customer_id"]),
+        ints(b["invoice_date"]),
+        ints(b["product_id"]),
+        ints(np.asarray(b["quantity"]) * 1000),
+        ints(b["revenue_cents"]),
+        ints(b["store_id"]),
+        ints(b["unit_price_cents"]),
+        ints(np.where(returned > 0, returned, NULL)),
+    ]
+
+
+def fact_segment_digests(b) -> list[bytes]:
+    """The segment digests of a batch of fact lines that holds whole segments of customers."""
+    t = _TableHash(FACT.name, tuple(c.name for c in FACT.columns))
+    _DigestWriter(t, None).write(b)
+    t.close_segment()
+    return t.segments

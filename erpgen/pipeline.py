@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from erpgen import urls
-from erpgen.behaviour import BlockFacts, Model, simulate_block, store_table
+from erpgen.behaviour import BlockFacts, Model, fact_batch, lifecycle_only, simulate_block, store_table
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig, make_config
@@ -127,6 +127,7 @@ def generate(
     Workers, block and batch sizes change speed and memory, never the data.
     """
     cfg = make_config(**params)
+    params_block = block_size is not None
     if block_size is None:
         # enough blocks to keep every worker busy, big enough to amortise the event loop's overhead
         block_size = (
@@ -134,6 +135,16 @@ def generate(
             if workers > 1
             else DEFAULT_BLOCK_SIZE
         )
+    if engine == "dask":
+        from erpgen.digest import SEGMENT
+
+        # a block holds whole segments of the fact table's digest, so its worker can hash them
+        block_size = block_size if params_block else -(-block_size // SEGMENT) * SEGMENT
+        if block_size % SEGMENT:
+            raise ConfigError(
+                f"--block-size {block_size:,} with --engine dask must be a multiple of {SEGMENT:,}",
+                f"use e.g. {max(SEGMENT, block_size // SEGMENT * SEGMENT):,}",
+            )
     if block_size < 1 or batch_size < 1:
         raise ConfigError("--block-size and --batch-size must be at least 1")
     if not 1 <= workers <= 64:
@@ -256,6 +267,8 @@ class _Blocks:
         self.pool = None
         self._model: Model | None = None
         self.writers: list = []  # the dask engine's workers write some targets; here the sinks do
+        self.lines_here = True
+        self.hashes_facts = False
 
     def __enter__(self) -> _Blocks:
         import multiprocessing
@@ -302,8 +315,8 @@ class _Blocks:
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
         """Nothing to do: every sink writes in this process."""
 
-    def finish_writes(self) -> None:
-        pass
+    def finish_writes(self) -> list[bytes]:
+        return []
 
 
 _WORKER: dict = {}
@@ -360,48 +373,41 @@ def _load_masters(blocks: _Blocks, sinks, summary, block_size, batch_size, on_pr
     _fan_out(sinks, "customers", customers, batch_size, summary, on_progress)
 
 
-def fact_batch(f: BlockFacts, first_line_id: int) -> Batch:
-    n = len(f)
-    return {
-        "line_id": np.arange(first_line_id, first_line_id + n, dtype=np.int64),
-        "customer_id": f.customer_id,
-        "invoice_seq": f.invoice_seq,
-        "is_credit": f.is_credit,
-        "invoice_date": f.invoice_date,
-        "product_id": f.product_id,
-        "quantity": f.quantity,
-        "unit_price_cents": f.unit_price_cents,
-        "revenue_cents": f.revenue_cents,
-        "store_id": f.store_id,
-        "returned_line_id": np.where(f.returned >= 0, f.returned + first_line_id, 0),
-    }
-
-
 def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
     """One pass, one transaction per sink; the digest of every table is taken on the way."""
     cfg = blocks.cfg
     started = _now()
-    digest = LoadDigests()
+    # --engine dask: the workers hash the fact lines where they are, and send them here only for the
+    # targets that take one writer (SQLite, CSV).
+    blocks.lines_here = any(not s.facts_on_workers for s in sinks)
+    digest = LoadDigests(facts_on_workers=blocks.hashes_facts)
     sinks = [*sinks, digest]
     _load_masters(blocks, sinks, summary, block_size, batch_size, on_progress)
 
     # The lifecycle tables are a few rows per customer: kept (as compact codes) from the fact pass and
     # written after it.
     lifecycle: list[tuple[np.ndarray, BlockFacts]] = []
+    lines = 0
 
     def facts() -> Iterator[Batch]:
-        next_line = 1
+        nonlocal lines
         ids_blocks = _blocks(cfg.n_customers, block_size)
         for k, (ids, f) in enumerate(
             zip(_blocks(cfg.n_customers, block_size), blocks.map(_facts_block, ids_blocks))
         ):
-            lifecycle.append((ids, _lifecycle_only(f)))
-            blocks.write_on_worker(k, next_line)
-            yield fact_batch(f, next_line)
-            next_line += len(f)
+            light = f if f.lines is not None else lifecycle_only(f)
+            lifecycle.append((ids, light))
+            blocks.write_on_worker(k, lines + 1)
+            if f.lines is None:
+                yield fact_batch(f, lines + 1)
+            elif on_progress:
+                on_progress("sales_transactions", lines + light.lines)
+            lines += light.lines
 
     _fan_out(sinks, "sales_transactions", facts(), batch_size, summary, on_progress)
-    blocks.finish_writes()
+    summary.rows["sales_transactions"] = lines
+    if blocks.hashes_facts:
+        digest.add_fact_segments(blocks.finish_writes())
     _fan_out(
         sinks,
         "customer_lifecycle",
@@ -419,21 +425,6 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
     run.update(status=["COMPLETE"], loaded_at=[_now()], row_counts=[_json(summary.rows)],
                content_digest=[_json(digest.digests())])  # fmt: skip
     _fan_out(sinks, "erpgen_runs", [run], batch_size, summary, on_progress)
-
-
-def _lifecycle_only(f: BlockFacts) -> BlockFacts:
-    """The block without its lines: what the lifecycle tables need, in the narrowest integer types."""
-    empty = np.zeros(0, dtype=np.int8)
-    return BlockFacts(
-        *(empty,) * 10,
-        segment=f.segment.astype(np.int8),
-        created=f.created.astype(np.int32),
-        first_purchase=f.first_purchase.astype(np.int32),
-        lost=f.lost.astype(np.int32),
-        event_customer=f.event_customer.astype(np.int32),
-        event_code=f.event_code.astype(np.int8),
-        event_day=f.event_day.astype(np.int32),
-    )
 
 
 def _lifecycle_batch(ids: np.ndarray, f: BlockFacts) -> Batch:

@@ -22,10 +22,11 @@ from typing import Protocol
 
 import numpy as np
 
-from erpgen.behaviour import Model
+from erpgen.behaviour import Model, fact_batch, lifecycle_only
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
+from erpgen.digest import fact_segment_digests
 from erpgen.errors import ConfigError, TargetError
 from erpgen.sinks.base import Batch
 
@@ -91,8 +92,11 @@ class DaskBlocks:
         self._shared = None
         self._model: Model | None = None
         self.writers: list[WorkerFactWriter] = []
+        self.lines_here = True  # whether the client needs the fact lines (targets with one writer)
+        self.hashes_facts = True  # the workers compute the fact table's segment digests
         self._held: dict[int, object] = {}  # block number -> future of its facts, until written
         self._writes: deque = deque()
+        self._segments: list[bytes] = []
 
     @property
     def model(self) -> Model:
@@ -104,36 +108,39 @@ class DaskBlocks:
         return self._model
 
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
-        """fn(model, ids) for each block on the cluster, results in block order."""
+        """fn(model, ids) -> BlockFacts for each block on the cluster, in block order: whole, or without
+        its lines (BlockFacts.lines holds their count) unless `lines_here`."""
         self.model  # noqa: B018  (calibrated and shared before the first block)
         window: deque = deque()
         for k, ids in enumerate(id_blocks):
-            window.append((k, self.client.submit(_on_worker, fn, self._shared, ids, pure=False)))
+            block = self.client.submit(_on_worker, fn, self._shared, ids, pure=False)
+            light = None if self.lines_here else self.client.submit(lifecycle_only, block, pure=False)
+            window.append((k, block, light))
             if len(window) >= self.window:
                 yield self._take(*window.popleft())
         while window:
             yield self._take(*window.popleft())
 
-    def _take(self, k: int, future):
-        if self.writers:
-            self._held[k] = future
-        return future.result()
+    def _take(self, k: int, block, light):
+        self._held[k] = block  # until write_on_worker has had it written
+        return (light or block).result()
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
-        """Have the worker holding block `block_no`'s facts write them, with line ids from first_line_id."""
-        future = self._held.pop(block_no, None)
-        if future is None:
-            return
+        """Have the worker holding block `block_no` write its lines (ids from first_line_id) to the
+        targets that take parallel writers, and hash them."""
+        block = self._held.pop(block_no)
         self._writes.append(
-            self.client.submit(_write_facts, future, first_line_id, block_no, self.writers, pure=False)
+            self.client.submit(_write_facts, block, first_line_id, block_no, self.writers, pure=False)
         )
         while len(self._writes) > self.window:
-            self._writes.popleft().result()
+            self._segments += self._writes.popleft().result()
 
-    def finish_writes(self) -> None:
-        """Wait for every worker write; the first failure is raised here."""
+    def finish_writes(self) -> list[bytes]:
+        """Wait for every worker write (the first failure is raised here): the fact table's segment
+        digests, in order."""
         while self._writes:
-            self._writes.popleft().result()
+            self._segments += self._writes.popleft().result()
+        return self._segments
 
 
 _MODEL: list = []  # (shared, Model): built once per worker process for the run's shared configuration
@@ -145,10 +152,8 @@ def _on_worker(fn, shared, ids: np.ndarray):
     return fn(_MODEL[0][1], ids)
 
 
-def _write_facts(facts, first_line_id: int, block_no: int, writers: list[WorkerFactWriter]) -> int:
-    from erpgen.pipeline import fact_batch
-
+def _write_facts(facts, first_line_id: int, block_no: int, writers: list[WorkerFactWriter]) -> list[bytes]:
     batch = fact_batch(facts, first_line_id)
     for w in writers:
         w.write(batch, block_no)
-    return len(facts)
+    return fact_segment_digests(batch)

@@ -70,7 +70,7 @@ def test_one_process_a_pool_and_a_dask_cluster_make_identical_data(pg_urls, tmp_
     runs = [
         ("--database-url", one, "--parquet-dir", tmp_path / "one"),
         ("--database-url", pool, "--workers", "2", "--block-size", "600"),
-        ("--database-url", cluster, "--engine", "dask", "--workers", "2", "--block-size", "700",
+        ("--database-url", cluster, "--engine", "dask", "--workers", "2", "--block-size", "1000",
          "--parquet-dir", tmp_path / "cluster"),
     ]  # fmt: skip
     for args in runs:
@@ -94,23 +94,27 @@ def test_one_process_a_pool_and_a_dask_cluster_make_identical_data(pg_urls, tmp_
     years = sorted(p.name for p in (tmp_path / "cluster" / "sales_transactions").iterdir())
     assert years == [f"year={y}" for y in range(2016, 2024)]
     parts = {p.name for p in (tmp_path / "cluster" / "sales_transactions" / "year=2023").iterdir()}
-    assert parts == {f"part-{k:06d}.parquet" for k in range(4)}  # 2,500 customers in blocks of 700
+    assert parts == {f"part-{k:06d}.parquet" for k in range(3)}  # 2,500 customers in blocks of 1,000
 
 
-def test_an_existing_scheduler_is_used(tmp_path, erpgen):
+def test_an_existing_scheduler_is_used_and_single_writer_targets_get_the_lines(tmp_path, erpgen):
     import logging
 
     from distributed import LocalCluster
 
+    sqlite = f"sqlite:///{tmp_path / 'cluster.db'}"
     with LocalCluster(
         n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
     ) as cluster:
         r = erpgen("generate", "-q", *PARAMS, "--engine", "dask", "--scheduler", cluster.scheduler_address,
-                   "--no-database", "--parquet-dir", tmp_path / "pq")  # fmt: skip
+                   "--database-url", sqlite, "--parquet-dir", tmp_path / "pq")  # fmt: skip
     assert r.code == 0, r
     local = erpgen("generate", "-q", *PARAMS, "--no-database", "--parquet-dir", tmp_path / "local")
     assert local.code == 0, local
-    assert parquet_digests(tmp_path / "pq") == parquet_digests(tmp_path / "local")
+    expected = parquet_digests(tmp_path / "local")
+    assert parquet_digests(tmp_path / "pq") == expected
+    assert digests(sqlite) == expected  # the lines came to the client for SQLite
+    assert erpgen("verify", "--database-url", sqlite).code == 0  # the recorded digest is the workers'
 
 
 def test_a_killed_dask_load_leaves_the_tables_as_they_were_and_the_next_run_cleans_up(
@@ -143,6 +147,7 @@ def test_a_killed_dask_load_leaves_the_tables_as_they_were_and_the_next_run_clea
         (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers sizes"),
         (["--engine", "dask", "--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler at tcp://127.0.0.1:1"),
         (["--engine", "spark"], "Invalid value for '--engine'"),
+        (["--engine", "dask", "--block-size", "1500"], "--block-size 1,500 with --engine dask must be a multiple of 1,000"),
     ],
 )  # fmt: skip
 def test_engine_usage_errors_are_one_line(args, message, tmp_path, erpgen):

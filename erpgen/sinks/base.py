@@ -30,6 +30,8 @@ class TableWriter(Protocol):
 class Sink(ABC):
     """begin() -> table_writer(...) for each table, parents first -> commit(); abort() on any failure."""
 
+    facts_on_workers = False  # set once worker_fact_writer() has handed the fact table to the workers
+
     @abstractmethod
     def describe(self) -> str:
         """Where the data goes, safe to print (no password)."""

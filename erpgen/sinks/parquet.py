@@ -39,7 +39,6 @@ class ParquetSink(Sink):
         self.directory = directory
         # not the CSV sink's scratch name: both may share one directory, and CSV's commit removes its own
         self.scratch = directory / f".erpgen-parquet-{os.getpid()}.partial"
-        self.facts_on_workers = False
 
     def describe(self) -> str:
         return f"{self.directory}/ (Parquet)"

@@ -144,6 +144,7 @@ class PostgresSink(DatabaseSink):
         import uuid
 
         self.stage = f"{STAGE_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.facts_on_workers = True
         with connect(self.url) as conn:
             conn.execute(CreateTable(_stage_table(self.stage)))
             conn.commit()
@@ -191,7 +192,7 @@ class PostgresSink(DatabaseSink):
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with raw.cursor() as cur:
-            if table == FACT.name and self.stage is not None:
+            if table == FACT.name and self.facts_on_workers:
                 yield _Skip()  # the workers write it
             elif table == FACT.name:
                 sql = f"COPY {table} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
