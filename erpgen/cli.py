@@ -22,7 +22,8 @@ def _url_option(f):
         envvar="DATABASE_URL",
         default=DEFAULT_URL,
         show_default=True,
-        help="Target database: sqlite:///path.db or postgresql://user@host:5432/db (env: DATABASE_URL).",
+        help="Target database: sqlite:///path.db, postgresql://user@host:5432/db or "
+        "mysql://user@host:3306/db for MySQL and MariaDB (env: DATABASE_URL).",
     )(f)
 
 

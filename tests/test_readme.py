@@ -15,6 +15,7 @@ from .test_compose import check_compose_file, load_compose
 
 README = (REPO / "README.md").read_text()
 PG_URL = re.compile(r"postgresql://\S+")
+MYSQL_URL = re.compile(r"mysql://\S+")
 
 
 def marked_command(marker: str) -> str:
@@ -52,7 +53,7 @@ def test_readme_lists_every_original_flag():
 
 @pytest.mark.parametrize("block", other_blocks(), ids=lambda b: b[0][:40])
 def test_readme_commands_run(block, request, tmp_path):
-    pg = None
+    pg = mysql = None
     for command in block:
         words = shlex.split(command)
         if words[:2] == ["docker", "compose"]:
@@ -75,6 +76,10 @@ def test_readme_commands_run(block, request, tmp_path):
             pg = pg or request.getfixturevalue("pg_url")  # one fresh database for the whole block
             words = [PG_URL.sub(pg, w) for w in words]
             env = {k: PG_URL.sub(pg, v) for k, v in env.items()}
+        if any(MYSQL_URL.match(w) for w in [*words, *env.values()]):
+            mysql = mysql or request.getfixturevalue("mysql_url")
+            words = [MYSQL_URL.sub(mysql, w) for w in words]
+            env = {k: MYSQL_URL.sub(mysql, v) for k, v in env.items()}
         r = run_process(words, cwd=cwd, env=env)
         assert r.code == 0, (command, r)
         assert "Traceback" not in r.err
