@@ -59,7 +59,7 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[object]:
                 threads_per_worker=1,  # the simulation is numpy on one core per block
                 processes=True,
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,  # workers log errors of their own shutdown
             ) as cluster,
             distributed.Client(cluster) as client,
         ):

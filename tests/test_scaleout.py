@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 from erpgen.digest import parquet_digests
 from erpgen.urls import parse
 
+from .conftest import erpgen_process
 from .test_bad_input import assert_one_clean_line
 from .test_generate import digests
 from .test_reliability import kill, start, table_names, wait_for
@@ -137,6 +138,14 @@ def test_a_killed_dask_load_leaves_the_tables_as_they_were_and_the_next_run_clea
     r = erpgen("generate", "-q", "--database-url", pg_url, *PARAMS, "--engine", "dask", "--workers", "2")
     assert r.code == 0, r
     assert not [t for t in table_names(pg_url) if t.startswith("erpgen_stage_")]
+
+
+def test_a_dask_run_prints_nothing_of_the_cluster(tmp_path):
+    """Workers log their own shutdown (heartbeats to a scheduler already gone): a user sees none of it."""
+    r = erpgen_process("generate", "-q", "--n-customers", "200", "--engine", "dask", "--workers", "2",
+                       "--no-database", "--parquet-dir", tmp_path / "pq", cwd=tmp_path)  # fmt: skip
+    assert r.code == 0, r
+    assert r.out == "" and r.err == "", r
 
 
 @pytest.mark.parametrize(
