@@ -118,6 +118,10 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
                 f"{urls.mask(url)} holds no erpgen dataset at the current schema (missing {', '.join(missing)})",
                 "run erpgen generate (or erpgen db upgrade) first",
             )
+        if conn.execute(text("SELECT 1 FROM sales_transactions LIMIT 1")).first() is None:
+            raise TargetError(
+                f"{urls.mask(url)} holds erpgen's tables but no sales to check", "run erpgen generate first"
+            )
         sc, n_customers = _scenario_of(conn, scenario)
         report = Report(urls.mask(url), sc.name)
         _integrity(conn, _Sql(conn.dialect.name), report)

@@ -60,6 +60,11 @@ def test_validate_on_an_empty_target(erpgen, tmp_path):
     assert_one_clean_line(
         erpgen("validate", "--database-url", f"sqlite:///{tmp_path}/none.db"), "does not exist"
     )
+    migrated = f"sqlite:///{tmp_path}/migrated.db"
+    assert erpgen("db", "upgrade", "--database-url", migrated).code == 0
+    assert_one_clean_line(
+        erpgen("validate", "--database-url", migrated), "holds erpgen's tables but no sales"
+    )
 
 
 def test_original_flags_override_the_scenario(erpgen, sqlite_url):
