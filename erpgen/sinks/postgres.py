@@ -21,7 +21,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConst
 from erpgen.database import connect
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
-from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, table_rows
+from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, text_lines
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 
 PG_EPOCH_DAYS = 10957  # 2000-01-01 as days since 1970-01-01
@@ -257,12 +257,11 @@ class _FactWriter:
 
 
 class _RowWriter:
-    """Text COPY of the other tables (masters and lifecycle), one Python row at a time."""
+    """Text COPY of the other tables (masters, customers, lifecycle), a batch at a time."""
 
     def __init__(self, copy, table: str):
         self.copy, self.table = copy, table
         self.dates = IsoDates()
 
     def write(self, b: Batch) -> None:
-        for row in table_rows(self.table, b, self.dates):
-            self.copy.write_row(row)
+        self.copy.write(text_lines(self.table, b, self.dates))
