@@ -182,3 +182,10 @@ def test_server_closing_the_connection_mid_load_is_one_line_and_drops_the_scratc
     assert "Traceback" not in err
     assert digests(mysql_url) == before
     assert scratch_databases(mysql_url) == []
+
+
+def test_dry_run_estimates_without_a_server(erpgen):
+    r = erpgen(
+        "generate", "--dry-run", "--n-customers", "500", "--database-url", "mariadb://root@127.0.0.1:1/x"
+    )
+    assert r.code == 0 and "size (mysql): about" in r.out, r
