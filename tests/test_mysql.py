@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from erpgen.digest import database_digests
 from erpgen.urls import parse
 from erpgen.validate import validate
 
+from .conftest import run_process
 from .test_bad_input import PASSWORD, assert_one_clean_line
 from .test_generate import SMALL, digests, scalar
 from .test_reliability import kill, start, wait_for
@@ -189,3 +191,12 @@ def test_dry_run_estimates_without_a_server(erpgen):
         "generate", "--dry-run", "--n-customers", "500", "--database-url", "mariadb://root@127.0.0.1:1/x"
     )
     assert r.code == 0 and "size (mysql): about" in r.out, r
+
+
+def test_a_missing_driver_is_one_line_naming_the_install(tmp_path):
+    without_pymysql = (
+        "import sys; sys.modules['pymysql'] = None; from erpgen.cli import main; "
+        "sys.exit(main(['generate', '--database-url', 'mysql://root@127.0.0.1:3306/x']))"
+    )
+    r = run_process([sys.executable, "-c", without_pymysql], cwd=tmp_path)
+    assert_one_clean_line(r, "needs the PyMySQL driver", "pip install 'erpgen[mysql]'")
