@@ -103,8 +103,6 @@ def test_data_present_is_refused_and_replace_swaps_only_erpgen_tables(erpgen, my
 def test_bad_input_is_one_line(erpgen, mysql_url):
     r = erpgen("generate", "--database-url", f"mysql://root:{PASSWORD}@127.0.0.1:1/erpgen")
     assert_one_clean_line(r, "cannot connect to mysql://root:***@127.0.0.1:1/erpgen", "Connection refused")
-    r = erpgen("generate", "--database-url", mysql_url, "--resume")
-    assert_one_clean_line(r, "--resume is not available on MySQL/MariaDB")
     missing = make_url(mysql_url).set(database="erpgen_no_such_db").render_as_string(hide_password=False)
     r = erpgen("generate", "--database-url", missing)
     assert_one_clean_line(r, "Unknown database 'erpgen_no_such_db'")
@@ -144,6 +142,29 @@ def test_kill_9_leaves_the_target_as_it_was_and_the_next_run_cleans_up(erpgen, m
     assert erpgen("generate", "--database-url", mysql_url, "--n-customers", "30", "--replace", "-q").code == 0
     assert scalar(mysql_url, "SELECT count(*) FROM customers") == 30
     assert scratch_databases(mysql_url) == []
+
+
+def test_resume_carries_on_to_the_same_data(erpgen, mysql_url, tmp_path):
+    """A --resume load killed halfway waits in its own database, out of the target, and carries on."""
+    args = ["--database-url", mysql_url, "--n-customers", "30000", "--block-size", "1500"]
+    proc = start(*args, "--resume", cwd=tmp_path)
+    wait_for(proc, "erpgen: sales_transactions")  # a few blocks are committed by now
+    kill(proc)
+    with connect(parse(mysql_url)) as conn:
+        assert inspect(conn).get_table_names() == []
+    assert_one_clean_line(erpgen("generate", *args), "interrupted --resume load waiting", "--resume")
+    r = erpgen("generate", *args, "--resume", "--seed", "43")
+    assert_one_clean_line(r, "was started with other parameters", "same options")
+    done = erpgen("generate", *args, "--resume", "-q")
+    assert done.code == 0, done
+    verified = erpgen("verify", "--database-url", mysql_url)
+    assert verified.code == 0 and "content matches the recorded digest" in verified.out, verified
+    straight = f"sqlite:///{tmp_path / 'straight.db'}"
+    assert erpgen("generate", *args[2:], "--database-url", straight, "-q").code == 0
+    assert digests(mysql_url) == digests(straight)
+    assert scratch_databases(mysql_url) == []
+    with connect(parse(mysql_url)) as conn:
+        assert conn.exec_driver_sql("SHOW DATABASES LIKE 'erpgen\\_resume\\_%%'").all() == []
 
 
 def test_migrations_up_and_down(mysql_url):

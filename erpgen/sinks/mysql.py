@@ -6,7 +6,8 @@ one multi-table RENAME TABLE, which is atomic: erpgen tables already there (empt
 are moved out to a second scratch database in the same statement and dropped with it afterwards. Until
 then the target is untouched. A failed run drops its scratch databases; a killed one leaves them, and
 the next run drops every scratch database whose run no longer holds its GET_LOCK (such a lock dies
-with its connection, wherever the client ran).
+with its connection, wherever the client ran). A --resume load builds in a database named after the
+target instead (erpgen_resume_<target>), committed block by block, which a later --resume carries on.
 
 Each batch goes to the server as tab-separated text by LOAD DATA LOCAL INFILE, the fact table encoded
 straight from numpy columns. The fact table keeps its primary key (InnoDB's clustered index: lines
@@ -18,6 +19,7 @@ checked once by a query rather than row by row.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -32,12 +34,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import DropConstraint
 
 from erpgen.database import connect, describe_db_error
-from erpgen.errors import ConfigError, TargetError
+from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
 from erpgen.sinks.base import Batch, IsoDates, cents_to_text, invoice_ids, table_rows
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 
 SCRATCH_PREFIX = "erpgen_scratch_"
+RESUME_PREFIX = "erpgen_resume_"
 SCRATCH = re.compile(rf"^({SCRATCH_PREFIX}\d+_[0-9a-f]+)(_old)?$")
 NULL = b"\\N"
 
@@ -49,14 +52,12 @@ def load_lock(database: str) -> str:
 
 class MysqlSink(DatabaseSink):
     def __init__(self, url: URL, *, replace: bool, resume: bool = False):
-        if resume:
-            raise ConfigError(
-                "--resume is not available on MySQL/MariaDB",
-                "leave it out: the load builds in a scratch database and lands in one step",
-            )
-        super().__init__(url, replace=replace)
-        self.scratch = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"
-        self.old = f"{self.scratch}_old"  # where the target's previous erpgen tables go
+        super().__init__(url, replace=replace, resume=resume)
+        self.tag = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"  # also this run's GET_LOCK
+        self.old = f"{self.tag}_old"  # where the target's previous erpgen tables go
+        self.waiting = _resume_database(url.database or "")
+        self.scratch = self.waiting if resume else self.tag
+        self.owned: list[str] = []  # the scratch databases this run may drop: once it holds the target's lock
         self._dates = IsoDates()
 
     def begin(self) -> None:
@@ -65,13 +66,24 @@ class MysqlSink(DatabaseSink):
         try:
             self.target = self._stack.enter_context(connect(self.url))
             self._lock_target(self.target)
-            self._check_target(self.target)
+            carry_on = self._waiting_run(self.target) and not self.replace
+            if carry_on and not self.resume:
+                raise TargetError(
+                    f"{self.describe()} has an interrupted --resume load waiting in database {self.waiting}",
+                    "add --resume (same options) to carry it on, or --replace to start again",
+                )
+            if not carry_on:
+                self.target.exec_driver_sql(f"DROP DATABASE IF EXISTS `{self.waiting}`")
+                self._check_target(self.target)
             self._make_scratch(self.target)
             self.target.commit()  # the named locks stay; no snapshot or table lock is kept on the target
         except BaseException:
             self.abort()
             raise
         super().begin()
+        # FKs are checked once after the load; with unique_checks off too, InnoDB loads the empty tables in
+        # bulk (about 10% faster here)
+        self.conn.exec_driver_sql("SET foreign_key_checks = 0, unique_checks = 0")
 
     def _connect_url(self) -> URL:
         return self.url.set(database=self.scratch)
@@ -101,10 +113,13 @@ class MysqlSink(DatabaseSink):
             "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
             "WHERE SCHEMA_NAME = DATABASE()"
         ).one()
-        conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (self.scratch,))
+        conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (self.tag,))
+        self.owned = [self.scratch, self.old]
         try:
             for name in (self.scratch, self.old):
-                conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET {charset} COLLATE {collation}")
+                conn.exec_driver_sql(
+                    f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET {charset} COLLATE {collation}"
+                )
         except DBAPIError as exc:
             raise TargetError(
                 f"cannot create the scratch database {name} on {self.describe()}: "
@@ -113,10 +128,17 @@ class MysqlSink(DatabaseSink):
                 "moves the tables in)",
             ) from None
 
+    def _waiting_run(self, conn: Connection) -> bool:
+        """Whether this target's resume database holds a committed part of an interrupted --resume load."""
+        if not conn.exec_driver_sql(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'erpgen_runs'",
+            (self.waiting,),
+        ).first():
+            return False
+        sql = f"SELECT count(*) FROM `{self.waiting}`.erpgen_runs WHERE status = 'LOADING'"
+        return conn.exec_driver_sql(sql).scalar() > 0
+
     def _defer_constraints(self, conn: Connection) -> None:
-        # FKs are checked once after the load; with unique_checks off too, InnoDB loads the empty tables in
-        # bulk (about 10% faster here)
-        conn.exec_driver_sql("SET foreign_key_checks = 0, unique_checks = 0")
         insp = inspect(conn)
         for table in BULK:
             for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
@@ -161,14 +183,18 @@ class MysqlSink(DatabaseSink):
         self.target.exec_driver_sql(f"RENAME TABLE {', '.join(moves)}")
         self._drop_scratch(self.target)
 
-    def _drop_scratch(self, conn: Connection) -> None:
+    def _drop_scratch(self, conn: Connection, keep: str | None = None) -> None:
         conn.exec_driver_sql("SET foreign_key_checks = 0")  # the old tables refer to each other
-        for name in (self.scratch, self.old):
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        for name in self.owned:
+            if name != keep:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
 
     def _discard(self) -> None:
-        with contextlib.suppress(Exception), connect(self.url) as conn:
-            self._drop_scratch(conn)
+        """Drop the scratch databases, but a --resume load's committed part (a later --resume needs it)."""
+        if self.owned:
+            with contextlib.suppress(Exception), connect(self.url) as conn:
+                keep = self.waiting if self.resume and self._waiting_run(conn) else None
+                self._drop_scratch(conn, keep)
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[_LoadData]:
@@ -183,6 +209,11 @@ class MysqlSink(DatabaseSink):
                     writer.wait()  # the connection is not to be closed under the thread
                 raise
             writer.wait()
+
+
+def _resume_database(target: str) -> str:
+    name = f"{RESUME_PREFIX}{target}"
+    return name if len(name) <= 64 else f"{RESUME_PREFIX}{hashlib.sha1(target.encode()).hexdigest()[:16]}"
 
 
 def _foreign_keys(table):
