@@ -7,7 +7,7 @@ import contextlib
 from abc import abstractmethod
 from collections.abc import Iterator
 
-from sqlalchemy import exists, inspect, select, table
+from sqlalchemy import MetaData, Table, exists, inspect, select, table
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -170,8 +170,11 @@ class DatabaseSink(Sink):
             )
 
     def _drop_existing(self, conn: Connection) -> None:
+        """--replace: drop erpgen's tables, children first, whatever revision they are at (running the
+        downgrades instead would rewrite every table it alters on the way down)."""
         if has_alembic_version(conn):
-            migrate.downgrade(conn, "base")
+            for t in [*reversed(TABLES), Table("alembic_version", MetaData())]:
+                t.drop(conn, checkfirst=True)
 
 
 def bulk_indexes():
