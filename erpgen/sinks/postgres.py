@@ -156,9 +156,6 @@ class PostgresSink(DatabaseSink):
         if self.stage is not None:
             conn.exec_driver_sql(f"DROP TABLE {FACT.name}")
             conn.exec_driver_sql(f"ALTER TABLE {self.stage} RENAME TO {FACT.name}")
-            for check in sorted(FACT.constraints, key=lambda c: str(c.name)):
-                if isinstance(check, CheckConstraint):
-                    conn.execute(AddConstraint(check))
         self._restore_keys(conn)
 
     def _discard(self) -> None:
@@ -207,8 +204,15 @@ class PostgresSink(DatabaseSink):
 
 
 def _stage_table(name: str) -> Table:
-    """The fact table's columns (types, NOT NULL) under another name, with no constraints."""
-    return Table(name, MetaData(), *(Column(c.name, c.type, nullable=c.nullable) for c in FACT.columns))
+    """The fact table's columns (types, NOT NULL) and CHECKs (checked as the workers COPY, and named as
+    the fact table's, which they become) under another name; no keys or indexes."""
+    checks = [c for c in FACT.constraints if isinstance(c, CheckConstraint)]
+    return Table(
+        name,
+        MetaData(),
+        *(Column(c.name, c.type, nullable=c.nullable) for c in FACT.columns),
+        *(CheckConstraint(c.sqltext, name=c.name) for c in sorted(checks, key=lambda c: str(c.name))),
+    )
 
 
 class _StageWriter:
