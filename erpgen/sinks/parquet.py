@@ -112,17 +112,18 @@ class PartWriter:
     def write(self, b: Batch, block_no: int) -> None:
         pa = _pyarrow()
         schema = arrow_schema(FACT)
+        arrays = [_column(FACT, col.name, b, f.type) for col, f in zip(FACT.columns, schema)]
         days = np.asarray(b["invoice_date"], dtype=np.int64)
         years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-        for year in np.unique(years).tolist():
-            rows = np.flatnonzero(years == year)
-            part = {k: (v[rows] if isinstance(v, np.ndarray) else [v[i] for i in rows]) for k, v in b.items()}
-            arrays = [_column(FACT, col.name, part, f.type) for col, f in zip(FACT.columns, schema)]
-            folder = Path(self.root) / f"year={year}"
+        # one gather into year order (stable: line order within a year), then a zero-copy slice per year
+        order = np.argsort(years, kind="stable")
+        table = pa.Table.from_arrays(arrays, schema=schema).take(order)
+        years = years[order]
+        bounds = np.flatnonzero(np.r_[True, years[1:] != years[:-1], True])
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            folder = Path(self.root) / f"year={years[lo]}"
             folder.mkdir(parents=True, exist_ok=True)
-            pa.parquet.write_table(
-                pa.Table.from_arrays(arrays, schema=schema), folder / f"part-{block_no:06d}.parquet"
-            )
+            pa.parquet.write_table(table.slice(lo, hi - lo), folder / f"part-{block_no:06d}.parquet")
 
 
 def arrow_schema(table: Table):
