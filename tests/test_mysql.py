@@ -221,3 +221,37 @@ def test_a_missing_driver_is_one_line_naming_the_install(tmp_path):
     )
     r = run_process([sys.executable, "-c", without_pymysql], cwd=tmp_path)
     assert_one_clean_line(r, "needs the PyMySQL driver", "pip install 'erpgen[mysql]'")
+
+
+def test_a_connection_killed_during_load_data_is_a_driver_error(erpgen, mysql_url, tmp_path):
+    """PyMySQL drops its socket when the server kills the connection while the file is being sent, and
+    its next send fails on the missing socket: the sink reports that as the lost connection it is, so the
+    load ends in one line rather than an internal error."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pymysql
+
+    from erpgen.sinks.base import IsoDates
+    from erpgen.sinks.mysql import _LoadData
+
+    assert erpgen("db", "upgrade", "--database-url", mysql_url).code == 0
+    url = make_url(mysql_url)
+    raw = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "",
+                          database=url.database, local_infile=True)  # fmt: skip
+    rows = 3_000_000
+    (tmp_path / "stores.tsv").write_text("".join(f"{i}\tStore {i}\tRETAIL\tUS\n" for i in range(rows)))
+    killer = pymysql.connect(
+        host=url.host, port=url.port or 3306, user=url.username, password=url.password or ""
+    )
+
+    def kill_it() -> None:
+        time.sleep(0.3)
+        killer.cursor().execute(f"KILL CONNECTION {raw.thread_id()}")
+
+    threading.Thread(target=kill_it).start()
+    with ThreadPoolExecutor(1) as thread:
+        writer = _LoadData(raw, "stores", str(tmp_path), thread, IsoDates())
+        with pytest.raises(pymysql.err.OperationalError):
+            writer._load(str(tmp_path / "stores.tsv"), rows)
+    killer.close()

@@ -36,7 +36,7 @@ from sqlalchemy.schema import DropConstraint
 from erpgen.database import connect, describe_db_error
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
-from erpgen.sinks.base import Batch, IsoDates, cents_to_text, invoice_ids, table_rows
+from erpgen.sinks.base import Batch, IsoDates, cents_to_text, invoice_ids, text_lines
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 
 SCRATCH_PREFIX = "erpgen_scratch_"
@@ -235,7 +235,11 @@ class _LoadData:
         self.columns = ", ".join(c.name for c in next(t for t in TABLES if t.name == table).columns)
 
     def write(self, batch: Batch) -> None:
-        data = encode_facts(batch, self.dates) if self.table == FACT.name else self._rows(batch)
+        data = (
+            encode_facts(batch, self.dates)
+            if self.table == FACT.name
+            else text_lines(self.table, batch, self.dates)
+        )
         if not data:
             return
         path = self.paths[self.batches % 2]
@@ -252,25 +256,26 @@ class _LoadData:
             pending.result()
 
     def _load(self, path: str, rows: int) -> None:
-        with self.raw.cursor() as cur:
-            loaded = cur.execute(
-                f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {self.table} CHARACTER SET utf8mb4 "
-                f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({self.columns})"
-            )
-            # LOCAL turns bad values and duplicate keys into warnings and skipped rows: make them errors
-            if cur.warning_count or loaded != rows:
-                cur.execute("SHOW WARNINGS LIMIT 3")
-                raise RuntimeError(f"LOAD DATA into {self.table} lost rows: {cur.fetchall()}")
+        import pymysql
 
-    def _rows(self, batch: Batch) -> bytes:
-        lines = [
-            "\t".join(
-                "\\N" if v is None else str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-                for v in row
-            )
-            for row in table_rows(self.table, batch, self.dates)
-        ]
-        return "".join(line + "\n" for line in lines).encode()
+        try:
+            with self.raw.cursor() as cur:
+                loaded = cur.execute(
+                    f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {self.table} CHARACTER SET utf8mb4 "
+                    f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({self.columns})"
+                )
+                # LOCAL turns bad values and duplicate keys into warnings and skipped rows: make them errors
+                if cur.warning_count or loaded != rows:
+                    cur.execute("SHOW WARNINGS LIMIT 3")
+                    raise TargetError(
+                        f"LOAD DATA into {self.table} lost rows: {cur.fetchall()}", "nothing was committed"
+                    )
+        except AttributeError:
+            # PyMySQL drops its socket when the server closes the connection; sending the file's next
+            # packet then fails on the missing socket rather than with a driver error
+            if getattr(self.raw, "_sock", True) is not None:
+                raise
+            raise pymysql.err.OperationalError(2013, "Lost connection to server during query") from None
 
 
 def encode_facts(b: Batch, dates: IsoDates) -> bytes:
