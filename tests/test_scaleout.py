@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
 from erpgen.digest import parquet_digests
 from erpgen.urls import parse
 
-from .conftest import erpgen_process
+from .conftest import erpgen_process, fresh_pg_database
 from .test_bad_input import assert_one_clean_line
 from .test_generate import digests
 from .test_reliability import kill, start, table_names, wait_for
@@ -40,30 +41,10 @@ def schema_of(url: str) -> dict:
 
 
 @pytest.fixture
-def pg_urls(pg_server, request):
+def pg_urls(pg_server):
     """Three fresh PostgreSQL databases."""
-    return [request.getfixturevalue("pg_url")] + [_another_db(pg_server, request) for _ in range(2)]
-
-
-def _another_db(pg_server, request) -> str:
-    import uuid
-
-    from sqlalchemy.engine import make_url
-
-    name = f"erpgen_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        make_url(pg_server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    request.addfinalizer(drop)
-    return make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(fresh_pg_database(pg_server)) for _ in range(3)]
 
 
 def test_one_process_a_pool_and_a_dask_cluster_make_identical_data(pg_urls, tmp_path, erpgen):
