@@ -121,6 +121,42 @@ def test_a_killed_dask_load_leaves_the_tables_as_they_were_and_the_next_run_clea
     assert not [t for t in table_names(pg_url) if t.startswith("erpgen_stage_")]
 
 
+def test_a_worker_losing_its_connection_mid_copy_is_one_line_and_nothing_is_committed(pg_url, tmp_path):
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    proc = start("--database-url", pg_url, "--engine", "dask", "--workers", "2", "--n-customers", "80000",
+                 "--block-size", "20000", "-q", cwd=tmp_path)  # fmt: skip
+    # autocommit: pg_stat_activity is read once per transaction
+    admin = create_engine(
+        make_url(pg_url).set(drivername="postgresql+psycopg", database="postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    killed = []
+    deadline = time.monotonic() + 60
+    with admin.connect() as conn:
+        while not killed and time.monotonic() < deadline and proc.poll() is None:
+            killed = conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d "
+                    "AND state = 'active' AND query LIKE 'COPY erpgen_stage%'"
+                ),
+                {"d": make_url(pg_url).database},
+            ).all()
+            time.sleep(0.05)
+    admin.dispose()
+    assert killed, "no worker was seen copying"
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # the workers' own notes of the lost connection stay off the terminal
+    assert (
+        lines[0].startswith("erpgen: error: loading into postgresql://")
+        and "nothing was committed" in lines[0]
+    )
+    assert table_names(pg_url) == []  # the staging table went with the rest
+
+
 def test_a_dask_run_prints_nothing_of_the_cluster(tmp_path):
     """Workers log their own shutdown (heartbeats to a scheduler already gone): a user sees none of it."""
     r = erpgen_process("generate", "-q", "--n-customers", "200", "--engine", "dask", "--workers", "2",

@@ -10,6 +10,7 @@ after the load, validated in one pass each: about 6x faster than checking FKs ro
 from __future__ import annotations
 
 import contextlib
+import logging
 import struct
 from collections.abc import Iterator
 
@@ -239,6 +240,9 @@ def _worker_connection(conninfo: str):
 
     conn = _WORKER_CONNECTIONS.get(conninfo)
     if conn is None or conn.closed:
+        # A failed COPY reaches the client as its error; psycopg's own warning about ending the COPY on a
+        # lost connection would only print a second, worker-side line on the user's terminal.
+        logging.getLogger("psycopg").setLevel(logging.ERROR)
         conn = _WORKER_CONNECTIONS[conninfo] = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
     return conn
 
