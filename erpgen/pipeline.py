@@ -121,7 +121,9 @@ def generate(
 
     database_url: same as --database-url (default sqlite:///erpgen.db); no_database: same as
     --no-database (files only); csv_dir / parquet_dir: same as --csv-dir / --parquet-dir; replace: same
-    as --replace; workers: same as --workers; engine, scheduler: same as --engine, --scheduler. The load
+    as --replace; workers: same as --workers; engine, scheduler: same as --engine, --scheduler (a
+    LocalCluster spawns its workers, so a script calling this with engine="dask" needs the usual
+    `if __name__ == "__main__":` guard). The load
     is one transaction: it completes, or the target is unchanged. resume: same as --resume: commit block
     by block, and carry on an interrupted run. dry_run: same as --dry-run: return an erpgen.estimate.Estimate and write nothing.
     Workers, block and batch sizes change speed and memory, never the data.

@@ -123,7 +123,7 @@ class DaskBlocks:
 
     def _take(self, k: int, block, light):
         self._held[k] = block  # until write_on_worker has had it written
-        return (light or block).result()
+        return (block if light is None else light).result()
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
         """Have the worker holding block `block_no` write its lines (ids from first_line_id) to the
