@@ -168,6 +168,30 @@ def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
     return ("\n".join(map("\t".join, zip(*columns))) + "\n").encode()
 
 
+def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) -> bytes:
+    """Lines of sales_transactions as delimited text, the given columns in order, built column by column
+    with numpy (NULL returned_line_id as \\N): LOAD DATA's text and the CSV export."""
+    if len(b["line_id"]) == 0:
+        return b""
+    returned = np.asarray(b["returned_line_id"])
+    text = {
+        "line_id": lambda: b["line_id"].astype("S20"),
+        "invoice_id": lambda: invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]),
+        "customer_id": lambda: b["customer_id"].astype("S10"),
+        "invoice_date": lambda: dates(b["invoice_date"]).astype("S10"),
+        "product_id": lambda: b["product_id"].astype("S10"),
+        "quantity": lambda: np.asarray(b["quantity"]).astype("S12"),  # negative on credit notes
+        "revenue": lambda: cents_to_text(np.asarray(b["revenue_cents"])),
+        "store_id": lambda: b["store_id"].astype("S10"),
+        "unit_price": lambda: cents_to_text(np.asarray(b["unit_price_cents"])),
+        "returned_line_id": lambda: np.where(returned > 0, returned.astype("S20"), b"\\N"),
+    }
+    line = text[columns[0]]()
+    for name in columns[1:]:
+        line = np.strings.add(np.strings.add(line, sep), text[name]())
+    return b"\n".join(line.tolist()) + b"\n"
+
+
 def invoice_ids(
     customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None
 ) -> np.ndarray:

@@ -13,16 +13,13 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
 from erpgen.errors import TargetError
 from erpgen.schema import SEED_COLUMNS
 from erpgen.sinks.base import (
     Batch,
     IsoDates,
     Sink,
-    cents_to_text,
-    invoice_ids,
+    fact_lines,
     remove_stale_scratch,
     table_rows,
 )
@@ -82,7 +79,7 @@ class _CsvWriter:
 
     def write(self, b: Batch) -> None:
         if self.table == "sales_transactions":
-            self.f.write(_fact_lines(b, self.dates))
+            self.f.write(fact_lines(b, self.dates, SEED_COLUMNS["sales_transactions"], b","))
             return
         import io
 
@@ -92,21 +89,3 @@ class _CsvWriter:
         for row in table_rows(self.table, b, self.dates):
             writer.writerow(["" if v is None else v for v in row[:width]])
         self.f.write(text.getvalue().encode())
-
-
-def _fact_lines(b: Batch, dates: IsoDates) -> bytes:
-    if len(b["line_id"]) == 0:
-        return b""
-    parts = [
-        invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]),
-        b["customer_id"].astype("S10"),
-        dates(b["invoice_date"]).astype("S10"),
-        b["product_id"].astype("S10"),
-        np.asarray(b["quantity"]).astype("S12"),  # negative on credit notes
-        cents_to_text(np.asarray(b["revenue_cents"])),
-        b["store_id"].astype("S10"),
-    ]
-    line = parts[0]
-    for p in parts[1:]:
-        line = np.strings.add(np.strings.add(line, b","), p)
-    return b"\n".join(line.tolist()) + b"\n"

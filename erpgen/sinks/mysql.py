@@ -27,7 +27,6 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import numpy as np
 from sqlalchemy import inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
@@ -36,13 +35,14 @@ from sqlalchemy.schema import DropConstraint
 from erpgen.database import connect, describe_db_error
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
-from erpgen.sinks.base import Batch, IsoDates, cents_to_text, invoice_ids, text_lines
+from erpgen.sinks.base import Batch, IsoDates, fact_lines, text_lines
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
+
+FACT_COLUMNS = tuple(c.name for c in FACT.columns)
 
 SCRATCH_PREFIX = "erpgen_scratch_"
 RESUME_PREFIX = "erpgen_resume_"
 SCRATCH = re.compile(rf"^({SCRATCH_PREFIX}\d+_[0-9a-f]+)(_old)?$")
-NULL = b"\\N"
 
 
 def load_lock(database: str) -> str:
@@ -236,7 +236,7 @@ class _LoadData:
 
     def write(self, batch: Batch) -> None:
         data = (
-            encode_facts(batch, self.dates)
+            fact_lines(batch, self.dates, FACT_COLUMNS, b"\t")
             if self.table == FACT.name
             else text_lines(self.table, batch, self.dates)
         )
@@ -276,26 +276,3 @@ class _LoadData:
             if getattr(self.raw, "_sock", True) is not None:
                 raise
             raise pymysql.err.OperationalError(2013, "Lost connection to server during query") from None
-
-
-def encode_facts(b: Batch, dates: IsoDates) -> bytes:
-    """Lines of sales_transactions as LOAD DATA text, in the schema's column order."""
-    if len(b["line_id"]) == 0:
-        return b""
-    returned = np.asarray(b["returned_line_id"])
-    parts = [
-        b["line_id"].astype("S20"),
-        invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]),
-        b["customer_id"].astype("S10"),
-        dates(b["invoice_date"]).astype("S10"),
-        b["product_id"].astype("S10"),
-        np.asarray(b["quantity"]).astype("S12"),
-        cents_to_text(np.asarray(b["revenue_cents"])),
-        b["store_id"].astype("S10"),
-        cents_to_text(np.asarray(b["unit_price_cents"])),
-        np.where(returned > 0, returned.astype("S20"), NULL),
-    ]
-    line = parts[0]
-    for p in parts[1:]:
-        line = np.strings.add(np.strings.add(line, b"\t"), p)
-    return b"\n".join(line.tolist()) + b"\n"
