@@ -68,36 +68,32 @@ def _fmt(x: float) -> str:
 class _Sql:
     """The few expressions SQLite, PostgreSQL and MySQL/MariaDB spell differently."""
 
+    _TEMPLATES = {  # {0}: a column, or the later of two dates and {1} the earlier
+        "postgresql": (
+            "CAST(EXTRACT(YEAR FROM {0}) AS INTEGER)",
+            "CAST(EXTRACT(MONTH FROM {0}) AS INTEGER)",
+            "({0} - {1})",
+        ),
+        "sqlite": (
+            "CAST(strftime('%Y', {0}) AS INTEGER)",
+            "CAST(strftime('%m', {0}) AS INTEGER)",
+            "CAST(julianday({0}) - julianday({1}) AS INTEGER)",
+        ),
+        "mysql": ("YEAR({0})", "MONTH({0})", "DATEDIFF({0}, {1})"),
+    }
+
     def __init__(self, dialect: str):
-        self.pg = dialect == "postgresql"
         self.mysql = dialect in ("mysql", "mariadb")
+        self._year, self._month, self._days = self._TEMPLATES["mysql" if self.mysql else dialect]
 
     def year(self, col: str) -> str:
-        if self.mysql:
-            return f"YEAR({col})"
-        return (
-            f"CAST(EXTRACT(YEAR FROM {col}) AS INTEGER)"
-            if self.pg
-            else f"CAST(strftime('%Y', {col}) AS INTEGER)"
-        )
+        return self._year.format(col)
 
     def month(self, col: str) -> str:
-        if self.mysql:
-            return f"MONTH({col})"
-        return (
-            f"CAST(EXTRACT(MONTH FROM {col}) AS INTEGER)"
-            if self.pg
-            else f"CAST(strftime('%m', {col}) AS INTEGER)"
-        )
+        return self._month.format(col)
 
     def days(self, later: str, earlier: str) -> str:
-        if self.mysql:
-            return f"DATEDIFF({later}, {earlier})"
-        return (
-            f"({later} - {earlier})"
-            if self.pg
-            else f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
-        )
+        return self._days.format(later, earlier)
 
     def half(self, n: str) -> str:
         """Integer n // 2."""
