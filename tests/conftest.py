@@ -74,18 +74,23 @@ def pg_server():
 
 
 @contextlib.contextmanager
-def fresh_pg_database(server: str):
-    """A new, empty database on the server, dropped afterwards: its URL."""
+def fresh_database(server: str, admin, quote: str, drop_options: str = ""):
+    """A new, empty database on the server (reached through the `admin` engine), dropped afterwards: its
+    URL. `quote` quotes its name in the server's SQL."""
     name = f"erpgen_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {quote}{name}{quote}{drop_options}"))
         admin.dispose()
+
+
+def fresh_pg_database(server: str):
+    admin = create_engine(make_url(server).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    return fresh_database(server, admin, '"', " WITH (FORCE)")
 
 
 @pytest.fixture
@@ -122,16 +127,8 @@ def mysql_server():
 @pytest.fixture
 def mysql_url(mysql_server):
     """A fresh, empty database for one test, dropped afterwards."""
-    name = f"erpgen_test_{uuid.uuid4().hex[:12]}"
-    admin = _mysql_engine(mysql_server)
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE `{name}`"))
-    try:
-        yield make_url(mysql_server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
+    with fresh_database(mysql_server, _mysql_engine(mysql_server), "`") as url:
+        yield url
 
 
 @pytest.fixture

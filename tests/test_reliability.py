@@ -166,7 +166,9 @@ def test_a_second_writer_on_the_same_sqlite_file_is_told_at_once(tmp_path, erpge
     assert_one_clean_line(r, "database is locked", "another process is writing to it")
 
 
-def test_a_database_holding_other_data_is_refused_and_replace_leaves_it_alone(any_url, erpgen):
+@pytest.mark.parametrize("target", ["sqlite_url", "pg_url", "mysql_url"])
+def test_a_database_holding_other_data_is_refused_and_replace_leaves_it_alone(target, request, erpgen):
+    any_url = request.getfixturevalue(target)
     with connect(parse(any_url)) as conn, conn.begin():
         conn.execute(text("CREATE TABLE their_orders (id INTEGER PRIMARY KEY, note TEXT)"))
         conn.execute(text("INSERT INTO their_orders VALUES (1, 'keep me')"))
