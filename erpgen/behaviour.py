@@ -249,15 +249,16 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     life_rows, life_codes, life_days = [], [], []
     while len(rows):
         k = counter
+        idr = ids[rows]
         seg = segment[rows]
         started = first[rows] >= 0
         years = np.where(started, (cur[rows] - first[rows]) / 365.25, 0.0)
         drift = np.exp(trend[rows] * years)
         # candidate gap, by segment
         occ_gap = 1 + draws.geometric_failures(
-            np.minimum(occ_rate[rows] * drift, 1.0), Stream.BUY_GAP, ids[rows], k
+            np.minimum(occ_rate[rows] * drift, 1.0), Stream.BUY_GAP, idr, k
         )
-        noise = np.exp(0.2 * draws.normal(Stream.BUY_GAP, ids[rows], k, 1))
+        noise = np.exp(0.2 * draws.normal(Stream.BUY_GAP, idr, k, 1))
         loyal_gap = np.where(
             grams_last[rows] > 0,
             np.ceil(grams_last[rows] / (consumption[rows] * drift) * noise),
@@ -268,31 +269,31 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         gap = np.where(started, gap, first_delay[rows])
         # a dormant spell stretches the gap; it began when the purchase was due
         goes_dormant = (
-            started
-            & (draws.uniform(Stream.DORMANCY, ids[rows], k) < lc.p_dormant)
-            & (dormant_since[rows] < 0)
+            started & (draws.uniform(Stream.DORMANCY, idr, k) < lc.p_dormant) & (dormant_since[rows] < 0)
         )
-        spell = np.round(np.exp(dormant_mu + 0.5 * draws.normal(Stream.DORMANCY, ids[rows], k, 1)))
-        spell = np.maximum(30, spell).astype(np.int64)
         dormant_since[rows] = np.where(goes_dormant, cur[rows] + gap, dormant_since[rows])
-        cand = cur[rows] + gap + np.where(goes_dormant, spell, 0)
+        cand = cur[rows] + gap
+        if goes_dormant.any():
+            z = draws.normal(Stream.DORMANCY, idr[goes_dormant], k, 1)
+            cand[goes_dormant] += np.maximum(30, np.round(np.exp(dormant_mu + 0.5 * z))).astype(np.int64)
         # occasional buying follows the months: thin candidates by the month's weight
         month = (EPOCH + cand.astype("timedelta64[D]")).astype("datetime64[M]").astype(np.int64) % 12
         keep = (
             (seg != OCCASIONAL)
             | ~started
-            | (draws.uniform(Stream.BUY_GAP, ids[rows], k, 2) * month_max < model.month[month])
+            | (draws.uniform(Stream.BUY_GAP, idr, k, 2) * month_max < model.month[month])
         )
         # and every channel has its weekdays: move forward to a day the customer's channel trades
         ch = channel[rows]
-        settled = np.zeros(len(rows), dtype=bool)
-        for j in range(14):  # each customer stops at its first accepted day, whatever the others do
-            wd = (cand + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
-            ok = draws.uniform(Stream.WEEKDAY, ids[rows], k, j) * weekday_max[ch] < model.weekday[ch, wd]
-            settled |= ok
-            if settled.all():
+        moving = np.arange(len(rows))  # each customer stops at its first accepted day, whatever the others do
+        for j in range(14):
+            wd = (cand[moving] + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+            c = ch[moving]
+            ok = draws.uniform(Stream.WEEKDAY, idr[moving], k, j) * weekday_max[c] < model.weekday[c, wd]
+            moving = moving[~ok]
+            if not len(moving):
                 break
-            cand = np.where(settled, cand, cand + 1)
+            cand[moving] += 1
         # the first purchase fixes the lost-decision date (one-time buyers decide the same day)
         newly = ~started
         first_here = np.where(newly, cand, first[rows])

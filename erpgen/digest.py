@@ -257,7 +257,13 @@ def _batch_canonical(column, b) -> bytes:
     if kind == "text":
         texts = values.tolist() if isinstance(values, np.ndarray) else values
         # UTF-8 of the joined text is the values' UTF-8, each ended by a zero byte
-        return ("\x00".join("" if v is None else str(v) for v in texts) + "\x00").encode() if texts else b""
+        if not texts:
+            return b""
+        try:
+            joined = "\x00".join(["" if v is None else v for v in texts])
+        except TypeError:  # not all str
+            joined = "\x00".join("" if v is None else str(v) for v in texts)
+        return (joined + "\x00").encode()
     if kind == "date":  # days since 1970-01-01; negative: NULL
         days = np.asarray(values, dtype=np.int64)
         return np.where(days < 0, NULL, days).astype("<i8").tobytes()

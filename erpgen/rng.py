@@ -44,11 +44,15 @@ class Stream(IntEnum):
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    x = x ^ (x >> _S30)
+    """The SplitMix64 finaliser, in place on a uint64 array `x` (no temporaries but one shifted copy)."""
+    t = np.right_shift(x, _S30)
+    x ^= t
     x *= _M1
-    x ^= x >> _S27
+    np.right_shift(x, _S27, out=t)
+    x ^= t
     x *= _M2
-    x ^= x >> _S31
+    np.right_shift(x, _S31, out=t)
+    x ^= t
     return x
 
 
@@ -65,9 +69,11 @@ class Draws:
         self._keys = {s: stream_key(seed, s) for s in Stream}
 
     def bits(self, stream: Stream, customer: np.ndarray, a: np.ndarray | int = 0, b: np.ndarray | int = 0):
-        c = np.asarray(customer, dtype=np.uint64)
-        x = c | (np.asarray(a, dtype=np.uint64) << _S32) | (np.asarray(b, dtype=np.uint64) << _S56)
-        x = x ^ self._keys[stream]
+        x = np.empty(np.broadcast_shapes(np.shape(customer), np.shape(a), np.shape(b)), dtype=np.uint64)
+        x[...] = customer  # a new array: _mix works in place
+        x |= np.asarray(a, dtype=np.uint64) << _S32
+        x |= np.asarray(b, dtype=np.uint64) << _S56
+        x ^= self._keys[stream]
         with np.errstate(over="ignore"):
             return _mix(_mix(x))
 

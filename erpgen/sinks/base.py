@@ -142,6 +142,18 @@ def table_rows(table: str, b: Batch, dates: IsoDates):
 _TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def _escaped_text(values) -> list[str]:
+    """A text column for COPY text / LOAD DATA: NULL as \\N, escapes only when a value needs them (one
+    scan of the joined column decides, so the common case costs no call per value)."""
+    try:
+        joined = "".join([x for x in values if x is not None])
+    except TypeError:  # not all text (numbers, say): the general path
+        joined = "\\"
+    if any(ch in joined for ch in "\\\t\n\r"):
+        return ["\\N" if x is None else str(x).translate(_TEXT_ESCAPES) for x in values]
+    return ["\\N" if x is None else x for x in values]
+
+
 def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
     """Rows of any table but the fact table as tab-separated text lines (the values of table_rows), built
     column by column: one join per batch, not one call per row."""
@@ -161,7 +173,7 @@ def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
         elif isinstance(v := b[col.name], np.ndarray) and v.dtype.kind in "iu":
             values = v.astype(str).tolist()
         else:
-            values = ["\\N" if x is None else str(x).translate(_TEXT_ESCAPES) for x in v]
+            values = _escaped_text(v)
         columns.append(values)
     if not columns[0]:
         return b""
@@ -195,8 +207,18 @@ def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) 
 def invoice_ids(
     customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None
 ) -> np.ndarray:
-    """'INV-<customer_id:08d>-<seq:06d>' (credit notes: 'CRN-...') as a fixed-width bytes array (19 bytes)."""
-    cust = np.strings.zfill(customer_id.astype("S8"), 8)
-    seq = np.strings.zfill(invoice_seq.astype("S6"), 6)
-    prefix = b"INV-" if is_credit is None else np.where(is_credit, b"CRN-", b"INV-")
-    return np.strings.add(np.strings.add(np.strings.add(prefix, cust), b"-"), seq)
+    """'INV-<customer_id:08d>-<seq:06d>' (credit notes: 'CRN-...') as a fixed-width bytes array (19 bytes),
+    written digit by digit into a byte matrix (number formatting through numpy.strings is ~10x slower)."""
+    chars = np.empty((len(customer_id), INVOICE_ID_WIDTH), dtype=np.uint8)
+    chars[:, :4] = np.frombuffer(b"INV-", dtype=np.uint8)
+    if is_credit is not None:
+        chars[np.asarray(is_credit, dtype=bool), :3] = np.frombuffer(b"CRN", dtype=np.uint8)
+    chars[:, 12] = ord("-")
+    for number, first, width in ((customer_id, 4, 8), (invoice_seq, 13, 6)):
+        rest = np.asarray(number, dtype=np.int64)
+        if len(rest) and (rest.min() < 0 or rest.max() >= 10**width):
+            raise ValueError(f"an invoice number part does not fit in {width} digits")
+        for position in range(first + width - 1, first - 1, -1):
+            rest, digit = np.divmod(rest, 10)
+            chars[:, position] = digit + ord("0")
+    return chars.view(f"S{INVOICE_ID_WIDTH}").ravel()
