@@ -2,14 +2,17 @@
 
 Faker stays off the hot path: it fills small pools once per run (first names, last names, e-mail
 domains, phone numbers), and each customer's identity is assembled from the pools with counter-based
-draws, so 300k customers cost about a second, not minutes, and any block can be built on its own.
+draws, with numpy over whole columns (no loop per customer), so 300k customers cost a fraction of a
+second and any block can be built on its own.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 import numpy as np
 
@@ -42,6 +45,35 @@ class IdentityPools:
     company_slugs: tuple[str, ...]
 
 
+def _cache_weights(fake) -> None:
+    """Make this Faker instance's weighted draws cheap without changing a single draw.
+
+    Faker draws from a weighted OrderedDict (en_US and en_AU names, say, thousands of entries) with
+    random.choices(keys, weights=tuple(values)), rebuilding the weight tuple and its running sums on
+    every call: most of the cost of a pool. Here each provider's random_elements keeps the keys and
+    running sums per dict and calls the same random.choices with cum_weights, which consumes the same
+    random number and picks the same key (choices accumulates weights into those very sums); every
+    other kind of draw goes to Faker's own method unchanged.
+    """
+    for provider in fake.get_providers():
+        original, cached = provider.random_elements, {}
+
+        def random_elements(
+            elements=("a", "b", "c"), length=None, unique=False, use_weighting=None, *,
+            _provider=provider, _original=original, _cached=cached,
+        ):  # fmt: skip
+            weighted = _provider.__use_weighting__ if use_weighting is None else use_weighting
+            if length == 1 and not unique and weighted and isinstance(elements, OrderedDict):
+                entry = _cached.get(id(elements))
+                if entry is None or entry[0] is not elements or len(entry[1]) != len(elements):
+                    entry = (elements, tuple(elements), list(accumulate(elements.values())))
+                    _cached[id(elements)] = entry
+                return _provider.generator.random.choices(entry[1], cum_weights=entry[2], k=1)
+            return _original(elements, length, unique, use_weighting)
+
+        provider.random_elements = random_elements
+
+
 @lru_cache(maxsize=8)
 def identity_pools(locale: str, seed: int) -> IdentityPools:
     from faker import Faker
@@ -49,15 +81,17 @@ def identity_pools(locale: str, seed: int) -> IdentityPools:
     from erpgen.rng import stream_key
 
     fake = Faker(locale)
+    _cache_weights(fake)
     fake.seed_instance(int(stream_key(seed, Stream.CUSTOMER)))
-    first = tuple(fake.first_name() for _ in range(POOL_SIZE))
-    last = tuple(fake.last_name() for _ in range(POOL_SIZE))
+    first_name, last_name, phone_number = fake.first_name, fake.last_name, fake.phone_number
+    first = tuple(first_name() for _ in range(POOL_SIZE))
+    last = tuple(last_name() for _ in range(POOL_SIZE))
     domains = tuple(sorted({fake.free_email_domain() for _ in range(DOMAIN_POOL_SIZE * 5)}))[
         :DOMAIN_POOL_SIZE
     ]
     phones = []
     for _ in range(POOL_SIZE):
-        text = fake.phone_number()
+        text = phone_number()
         digits = tuple(i for i, ch in enumerate(text) if ch.isdigit())
         phones.append((text, digits[-4:]))
     companies = tuple(fake.company() for _ in range(POOL_SIZE))
@@ -71,6 +105,55 @@ def identity_pools(locale: str, seed: int) -> IdentityPools:
         companies,
         tuple(map(_ascii_slug, companies)),
     )
+
+
+@dataclass(frozen=True)
+class _PoolArrays:
+    """One locale's pools as numpy arrays, ready to be indexed by a column of draws."""
+
+    first_names: np.ndarray  # object: the pool's own str objects
+    last_names: np.ndarray
+    companies: np.ndarray
+    first_dots: np.ndarray  # 'U': "<first slug>."
+    last_slugs: np.ndarray  # 'U'
+    at_domains: np.ndarray  # 'U': "@<free e-mail domain>"
+    at_companies: np.ndarray  # 'U': "@<company slug>.com"
+    phone_codes: np.ndarray  # int32 (POOL_SIZE, width): each phone's code points, zero-padded
+    phone_slots: np.ndarray  # intp (POOL_SIZE, 4): where the 4 digits go; the last column if fewer
+
+
+@lru_cache(maxsize=8)
+def _pool_arrays(locale: str, seed: int) -> _PoolArrays:
+    pools = identity_pools(locale, seed)
+
+    def objects(values: tuple[str, ...]) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    def texts(values) -> np.ndarray:
+        return np.array(list(values), dtype=str)
+
+    phones = [text for text, _ in pools.phones]
+    width = max(map(len, phones)) + 1  # a spare last column takes the digits of short phones
+    codes = np.array(phones, dtype=f"U{width}").view(np.int32).reshape(len(phones), width)
+    slots = np.full((len(phones), 4), width - 1, dtype=np.intp)
+    for k, (_, positions) in enumerate(pools.phones):
+        slots[k, : len(positions)] = positions
+    return _PoolArrays(
+        objects(pools.first_names),
+        objects(pools.last_names),
+        objects(pools.companies),
+        texts(s + "." for s in pools.first_slugs),
+        texts(pools.last_slugs),
+        texts("@" + d for d in pools.domains),
+        texts(f"@{s}.com" for s in pools.company_slugs),
+        codes,
+        slots,
+    )
+
+
+_NUMBERS = np.array([str(k) for k in range(100)])  # the e-mail number, 0..99, as text
 
 
 @lru_cache(maxsize=16)
@@ -122,68 +205,87 @@ def locale_of(cfg: GenerateConfig, country) -> str:
 
 
 def build_customers(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> dict[str, object]:
-    """Columns of the customers table for the given ids (any subset, any order of blocks)."""
+    """Columns of the customers table for the given ids (any subset, any order of blocks).
+
+    Whole columns at a time: each locale's customers index that locale's pool arrays with their draws.
+    Draws are pure functions of the customer, so each field is drawn only for the customers it shows.
+    """
     ids = customer_ids.astype(np.int64)
     n = len(ids)
 
     def u(b: int) -> np.ndarray:
         return draws.uniform(Stream.CUSTOMER, ids, 0, b)
 
-    def pick(b: int, size: int) -> np.ndarray:
-        return draws.integers(Stream.CUSTOMER, size, ids, 0, b)
+    def pick(b: int, size: int, rows: np.ndarray) -> np.ndarray:
+        return draws.integers(Stream.CUSTOMER, size, ids[rows], 0, b)
+
+    def address(pools: _PoolArrays, rows: np.ndarray, at_domain: np.ndarray) -> np.ndarray:
+        text = pools.first_dots[pick(_FIRST, POOL_SIZE, rows)]
+        text = np.strings.add(text, pools.last_slugs[pick(_LAST, POOL_SIZE, rows)])
+        text = np.strings.add(text, _NUMBERS[pick(_EMAIL_NO, 100, rows)])
+        return np.strings.add(text, at_domain)
 
     has_first = u(_HAS_FIRST) < cfg.p_first_name
     has_last = u(_HAS_LAST) < cfg.p_last_name
     has_email = u(_HAS_EMAIL) < cfg.p_email
     has_phone = u(_HAS_PHONE) < cfg.p_phone
-    fi, li, ci = pick(_FIRST, POOL_SIZE), pick(_LAST, POOL_SIZE), pick(_COMPANY, POOL_SIZE)
-    di, en = pick(_DOMAIN, DOMAIN_POOL_SIZE), pick(_EMAIL_NO, 100)
-    pi, pd = pick(_PHONE, POOL_SIZE), pick(_PHONE_DIGITS, 10_000)
     countries = list(cfg.scenario.countries.items())
     channels = list(cfg.scenario.channels)
     country = country_index(cfg, ids, draws)
     channel = channel_index(cfg, ids, draws)
-    is_b2b = np.array([ch == "B2B" for ch in channels])[channel]
+    is_b2b = np.array([ch == "B2B" for ch in channels], dtype=bool)[channel]
 
-    first_name: list[str | None] = [None] * n
-    last_name: list[str | None] = [None] * n
-    email: list[str | None] = [None] * n
-    phone: list[str | None] = [None] * n
-    company: list[str | None] = [None] * n
-    for k in range(n):
-        pools = identity_pools(locale_of(cfg, countries[country[k]][1]), cfg.seed)
-        f, la = fi[k], li[k]
-        if has_first[k]:
-            first_name[k] = pools.first_names[f]
-        if has_last[k]:
-            last_name[k] = pools.last_names[la]
-        if is_b2b[k]:
-            company[k] = pools.companies[ci[k]]
-        if has_email[k]:
-            domain = (
-                f"{pools.company_slugs[ci[k]]}.com"
-                if is_b2b[k]
-                else pools.domains[di[k] % len(pools.domains)]
-            )
-            email[k] = f"{pools.first_slugs[f]}.{pools.last_slugs[la]}{en[k]}@{domain}"
-        if has_phone[k]:
-            text, positions = pools.phones[pi[k]]
-            chars = list(text)
-            for pos, digit in zip(positions, f"{pd[k]:04d}"):
-                chars[pos] = digit
-            phone[k] = "".join(chars)
+    first_name = np.full(n, None, dtype=object)
+    last_name = np.full(n, None, dtype=object)
+    email = np.full(n, None, dtype=object)
+    phone = np.full(n, None, dtype=object)
+    company = np.full(n, None, dtype=object)
+    locales = [locale_of(cfg, c) for _, c in countries]
+    names = sorted(set(locales))
+    locale = np.array([names.index(name) for name in locales], dtype=np.intp)[country]
+    for k, name in enumerate(names):
+        pools = _pool_arrays(name, cfg.seed)
+        ours = locale == k if len(names) > 1 else np.ones(n, dtype=bool)
 
+        rows = np.flatnonzero(ours & has_first)
+        first_name[rows] = pools.first_names[pick(_FIRST, POOL_SIZE, rows)]
+        rows = np.flatnonzero(ours & has_last)
+        last_name[rows] = pools.last_names[pick(_LAST, POOL_SIZE, rows)]
+        rows = np.flatnonzero(ours & is_b2b)
+        company[rows] = pools.companies[pick(_COMPANY, POOL_SIZE, rows)]
+
+        # "<first slug>.<last slug><0..99>@<domain>", the domain the company's own for B2B customers
+        rows = np.flatnonzero(ours & has_email)
+        b2b, free = rows[is_b2b[rows]], rows[~is_b2b[rows]]
+        email[b2b] = address(pools, b2b, pools.at_companies[pick(_COMPANY, POOL_SIZE, b2b)])
+        domain = pick(_DOMAIN, DOMAIN_POOL_SIZE, free) % len(pools.at_domains)
+        email[free] = address(pools, free, pools.at_domains[domain])
+
+        # a pool phone with its last 4 digits replaced, in code points (phones may be any unicode)
+        rows = np.flatnonzero(ours & has_phone)
+        which = pick(_PHONE, POOL_SIZE, rows)
+        number = pick(_PHONE_DIGITS, 10_000, rows)
+        codes = pools.phone_codes[which]
+        digits = np.stack([number // 1000, number // 100 % 10, number // 10 % 10, number % 10], axis=1)
+        codes[np.arange(len(rows))[:, None], pools.phone_slots[which]] = ord("0") + digits
+        codes[:, -1] = 0  # the spare column back to padding
+        phone[rows] = codes.view(f"U{codes.shape[1]}").reshape(-1)
+
+    country_codes = np.empty(len(countries), dtype=object)
+    country_codes[:] = [code for code, _ in countries]
+    channel_codes = np.empty(len(channels), dtype=object)
+    channel_codes[:] = channels
     return {
         "customer_id": ids,
         "created_at": created_day(cfg, ids, draws),
-        "first_name": first_name,
-        "last_name": last_name,
-        "email": email,
-        "phone": phone,
+        "first_name": first_name.tolist(),
+        "last_name": last_name.tolist(),
+        "email": email.tolist(),
+        "phone": phone.tolist(),
         "email_opt_in": (has_email & (u(_EMAIL_OPT) < cfg.p_email_opt_in)).astype(np.int64),
         "sms_opt_in": (has_phone & (u(_SMS_OPT) < cfg.p_sms_opt_in)).astype(np.int64),
         "call_opt_in": (has_phone & (u(_CALL_OPT) < cfg.p_call_opt_in)).astype(np.int64),
-        "country": [countries[c][0] for c in country.tolist()],
-        "channel": [channels[c] for c in channel.tolist()],
-        "company_name": company,
+        "country": country_codes[country].tolist(),
+        "channel": channel_codes[channel].tolist(),
+        "company_name": company.tolist(),
     }
