@@ -25,7 +25,7 @@ import numpy as np
 from erpgen.catalog import Catalog
 from erpgen.config import MAX_INVOICES_PER_DAY, GenerateConfig
 from erpgen.customers import EPOCH, channel_index, country_index, created_day
-from erpgen.rng import Draws, Stream
+from erpgen.rng import Draws, Stream, geometric_of, normal_of
 
 ONE_TIME, LOYAL, OCCASIONAL, B2B = range(4)  # indexes into schema.SEGMENTS
 ACQUIRED, FIRST_PURCHASE, DORMANT, REACTIVATED, LOST = range(5)
@@ -38,7 +38,8 @@ _K_QTY, _K_DISCOUNT, _K_STORE, _K_LOST, _K_FIRST = range(10, 15)
 _I_HAS_REFILL, _I_N_REFILL, _I_ACC, _I_N_ACC, _I_SPARE, _I_DEVICE, _I_NTH = range(7)
 # lines per invoice are keyed b = line number (< 128); refills start at 1, after the device line
 _MAX_LINES = 60  # keyed draws use b, b + 64 and b + 192
-_INVOICES_PER_EVENT = 64  # invoice key = event counter * 64 + invoice number within the day
+_INVOICES_PER_EVENT = 64
+_WEEKDAYS_AT_ONCE = 3  # invoice key = event counter * 64 + invoice number within the day
 
 
 def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
@@ -149,7 +150,10 @@ def _pick(draws: Draws, pool: np.ndarray, cdf: np.ndarray, cust, a, b) -> np.nda
 
 def _count(draws: Draws, cdf: np.ndarray, cust, a, b) -> np.ndarray:
     """1 + the number of cdf steps a uniform passes: counts drawn from weights (cdf per row or shared)."""
-    u = draws.uniform(Stream.INVOICE, cust, a, b)
+    return _count_of(draws.uniform(Stream.INVOICE, cust, a, b), cdf)
+
+
+def _count_of(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:
     if cdf.ndim == 1:
         return 1 + np.searchsorted(cdf, u, side="right").clip(max=len(cdf) - 1)
     return 1 + (u[:, None] > cdf).sum(axis=1).clip(max=cdf.shape[1] - 1)
@@ -157,9 +161,9 @@ def _count(draws: Draws, cdf: np.ndarray, cust, a, b) -> np.ndarray:
 
 def _quantity(draws: Draws, cust, a, b, base: np.ndarray) -> np.ndarray:
     """Units on a line: mostly 1 for consumers (sometimes 2 or 3); around `base` for B2B."""
-    u = draws.uniform(Stream.QUANTITY, cust, a, b)
-    consumer = 1 + (u > 0.85) + (u > 0.97)
-    bulk = np.maximum(1, np.round(base * np.exp(0.3 * draws.normal(Stream.QUANTITY, cust, a, b + 64))))
+    u = draws.uniforms(Stream.QUANTITY, cust, a, b, (0, 64, 192))  # a uniform and a normal (at b + 64)
+    consumer = 1 + (u[:, 0] > 0.85) + (u[:, 0] > 0.97)
+    bulk = np.maximum(1, np.round(base * np.exp(0.3 * normal_of(u[:, 1], u[:, 2]))))
     return np.where(base > 1, bulk, consumer).astype(np.int64)
 
 
@@ -254,11 +258,13 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         started = first[rows] >= 0
         years = np.where(started, (cur[rows] - first[rows]) / 365.25, 0.0)
         drift = np.exp(trend[rows] * years)
+        # the iteration's draws, a few columns per call (the same numbers as one call each): BUY_GAP b=0
+        # for the gap, b=1 (and 129) for its noise, b=2 for the month; DORMANCY b=0, b=1 (and 129)
+        ub = draws.uniforms(Stream.BUY_GAP, idr, k, 0, (0, 1, 129, 2))
+        ud = draws.uniforms(Stream.DORMANCY, idr, k, 0, (0, 1, 129))
         # candidate gap, by segment
-        occ_gap = 1 + draws.geometric_failures(
-            np.minimum(occ_rate[rows] * drift, 1.0), Stream.BUY_GAP, idr, k
-        )
-        noise = np.exp(0.2 * draws.normal(Stream.BUY_GAP, idr, k, 1))
+        occ_gap = 1 + geometric_of(ub[:, 0], np.minimum(occ_rate[rows] * drift, 1.0))
+        noise = np.exp(0.2 * normal_of(ub[:, 1], ub[:, 2]))
         loyal_gap = np.where(
             grams_last[rows] > 0,
             np.ceil(grams_last[rows] / (consumption[rows] * drift) * noise),
@@ -268,25 +274,26 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         gap = np.select([seg == LOYAL, seg == B2B], [loyal_gap, b2b_gap], occ_gap).astype(np.int64)
         gap = np.where(started, gap, first_delay[rows])
         # a dormant spell stretches the gap; it began when the purchase was due
-        goes_dormant = (
-            started & (draws.uniform(Stream.DORMANCY, idr, k) < lc.p_dormant) & (dormant_since[rows] < 0)
-        )
+        goes_dormant = started & (ud[:, 0] < lc.p_dormant) & (dormant_since[rows] < 0)
         dormant_since[rows] = np.where(goes_dormant, cur[rows] + gap, dormant_since[rows])
         cand = cur[rows] + gap
         if goes_dormant.any():
-            z = draws.normal(Stream.DORMANCY, idr[goes_dormant], k, 1)
+            z = normal_of(ud[goes_dormant, 1], ud[goes_dormant, 2])
             cand[goes_dormant] += np.maximum(30, np.round(np.exp(dormant_mu + 0.5 * z))).astype(np.int64)
         # occasional buying follows the months: thin candidates by the month's weight
         month = (EPOCH + cand.astype("timedelta64[D]")).astype("datetime64[M]").astype(np.int64) % 12
-        keep = (
-            (seg != OCCASIONAL)
-            | ~started
-            | (draws.uniform(Stream.BUY_GAP, idr, k, 2) * month_max < model.month[month])
-        )
+        keep = (seg != OCCASIONAL) | ~started | (ub[:, 3] * month_max < model.month[month])
         # and every channel has its weekdays: move forward to a day the customer's channel trades
         ch = channel[rows]
-        moving = np.arange(len(rows))  # each customer stops at its first accepted day, whatever the others do
-        for j in range(14):
+        # each customer stops at its first accepted day (draw j on the j-th day tried), whatever the others
+        # do: three days at once first, then one at a time for the few still moving
+        ahead = np.arange(_WEEKDAYS_AT_ONCE)
+        uw = draws.uniforms(Stream.WEEKDAY, idr, k, 0, ahead)
+        ok = uw * weekday_max[ch][:, None] < model.weekday[ch[:, None], (cand[:, None] + ahead + 3) % 7]
+        tried = np.where(ok.any(axis=1), ok.argmax(axis=1), _WEEKDAYS_AT_ONCE)
+        cand += tried
+        moving = np.flatnonzero(tried == _WEEKDAYS_AT_ONCE)
+        for j in range(_WEEKDAYS_AT_ONCE, 14) if len(moving) else ():
             wd = (cand[moving] + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
             c = ch[moving]
             ok = draws.uniform(Stream.WEEKDAY, idr[moving], k, j) * weekday_max[c] < model.weekday[c, wd]
@@ -307,19 +314,16 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
             key = counter * _INVOICES_PER_EVENT
             o = owned[r]
             p_dev = model.device[dev_opt[r], np.minimum(o, dev_width - 1)]
-            device = (draws.uniform(Stream.INVOICE, ids[r], key, _I_DEVICE) < p_dev) & (len(device_pool) > 0)
-            has_ref = (
-                draws.uniform(Stream.INVOICE, ids[r], key, _I_HAS_REFILL) < s.basket.p_refill_invoice
-            ) & (len(refill_pool) > 0)
-            n_ref = np.where(
-                has_ref, _count(draws, model.refill_cdf[ref_opt[r]], ids[r], key, _I_N_REFILL), 0
-            )
-            grams = np.zeros(len(r))
-            for line in range(int(n_ref.max(initial=0))):
-                on = n_ref > line
-                prod = _pick(draws, refill_pool, refill_cdf, ids[r][on], key, 1 + line)
-                qty = _quantity(draws, ids[r][on], key, 1 + line, qty_base[r][on])
-                grams[on] += model.gramm[prod] * qty
+            ui = draws.uniforms(Stream.INVOICE, ids[r], key, 0, (_I_DEVICE, _I_HAS_REFILL, _I_N_REFILL))
+            device = (ui[:, 0] < p_dev) & (len(device_pool) > 0)
+            has_ref = (ui[:, 1] < s.basket.p_refill_invoice) & (len(refill_pool) > 0)
+            n_ref = np.where(has_ref, _count_of(ui[:, 2], model.refill_cdf[ref_opt[r]]), 0)
+            # every refill line of these invoices at once (keyed by its line number, from 1)
+            of = np.repeat(np.arange(len(r)), n_ref)
+            line = 1 + np.arange(len(of)) - np.repeat(np.cumsum(n_ref) - n_ref, n_ref)
+            prod = _pick(draws, refill_pool, refill_cdf, ids[r][of], key, line)
+            qty = _quantity(draws, ids[r][of], key, line, qty_base[r][of])
+            grams = np.bincount(of, weights=model.gramm[prod] * qty, minlength=len(r))
             owned[r] += device
             grams_last[r] = grams
             ev_rows.append(r)

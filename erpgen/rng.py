@@ -81,6 +81,16 @@ class Draws:
         """Uniform floats in the open interval (0, 1)."""
         return ((self.bits(stream, customer, a, b) >> _S11).astype(np.float64) + 0.5) * _INV_2_53
 
+    def uniforms(self, stream: Stream, customer: np.ndarray, a=0, b=0, offsets=(0,)) -> np.ndarray:
+        """Several uniforms per element in one pass: column j is uniform(stream, customer, a, b + offsets[j])
+        (the same numbers as separate calls; fewer numpy calls for the event loop's small arrays)."""
+        col = np.asarray(customer)[:, None]
+        a = np.asarray(a)[:, None] if np.ndim(a) else a
+        b = (np.asarray(b, dtype=np.int64)[:, None] if np.ndim(b) else b) + np.asarray(
+            offsets, dtype=np.int64
+        )
+        return self.uniform(stream, col, a, b)
+
     def integers(self, stream: Stream, n: int | np.ndarray, customer, a=0, b=0) -> np.ndarray:
         """Integers in [0, n) (n may be an array)."""
         u = self.uniform(stream, customer, a, b)
@@ -90,19 +100,28 @@ class Draws:
         """Standard normal draws (Box-Muller on two keyed uniforms)."""
         u1 = self.uniform(stream, customer, a, b)
         u2 = self.uniform(stream, customer, a, np.asarray(b, dtype=np.uint64) + np.uint64(128))
-        return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+        return normal_of(u1, u2)
 
     def geometric_failures(self, p: np.ndarray, stream: Stream, customer, a=0, b=0) -> np.ndarray:
         """Number of failed daily trials before the first success, for success probability p.
 
         p == 0 gives a very large number (the event never happens within any date range erpgen allows).
         """
-        u = self.uniform(stream, customer, a, b)
-        p = np.asarray(p, dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = np.floor(np.log(u) / np.log1p(-np.minimum(p, 1.0 - 1e-16)))
-        k = np.where(p <= 0.0, 1e9, np.where(p >= 1.0, 0.0, k))
-        return np.minimum(k, 1e9).astype(np.int64)
+        return geometric_of(self.uniform(stream, customer, a, b), p)
+
+
+def normal_of(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Standard normal draws from two uniforms (Box-Muller): Draws.normal is normal_of(u(b), u(b + 128))."""
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def geometric_of(u: np.ndarray, p) -> np.ndarray:
+    """Draws.geometric_failures from its uniform."""
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.floor(np.log(u) / np.log1p(-np.minimum(p, 1.0 - 1e-16)))
+    k = np.where(p <= 0.0, 1e9, np.where(p >= 1.0, 0.0, k))
+    return np.minimum(k, 1e9).astype(np.int64)
 
 
 def python_random(seed: int, stream: Stream):

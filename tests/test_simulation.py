@@ -246,3 +246,22 @@ def test_air_freshener_file_lists_every_knob():
         names = [x.name for x in dataclasses.fields(value)] if dataclasses.is_dataclass(value) else [f.name]
         for name in names:
             assert f"{name} =" in text or f"[{f.name}." in text, name
+
+
+def test_batched_draws_are_the_single_draws():
+    """The event loop takes several draws per call (Draws.uniforms); each column must be the number a
+    call of its own gives, or batching would change the data."""
+    from erpgen.rng import Stream, geometric_of, normal_of
+
+    d = Draws(11)
+    cust, a, b = np.arange(1, 500), np.arange(499) * 3, np.arange(499) % 60
+    for a_, b_ in ((7, 0), (a, 0), (7, b), (a, b)):
+        u = d.uniforms(Stream.QUANTITY, cust, a_, b_, (0, 64, 192))
+        for j, off in enumerate((0, 64, 192)):
+            assert np.array_equal(u[:, j], d.uniform(Stream.QUANTITY, cust, a_, np.asarray(b_) + off))
+        assert np.array_equal(
+            normal_of(u[:, 1], u[:, 2]), d.normal(Stream.QUANTITY, cust, a_, np.asarray(b_) + 64)
+        )
+    p = np.linspace(0, 1, 499)
+    u = d.uniform(Stream.BUY_GAP, cust, 5)
+    assert np.array_equal(geometric_of(u, p), d.geometric_failures(p, Stream.BUY_GAP, cust, 5))
