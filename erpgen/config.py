@@ -143,9 +143,9 @@ def validate(cfg: GenerateConfig) -> None:
 
 
 def _check_locale(locale: str) -> None:
-    from faker.config import AVAILABLE_LOCALES
+    from erpgen.scenario import faker_locales
 
-    if locale not in AVAILABLE_LOCALES:
-        close = [x for x in AVAILABLE_LOCALES if x.lower().startswith(locale.lower()[:2])][:5]
+    if locale not in faker_locales():
+        close = [x for x in sorted(faker_locales()) if x.lower().startswith(locale.lower()[:2])][:5]
         hint = f"try one of {', '.join(close)}" if close else "e.g. en_US, en_GB, de_DE, fr_FR"
         raise ConfigError(f"--faker-locale {locale!r} is not a Faker locale", hint)

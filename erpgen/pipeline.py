@@ -257,11 +257,13 @@ def _block_maker(cfg: GenerateConfig, engine: str, scheduler: str | None, worker
 
 
 class _Blocks:
-    """Customer and fact blocks, made in this process or in a pool of forked workers, yielded in order.
+    """Fact blocks, made by a pool of forked workers (and by this process while it would otherwise wait),
+    yielded in order.
 
     Each block depends only on the seed and its customer ids, so where it is made never changes it. At
-    most two blocks per worker are in flight, which bounds memory whatever the dataset size. The pool
-    also calibrates the rates (erpgen.calibrate) in the background; `model` waits for them.
+    most two blocks per worker (and one made here) are in flight, which bounds memory whatever the
+    dataset size. The pool also calibrates the rates (erpgen.calibrate) while this process loads the
+    customers; `model` waits for them.
     """
 
     def __init__(self, cfg: GenerateConfig, catalog: Catalog, workers: int):
@@ -293,26 +295,37 @@ class _Blocks:
     def model(self) -> Model:
         if self._model is None:
             self._model = Model(self.cfg, self.catalog, self.rates.result())
-            if self.workers == 1:
-                self.pool.shutdown()  # it only calibrated; blocks are made here
-                self.pool = None
         return self._model
 
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
-        model = self.model
-        if self.pool is None:
-            for ids in id_blocks:
-                yield fn(model, ids)
-            return
+        """fn(model, ids) for every block, in order. Each worker holds one block at a time; when the next
+        block to yield is not ready, this process makes a later one itself rather than wait (one at a
+        time), so the writer's idle time goes into the simulation too."""
         from collections import deque
 
-        window: deque = deque()
-        for ids in id_blocks:
-            window.append(self.pool.submit(_in_worker, fn, model.rates, ids))
-            if len(window) >= 2 * self.workers:
-                yield window.popleft().result()
+        model = self.model
+        pending = iter(id_blocks)
+        window: deque = deque()  # the blocks in flight, in order: (the pool's future, None) or (None, block)
+        in_pool = 0
+
+        def submit() -> None:
+            nonlocal in_pool
+            while in_pool < self.workers and (ids := next(pending, None)) is not None:
+                window.append((self.pool.submit(_in_worker, fn, model.rates, ids), None))
+                in_pool += 1
+
+        submit()
         while window:
-            yield window.popleft().result()
+            future, made_here = window[0]
+            waiting = future is not None and not future.done()
+            if waiting and len(window) <= self.workers and (ids := next(pending, None)) is not None:
+                window.append((None, fn(model, ids)))
+                continue
+            window.popleft()
+            if future is not None:
+                made_here, in_pool = future.result(), in_pool - 1
+            submit()  # before the caller writes this block, so the workers keep busy meanwhile
+            yield made_here
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
         """Nothing to do: every sink writes in this process."""

@@ -180,7 +180,7 @@ class PostgresSink(DatabaseSink):
             conn.execute(AddConstraint(fk))
         for ix in bulk_indexes():
             conn.execute(CreateIndex(ix))
-        for table in TABLES:
+        for table in BULK:  # the others were analysed as soon as they were loaded (_writer)
             conn.exec_driver_sql(f"ANALYZE {table.name}")
 
     @contextlib.contextmanager
@@ -202,6 +202,9 @@ class PostgresSink(DatabaseSink):
                 columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     yield _RowWriter(copy, table)
+                if table not in {t.name for t in BULK}:
+                    # its statistics now, while the workers simulate, rather than at the end
+                    cur.execute(f"ANALYZE {table}")
 
 
 def _stage_table(name: str) -> Table:
