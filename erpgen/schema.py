@@ -46,8 +46,8 @@ def _flag(name: str) -> CheckConstraint:
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str | None = None) -> CheckConstraint:
-    listed = ", ".join(f"'{v}'" for v in values)
-    return CheckConstraint(f"{column} IN ({listed})", name=name or column)
+    """An OR chain, not an IN list: SQLite builds a temporary table per row for IN in a CHECK (0004)."""
+    return CheckConstraint(" OR ".join(f"{column} = '{v}'" for v in values), name=name or column)
 
 
 stores = Table(

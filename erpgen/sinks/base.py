@@ -119,6 +119,11 @@ def table_rows(table: str, b: Batch, dates: IsoDates):
     Day numbers become ISO dates (negative: NULL), `unit_price_cents` becomes the text '12.50', and None
     stays NULL, so the same rows suit executemany, COPY text and CSV.
     """
+    return zip(*table_columns(table, b, dates))
+
+
+def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
+    """The values of table_rows, column by column."""
     from sqlalchemy import Date
 
     from erpgen.schema import TABLES
@@ -135,7 +140,7 @@ def table_rows(table: str, b: Batch, dates: IsoDates):
         else:
             v = b[col.name]
             columns.append(v.tolist() if isinstance(v, np.ndarray) else v)
-    return zip(*columns)
+    return columns
 
 
 # the text format of PostgreSQL's COPY and MySQL's LOAD DATA: tab-separated, \N for NULL, backslash escapes
