@@ -39,7 +39,21 @@ _I_HAS_REFILL, _I_N_REFILL, _I_ACC, _I_N_ACC, _I_SPARE, _I_DEVICE, _I_NTH = rang
 # lines per invoice are keyed b = line number (< 128); refills start at 1, after the device line
 _MAX_LINES = 60  # keyed draws use b, b + 64 and b + 192
 _INVOICES_PER_EVENT = 64
-_WEEKDAYS_AT_ONCE = 3  # invoice key = event counter * 64 + invoice number within the day
+_WEEKDAYS_AT_ONCE = 3
+# the event loop's draws per customer and iteration, in one call: (stream, b), as separate calls would
+# key them (a normal takes b and b + 128)
+_LOOP_DRAWS = (
+    *((Stream.BUY_GAP, b) for b in (0, 1, 129, 2)),  # the gap, its noise, the month's thinning
+    *((Stream.DORMANCY, b) for b in (0, 1, 129)),  # whether a dormant spell starts, its length
+    *((Stream.WEEKDAY, j) for j in range(_WEEKDAYS_AT_ONCE)),  # the first weekdays tried
+)
+# a refill line's product (_pick) and quantity (_quantity), at b = its line number
+_REFILL_DRAWS = (
+    (Stream.LINE, 0),
+    (Stream.QUANTITY, 0),
+    (Stream.QUANTITY, 64),
+    (Stream.QUANTITY, 192),
+)  # invoice key = event counter * 64 + invoice number within the day
 
 
 def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
@@ -144,7 +158,10 @@ class BlockFacts:
 
 
 def _pick(draws: Draws, pool: np.ndarray, cdf: np.ndarray, cust, a, b) -> np.ndarray:
-    u = draws.uniform(Stream.LINE, cust, a, b)
+    return _pick_of(draws.uniform(Stream.LINE, cust, a, b), pool, cdf)
+
+
+def _pick_of(u: np.ndarray, pool: np.ndarray, cdf: np.ndarray) -> np.ndarray:
     return pool[np.minimum(np.searchsorted(cdf, u, side="right"), len(pool) - 1)]
 
 
@@ -161,7 +178,11 @@ def _count_of(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:
 
 def _quantity(draws: Draws, cust, a, b, base: np.ndarray) -> np.ndarray:
     """Units on a line: mostly 1 for consumers (sometimes 2 or 3); around `base` for B2B."""
-    u = draws.uniforms(Stream.QUANTITY, cust, a, b, (0, 64, 192))  # a uniform and a normal (at b + 64)
+    return _quantity_of(draws.uniforms(Stream.QUANTITY, cust, a, b, (0, 64, 192)), base)
+
+
+def _quantity_of(u: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """_quantity from its three uniforms (QUANTITY at b, b + 64, b + 192: a uniform and a normal)."""
     consumer = 1 + (u[:, 0] > 0.85) + (u[:, 0] > 0.97)
     bulk = np.maximum(1, np.round(base * np.exp(0.3 * normal_of(u[:, 1], u[:, 2]))))
     return np.where(base > 1, bulk, consumer).astype(np.int64)
@@ -260,8 +281,8 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         drift = np.exp(trend[rows] * years)
         # the iteration's draws, a few columns per call (the same numbers as one call each): BUY_GAP b=0
         # for the gap, b=1 (and 129) for its noise, b=2 for the month; DORMANCY b=0, b=1 (and 129)
-        ub = draws.uniforms(Stream.BUY_GAP, idr, k, 0, (0, 1, 129, 2))
-        ud = draws.uniforms(Stream.DORMANCY, idr, k, 0, (0, 1, 129))
+        u = draws.columns(idr, k, 0, _LOOP_DRAWS)
+        ub, ud, uw = u[:, :4], u[:, 4:7], u[:, 7:]
         # candidate gap, by segment
         occ_gap = 1 + geometric_of(ub[:, 0], np.minimum(occ_rate[rows] * drift, 1.0))
         noise = np.exp(0.2 * normal_of(ub[:, 1], ub[:, 2]))
@@ -288,7 +309,6 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         # each customer stops at its first accepted day (draw j on the j-th day tried), whatever the others
         # do: three days at once first, then one at a time for the few still moving
         ahead = np.arange(_WEEKDAYS_AT_ONCE)
-        uw = draws.uniforms(Stream.WEEKDAY, idr, k, 0, ahead)
         ok = uw * weekday_max[ch][:, None] < model.weekday[ch[:, None], (cand[:, None] + ahead + 3) % 7]
         tried = np.where(ok.any(axis=1), ok.argmax(axis=1), _WEEKDAYS_AT_ONCE)
         cand += tried
@@ -321,8 +341,9 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
             # every refill line of these invoices at once (keyed by its line number, from 1)
             of = np.repeat(np.arange(len(r)), n_ref)
             line = 1 + np.arange(len(of)) - np.repeat(np.cumsum(n_ref) - n_ref, n_ref)
-            prod = _pick(draws, refill_pool, refill_cdf, ids[r][of], key, line)
-            qty = _quantity(draws, ids[r][of], key, line, qty_base[r][of])
+            u = draws.columns(ids[r][of], key, line, _REFILL_DRAWS)
+            prod = _pick_of(u[:, 0], refill_pool, refill_cdf)
+            qty = _quantity_of(u[:, 1:], qty_base[r][of])
             grams = np.bincount(of, weights=model.gramm[prod] * qty, minlength=len(r))
             owned[r] += device
             grams_last[r] = grams

@@ -69,27 +69,36 @@ class Draws:
         self._keys = {s: stream_key(seed, s) for s in Stream}
 
     def bits(self, stream: Stream, customer: np.ndarray, a: np.ndarray | int = 0, b: np.ndarray | int = 0):
-        x = np.empty(np.broadcast_shapes(np.shape(customer), np.shape(a), np.shape(b)), dtype=np.uint64)
+        return self._bits(self._keys[stream], customer, a, b)
+
+    def _bits(self, key, customer, a, b) -> np.ndarray:
+        shape = np.broadcast_shapes(np.shape(customer), np.shape(a), np.shape(b), np.shape(key))
+        x = np.empty(shape, dtype=np.uint64)
         x[...] = customer  # a new array: _mix works in place
         x |= np.asarray(a, dtype=np.uint64) << _S32
         x |= np.asarray(b, dtype=np.uint64) << _S56
-        x ^= self._keys[stream]
+        x ^= key
         with np.errstate(over="ignore"):
             return _mix(_mix(x))
 
     def uniform(self, stream: Stream, customer: np.ndarray, a: np.ndarray | int = 0, b: np.ndarray | int = 0):
         """Uniform floats in the open interval (0, 1)."""
-        return ((self.bits(stream, customer, a, b) >> _S11).astype(np.float64) + 0.5) * _INV_2_53
+        return _to_unit(self.bits(stream, customer, a, b))
 
     def uniforms(self, stream: Stream, customer: np.ndarray, a=0, b=0, offsets=(0,)) -> np.ndarray:
         """Several uniforms per element in one pass: column j is uniform(stream, customer, a, b + offsets[j])
         (the same numbers as separate calls; fewer numpy calls for the event loop's small arrays)."""
+        return self.columns(customer, a, b, [(stream, offset) for offset in offsets])
+
+    def columns(self, customer: np.ndarray, a, b, spec) -> np.ndarray:
+        """Like uniforms, each column from its own stream: column j is
+        uniform(spec[j][0], customer, a, b + spec[j][1])."""
+        keys = np.array([self._keys[stream] for stream, _ in spec], dtype=np.uint64)
+        offsets = np.array([offset for _, offset in spec], dtype=np.int64)
         col = np.asarray(customer)[:, None]
         a = np.asarray(a)[:, None] if np.ndim(a) else a
-        b = (np.asarray(b, dtype=np.int64)[:, None] if np.ndim(b) else b) + np.asarray(
-            offsets, dtype=np.int64
-        )
-        return self.uniform(stream, col, a, b)
+        b = (np.asarray(b, dtype=np.int64)[:, None] if np.ndim(b) else b) + offsets
+        return _to_unit(self._bits(keys, col, a, b))
 
     def integers(self, stream: Stream, n: int | np.ndarray, customer, a=0, b=0) -> np.ndarray:
         """Integers in [0, n) (n may be an array)."""
@@ -108,6 +117,11 @@ class Draws:
         p == 0 gives a very large number (the event never happens within any date range erpgen allows).
         """
         return geometric_of(self.uniform(stream, customer, a, b), p)
+
+
+def _to_unit(bits: np.ndarray) -> np.ndarray:
+    """The top 53 bits as a float in the open interval (0, 1)."""
+    return ((bits >> _S11).astype(np.float64) + 0.5) * _INV_2_53
 
 
 def normal_of(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
