@@ -106,8 +106,8 @@ def _scenario_flag(name: str, type_, help_text: str):
     type=int,
     default=1,
     show_default=True,
-    help="Processes simulating blocks in parallel (the data stays the same); with --engine dask, the "
-    "size of the local cluster.",
+    help="Worker processes simulating blocks in parallel, while this process writes (and simulates too "
+    "when it would wait); the data stays the same. With --engine dask, the size of the local cluster.",
 )
 @click.option(
     "--engine",
