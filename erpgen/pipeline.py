@@ -300,32 +300,44 @@ class _Blocks:
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
         """fn(model, ids) for every block, in order. Each worker holds one block at a time; when the next
         block to yield is not ready, this process makes a later one itself rather than wait (one at a
-        time), so the writer's idle time goes into the simulation too."""
+        time, after queueing one more for the workers if two are left, so that they do not run dry
+        meanwhile): the writer's idle time goes into the simulation too."""
         from collections import deque
 
         model = self.model
         pending = iter(id_blocks)
+        ahead: deque = deque()  # blocks taken from `pending` but not handed out yet
         window: deque = deque()  # the blocks in flight, in order: (the pool's future, None) or (None, block)
-        in_pool = 0
+        in_pool = here = 0
 
-        def submit() -> None:
+        def left(k: int) -> bool:
+            while len(ahead) < k and (ids := next(pending, None)) is not None:
+                ahead.append(ids)
+            return len(ahead) >= k
+
+        def to_pool() -> None:
             nonlocal in_pool
-            while in_pool < self.workers and (ids := next(pending, None)) is not None:
-                window.append((self.pool.submit(_in_worker, fn, model.rates, ids), None))
-                in_pool += 1
+            window.append((self.pool.submit(_in_worker, fn, model.rates, ahead.popleft()), None))
+            in_pool += 1
 
-        submit()
+        while in_pool < self.workers and left(1):
+            to_pool()
         while window:
-            future, made_here = window[0]
-            waiting = future is not None and not future.done()
-            if waiting and len(window) <= self.workers and (ids := next(pending, None)) is not None:
-                window.append((None, fn(model, ids)))
+            future, block = window[0]
+            if future is not None and not future.done() and not here and left(1):
+                if in_pool <= self.workers and left(2):
+                    to_pool()
+                window.append((None, fn(model, ahead.popleft())))
+                here += 1
                 continue
             window.popleft()
-            if future is not None:
-                made_here, in_pool = future.result(), in_pool - 1
-            submit()  # before the caller writes this block, so the workers keep busy meanwhile
-            yield made_here
+            if future is None:
+                here -= 1
+            else:
+                block, in_pool = future.result(), in_pool - 1
+            while in_pool < self.workers and left(1):  # before the caller writes this block
+                to_pool()
+            yield block
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
         """Nothing to do: every sink writes in this process."""
