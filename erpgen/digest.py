@@ -274,10 +274,10 @@ def _batch_canonical(column, b) -> bytes:
 
 def _fact_canonical(b) -> list[np.ndarray]:
     """The fact table's columns in canonical form, straight from a batch's numpy columns."""
-    from erpgen.sinks.base import invoice_ids
+    from erpgen.sinks.base import batch_invoice_ids
 
     returned = np.asarray(b["returned_line_id"])
-    invoice = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
+    invoice = batch_invoice_ids(b)
     width = invoice.dtype.itemsize  # fixed width: append the zero byte to every value at once
     text = np.zeros((len(invoice), width + 1), dtype=np.uint8)
     text[:, :width] = np.frombuffer(invoice.tobytes(), dtype=np.uint8).reshape(-1, width)

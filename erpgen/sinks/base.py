@@ -197,11 +197,7 @@ def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) 
     returned = np.asarray(b["returned_line_id"])
     fields = {
         "line_id": lambda: _int_text(b["line_id"]),
-        "invoice_id": lambda: (
-            invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
-            .view(np.uint8)
-            .reshape(n, INVOICE_ID_WIDTH)
-        ),
+        "invoice_id": lambda: batch_invoice_ids(b).view(np.uint8).reshape(n, INVOICE_ID_WIDTH),
         "customer_id": lambda: _int_text(b["customer_id"]),
         "invoice_date": lambda: dates(b["invoice_date"]).astype("S10").view(np.uint8).reshape(n, 10),
         "product_id": lambda: _int_text(b["product_id"]),
@@ -261,6 +257,15 @@ def _cents_text(cents) -> np.ndarray:
     tens, ones = np.divmod(np.abs(c) % 100, 10)
     frac[:, 1], frac[:, 2] = tens + ord("0"), ones + ord("0")
     return np.concatenate([whole, frac], axis=1)
+
+
+def batch_invoice_ids(b: Batch) -> np.ndarray:
+    """invoice_ids of a batch of fact lines, made once and kept in the batch for the other sinks and the
+    digest (the key `invoice_id`)."""
+    ids = b.get("invoice_id")
+    if ids is None:
+        ids = b["invoice_id"] = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
+    return ids  # type: ignore[return-value]
 
 
 def invoice_ids(

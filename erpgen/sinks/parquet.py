@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallIntege
 
 from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import FACT, TABLES
-from erpgen.sinks.base import Batch, Sink, invoice_ids, remove_stale_scratch
+from erpgen.sinks.base import Batch, Sink, batch_invoice_ids, remove_stale_scratch
 
 _BY_NAME = {t.name: t for t in TABLES}
 
@@ -68,7 +68,10 @@ class ParquetSink(Sink):
             return
         pa = _pyarrow()
         schema = arrow_schema(_BY_NAME[table])
-        with pa.parquet.ParquetWriter(self.scratch / f"{table}.parquet", schema) as writer:
+        path = self.scratch / f"{table}.parquet"
+        with pa.parquet.ParquetWriter(
+            path, schema, use_dictionary=dictionary_columns(_BY_NAME[table])
+        ) as writer:
             yield _ParquetWriter(writer, table, schema)
 
     def commit(self) -> None:
@@ -123,7 +126,23 @@ class PartWriter:
         for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             folder = Path(self.root) / f"year={years[lo]}"
             folder.mkdir(parents=True, exist_ok=True)
-            pa.parquet.write_table(table.slice(lo, hi - lo), folder / f"part-{block_no:06d}.parquet")
+            pa.parquet.write_table(
+                table.slice(lo, hi - lo),
+                folder / f"part-{block_no:06d}.parquet",
+                use_dictionary=dictionary_columns(FACT),
+            )
+
+
+# Near-unique columns: a dictionary would only fill up and be dropped page after page (slower to write,
+# and the files came out ~15% bigger for the fact table).
+_PLAIN = {"invoice_id", "returned_line_id", "email", "phone"}
+
+
+def dictionary_columns(table: Table) -> list[str]:
+    """The columns worth dictionary encoding: all but a one-column primary key and the near-unique ones."""
+    key = [c.name for c in table.primary_key.columns]
+    plain = _PLAIN | (set(key) if len(key) == 1 else set())
+    return [c.name for c in table.columns if c.name not in plain]
 
 
 def arrow_schema(table: Table):
@@ -154,7 +173,7 @@ def _column(table: Table, name: str, b: Batch, typ):
     """One Arrow column from the batch; what the batch holds for it is documented in sinks.base."""
     pa = _pyarrow()
     if table is FACT and name == "invoice_id":
-        return _fixed_width_strings(pa, invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]))
+        return _fixed_width_strings(pa, batch_invoice_ids(b))
     if table is FACT and name == "returned_line_id":  # 0: a sale, which gives nothing back
         ids = np.asarray(b[name], dtype=np.int64)
         return pa.array(ids, type=typ, mask=ids == 0)

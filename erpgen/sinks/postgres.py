@@ -22,7 +22,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConst
 from erpgen.database import connect
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
-from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, invoice_ids, text_lines
+from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, batch_invoice_ids, text_lines
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 
 PG_EPOCH_DAYS = 10957  # 2000-01-01 as days since 1970-01-01
@@ -97,7 +97,7 @@ def encode_facts(b: Batch) -> bytes:
         rows[f"{name}_len"] = width
     rows["invoice_id_len"] = INVOICE_ID_WIDTH
     rows["line_id"] = b["line_id"]
-    rows["invoice_id"] = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
+    rows["invoice_id"] = batch_invoice_ids(b)
     rows["customer_id"] = b["customer_id"]
     rows["invoice_date"] = np.asarray(b["invoice_date"]) - PG_EPOCH_DAYS
     rows["product_id"] = b["product_id"]

@@ -20,7 +20,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 
 from erpgen.errors import TargetError
 from erpgen.schema import FACT
-from erpgen.sinks.base import Batch, IsoDates, invoice_ids, remove_stale_scratch, table_columns
+from erpgen.sinks.base import Batch, IsoDates, batch_invoice_ids, remove_stale_scratch, table_columns
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.urls import sqlite_path
 
@@ -145,7 +145,7 @@ class _Writer:
         returned = np.asarray(b["returned_line_id"])
         return [
             b["line_id"].tolist(),
-            invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"]).astype("U19").tolist(),
+            batch_invoice_ids(b).astype("U19").tolist(),
             b["customer_id"].tolist(),
             self.dates(b["invoice_date"]).tolist(),
             b["product_id"].tolist(),
