@@ -128,3 +128,12 @@ def test_a_partial_scenario_file_takes_the_defaults(erpgen, tmp_path, sqlite_url
         assert (
             conn.execute(text("SELECT count(*) FROM lifecycle_events WHERE event = 'DORMANT'")).scalar() == 0
         )
+
+
+def test_faker_locales_read_off_the_package_are_fakers_own():
+    """erpgen checks locales without importing every Faker provider; the set must be Faker's."""
+    from faker.config import AVAILABLE_LOCALES
+
+    from erpgen.scenario import faker_locales
+
+    assert faker_locales() == frozenset(AVAILABLE_LOCALES)
