@@ -38,7 +38,7 @@ _K_QTY, _K_DISCOUNT, _K_STORE, _K_LOST, _K_FIRST = range(10, 15)
 _I_HAS_REFILL, _I_N_REFILL, _I_ACC, _I_N_ACC, _I_SPARE, _I_DEVICE, _I_NTH = range(7)
 # lines per invoice are keyed b = line number (< 128); refills start at 1, after the device line
 _MAX_LINES = 60  # keyed draws use b, b + 64 and b + 192
-_INVOICES_PER_EVENT = 64
+_INVOICES_PER_EVENT = 64  # invoice key = event counter * 64 + invoice number within the day
 _WEEKDAYS_AT_ONCE = 3
 # the event loop's draws per customer and iteration, in one call: (stream, b), as separate calls would
 # key them (a normal takes b and b + 128)
@@ -53,7 +53,7 @@ _REFILL_DRAWS = (
     (Stream.QUANTITY, 0),
     (Stream.QUANTITY, 64),
     (Stream.QUANTITY, 192),
-)  # invoice key = event counter * 64 + invoice number within the day
+)
 
 
 def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
@@ -279,8 +279,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         started = first[rows] >= 0
         years = np.where(started, (cur[rows] - first[rows]) / 365.25, 0.0)
         drift = np.exp(trend[rows] * years)
-        # the iteration's draws, a few columns per call (the same numbers as one call each): BUY_GAP b=0
-        # for the gap, b=1 (and 129) for its noise, b=2 for the month; DORMANCY b=0, b=1 (and 129)
+        # the iteration's draws in one call (_LOOP_DRAWS: the same numbers as one call each)
         u = draws.columns(idr, k, 0, _LOOP_DRAWS)
         ub, ud, uw = u[:, :4], u[:, 4:7], u[:, 7:]
         # candidate gap, by segment
@@ -309,12 +308,13 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         # each customer stops at its first accepted day (draw j on the j-th day tried), whatever the others
         # do: three days at once first, then one at a time for the few still moving
         ahead = np.arange(_WEEKDAYS_AT_ONCE)
-        ok = uw * weekday_max[ch][:, None] < model.weekday[ch[:, None], (cand[:, None] + ahead + 3) % 7]
+        weekday = (cand[:, None] + ahead + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+        ok = uw * weekday_max[ch][:, None] < model.weekday[ch[:, None], weekday]
         tried = np.where(ok.any(axis=1), ok.argmax(axis=1), _WEEKDAYS_AT_ONCE)
         cand += tried
         moving = np.flatnonzero(tried == _WEEKDAYS_AT_ONCE)
         for j in range(_WEEKDAYS_AT_ONCE, 14) if len(moving) else ():
-            wd = (cand[moving] + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
+            wd = (cand[moving] + 3) % 7
             c = ch[moving]
             ok = draws.uniform(Stream.WEEKDAY, idr[moving], k, j) * weekday_max[c] < model.weekday[c, wd]
             moving = moving[~ok]
