@@ -261,8 +261,8 @@ class _Blocks:
     yielded in order.
 
     Each block depends only on the seed and its customer ids, so where it is made never changes it. At
-    most two blocks per worker (and one made here) are in flight, which bounds memory whatever the
-    dataset size. The pool also calibrates the rates (erpgen.calibrate) while this process loads the
+    most one block per worker, one queued for them and one made here are in flight, which bounds memory
+    whatever the dataset size. The pool also calibrates the rates (erpgen.calibrate) while this process loads the
     customers; `model` waits for them.
     """
 
