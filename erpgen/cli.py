@@ -129,7 +129,8 @@ def _scenario_flag(name: str, type_, help_text: str):
     type=int,
     default=None,
     show_default=f"{DEFAULT_BLOCK_SIZE:,}, smaller with --workers",
-    help="Customers simulated together (speed and memory only; the data stays the same).",
+    help="Customers simulated together, on average: the local engine cuts blocks of older customers "
+    "smaller, so that each holds about as many lines (speed and memory only; the data stays the same).",
 )
 @click.option(
     "--batch-size",

@@ -45,6 +45,44 @@ def _blocks(n_customers: int, block_size: int) -> Iterator[np.ndarray]:
         yield np.arange(start, min(start + block_size, n_customers + 1), dtype=np.int64)
 
 
+_FIRST_BURST_DAYS = 60  # a new customer's first purchases weigh about two months of buying
+
+
+def _even_blocks(cfg: GenerateConfig, rates, block_size: int) -> Iterator[np.ndarray]:
+    """Blocks of consecutive customer ids for the local engine's fact pass, cut so that each is expected
+    to hold about as many lines as block_size average customers: customers created early, with years of
+    history, go in smaller blocks than newer ones. A block's lines, and so the memory it takes, then
+    stay the same whatever the number of customers (cut by count, the first blocks of 300k customers
+    held 70% more lines than those of 50k).
+
+    The expectation is per creation day: the acquisition curve gives how many customers start that day,
+    and a customer of age A buys for about L(1 - exp(-A/L)) days, L being the mean time to the lost
+    decision (rates.loss_scale included), plus a burst at the start. Measured on 300k customers x 15
+    years, the blocks' lines then vary by 1.18x from smallest to largest (by count: 1.7x). Where blocks
+    are cut never changes the data."""
+    import math
+
+    from erpgen.customers import _acquisition_cdf
+
+    n, days = cfg.n_customers, cfg.n_days
+    season, lc = cfg.scenario.seasonality, cfg.scenario.lifecycle
+    cdf = _acquisition_cdf(cfg.date_from, days, season.acquisition_growth_per_year, season.month_weights)
+    created_by = np.concatenate(([0.0], cdf)) * n  # customers created before each day, and in all
+    hazard = -math.log(max(1e-12, 1.0 - lc.yearly_loss)) / 365.25 * rates.loss_scale
+    life = 1.0 / max(hazard, 1e-9)
+    buying_days = _FIRST_BURST_DAYS + life * -np.expm1(-(days - np.arange(days)) / life)
+    expected = np.cumsum(np.diff(created_by) * buying_days)
+    budget = block_size * expected[-1] / n
+    cuts = np.searchsorted(expected, np.arange(budget, expected[-1], budget))
+    edges = np.unique(np.round(created_by[cuts + 1]).astype(np.int64).clip(1, n))
+    start = 1
+    for edge in [*edges.tolist(), n]:
+        while start <= edge:  # no empty block, none over 4 x block_size customers
+            stop = min(edge, start + 4 * block_size - 1)
+            yield np.arange(start, stop + 1, dtype=np.int64)
+            start = stop + 1
+
+
 def _chunks(batch: Batch, size: int) -> Iterator[Batch]:
     n = len(next(iter(batch.values())))  # type: ignore[arg-type]
     if n <= size:
@@ -411,19 +449,23 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
     sinks = [*sinks, digest]
     _load_masters(blocks, sinks, summary, block_size, batch_size, on_progress)
 
-    # The lifecycle tables are a few rows per customer: kept (as compact codes) from the fact pass and
-    # written after it.
-    lifecycle: list[tuple[np.ndarray, BlockFacts]] = []
+    # The lifecycle tables are a few rows per customer, written after the fact pass: their compact codes
+    # go to a scratch file block by block meanwhile (about 50 bytes a customer: memory stays bounded
+    # by the block, not the dataset).
+    lifecycle = _Spill()
     lines = 0
+
+    def id_blocks() -> Iterator[np.ndarray]:
+        # Dask's workers hash whole segments of the fact table: its blocks stay cut by count
+        if isinstance(blocks, _Blocks):
+            return _even_blocks(cfg, blocks.model.rates, block_size)
+        return _blocks(cfg.n_customers, block_size)
 
     def facts() -> Iterator[Batch]:
         nonlocal lines
-        ids_blocks = _blocks(cfg.n_customers, block_size)
-        for k, (ids, f) in enumerate(
-            zip(_blocks(cfg.n_customers, block_size), blocks.map(_facts_block, ids_blocks))
-        ):
+        for k, (ids, f) in enumerate(zip(id_blocks(), blocks.map(_facts_block, id_blocks()))):
             light = f if f.lines is not None else lifecycle_only(f)
-            lifecycle.append((ids, light))
+            lifecycle.add((ids, light))
             blocks.write_on_worker(k, lines + 1)
             if f.lines is None:
                 yield fact_batch(f, lines + 1)
@@ -446,12 +488,41 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
     _fan_out(
         sinks, "lifecycle_events", (_events_batch(f) for _, f in lifecycle), batch_size, summary, on_progress
     )
+    lifecycle.close()
     run = _run_record(
         cfg, started=started, block_size=block_size, next_line_id=summary.rows["sales_transactions"] + 1
     )
     run.update(status=["COMPLETE"], loaded_at=[_now()], row_counts=[_json(summary.rows)],
                content_digest=[_json(digest.digests())])  # fmt: skip
     _fan_out(sinks, "erpgen_runs", [run], batch_size, summary, on_progress)
+
+
+class _Spill:
+    """Objects pickled one after another into an anonymous scratch file, read back in order as often as
+    needed; the file goes when closed (or when the process ends)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.file = tempfile.TemporaryFile()
+
+    def add(self, item: object) -> None:
+        import pickle
+
+        pickle.dump(item, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator:
+        import pickle
+
+        self.file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self.file)
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _lifecycle_batch(ids: np.ndarray, f: BlockFacts) -> Batch:

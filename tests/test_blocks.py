@@ -27,3 +27,28 @@ def test_blocks_come_back_in_order_and_the_writer_makes_some():
     assert MAIN in makers, "the writer never simulated while it waited"
     # one block at a time here, and the worker kept fed meanwhile: it makes most of them
     assert len(made) - makers.count(MAIN) >= len(made) // 2
+
+
+def test_even_blocks_cover_every_customer_once_in_order():
+    import datetime as dt
+
+    import numpy as np
+
+    from erpgen.behaviour import Rates
+    from erpgen.pipeline import _even_blocks
+
+    rates = Rates(p_one_time=0.2, loss_scale=1.3)
+    for n, first_year, size in (
+        (50_000, 2015, 25_000),
+        (300_000, 2011, 25_000),
+        (7, 2025, 25_000),
+        (1000, 2024, 1),
+    ):
+        cfg = make_config(n_customers=n, date_from=dt.date(first_year, 1, 1), date_till=dt.date(2025, 12, 31))
+        blocks = list(_even_blocks(cfg, rates, size))
+        assert np.array_equal(np.concatenate(blocks), np.arange(1, n + 1))
+        assert all(1 <= len(b) <= 4 * size for b in blocks)
+    # older customers buy longer: the first blocks of a long history are the smaller ones
+    cfg = make_config(n_customers=300_000, date_from=dt.date(2011, 1, 1), date_till=dt.date(2025, 12, 31))
+    sizes = [len(b) for b in _even_blocks(cfg, rates, 25_000)]
+    assert sizes[0] < 25_000 < sizes[-2]
