@@ -225,10 +225,7 @@ def _int_text(values, null: np.ndarray | None = None) -> np.ndarray:
     a = np.abs(v)
     width = len(str(int(a.max()))) if len(a) else 1
     out = np.empty((len(v), width + 1), dtype=np.uint8)
-    rest = a
-    for position in range(width, 0, -1):
-        rest, digit = np.divmod(rest, 10)
-        out[:, position] = digit + ord("0")
+    out[:, 1:] = _digits(a, width)
     # leading zeros (all but the last digit) become padding, and the sign goes just before the number
     padding = np.cumsum(out[:, 1:] != ord("0"), axis=1) == 0
     padding[:, -1] = False
@@ -279,10 +276,18 @@ def invoice_ids(
         chars[np.asarray(is_credit, dtype=bool), :3] = np.frombuffer(b"CRN", dtype=np.uint8)
     chars[:, 12] = ord("-")
     for number, first, width in ((customer_id, 4, 8), (invoice_seq, 13, 6)):
-        rest = np.asarray(number, dtype=np.int64)
-        if len(rest) and (rest.min() < 0 or rest.max() >= 10**width):
+        number = np.asarray(number, dtype=np.int64)
+        if len(number) and (number.min() < 0 or number.max() >= 10**width):
             raise ValueError(f"an invoice number part does not fit in {width} digits")
-        for position in range(first + width - 1, first - 1, -1):
-            rest, digit = np.divmod(rest, 10)
-            chars[:, position] = digit + ord("0")
+        chars[:, first : first + width] = _digits(number, width)
     return chars.view(f"S{INVOICE_ID_WIDTH}").ravel()
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """Non-negative integers as `width` ASCII digits each, zero-padded on the left: a (n, width) matrix."""
+    out = np.empty((len(values), width), dtype=np.uint8)
+    rest = values
+    for position in range(width - 1, -1, -1):
+        rest, digit = np.divmod(rest, 10)
+        out[:, position] = digit + ord("0")
+    return out
