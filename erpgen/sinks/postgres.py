@@ -177,7 +177,11 @@ class PostgresSink(DatabaseSink):
         for table in BULK:
             conn.execute(AddConstraint(table.primary_key))
         for fk in _bulk_foreign_keys():
-            conn.execute(AddConstraint(fk))
+            if fk.referred_table is fk.parent:
+                with _index_probes(conn):
+                    conn.execute(AddConstraint(fk))
+            else:
+                conn.execute(AddConstraint(fk))
         for ix in bulk_indexes():
             conn.execute(CreateIndex(ix))
         for table in BULK:  # the others were analysed as soon as they were loaded (_writer)
@@ -253,6 +257,21 @@ def _worker_connection(conninfo: str):
 class _Skip:
     def write(self, batch: Batch) -> None:
         pass
+
+
+@contextlib.contextmanager
+def _index_probes(conn: Connection) -> Iterator[None]:
+    """Plan the next statement's joins as index probes. Validating the fact table's self-reference
+    (returned_line_id -> line_id) is an anti-join of the few returned lines against the whole table:
+    PostgreSQL 15 builds a hash of the whole table for it, where probing the primary key just built
+    for each returned line is about 3x faster (300k customers x 15 years: 2.2 s -> 0.7-0.8 s)."""
+    conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+    conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("RESET enable_hashjoin")
+        conn.exec_driver_sql("RESET enable_mergejoin")
 
 
 def _bulk_foreign_keys():
