@@ -300,8 +300,8 @@ class _Blocks:
 
     Each block depends only on the seed and its customer ids, so where it is made never changes it. At
     most one block per worker, one queued for them and one made here are in flight, which bounds memory
-    whatever the dataset size. The pool also calibrates the rates (erpgen.calibrate) while this process loads the
-    customers; `model` waits for them.
+    whatever the dataset size. The pool also calibrates the rates (erpgen.calibrate), and starts on the
+    first fact blocks, while this process loads the customers; `model` waits for the rates.
     """
 
     def __init__(self, cfg: GenerateConfig, catalog: Catalog, workers: int):
@@ -335,11 +335,15 @@ class _Blocks:
             self._model = Model(self.cfg, self.catalog, self.rates.result())
         return self._model
 
+    def calibrated(self) -> bool:
+        return self.rates.done()
+
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
-        """fn(model, ids) for every block, in order. Each worker holds one block at a time; when the next
-        block to yield is not ready, this process makes a later one itself rather than wait (one at a
-        time, after queueing one more for the workers if two are left, so that they do not run dry
-        meanwhile): the writer's idle time goes into the simulation too."""
+        """fn(model, ids) for every block, in order. The workers start on the first blocks when map is
+        called (after the calibration), not when the first block is asked for. Each worker holds one block
+        at a time; when the next block to yield is not ready, this process makes a later one itself
+        rather than wait (one at a time, after queueing one more for the workers if two are left, so
+        that they do not run dry meanwhile): the writer's idle time goes into the simulation too."""
         from collections import deque
 
         model = self.model
@@ -358,24 +362,28 @@ class _Blocks:
             window.append((self.pool.submit(_in_worker, fn, model.rates, ahead.popleft()), None))
             in_pool += 1
 
+        def in_order() -> Iterator:
+            nonlocal in_pool, here
+            while window:
+                future, block = window[0]
+                if future is not None and not future.done() and not here and left(1):
+                    if in_pool <= self.workers and left(2):
+                        to_pool()
+                    window.append((None, fn(model, ahead.popleft())))
+                    here += 1
+                    continue
+                window.popleft()
+                if future is None:
+                    here -= 1
+                else:
+                    block, in_pool = future.result(), in_pool - 1
+                while in_pool < self.workers and left(1):  # before the caller writes this block
+                    to_pool()
+                yield block
+
         while in_pool < self.workers and left(1):
             to_pool()
-        while window:
-            future, block = window[0]
-            if future is not None and not future.done() and not here and left(1):
-                if in_pool <= self.workers and left(2):
-                    to_pool()
-                window.append((None, fn(model, ahead.popleft())))
-                here += 1
-                continue
-            window.popleft()
-            if future is None:
-                here -= 1
-            else:
-                block, in_pool = future.result(), in_pool - 1
-            while in_pool < self.workers and left(1):  # before the caller writes this block
-                to_pool()
-            yield block
+        return in_order()
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
         """Nothing to do: every sink writes in this process."""
@@ -424,18 +432,27 @@ def _fan_out(sinks, table: str, batches, batch_size: int, summary: RunSummary, o
                 for w in writers:
                     w.write(chunk)
             count += len(next(iter(batch.values())))  # type: ignore[arg-type]
+            del batch, chunk  # not held while the next batch is made (a fact block, simulated here)
             if on_progress:
                 on_progress(table, summary.rows.get(table, 0) + count)
     summary.rows[table] = summary.rows.get(table, 0) + count
 
 
-def _load_masters(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
+def _load_masters(
+    blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress, between=lambda: None
+) -> None:
+    """The small tables, then the customers, calling `between()` before each block of customers."""
     cfg = blocks.cfg
     for table, batch in masters(cfg, blocks.catalog).items():
         _fan_out(sinks, table, [batch], batch_size, summary, on_progress)
-    # Customers are cheap to build and costly to pickle (strings): always made here.
-    customers = (_customers_block(cfg, ids) for ids in _blocks(cfg.n_customers, block_size))
-    _fan_out(sinks, "customers", customers, batch_size, summary, on_progress)
+
+    def customers() -> Iterator[Batch]:
+        # cheap to build and costly to pickle (strings): always made here
+        for ids in _blocks(cfg.n_customers, block_size):
+            between()
+            yield _customers_block(cfg, ids)
+
+    _fan_out(sinks, "customers", customers(), batch_size, summary, on_progress)
 
 
 def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) -> None:
@@ -447,13 +464,6 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
     blocks.lines_here = any(not s.facts_on_workers for s in sinks)
     digest = LoadDigests(facts_on_workers=blocks.hashes_facts)
     sinks = [*sinks, digest]
-    _load_masters(blocks, sinks, summary, block_size, batch_size, on_progress)
-
-    # The lifecycle tables are a few rows per customer, written after the fact pass: their compact codes
-    # go to a scratch file block by block meanwhile (about 50 bytes a customer: memory stays bounded
-    # by the block, not the dataset).
-    lifecycle = _Spill()
-    lines = 0
 
     def id_blocks() -> Iterator[np.ndarray]:
         # Dask's workers hash whole segments of the fact table: its blocks stay cut by count
@@ -461,17 +471,36 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
             return _even_blocks(cfg, blocks.model.rates, block_size)
         return _blocks(cfg.n_customers, block_size)
 
+    fact_blocks: list[Iterator] = []
+
+    def start_facts() -> None:
+        # the workers simulate the first fact blocks while this process makes the customers
+        if not fact_blocks and blocks.calibrated():
+            fact_blocks.append(blocks.map(_facts_block, id_blocks()))
+
+    _load_masters(blocks, sinks, summary, block_size, batch_size, on_progress, between=start_facts)
+
+    # The lifecycle tables are a few rows per customer, written after the fact pass: their compact codes
+    # go to a scratch file block by block meanwhile (about 50 bytes a customer: memory stays bounded
+    # by the block, not the dataset).
+    lifecycle = _Spill()
+    lines = 0
+
     def facts() -> Iterator[Batch]:
         nonlocal lines
-        for k, (ids, f) in enumerate(zip(id_blocks(), blocks.map(_facts_block, id_blocks()))):
+        if not fact_blocks:
+            fact_blocks.append(blocks.map(_facts_block, id_blocks()))
+        for k, (ids, f) in enumerate(zip(id_blocks(), fact_blocks.pop())):
             light = f if f.lines is not None else lifecycle_only(f)
             lifecycle.add((ids, light))
             blocks.write_on_worker(k, lines + 1)
+            n_lines = light.lines
             if f.lines is None:
                 yield fact_batch(f, lines + 1)
             elif on_progress:
-                on_progress("sales_transactions", lines + light.lines)
-            lines += light.lines
+                on_progress("sales_transactions", lines + n_lines)
+            lines += n_lines
+            del f, light  # the next block may be simulated here: this one's arrays must be free by then
 
     _fan_out(sinks, "sales_transactions", facts(), batch_size, summary, on_progress)
     summary.rows["sales_transactions"] = lines

@@ -98,6 +98,9 @@ class DaskBlocks:
         self._writes: deque = deque()
         self._segments: list[bytes] = []
 
+    def calibrated(self) -> bool:
+        return self.rates.done()
+
     @property
     def model(self) -> Model:
         if self._model is None:

@@ -29,6 +29,26 @@ def test_blocks_come_back_in_order_and_the_writer_makes_some():
     assert len(made) - makers.count(MAIN) >= len(made) // 2
 
 
+def _started(model, ids, marker):
+    """A block that leaves a file behind as soon as a worker starts on it."""
+    open(marker, "w").close()
+    return int(ids[0])
+
+
+def test_the_workers_start_on_the_first_blocks_when_map_is_called(tmp_path):
+    import functools
+
+    marker = tmp_path / "started"
+    cfg = make_config(n_customers=3, seed=1)
+    with _Blocks(cfg, catalog_for(cfg), workers=1) as blocks:
+        made = blocks.map(functools.partial(_started, marker=str(marker)), _blocks(3, 1))
+        deadline = time.monotonic() + 10
+        while not marker.exists() and time.monotonic() < deadline:  # nothing asked for a block yet
+            time.sleep(0.01)
+        assert marker.exists(), "no worker started before the first block was asked for"
+        assert list(made) == [1, 2, 3]
+
+
 def test_even_blocks_cover_every_customer_once_in_order():
     import datetime as dt
 
