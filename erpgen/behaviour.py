@@ -271,6 +271,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     grams_last = np.zeros(n, dtype=np.float64)
     dormant_since = np.full(n, -1, dtype=np.int64)
     ev_rows, ev_days, ev_keys, ev_device, ev_refills = [], [], [], [], []
+    ev_ref_product, ev_ref_quantity = [], []  # the refill lines' products and units, in event order
     life_rows, life_codes, life_days = [], [], []
     while len(rows):
         k = counter
@@ -352,6 +353,8 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
             ev_keys.append(np.full(len(r), counter, dtype=np.int64))
             ev_device.append(device)
             ev_refills.append(n_ref)
+            ev_ref_product.append(prod)
+            ev_ref_quantity.append(qty)
             became = newly[buys]
             back = dormant_since[r] >= 0
             for code, mask, days in (
@@ -382,10 +385,12 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     if ev_rows:
         e_row, e_day, e_key = np.concatenate(ev_rows), np.concatenate(ev_days), np.concatenate(ev_keys)
         e_dev, e_ref = np.concatenate(ev_device), np.concatenate(ev_refills)
+        ref_product, ref_quantity = np.concatenate(ev_ref_product), np.concatenate(ev_ref_quantity)
     else:
-        e_row = e_day = e_key = e_ref = np.zeros(0, dtype=np.int64)
+        e_row = e_day = e_key = e_ref = ref_product = ref_quantity = np.zeros(0, dtype=np.int64)
         e_dev = np.zeros(0, dtype=bool)
     order = np.lexsort((e_key, e_row))
+    e_ref_start = (np.cumsum(e_ref) - e_ref)[order]  # where each event's refill lines are in ref_*
     e_row, e_day, e_key, e_dev, e_ref = e_row[order], e_day[order], e_key[order], e_dev[order], e_ref[order]
 
     # -- several invoices on one day: the (j+1)-th follows the j-th with p_invoice_by_nth[j]; a one-time
@@ -454,13 +459,21 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     key_b = np.select([role == 0, role == 1], [0, 1 + after_dev], 1 + after_dev + 8)
     key_b = np.minimum(key_b, _MAX_LINES)
     l_cust, l_key = inv_cust[line_inv], inv_key[line_inv]
+    l_row = inv_row[line_inv]
+    # the refill lines the event loop drew (the first invoice of a day) keep its products and units: the
+    # same keyed draws, not made twice
+    l_event = inv_event[line_inv]
+    looped = (role == 1) & first_of_day[line_inv] & (after_dev < e_ref[l_event]) & (key_b == 1 + after_dev)
+    drawn = ~looped
     product = np.zeros(len(line_inv), dtype=np.int64)
+    quantity = np.zeros(len(line_inv), dtype=np.int64)
+    src = e_ref_start[l_event[looped]] + after_dev[looped]
+    product[looped], quantity[looped] = ref_product[src], ref_quantity[src]
     for code, name in enumerate(("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")):
-        m = role == code
+        m = (role == code) & drawn
         if m.any():
             product[m] = _pick(draws, model.pools[name], model.pool_cdf[name], l_cust[m], l_key[m], key_b[m])
-    l_row = inv_row[line_inv]
-    quantity = _quantity(draws, l_cust, l_key, key_b, qty_base[l_row])
+    quantity[drawn] = _quantity(draws, l_cust[drawn], l_key[drawn], key_b[drawn], qty_base[l_row[drawn]])
     quantity = np.where(role == 0, np.where(qty_base[l_row] > 1, quantity, 1), quantity)
 
     # -- prices: list price x yearly increases x (standing discount or a promotion) -----------------
