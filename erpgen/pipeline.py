@@ -77,8 +77,10 @@ def _even_blocks(cfg: GenerateConfig, rates, block_size: int) -> Iterator[np.nda
     edges = np.unique(np.round(created_by[cuts + 1]).astype(np.int64).clip(1, n))
     start = 1
     for edge in [*edges.tolist(), n]:
-        while start <= edge:  # no empty block, none over 4 x block_size customers
-            stop = min(edge, start + 4 * block_size - 1)
+        # no empty block, and none over 2 x block_size customers: the newest customers buy little, but a
+        # block's per-customer arrays grow with its customers (4x raised peak RSS at the end of a run)
+        while start <= edge:
+            stop = min(edge, start + 2 * block_size - 1)
             yield np.arange(start, stop + 1, dtype=np.int64)
             start = stop + 1
 

@@ -67,7 +67,7 @@ def test_even_blocks_cover_every_customer_once_in_order():
         cfg = make_config(n_customers=n, date_from=dt.date(first_year, 1, 1), date_till=dt.date(2025, 12, 31))
         blocks = list(_even_blocks(cfg, rates, size))
         assert np.array_equal(np.concatenate(blocks), np.arange(1, n + 1))
-        assert all(1 <= len(b) <= 4 * size for b in blocks)
+        assert all(1 <= len(b) <= 2 * size for b in blocks)
     # older customers buy longer: the first blocks of a long history are the smaller ones
     cfg = make_config(n_customers=300_000, date_from=dt.date(2011, 1, 1), date_till=dt.date(2025, 12, 31))
     sizes = [len(b) for b in _even_blocks(cfg, rates, 25_000)]
