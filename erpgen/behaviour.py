@@ -565,6 +565,20 @@ def _lifecycle_events(facts: BlockFacts, ids, life_rows, life_codes, life_days) 
     facts.event_customer, facts.event_code, facts.event_day = ids[r[order]], c[order], d[order]
 
 
+# line columns that fit in 32 bits: customer ids (up to config.MAX_CUSTOMERS), invoice numbers, days,
+# product and store ids, and `returned` (an index within the block); quantities and money stay 64-bit,
+# as the sinks compute with them
+_NARROW = ("customer_id", "invoice_seq", "invoice_date", "product_id", "store_id", "returned")
+
+
+def compact(f: BlockFacts) -> BlockFacts:
+    """The block with its narrowable line columns as int32: a third less memory for every block a
+    process holds and for every block sent from a worker (the values are the same)."""
+    for name in _NARROW:
+        setattr(f, name, getattr(f, name).astype(np.int32))
+    return f
+
+
 def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
     """The block's lines as a sales_transactions batch (see erpgen.sinks.base), ids from first_line_id."""
     n = len(f)
@@ -579,7 +593,7 @@ def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
         "unit_price_cents": f.unit_price_cents,
         "revenue_cents": f.revenue_cents,
         "store_id": f.store_id,
-        "returned_line_id": np.where(f.returned >= 0, f.returned + first_line_id, 0),
+        "returned_line_id": np.where(f.returned >= 0, f.returned.astype(np.int64) + first_line_id, 0),
     }
 
 

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from erpgen import urls
-from erpgen.behaviour import BlockFacts, Model, fact_batch, lifecycle_only, simulate_block, store_table
+from erpgen.behaviour import (
+    BlockFacts,
+    Model,
+    compact,
+    fact_batch,
+    lifecycle_only,
+    simulate_block,
+    store_table,
+)
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig, make_config
@@ -421,7 +429,7 @@ def _customers_block(cfg: GenerateConfig, ids: np.ndarray) -> Batch:
 
 
 def _facts_block(model: Model, ids: np.ndarray) -> BlockFacts:
-    return simulate_block(model, ids, Draws(model.cfg.seed))
+    return compact(simulate_block(model, ids, Draws(model.cfg.seed)))
 
 
 def _fan_out(sinks, table: str, batches, batch_size: int, summary: RunSummary, on_progress) -> None:

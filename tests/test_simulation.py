@@ -265,3 +265,24 @@ def test_batched_draws_are_the_single_draws():
     p = np.linspace(0, 1, 499)
     u = d.uniform(Stream.BUY_GAP, cust, 5)
     assert np.array_equal(geometric_of(u, p), d.geometric_failures(p, Stream.BUY_GAP, cust, 5))
+
+
+def test_compact_blocks_keep_their_values_and_line_ids_past_32_bits():
+    from erpgen.behaviour import compact, fact_batch
+
+    _, _, (f,) = sim(n=400)
+    wide = {name: getattr(f, name).copy() for name in ("customer_id", "invoice_date", "returned", "quantity")}
+    before = fact_batch(f, 1)
+    first = 3 * 2**31  # line ids beyond 32 bits: a return's line id must not wrap around
+    big = fact_batch(f, first)
+    c = compact(f)
+    assert c.customer_id.dtype == np.int32 and c.returned.dtype == np.int32
+    assert c.quantity.dtype == np.int64 and c.revenue_cents.dtype == np.int64  # the sinks compute with them
+    for name, values in wide.items():
+        assert np.array_equal(getattr(c, name), values)
+    assert (wide["returned"] >= 0).any()
+    for start, expected in ((1, before), (first, big)):
+        got = fact_batch(c, start)
+        assert got.keys() == expected.keys()
+        for name in got:
+            assert np.array_equal(got[name], expected[name]), name
