@@ -157,6 +157,23 @@ class BlockFacts:
         return len(self.customer_id)
 
 
+class _Calendar:
+    """Month (0-11) and year of days first..last (days since 1970-01-01) from lookup tables: numpy's
+    datetime64 conversions cost far more per element, and the event loop asks every iteration."""
+
+    def __init__(self, first: int, last: int):
+        days = EPOCH + np.arange(first, last + 1).astype("timedelta64[D]")
+        self.first = first
+        self._month = (days.astype("datetime64[M]").astype(np.int64) % 12).astype(np.int64)
+        self._year = days.astype("datetime64[Y]").astype(np.int64) + 1970
+
+    def month(self, day: np.ndarray) -> np.ndarray:
+        return self._month[day - self.first]
+
+    def year(self, day: np.ndarray) -> np.ndarray:
+        return self._year[day - self.first]
+
+
 def _pick(draws: Draws, pool: np.ndarray, cdf: np.ndarray, cust, a, b) -> np.ndarray:
     return _pick_of(draws.uniform(Stream.LINE, cust, a, b), pool, cdf)
 
@@ -261,6 +278,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     device_pool = model.pools["DEVICE"]
     dev_width = model.device.shape[1]
 
+    calendar = _Calendar(int(created.min(initial=till)), till + 1)
     # -- event loop: one purchase day (or one rejected candidate) per customer per iteration ------
     rows = np.arange(n)
     cur = created.copy()
@@ -292,7 +310,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
             occ_gap,
         )
         b2b_gap = np.maximum(1, np.round(period[rows] / drift * noise))
-        gap = np.select([seg == LOYAL, seg == B2B], [loyal_gap, b2b_gap], occ_gap).astype(np.int64)
+        gap = np.where(seg == LOYAL, loyal_gap, np.where(seg == B2B, b2b_gap, occ_gap)).astype(np.int64)
         gap = np.where(started, gap, first_delay[rows])
         # a dormant spell stretches the gap; it began when the purchase was due
         goes_dormant = started & (ud[:, 0] < lc.p_dormant) & (dormant_since[rows] < 0)
@@ -302,7 +320,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
             z = normal_of(ud[goes_dormant, 1], ud[goes_dormant, 2])
             cand[goes_dormant] += np.maximum(30, np.round(np.exp(dormant_mu + 0.5 * z))).astype(np.int64)
         # occasional buying follows the months: thin candidates by the month's weight
-        month = (EPOCH + cand.astype("timedelta64[D]")).astype("datetime64[M]").astype(np.int64) % 12
+        month = calendar.month(np.minimum(cand, till + 1))  # a day after the range never buys anyway
         keep = (seg != OCCASIONAL) | ~started | (ub[:, 3] * month_max < model.month[month])
         # and every channel has its weekdays: move forward to a day the customer's channel trades
         ch = channel[rows]
@@ -478,9 +496,9 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
 
     # -- prices: list price x yearly increases x (standing discount or a promotion) -----------------
     l_day = inv_day[line_inv]
-    year = (EPOCH + l_day.astype("timedelta64[D]")).astype("datetime64[Y]").astype(np.int64) + 1970
+    year = calendar.year(l_day)
     index = (1.0 + s.seasonality.price_increase_per_year) ** (year - cfg.date_from.year)
-    l_month = (EPOCH + l_day.astype("timedelta64[D]")).astype("datetime64[M]").astype(np.int64) % 12
+    l_month = calendar.month(l_day)
     promo_p = s.seasonality.promo_share * np.where(l_month == 10, 2.5, 1.0)
     u_promo = draws.uniform(Stream.PRICE, l_cust, l_key, key_b)
     promo = (u_promo < promo_p) & ~is_b2b[l_row]
