@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -310,8 +311,10 @@ class _Blocks:
 
     Each block depends only on the seed and its customer ids, so where it is made never changes it. At
     most one block per worker, one queued for them and one made here are in flight, which bounds memory
-    whatever the dataset size. The pool also calibrates the rates (erpgen.calibrate), and starts on the
-    first fact blocks, while this process loads the customers; `model` waits for the rates.
+    whatever the dataset size; and a finished block waits for its turn in a scratch file, not in memory,
+    so this process holds only the block being written and the one it may be simulating. The pool also
+    calibrates the rates (erpgen.calibrate), and starts on the first fact blocks, while this process
+    loads the customers; `model` waits for the rates.
     """
 
     def __init__(self, cfg: GenerateConfig, catalog: Catalog, workers: int):
@@ -326,9 +329,10 @@ class _Blocks:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        self.scratch = _scratch_dir()
         self.pool = ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
-            initargs=(self.cfg, self.catalog),
+            initargs=(self.cfg, self.catalog, self.scratch),
         )  # fmt: skip
         self.rates = self.pool.submit(_worker_calibrate)
         for f in [self.pool.submit(_worker_ready) for _ in range(self.workers - 1)]:
@@ -336,8 +340,13 @@ class _Blocks:
         return self
 
     def __exit__(self, *exc) -> None:
+        import shutil
+
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.scratch))  # this process's folder, once no run of it is left
 
     @property
     def model(self) -> Model:
@@ -379,7 +388,8 @@ class _Blocks:
                 if future is not None and not future.done() and not here and left(1):
                     if in_pool <= self.workers and left(2):
                         to_pool()
-                    window.append((None, fn(model, ahead.popleft())))
+                    ids = ahead.popleft()
+                    window.append((None, _spilled(fn(model, ids), self.scratch, ids)))
                     here += 1
                     continue
                 window.popleft()
@@ -387,6 +397,7 @@ class _Blocks:
                     here -= 1
                 else:
                     block, in_pool = future.result(), in_pool - 1
+                block = _unspilled(block)
                 while in_pool < self.workers and left(1):  # before the caller writes this block
                     to_pool()
                 yield block
@@ -405,8 +416,8 @@ class _Blocks:
 _WORKER: dict = {}
 
 
-def _worker_init(cfg: GenerateConfig, catalog: Catalog) -> None:
-    _WORKER.update(cfg=cfg, catalog=catalog, model=None)
+def _worker_init(cfg: GenerateConfig, catalog: Catalog, scratch: str) -> None:
+    _WORKER.update(cfg=cfg, catalog=catalog, model=None, scratch=scratch)
 
 
 def _worker_ready() -> bool:
@@ -417,11 +428,44 @@ def _worker_calibrate():
     return calibrate(_WORKER["cfg"], _WORKER["catalog"])
 
 
-def _in_worker(fn, rates, ids: np.ndarray):
+def _in_worker(fn, rates, ids: np.ndarray) -> str:
     model = _WORKER["model"]
     if model is None or model.rates != rates:
         model = _WORKER["model"] = Model(_WORKER["cfg"], _WORKER["catalog"], rates)
-    return fn(model, ids)
+    return _spilled(fn(model, ids), _WORKER["scratch"], ids)
+
+
+def _scratch_dir() -> str:
+    """A new folder for this run's finished blocks, under one per process in the temporary directory
+    (folders of processes that were killed are removed here)."""
+    import tempfile
+
+    from erpgen.sinks.base import remove_stale_scratch
+
+    temp = tempfile.gettempdir()
+    remove_stale_scratch(temp, "erpgen-blocks-*.partial")
+    mine = os.path.join(temp, f"erpgen-blocks-{os.getpid()}.partial")
+    os.makedirs(mine, exist_ok=True)
+    return tempfile.mkdtemp(dir=mine)
+
+
+def _spilled(block, scratch: str, ids: np.ndarray) -> str:
+    """The block pickled into a scratch file named after its first customer: its path."""
+    import pickle
+
+    path = os.path.join(scratch, f"{int(ids[0]) if len(ids) else 0}.pickle")
+    with open(path, "wb") as f:
+        pickle.dump(block, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _unspilled(path: str):
+    import pickle
+
+    with open(path, "rb") as f:
+        block = pickle.load(f)
+    os.unlink(path)
+    return block
 
 
 def _customers_block(cfg: GenerateConfig, ids: np.ndarray) -> Batch:

@@ -72,3 +72,29 @@ def test_even_blocks_cover_every_customer_once_in_order():
     cfg = make_config(n_customers=300_000, date_from=dt.date(2011, 1, 1), date_till=dt.date(2025, 12, 31))
     sizes = [len(b) for b in _even_blocks(cfg, rates, 25_000)]
     assert sizes[0] < 25_000 < sizes[-2]
+
+
+def test_finished_blocks_wait_in_scratch_files_that_are_gone_afterwards():
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    # a folder left by a killed run: its process is gone
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = Path(tempfile.gettempdir(), f"erpgen-blocks-{int(dead.stdout)}.partial")
+    (stale / "run").mkdir(parents=True, exist_ok=True)
+    (stale / "run" / "1.pickle").write_bytes(b"left behind")
+    cfg = make_config(n_customers=6, seed=1)
+    with _Blocks(cfg, catalog_for(cfg), workers=1) as blocks:
+        assert not stale.exists()
+        scratch = Path(blocks.scratch)
+        made = blocks.map(_where, _blocks(6, 1))
+        assert next(made)[0] == 1
+        time.sleep(0.5)  # the worker finishes the next block meanwhile: it waits on disk
+        assert list(scratch.glob("*.pickle")), "no finished block waited in a scratch file"
+        assert [first for first, _ in made] == [2, 3, 4, 5, 6]
+        assert not list(scratch.glob("*.pickle"))  # each read back once, then deleted
+    assert not scratch.exists() and not scratch.parent.exists()
