@@ -188,3 +188,26 @@ def test_workers_give_the_same_data(erpgen, tmp_path):
         erpgen(*args, "--database-url", f"sqlite:///{two}", "--workers", "2", "--block-size", "100").code == 0
     )
     assert digests(f"sqlite:///{one}") == digests(f"sqlite:///{two}")
+
+
+def test_postgres_fact_copy_queue_is_bounded(pg_url):
+    import queue
+
+    import psycopg
+    from psycopg.copy import QueuedLibpqWriter
+
+    from erpgen.sinks.postgres import COPY_QUEUE_PIECES, _queued_writer
+
+    with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
+        # the attribute _queued_writer replaces is psycopg's queue (a rename there must fail here)
+        assert isinstance(vars(QueuedLibpqWriter(cur)).get("_queue"), queue.Queue)
+        writer = _queued_writer(cur)
+        assert writer._queue.maxsize == COPY_QUEUE_PIECES
+        cur.execute("CREATE TEMP TABLE t (x int)")
+        with cur.copy("COPY t FROM STDIN", writer=writer) as copy:
+            for i in range(5 * COPY_QUEUE_PIECES):  # more pieces than the queue holds
+                copy.write(f"{i}\n")
+        assert cur.execute("SELECT count(*), sum(x) FROM t").fetchone() == (
+            5 * COPY_QUEUE_PIECES,
+            sum(range(5 * COPY_QUEUE_PIECES)),
+        )

@@ -189,8 +189,6 @@ class PostgresSink(DatabaseSink):
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
-        from psycopg.copy import QueuedLibpqWriter
-
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with raw.cursor() as cur:
@@ -198,7 +196,7 @@ class PostgresSink(DatabaseSink):
                 yield _Skip()  # the workers write it
             elif table == FACT.name:
                 sql = f"COPY {table} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+                with cur.copy(sql, writer=_queued_writer(cur)) as copy:
                     copy.write(BINARY_HEADER)
                     yield _FactWriter(copy)
                     copy.write(BINARY_TRAILER)
@@ -257,6 +255,24 @@ def _worker_connection(conninfo: str):
 class _Skip:
     def write(self, batch: Batch) -> None:
         pass
+
+
+# Encoded fact lines waiting for the server, in psycopg's pieces of up to 128 KiB: 16 MiB, about 1.5
+# batches (psycopg's own default, 1024 pieces, let 128 MiB pile up whenever the server fell behind:
+# peak RSS at 300k customers x 15 years 333-350 MiB with it, 313-315 with this, and no slower)
+COPY_QUEUE_PIECES = 128
+
+
+def _queued_writer(cursor):
+    """psycopg's QueuedLibpqWriter (a thread sends to the server while this one encodes the next batch),
+    with a shorter queue: its `_queue` is replaced before the thread starts, on the first write."""
+    import queue
+
+    from psycopg.copy import QueuedLibpqWriter
+
+    writer = QueuedLibpqWriter(cursor)
+    writer._queue = queue.Queue(maxsize=COPY_QUEUE_PIECES)
+    return writer
 
 
 @contextlib.contextmanager
