@@ -445,8 +445,13 @@ def _scratch_dir() -> str:
     temp = tempfile.gettempdir()
     remove_stale_scratch(temp, "erpgen-blocks-*.partial")
     mine = os.path.join(temp, f"erpgen-blocks-{os.getpid()}.partial")
-    os.makedirs(mine, exist_ok=True)
-    return tempfile.mkdtemp(dir=mine)
+    try:
+        os.makedirs(mine, exist_ok=True)
+        return tempfile.mkdtemp(dir=mine)
+    except OSError as exc:
+        raise TargetError(
+            f"cannot make scratch files in {temp}: {exc.strerror}", "set TMPDIR to a writable directory"
+        ) from None
 
 
 def _spilled(block, scratch: str, ids: np.ndarray) -> str:

@@ -171,6 +171,16 @@ def test_unwritable_places(erpgen, tmp_path, args, message):
     assert not target.exists()
 
 
+def test_unwritable_temporary_directory(erpgen, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", "/proc/erpgen-tmp")  # where finished blocks would wait
+    target = tmp_path / "x.db"
+    r = erpgen("generate", "--n-customers", "10", "--database-url", f"sqlite:///{target}")
+    assert_one_clean_line(r, "cannot make scratch files in /proc/erpgen-tmp", "set TMPDIR")
+    assert not target.exists()
+
+
 INJECTIONS = ['x"; DROP TABLE customers; --', "'; DROP TABLE customers; --", "customers; DELETE FROM stores"]
 
 
