@@ -67,19 +67,22 @@ class Draws:
     def __init__(self, seed: int):
         self.seed = seed
         self._keys = {s: stream_key(seed, s) for s in Stream}
+        self._specs: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def bits(self, stream: Stream, customer: np.ndarray, a: np.ndarray | int = 0, b: np.ndarray | int = 0):
         return self._bits(self._keys[stream], customer, a, b)
 
     def _bits(self, key, customer, a, b) -> np.ndarray:
-        shape = np.broadcast_shapes(np.shape(customer), np.shape(a), np.shape(b), np.shape(key))
+        if np.ndim(a) == 0 and np.ndim(b) == 0 and np.ndim(key) == 0:
+            shape = np.shape(customer)  # the common case, without the general broadcast's cost
+        else:
+            shape = np.broadcast_shapes(np.shape(customer), np.shape(a), np.shape(b), np.shape(key))
         x = np.empty(shape, dtype=np.uint64)
-        x[...] = customer  # a new array: _mix works in place
+        x[...] = customer  # a new array: _mix works in place (array arithmetic wraps without warnings)
         x |= np.asarray(a, dtype=np.uint64) << _S32
         x |= np.asarray(b, dtype=np.uint64) << _S56
         x ^= key
-        with np.errstate(over="ignore"):
-            return _mix(_mix(x))
+        return _mix(_mix(x))
 
     def uniform(self, stream: Stream, customer: np.ndarray, a: np.ndarray | int = 0, b: np.ndarray | int = 0):
         """Uniform floats in the open interval (0, 1)."""
@@ -88,17 +91,24 @@ class Draws:
     def uniforms(self, stream: Stream, customer: np.ndarray, a=0, b=0, offsets=(0,)) -> np.ndarray:
         """Several uniforms per element in one pass: column j is uniform(stream, customer, a, b + offsets[j])
         (the same numbers as separate calls; fewer numpy calls for the event loop's small arrays)."""
-        return self.columns(customer, a, b, [(stream, offset) for offset in offsets])
+        return self.columns(customer, a, b, tuple((stream, offset) for offset in offsets))
 
     def columns(self, customer: np.ndarray, a, b, spec) -> np.ndarray:
         """Like uniforms, each column from its own stream: column j is
         uniform(spec[j][0], customer, a, b + spec[j][1])."""
-        keys = np.array([self._keys[stream] for stream, _ in spec], dtype=np.uint64)
-        offsets = np.array([offset for _, offset in spec], dtype=np.int64)
+        keys, offsets = self._spec(tuple(spec))
         col = np.asarray(customer)[:, None]
         a = np.asarray(a)[:, None] if np.ndim(a) else a
         b = (np.asarray(b, dtype=np.int64)[:, None] if np.ndim(b) else b) + offsets
         return _to_unit(self._bits(keys, col, a, b))
+
+    def _spec(self, spec: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """The keys and offsets of a columns() spec, made once per spec."""
+        made = self._specs.get(spec)
+        if made is None:
+            keys = np.array([self._keys[stream] for stream, _ in spec], dtype=np.uint64)
+            made = self._specs[spec] = (keys, np.array([offset for _, offset in spec], dtype=np.int64))
+        return made
 
     def integers(self, stream: Stream, n: int | np.ndarray, customer, a=0, b=0) -> np.ndarray:
         """Integers in [0, n) (n may be an array)."""
