@@ -211,3 +211,25 @@ def test_postgres_fact_copy_queue_is_bounded(pg_url):
             5 * COPY_QUEUE_PIECES,
             sum(range(5 * COPY_QUEUE_PIECES)),
         )
+
+
+def test_a_broken_self_reference_fails_with_its_own_message_on_postgres(erpgen, pg_url, monkeypatch):
+    """The returned_line_id key is validated with hash joins off (_index_probes): when that validation
+    fails, the user sees the violation, not a later "transaction is aborted"."""
+    import erpgen.pipeline as pipeline
+
+    real = pipeline.fact_batch
+
+    def broken(f, first_line_id):
+        batch = real(f, first_line_id)
+        returned = batch["returned_line_id"] = batch["returned_line_id"].copy()
+        returned[returned > 0] = 10**12  # returns of a line that does not exist
+        return batch
+
+    monkeypatch.setattr(pipeline, "fact_batch", broken)
+    r = erpgen("generate", "--database-url", pg_url, *SMALL)
+    assert r.code != 0
+    assert "fk_sales_transactions_returned_line_id" in r.err, r.err
+    assert "aborted" not in r.err and "Traceback" not in r.err
+    with connect(parse(pg_url)) as conn:
+        assert inspect(conn).get_table_names() == []  # nothing committed
