@@ -549,7 +549,11 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
         nonlocal lines
         if not fact_blocks:
             fact_blocks.append(blocks.map(_facts_block, id_blocks()))
-        for k, (ids, f) in enumerate(zip(id_blocks(), fact_blocks.pop())):
+        made = fact_blocks.pop()
+        for k, ids in enumerate(id_blocks()):
+            # next(), not zip(): zip keeps its last tuple, and with it this block, until the next block is
+            # asked for, which this process may simulate meanwhile (21 MiB more peak RSS at 300k customers)
+            f = next(made)
             light = f if f.lines is not None else lifecycle_only(f)
             lifecycle.add((ids, light))
             blocks.write_on_worker(k, lines + 1)
