@@ -20,11 +20,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import psycopg
@@ -66,7 +68,8 @@ class Measurement:
     date_from: dt.date
     lines: int = 0
     seconds: float = 0.0
-    rss_mib: float = 0.0
+    rss_mib: float = 0.0  # ru_maxrss: the largest single process
+    total_mib: float = 0.0  # the whole process tree's proportional set size, at its largest
     lps: float = 0.0  # lines/s
     reference_lps: float | None = None
     ratio: float | None = None  # lps / reference_lps
@@ -81,10 +84,49 @@ class Measurement:
         return f"erpgen -> {self.target} {self.customers / 1000:g}k x {years}y{on}"
 
 
-def run_erpgen(m: Measurement, workers: int, server: URL, tmp: str, run: int) -> tuple[float, float, int]:
+def tree_pss_kib(root: int) -> int:
+    """Proportional set size of a process and all its descendants, in KiB: pages shared after a fork
+    count once in all, split between the processes that share them (Linux; 0 where /proc has no
+    smaps_rollup)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError), open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])  # the command name may hold spaces
+                children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        with contextlib.suppress(OSError, StopIteration, ValueError), open(f"/proc/{pid}/smaps_rollup") as f:
+            total += int(next(line for line in f if line.startswith("Pss:")).split()[1])
+    return total
+
+
+class Footprint(threading.Thread):
+    """Samples tree_pss_kib(pid) every 50 ms until stopped; `peak_mib` is the largest sample."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_mib, self.done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak_mib = max(self.peak_mib, tree_pss_kib(self.pid) / 1024)
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return self.peak_mib
+
+
+def run_erpgen(
+    m: Measurement, workers: int, server: URL, tmp: str, run: int
+) -> tuple[float, float, float, int]:
     """One `erpgen generate` process for `m` into a fresh database, SQLite file or Parquet directory:
-    (seconds, peak RSS MiB, sales lines), or an error holding its last stderr line. A PostgreSQL URL
-    goes through DATABASE_URL, so no password shows in the process list."""
+    (seconds, peak RSS MiB of its largest process, peak MiB of all its processes together, sales
+    lines), or an error holding its last stderr line. A PostgreSQL URL goes through DATABASE_URL, so
+    no password shows in the process list."""
     cmd = [sys.executable, CLI, "generate", "--n-customers", str(m.customers), "--seed", "42"]
     cmd += ["--date-from", str(m.date_from), "--date-till", str(DATE_TILL), "--workers", str(workers)]
     if m.engine:
@@ -108,8 +150,11 @@ def run_erpgen(m: Measurement, workers: int, server: URL, tmp: str, run: int) ->
         stack.callback(lambda: shutil.rmtree(out) if out.is_dir() else out.unlink(missing_ok=True))
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, cwd=tmp, env=env)
+        footprint = Footprint(proc.pid)
+        footprint.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
+        total_mib = footprint.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0)
         stderr.seek(0)
@@ -117,7 +162,7 @@ def run_erpgen(m: Measurement, workers: int, server: URL, tmp: str, run: int) ->
     found = re.search(r"^\s*sales_transactions\s+([\d,]+) rows", printed, re.M)
     if proc.returncode or not found:
         raise RuntimeError(errors.strip().splitlines()[-1] if errors.strip() else f"exit {proc.returncode}")
-    return seconds, usage.ru_maxrss / 1024, int(found.group(1).replace(",", ""))
+    return seconds, usage.ru_maxrss / 1024, total_mib, int(found.group(1).replace(",", ""))
 
 
 def libpq_url(url: URL, database: str | None = None) -> str:
@@ -284,12 +329,13 @@ def first_line(exc: Exception, server: URL) -> str:
 def measure(m: Measurement, args: argparse.Namespace, server: URL, tmp: str) -> None:
     """Run erpgen then its reference args.runs times, alternating so both see the same machine; keep the
     median seconds of each and the largest peak RSS. A failure ends the line with its message."""
-    erpgen_s, rss, reference_s = [], [], []
+    erpgen_s, rss, total, reference_s = [], [], [], []
     try:
         for run in range(args.runs):
-            seconds, peak, m.lines = run_erpgen(m, args.workers, server, tmp, run)
+            seconds, peak, all_processes, m.lines = run_erpgen(m, args.workers, server, tmp, run)
             erpgen_s.append(seconds)
             rss.append(peak)
+            total.append(all_processes)
             if (reference := reference_seconds(m, server)) is not None:
                 reference_s.append(reference)
     except Exception as exc:  # the table still prints; the line says what failed
@@ -297,20 +343,22 @@ def measure(m: Measurement, args: argparse.Namespace, server: URL, tmp: str) -> 
             m.error = f"failed: {first_line(exc, server)}"
             return
         m.note = f"  reference of '{m.what}' failed: {first_line(exc, server)}"
-    m.seconds, m.rss_mib = statistics.median(erpgen_s), max(rss)
+    m.seconds, m.rss_mib, m.total_mib = statistics.median(erpgen_s), max(rss), max(total)
     m.lps = m.lines / m.seconds
     if reference_s:
         m.reference_lps = m.lines / statistics.median(reference_s)
         m.ratio = m.lps / m.reference_lps
 
 
-LINE = "{:<40} {:>10} {:>8} {:>10} {:>11} {:>6} {:>12}"
+LINE = "{:<40} {:>10} {:>8} {:>10} {:>11} {:>6} {:>8} {:>8}"
 TARGETS = [  # (target, measurement, figure, format, whether the figure must be at least the limit, limit)
     ("PostgreSQL ratio >= 0.6", "pg", "ratio", "{:.2f}", True, 0.6),
     ("SQLite ratio >= 0.6", "sqlite", "ratio", "{:.2f}", True, 0.6),
     ("300k x 15y into PostgreSQL < 120 s", "big", "seconds", "{:.1f} s", False, 120),
     (">= 10x the original (290,000 lines/s)", "original", "ratio", "{:.1f}x", True, 10),
-    ("peak RSS < 1024 MiB", "largest", "rss_mib", "{:.0f} MiB", False, 1024),
+    ("peak memory < 1024 MiB", "largest", "total_mib", "{:.0f} MiB", False, 1024),
+    ("memory flat, 50k -> 300k (<= +5%)", "pg_growth", "growth", "{:+.0%}", False, 0.05),
+    ("memory flat, 50k -> 300k (<= +5%)", "parquet_growth", "growth", "{:+.0%}", False, 0.05),
     ("Parquet >= 1,000,000 lines/s", "parquet", "lps", "{:,.0f} lines/s", True, 1_000_000),
     ("Parquet >= 1,000,000 lines/s", "bigparquet", "lps", "{:,.0f} lines/s", True, 1_000_000),
     ("CSV >= 1,000,000 lines/s", "csv", "lps", "{:,.0f} lines/s", True, 1_000_000),
@@ -319,21 +367,30 @@ TARGETS = [  # (target, measurement, figure, format, whether the figure must be 
 
 def report(done: list[Measurement], big: bool) -> None:
     """The table, one line per measurement, then each target beside its measured value."""
-    print("\n" + LINE.format("what", "lines", "seconds", "lines/s", "ref lines/s", "ratio", "peak RSS MiB"))
+    print("\n" + LINE.format("", "", "", "", "", "", "peak MiB", "peak MiB"))
+    print(LINE.format("what", "lines", "seconds", "lines/s", "ref lines/s", "ratio", "RSS", "all"))
     for m in done:
         ref, ratio = (f"{m.reference_lps:,.0f}", f"{m.ratio:.2f}") if m.ratio else ("-", "-")
-        figures = (f"{m.lines:,}", f"{m.seconds:.2f}", f"{m.lps:,.0f}", ref, ratio, f"{m.rss_mib:.0f}")
+        figures = (f"{m.lines:,}", f"{m.seconds:.2f}", f"{m.lps:,.0f}", ref, ratio, f"{m.rss_mib:.0f}",
+                   f"{m.total_mib:.0f}")  # fmt: skip
         print(f"{m.what:<40} {m.error}" if m.error else LINE.format(m.what, *figures))
     print("".join(f"{m.note}\n" for m in done if m.note) + "\ntargets:")
     ok = {m.key: m for m in done if not m.error}
-    ok["largest"] = max(ok.values(), key=lambda m: m.rss_mib, default=None)
+    ok["largest"] = max(ok.values(), key=lambda m: m.total_mib, default=None)
+    for small, large in (("pg", "big"), ("parquet", "bigparquet")):
+        if small in ok and large in ok:  # the memory of all processes, from the default run to the big one
+            growth = ok[large].total_mib / ok[small].total_mib - 1
+            ok[f"{small}_growth"] = SimpleNamespace(
+                growth=growth,
+                what=f"{ok[small].target}, {ok[small].total_mib:.0f} -> {ok[large].total_mib:.0f} MiB",
+            )
     for target, key, figure, fmt, at_least, limit in TARGETS:
         if (value := getattr(ok.get(key), figure, None)) is None:
             shown, verdict = "-", "not measured"
         else:
             shown = f"{fmt.format(value)} ({ok[key].what})"
             verdict = "met" if (value >= limit) == at_least else "NOT met"
-        if big or key not in ("big", "bigparquet"):
+        if big or key not in ("big", "bigparquet", "pg_growth", "parquet_growth"):
             print(f"  {target:<38} {shown:<50} {verdict}")
     if (original := ok.get("original")) is not None:
         theirs = original.customers * ORIGINAL_LINES_PER_CUSTOMER / ORIGINAL_LINES_PER_S
