@@ -107,7 +107,8 @@ def _scenario_flag(name: str, type_, help_text: str):
     default=1,
     show_default=True,
     help="Worker processes simulating blocks in parallel, while this process writes (and simulates too "
-    "when it would wait); the data stays the same. With --engine dask, the size of the local cluster.",
+    "when it would wait, but into PostgreSQL, whose server does the heavy part of the writing); the data "
+    "stays the same. With --engine dask, the size of the local cluster.",
 )
 @click.option(
     "--engine",

@@ -324,6 +324,7 @@ class _Blocks:
         self.writers: list = []  # the dask engine's workers write some targets; here the sinks do
         self.lines_here = True
         self.hashes_facts = False
+        self.writer_simulates = True  # whether this process simulates blocks too while it waits
 
     def __enter__(self) -> _Blocks:
         import multiprocessing
@@ -362,7 +363,8 @@ class _Blocks:
         called (after the calibration), not when the first block is asked for. Each worker holds one block
         at a time; when the next block to yield is not ready, this process makes a later one itself
         rather than wait (one at a time, after queueing one more for the workers if two are left, so
-        that they do not run dry meanwhile): the writer's idle time goes into the simulation too."""
+        that they do not run dry meanwhile): the writer's idle time goes into the simulation too, unless
+        `writer_simulates` is off (Sink.writer_simulates)."""
         from collections import deque
 
         model = self.model
@@ -385,7 +387,13 @@ class _Blocks:
             nonlocal in_pool, here
             while window:
                 future, block = window[0]
-                if future is not None and not future.done() and not here and left(1):
+                if (
+                    future is not None
+                    and not future.done()
+                    and not here
+                    and self.writer_simulates
+                    and left(1)
+                ):
                     if in_pool <= self.workers and left(2):
                         to_pool()
                     ids = ahead.popleft()
@@ -521,6 +529,7 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
     # --engine dask: the workers hash the fact lines where they are, and send them here only for the
     # targets that take one writer (SQLite, CSV).
     blocks.lines_here = any(not s.facts_on_workers for s in sinks)
+    blocks.writer_simulates = any(s.writer_simulates for s in sinks)
     digest = LoadDigests(facts_on_workers=blocks.hashes_facts)
     sinks = [*sinks, digest]
 

@@ -93,6 +93,7 @@ class DaskBlocks:
         self._model: Model | None = None
         self.writers: list[WorkerFactWriter] = []
         self.lines_here = True  # whether the client needs the fact lines (targets with one writer)
+        self.writer_simulates = False  # the client never simulates here, whatever the targets
         self.hashes_facts = True  # the workers compute the fact table's segment digests
         self._held: dict[int, object] = {}  # block number -> future of its facts, until written
         self._writes: deque = deque()

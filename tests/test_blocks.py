@@ -29,6 +29,16 @@ def test_blocks_come_back_in_order_and_the_writer_makes_some():
     assert len(made) - makers.count(MAIN) >= len(made) // 2
 
 
+def test_the_writer_leaves_the_simulation_to_the_workers_when_told():
+    # PostgreSQL's writer: the server does the heavy part, a block simulated here would only add memory
+    cfg = make_config(n_customers=6, seed=1)
+    with _Blocks(cfg, catalog_for(cfg), workers=1) as blocks:
+        blocks.writer_simulates = False
+        made = list(blocks.map(_where, _blocks(6, 1)))
+    assert [first for first, _ in made] == list(range(1, 7))
+    assert MAIN not in [pid for _, pid in made], "the writer simulated although told not to"
+
+
 def _started(model, ids, marker):
     """A block that leaves a file behind as soon as a worker starts on it."""
     open(marker, "w").close()

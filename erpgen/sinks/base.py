@@ -31,6 +31,10 @@ class Sink(ABC):
     """begin() -> table_writer(...) for each table, parents first -> commit(); abort() on any failure."""
 
     facts_on_workers = False  # set once worker_fact_writer() has handed the fact table to the workers
+    # Whether the writing process should simulate fact blocks itself while it waits for the workers'. False
+    # where another process does the heavy part of the writing (a database server): the writer then only
+    # encodes, and a block it simulated would add its memory to the writer's for no gain in speed.
+    writer_simulates = True
 
     @abstractmethod
     def describe(self) -> str:

@@ -127,6 +127,9 @@ STAGE_PREFIX = "erpgen_stage_"
 
 class PostgresSink(DatabaseSink):
     stage: str | None = None
+    # The server parses and stores the lines: one worker keeps it busy, and the writer simulating too was
+    # no faster (50k customers 6.84 vs 7.02 s, 300k x 15 years 25.3 vs 25.7 s) for 47-48 MiB more peak RSS.
+    writer_simulates = False
 
     def _lock(self, conn: Connection) -> None:
         if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})").scalar():
