@@ -493,6 +493,11 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
             product[m] = _pick(draws, model.pools[name], model.pool_cdf[name], l_cust[m], l_key[m], key_b[m])
     quantity[drawn] = _quantity(draws, l_cust[drawn], l_key[drawn], key_b[drawn], qty_base[l_row[drawn]])
     quantity = np.where(role == 0, np.where(qty_base[l_row] > 1, quantity, 1), quantity)
+    # Every stage below holds a few arrays of one value per line: those of the stages done are let go
+    # as soon as they are used up, so that they do not add up to the block's peak memory.
+    del line_pos, dev_l, ref_l, after_dev, role, l_event, looped, drawn, src, first_of_day, inv_event, inv_j
+    del e_row, e_day, e_key, e_dev, e_ref, e_ref_start, ref_product, ref_quantity, per_day, going
+    del has_device, has_ref, n_ref_other, n_refill, has_acc, n_acc, has_spare, empty, n_lines
 
     # -- prices: list price x yearly increases x (standing discount or a promotion) -----------------
     l_day = inv_day[line_inv]
@@ -507,6 +512,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     discount = np.where(promo, promo_discount, standing_discount[l_row])
     unit_price = np.maximum(1, np.round(model.prices[product] * index * (1.0 - discount))).astype(np.int64)
     revenue = quantity * unit_price
+    del year, index, l_month, promo_p, u_promo, promo, promo_discount, discount
 
     # -- returns: credit notes for part of a line, after a lag, never more than was bought ----------
     store = home_store[inv_row]
@@ -524,18 +530,27 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         * quantity[ret_idx]
     ).astype(np.int64)
     ret_qty = np.where(is_b2b[l_row[ret_idx]], np.minimum(partial, quantity[ret_idx]), quantity[ret_idx])
+    del l_key, key_b, l_row, l_channel, rate, returned, partial
 
+    # each line column, its credit notes after the sales; a column's sales are let go once it is built
     n_sales = len(line_inv)
+    sales = {
+        "customer_id": l_cust, "invoice_seq": inv_seq[line_inv], "invoice_date": l_day,
+        "product_id": product, "quantity": quantity, "unit_price_cents": unit_price,
+        "revenue_cents": revenue, "store_id": store[line_inv],
+    }  # fmt: skip
+    credits = {
+        "invoice_date": ret_day[ret_idx], "quantity": -ret_qty, "revenue_cents": -ret_qty * unit_price[ret_idx]
+    }  # fmt: skip
+    del l_cust, l_day, product, quantity, unit_price, revenue, line_inv, ret_day
+    lines = {}
+    for name in list(sales):
+        column = sales.pop(name)
+        lines[name] = np.concatenate([column, credits.pop(name) if name in credits else column[ret_idx]])
+        del column
     facts = BlockFacts(
-        customer_id=np.concatenate([l_cust, l_cust[ret_idx]]),
-        invoice_seq=np.concatenate([inv_seq[line_inv], inv_seq[line_inv][ret_idx]]),
+        **lines,
         is_credit=np.concatenate([np.zeros(n_sales, dtype=bool), np.ones(len(ret_idx), dtype=bool)]),
-        invoice_date=np.concatenate([l_day, ret_day[ret_idx]]),
-        product_id=np.concatenate([product, product[ret_idx]]),
-        quantity=np.concatenate([quantity, -ret_qty]),
-        unit_price_cents=np.concatenate([unit_price, unit_price[ret_idx]]),
-        revenue_cents=np.concatenate([revenue, -ret_qty * unit_price[ret_idx]]),
-        store_id=np.concatenate([store[line_inv], store[line_inv][ret_idx]]),
         returned=np.concatenate([np.full(n_sales, -1, dtype=np.int64), ret_idx]),
         segment=segment,
         created=created,
@@ -545,6 +560,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         event_code=np.zeros(0, dtype=np.int64),
         event_day=np.zeros(0, dtype=np.int64),
     )
+    del lines  # the sort below replaces each column: the unsorted ones must not stay alive here
     # Each customer's credit notes follow its sales, so line numbers never depend on the block.
     if len(ret_idx):
         position = np.arange(len(facts.customer_id))
