@@ -529,7 +529,7 @@ def _load(blocks: _Blocks, sinks, summary, block_size, batch_size, on_progress) 
     # --engine dask: the workers hash the fact lines where they are, and send them here only for the
     # targets that take one writer (SQLite, CSV).
     blocks.lines_here = any(not s.facts_on_workers for s in sinks)
-    blocks.writer_simulates = any(s.writer_simulates for s in sinks)
+    blocks.writer_simulates = blocks.writer_simulates and any(s.writer_simulates for s in sinks)
     digest = LoadDigests(facts_on_workers=blocks.hashes_facts)
     sinks = [*sinks, digest]
 

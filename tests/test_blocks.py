@@ -114,7 +114,7 @@ class _OneAtATime:
     """Fact blocks made in this process, in order, like the writer's own: before making each one it
     notes whether the block before is still referenced anywhere (it should be gone by then)."""
 
-    lines_here, hashes_facts = True, False
+    lines_here, hashes_facts, writer_simulates = True, False, True
 
     def __init__(self, cfg):
         from erpgen.behaviour import Model, Rates
