@@ -328,7 +328,7 @@ def first_line(exc: Exception, server: URL) -> str:
 
 def measure(m: Measurement, args: argparse.Namespace, server: URL, tmp: str) -> None:
     """Run erpgen then its reference args.runs times, alternating so both see the same machine; keep the
-    median seconds of each and the largest peak RSS. A failure ends the line with its message."""
+    median seconds of each and the largest peaks of memory. A failure ends the line with its message."""
     erpgen_s, rss, total, reference_s = [], [], [], []
     try:
         for run in range(args.runs):
