@@ -24,7 +24,8 @@ import numpy as np
 
 from erpgen.catalog import Catalog
 from erpgen.config import MAX_INVOICES_PER_DAY, GenerateConfig
-from erpgen.customers import EPOCH, channel_index, country_index, created_day
+from erpgen.customers import channel_index, country_index, created_day
+from erpgen.dates import EPOCH, day_number
 from erpgen.rng import Draws, Stream, geometric_of, normal_of
 
 ONE_TIME, LOYAL, OCCASIONAL, B2B = range(4)  # indexes into schema.SEGMENTS
@@ -210,7 +211,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     lc = s.lifecycle
     ids = ids.astype(np.int64)
     n = len(ids)
-    till = int((np.datetime64(cfg.date_till, "D") - EPOCH).astype(np.int64))
+    till = day_number(cfg.date_till)
     created = created_day(cfg, ids, draws)
     country = country_index(cfg, ids, draws)
     channel = channel_index(cfg, ids, draws)

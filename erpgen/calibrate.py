@@ -18,7 +18,7 @@ import numpy as np
 from erpgen.behaviour import Model, Rates, simulate_block
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
-from erpgen.customers import EPOCH
+from erpgen.dates import EPOCH
 from erpgen.rng import Draws
 
 PILOT_CUSTOMERS = 2500

@@ -17,11 +17,11 @@ from itertools import accumulate
 import numpy as np
 
 from erpgen.config import GenerateConfig
+from erpgen.dates import day_number
 from erpgen.rng import Draws, Stream
 
 POOL_SIZE = 1000
 DOMAIN_POOL_SIZE = 40
-EPOCH = np.datetime64("1970-01-01", "D")
 
 # b-values of the CUSTOMER stream: one per field, so each field's draw is independent.
 (_CREATED, _HAS_FIRST, _HAS_LAST, _HAS_EMAIL, _HAS_PHONE, _FIRST, _LAST, _DOMAIN, _EMAIL_NO, _PHONE,
@@ -157,7 +157,7 @@ _NUMBERS = np.array([str(k) for k in range(100)])  # the e-mail number, 0..99, a
 
 
 @lru_cache(maxsize=16)
-def _acquisition_cdf(date_from, n_days: int, growth: float, months: tuple[float, ...]) -> np.ndarray:
+def acquisition_cdf(date_from, n_days: int, growth: float, months: tuple[float, ...]) -> np.ndarray:
     """Cumulative share of customers created by the end of each day: growth per year x month weight."""
     days = np.datetime64(date_from, "D") + np.arange(n_days).astype("timedelta64[D]")
     month = days.astype("datetime64[M]").astype(np.int64) % 12
@@ -174,12 +174,12 @@ def created_day(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> 
     by created_at) and no customer's date depends on any other customer.
     """
     season = cfg.scenario.seasonality
-    cdf = _acquisition_cdf(
+    cdf = acquisition_cdf(
         cfg.date_from, cfg.n_days, season.acquisition_growth_per_year, season.month_weights
     )
     u = draws.uniform(Stream.CUSTOMER, customer_ids, 0, _CREATED)
     offset = np.searchsorted(cdf, (customer_ids - 1 + u) / cfg.n_customers, side="left")
-    start = int((np.datetime64(cfg.date_from, "D") - EPOCH).astype(np.int64))
+    start = day_number(cfg.date_from)
     return start + np.minimum(offset, cfg.n_days - 1)
 
 

@@ -26,11 +26,11 @@ import numpy as np
 from sqlalchemy import Date, Integer, Numeric
 from sqlalchemy.engine import Connection
 
+from erpgen.dates import day_number
 from erpgen.schema import FACT, SEED_COLUMNS, TABLES
 
 _BY_NAME = {t.name: t for t in TABLES}
 NULL = np.iinfo(np.int64).min
-EPOCH = dt.date(1970, 1, 1)
 CHUNK = 20_000
 SEGMENT = 1_000  # customers per segment of the fact table's digest
 
@@ -60,7 +60,7 @@ def _canon_values(column, values: list) -> bytes:
             out[i] = NULL
         elif kind == "date":
             d = v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))
-            out[i] = (d - EPOCH).days
+            out[i] = day_number(d)
         elif scale:
             out[i] = int(Decimal(str(v)).scaleb(scale).to_integral_value())
         else:

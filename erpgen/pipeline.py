@@ -71,11 +71,11 @@ def _even_blocks(cfg: GenerateConfig, rates, block_size: int) -> Iterator[np.nda
     are cut never changes the data."""
     import math
 
-    from erpgen.customers import _acquisition_cdf
+    from erpgen.customers import acquisition_cdf
 
     n, days = cfg.n_customers, cfg.n_days
     season, lc = cfg.scenario.seasonality, cfg.scenario.lifecycle
-    cdf = _acquisition_cdf(cfg.date_from, days, season.acquisition_growth_per_year, season.month_weights)
+    cdf = acquisition_cdf(cfg.date_from, days, season.acquisition_growth_per_year, season.month_weights)
     created_by = np.concatenate(([0.0], cdf)) * n  # customers created before each day, and in all
     hazard = -math.log(max(1e-12, 1.0 - lc.yearly_loss)) / 365.25 * rates.loss_scale
     life = 1.0 / max(hazard, 1e-9)

@@ -10,7 +10,8 @@ import pytest
 from erpgen.behaviour import B2B, DORMANT, LOST, LOYAL, ONE_TIME, REACTIVATED, Model, Rates, simulate_block
 from erpgen.calibrate import measure
 from erpgen.config import make_config
-from erpgen.customers import EPOCH, build_customers, identity_pools, locale_of
+from erpgen.customers import build_customers, identity_pools, locale_of
+from erpgen.dates import EPOCH
 from erpgen.pipeline import catalog_for
 from erpgen.rng import Draws
 from erpgen.scenario import Scenario

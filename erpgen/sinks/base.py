@@ -19,8 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
+from erpgen.dates import EPOCH
+
 Batch = dict[str, object]
-EPOCH = np.datetime64("1970-01-01", "D")
 
 
 class TableWriter(Protocol):
