@@ -8,8 +8,8 @@ import traceback
 import click
 
 from erpgen import __version__
+from erpgen.config import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE
 from erpgen.errors import ErpGenError
-from erpgen.pipeline import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE
 from erpgen.scenario import Scenario
 from erpgen.urls import DEFAULT_URL
 
@@ -147,6 +147,11 @@ def generate(database_url: str, quiet: bool, **params) -> None:
     from erpgen.config import make_config
     from erpgen.pipeline import generate as run
 
+    if params.pop("dry_run"):
+        from erpgen.estimate import estimate
+
+        click.echo(estimate(database_url=database_url, **params).render())
+        return
     try:
         n = make_config(scenario=params["scenario"], n_customers=params["n_customers"]).n_customers
     except ErpGenError:
@@ -156,9 +161,6 @@ def generate(database_url: str, quiet: bool, **params) -> None:
     summary = run(database_url=database_url, on_progress=progress, **params)
     if progress is not None:
         progress.close()
-    if params["dry_run"]:
-        click.echo(summary.render())
-        return
     if quiet:
         return
     width = max(len(t) for t in summary.rows)

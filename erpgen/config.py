@@ -1,7 +1,9 @@
-"""The run's parameters, validated in one place. Names match the CLI flags (--n-customers -> n_customers).
+"""A run's parameters, checked in one place. Names match the CLI flags (--n-customers -> n_customers).
 
-A run is a scenario (erpgen.scenario) plus the original generator's flags, which override the scenario's
-values of the same names, plus the seed.
+Two kinds, kept apart because only the first changes the data:
+- GenerateConfig: what is simulated: a scenario (erpgen.scenario), the flags that override the
+  scenario's values of the same names, and the seed (make_config);
+- RunOptions: where and how it is written: targets, engine, workers, block and batch sizes (make_options).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ MAX_CUSTOMERS = 99_999_999
 MAX_YEARS = 50  # x 366 days x MAX_INVOICES_PER_DAY stays below 1,000,000 invoices per customer
 MAX_INVOICES_PER_DAY = 50
 
-# Flags of the original generator that a scenario also sets; the flag wins when given.
+# Flags that a scenario also sets; the flag wins when given.
 SCENARIO_FLAGS = (
     "n_customers", "date_from", "date_till", "p_first_name", "p_last_name", "p_email", "p_phone",
     "p_email_opt_in", "p_sms_opt_in", "p_call_opt_in", "faker_locale",
@@ -91,7 +93,7 @@ def make_config(
         seed=42 if seed is None else seed,
         locale_override=given.get("faker_locale"),  # type: ignore[arg-type]
     )
-    validate(cfg)
+    _check(cfg)
     return cfg
 
 
@@ -99,7 +101,7 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def validate(cfg: GenerateConfig) -> None:
+def _check(cfg: GenerateConfig) -> None:
     from erpgen.catalog import universe_sizes
 
     if not isinstance(cfg.n_customers, int) or cfg.n_customers <= 0:
@@ -149,3 +151,106 @@ def _check_locale(locale: str) -> None:
         close = [x for x in sorted(faker_locales()) if x.lower().startswith(locale.lower()[:2])][:5]
         hint = f"try one of {', '.join(close)}" if close else "e.g. en_US, en_GB, de_DE, fr_FR"
         raise ConfigError(f"--faker-locale {locale!r} is not a Faker locale", hint)
+
+
+DEFAULT_BLOCK_SIZE = 25_000  # customers simulated together
+DEFAULT_BATCH_SIZE = 100_000  # rows handed to a sink per write
+ENGINES = ("local", "dask")
+MAX_WORKERS = 64
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a run writes and how it spreads the work: none of it changes the data."""
+
+    database_url: str | None = None  # None: the default SQLite file, unless no_database
+    no_database: bool = False
+    csv_dir: str | None = None
+    parquet_dir: str | None = None
+    replace: bool = False
+    resume: bool = False
+    workers: int = 1
+    engine: str = "local"
+    scheduler: str | None = None
+    block_size: int = DEFAULT_BLOCK_SIZE
+    batch_size: int = DEFAULT_BATCH_SIZE
+
+
+def make_options(
+    cfg: GenerateConfig,
+    *,
+    database_url: str | None = None,
+    no_database: bool = False,
+    csv_dir: str | None = None,
+    parquet_dir: str | None = None,
+    replace: bool = False,
+    resume: bool = False,
+    workers: int = 1,
+    engine: str = "local",
+    scheduler: str | None = None,
+    block_size: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> RunOptions:
+    """The options checked against each other and the run's size, with the block size chosen when not
+    given. Raises ConfigError, before anything is written, for a combination that cannot work."""
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be local or dask, got {engine!r}")
+    if not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
+    if block_size is None:
+        block_size = _default_block_size(cfg, engine, workers)
+    elif engine == "dask" and block_size % _dask_segment():
+        segment = _dask_segment()
+        raise ConfigError(
+            f"--block-size {block_size:,} with --engine dask must be a multiple of {segment:,}",
+            f"use e.g. {max(segment, block_size // segment * segment):,}",
+        )
+    if block_size < 1 or batch_size < 1:
+        raise ConfigError("--block-size and --batch-size must be at least 1")
+    if scheduler and engine != "dask":
+        raise ConfigError("--scheduler names a Dask cluster", "add --engine dask")
+    if scheduler and workers != 1:
+        raise ConfigError(
+            "--workers sizes the pool or local cluster erpgen starts",
+            "leave it out with --scheduler: the cluster's own workers are used",
+        )
+    if resume and engine == "dask":
+        raise ConfigError(
+            "--resume works with the local engine", "--engine dask loads atomically: leave out --resume"
+        )
+    if resume and (no_database or csv_dir or parquet_dir):
+        raise ConfigError(
+            "--resume loads into a database only", "leave out --csv-dir, --parquet-dir, --no-database"
+        )
+    if no_database and not (csv_dir or parquet_dir):
+        raise ConfigError("--no-database leaves nothing to write", "add --csv-dir or --parquet-dir")
+    return RunOptions(
+        database_url=None if no_database else database_url, no_database=no_database, csv_dir=csv_dir,
+        parquet_dir=parquet_dir, replace=replace, resume=resume, workers=workers, engine=engine,
+        scheduler=scheduler, block_size=block_size, batch_size=batch_size,
+    )  # fmt: skip
+
+
+def _dask_segment() -> int:
+    from erpgen.digest import SEGMENT  # Dask's workers hash whole segments of the fact table's digest
+
+    return SEGMENT
+
+
+def _default_block_size(cfg: GenerateConfig, engine: str, workers: int) -> int:
+    # enough blocks to keep every worker busy, big enough to amortise the event loop's overhead
+    size = DEFAULT_BLOCK_SIZE
+    if workers > 1:
+        size = max(5_000, min(DEFAULT_BLOCK_SIZE, -(-cfg.n_customers // (4 * workers))))
+    if engine == "dask":
+        size = -(-size // _dask_segment()) * _dask_segment()
+    return size
+
+
+def make_run(**params: object) -> tuple[GenerateConfig, RunOptions]:
+    """Split keyword arguments named like the CLI flags into what is simulated and how it is written,
+    each checked (ConfigError on the first problem, before anything is written)."""
+    names = {f.name for f in dataclasses.fields(RunOptions)}
+    options = {k: v for k, v in params.items() if k in names}
+    cfg = make_config(**{k: v for k, v in params.items() if k not in names})  # type: ignore[arg-type]
+    return cfg, make_options(cfg, **options)  # type: ignore[arg-type]

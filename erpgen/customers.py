@@ -174,9 +174,7 @@ def created_day(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> 
     by created_at) and no customer's date depends on any other customer.
     """
     season = cfg.scenario.seasonality
-    cdf = acquisition_cdf(
-        cfg.date_from, cfg.n_days, season.acquisition_growth_per_year, season.month_weights
-    )
+    cdf = acquisition_cdf(cfg.date_from, cfg.n_days, season.acquisition_growth_per_year, season.month_weights)
     u = draws.uniform(Stream.CUSTOMER, customer_ids, 0, _CREATED)
     offset = np.searchsorted(cdf, (customer_ids - 1 + u) / cfg.n_customers, side="left")
     start = day_number(cfg.date_from)

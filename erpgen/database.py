@@ -55,15 +55,32 @@ def _null_pool():
     return NullPool
 
 
-def describe_db_error(exc: BaseException, url: URL) -> str:
-    """One line for a driver error, without the password."""
+def describe_db_error(exc: BaseException, url: URL | None = None) -> str:
+    """One line for a driver or file-system error, without the password."""
     orig = getattr(exc, "orig", None) or exc
-    text = str(orig).split("\nLINE ")[0]  # drop the server's echo of the statement
-    if len(orig.args) == 2 and isinstance(orig.args[0], int):  # PyMySQL: (error code, message)
+    if isinstance(orig, OSError) and orig.strerror:
+        text = f"{orig.strerror}: {orig.filename}" if orig.filename else orig.strerror
+    elif len(orig.args) == 2 and isinstance(orig.args[0], int):  # PyMySQL: (error code, message)
         text = str(orig.args[1])
-    text = " ".join(text.split())
-    text = text.replace("connection failed: ", "")
-    return mask_text(text, url.password if isinstance(url.password, str) else None)
+    else:
+        text = str(orig).split("\nLINE ")[0]  # drop the server's echo of the statement
+    text = " ".join(text.split()).replace("connection failed: ", "") or type(orig).__name__
+    password = url.password if url is not None and isinstance(url.password, str) else None
+    return mask_text(text, password)
+
+
+def is_driver_error(exc: BaseException) -> bool:
+    """Whether `exc` comes from a database driver or the file system (what a target can fail with)."""
+    import sqlite3
+
+    import psycopg
+
+    errors: tuple[type, ...] = (DBAPIError, psycopg.Error, sqlite3.Error, OSError)
+    with contextlib.suppress(ImportError):
+        import pymysql
+
+        errors += (pymysql.Error,)
+    return isinstance(exc, errors)
 
 
 @contextlib.contextmanager

@@ -198,9 +198,13 @@ class LoadDigests:
     values database_digests reads back, so `erpgen verify` can compare. Every column goes straight from
     the batch's numpy arrays (text through one join per column), not row by row."""
 
-    def __init__(self, *, facts_on_workers: bool = False) -> None:
+    def __init__(self, *, facts_hashed_elsewhere: bool = False) -> None:
         self._tables: dict[str, _TableHash] = {}
-        self.facts_on_workers = facts_on_workers  # the fact table's segments come from add_fact_segments
+        # the tables it hashes, as a sink declares the tables it keeps: erpgen_runs is not content (see
+        # database_digests), and the fact table's segments may come from add_fact_segments instead
+        self.tables = frozenset(t.name for t in TABLES if t.name != "erpgen_runs") - (
+            {FACT.name} if facts_hashed_elsewhere else set()
+        )
 
     def describe(self) -> str:
         return "digest"
@@ -224,16 +228,8 @@ class LoadDigests:
 
     @contextlib.contextmanager
     def table_writer(self, table: str):
-        if table == "erpgen_runs" or (table == FACT.name and self.facts_on_workers):
-            yield _Ignore()  # erpgen_runs is not content (see database_digests)
-            return
         t = self._tables[table] = _TableHash(table, tuple(c.name for c in _BY_NAME[table].columns))
         yield _DigestWriter(t)
-
-
-class _Ignore:
-    def write(self, batch) -> None:
-        pass
 
 
 class _DigestWriter:

@@ -1,8 +1,8 @@
 """`erpgen generate --dry-run`: rows per table, size and time, before anything is written.
 
 Every customer's history depends only on the seed and its id, so simulating an evenly spread sample of
-customer ids and scaling up estimates the whole run without bias. Sizes and times per row were measured
-on the 2-core machine the benchmarks run on (bench/bench.py); other machines scale them.
+customer ids and scaling up estimates the whole run without bias. Sizes and times per row come from
+bench/bench.py on the 2-core machine the benchmarks run on (bench/README.md); other machines scale them.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ BYTES = {
 }
 # seconds per fact line and per customer, end to end, and fixed seconds (start, calibration, keys)
 SECONDS = {
-    # SQLite, PostgreSQL and Parquet from bench/bench.py on 2026-11-29 (PostgreSQL 50k 3.9 s and 300k x 15y
-    # 18.3 s; SQLite 50k 3.4 s; Parquet 50k 1.7 s and 300k x 15y 4.7 s)
     "sqlite": (2.6e-6, 8e-6, 1.0),
     "postgresql": (3.2e-6, 8e-6, 1.0),
-    "mysql": (8.5e-6, 8e-6, 1.0),  # MariaDB 10.11, measured beside SQLite on the same machine
+    "mysql": (8.5e-6, 8e-6, 1.0),
     "parquet": (0.65e-6, 1.5e-6, 1.0),
 }
 
@@ -48,12 +46,17 @@ class Estimate:
         return "\n".join(lines)
 
 
-def estimate(cfg, *, backend: str | None, csv: bool, parquet: bool, target: str) -> Estimate:
-    from erpgen.behaviour import Model, simulate_block
+def estimate(**params: object) -> Estimate:
+    """Rows per table, size on disk and time of the run generate(**params) would make, writing nothing
+    and needing no server. Same keyword arguments as erpgen.generate; raises ConfigError likewise."""
     from erpgen.calibrate import calibrate
-    from erpgen.pipeline import catalog_for, masters
+    from erpgen.config import make_run
+    from erpgen.masters import catalog_for, master_batches
     from erpgen.rng import Draws
+    from erpgen.simulation import Model, simulate_block
+    from erpgen.sinks import sinks_for
 
+    cfg, options = make_run(**params)
     catalog = catalog_for(cfg)
     model = Model(cfg, catalog, calibrate(cfg, catalog))
     n = cfg.n_customers
@@ -61,7 +64,7 @@ def estimate(cfg, *, backend: str | None, csv: bool, parquet: bool, target: str)
     f = simulate_block(model, ids, Draws(cfg.seed))
     scale = n / len(ids)
     lines = int(round(len(f) * scale))
-    m = masters(cfg, catalog)
+    m = master_batches(cfg, catalog)
     rows = {
         "stores": len(m["stores"]["store_id"]),
         "categories": len(m["categories"]["category"]),
@@ -72,10 +75,14 @@ def estimate(cfg, *, backend: str | None, csv: bool, parquet: bool, target: str)
         "lifecycle_events": int(round(len(f.event_customer) * scale)),
         "erpgen_runs": 1,
     }
-    backend = "mysql" if backend == "mariadb" else backend  # one server family, one set of figures
-    outputs = [b for b in (backend, "csv" if csv else None, "parquet" if parquet else None) if b]
+    backend = None
+    if not options.no_database:
+        from erpgen import urls
+
+        backend = urls.parse(options.database_url or urls.DEFAULT_URL).get_backend_name()
+        backend = "mysql" if backend == "mariadb" else backend  # one server family, one set of figures
+    outputs = [b for b in (backend, options.csv_dir and "csv", options.parquet_dir and "parquet") if b]
     size = {o: BYTES[o][0] * lines + BYTES[o][1] * n for o in outputs}
-    timed = backend or "parquet"
-    per_line, per_customer, fixed = SECONDS[timed]
+    per_line, per_customer, fixed = SECONDS[backend or "parquet"]
     seconds = fixed + per_line * lines + per_customer * n
-    return Estimate(rows, size, seconds, target)
+    return Estimate(rows, size, seconds, sinks_for(options)[0].describe())

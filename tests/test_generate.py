@@ -216,9 +216,9 @@ def test_postgres_fact_copy_queue_is_bounded(pg_url):
 def test_a_broken_self_reference_fails_with_its_own_message_on_postgres(erpgen, pg_url, monkeypatch):
     """The returned_line_id key is validated with hash joins off (_index_probes): when that validation
     fails, the user sees the violation, not a later "transaction is aborted"."""
-    import erpgen.pipeline as pipeline
+    from erpgen import load
 
-    real = pipeline.fact_batch
+    real = load.fact_batch
 
     def broken(f, first_line_id):
         batch = real(f, first_line_id)
@@ -226,7 +226,7 @@ def test_a_broken_self_reference_fails_with_its_own_message_on_postgres(erpgen, 
         returned[returned > 0] = 10**12  # returns of a line that does not exist
         return batch
 
-    monkeypatch.setattr(pipeline, "fact_batch", broken)
+    monkeypatch.setattr(load, "fact_batch", broken)
     r = erpgen("generate", "--database-url", pg_url, *SMALL)
     assert r.code != 0
     assert "fk_sales_transactions_returned_line_id" in r.err, r.err

@@ -12,7 +12,7 @@ from erpgen.calibrate import measure
 from erpgen.config import make_config
 from erpgen.customers import build_customers, identity_pools, locale_of
 from erpgen.dates import EPOCH
-from erpgen.pipeline import catalog_for
+from erpgen.masters import catalog_for
 from erpgen.rng import Draws
 from erpgen.scenario import Scenario
 

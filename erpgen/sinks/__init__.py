@@ -6,7 +6,23 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from erpgen.config import RunOptions
 from erpgen.sinks.base import Sink
+
+
+def sinks_for(options: RunOptions) -> list[Sink]:
+    """The run's targets, the database (if any) first. Nothing is opened yet."""
+    from erpgen import urls
+
+    sinks: list[Sink] = []
+    if not options.no_database:
+        url = urls.parse(options.database_url or urls.DEFAULT_URL)
+        sinks.append(database_sink(url, replace=options.replace, resume=options.resume))
+    if options.csv_dir:
+        sinks.append(csv_sink(options.csv_dir))
+    if options.parquet_dir:
+        sinks.append(parquet_sink(options.parquet_dir))
+    return sinks
 
 
 def database_sink(url: URL, *, replace: bool, resume: bool = False) -> Sink:
@@ -35,4 +51,4 @@ def parquet_sink(directory: str | Path) -> Sink:
     return ParquetSink(Path(directory))
 
 
-__all__ = ["Sink", "database_sink", "csv_sink", "parquet_sink"]
+__all__ = ["Sink", "sinks_for", "database_sink", "csv_sink", "parquet_sink"]

@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from erpgen.dates import EPOCH
+from erpgen.schema import TABLES
 
 Batch = dict[str, object]
 
@@ -28,14 +29,29 @@ class TableWriter(Protocol):
     def write(self, batch: Batch) -> None: ...
 
 
-class Sink(ABC):
-    """begin() -> table_writer(...) for each table, parents first -> commit(); abort() on any failure."""
+class ParallelFactWriter(Protocol):
+    """Picklable: runs on an engine's worker and writes one block's fact lines to a target that takes
+    parallel writers. `block_no` names the block (for file names); its lines already carry their final
+    ids."""
 
-    facts_on_workers = False  # set once worker_fact_writer() has handed the fact table to the workers
-    # Whether the writing process should simulate fact blocks itself while it waits for the workers'. False
-    # where another process does the heavy part of the writing (a database server): the writer then only
-    # encodes, and a block it simulated would add its memory to the writer's for no gain in speed.
-    writer_simulates = True
+    def write(self, batch: Batch, block_no: int) -> None: ...
+
+
+class Sink(ABC):
+    """One target of a run. The loader calls begin(), then table_writer(table) for each table in
+    `tables`, parents first, then commit(); abort() on any failure, after which the target is as it was.
+
+    What a sink may declare, for the engine and the loader to use (they never ask a sink what it is):
+    - tables: the tables it keeps (the loader gives it no others);
+    - offloads_writing: another process (a database server) does the heavy part of its writing, so the
+      writing process has time to spare but should not spend memory on simulating;
+    - parallel_fact_writer(): it takes the fact table from many workers at once;
+    - resumable: it commits block by block and carries on an interrupted load (ResumableSink).
+    """
+
+    tables: frozenset[str] = frozenset(t.name for t in TABLES)
+    offloads_writing = False
+    resumable = False
 
     @abstractmethod
     def describe(self) -> str:
@@ -54,11 +70,31 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None: ...
 
-    def worker_fact_writer(self):
-        """For --engine dask, after begin(): an erpgen.scaleout.WorkerFactWriter with which the cluster's
-        workers write the fact table here in parallel (this sink then skips it), or None when this target
-        takes one writer only and the client writes it as usual."""
+    def parallel_fact_writer(self) -> ParallelFactWriter | None:
+        """After begin(): a writer with which an engine's workers write the fact table here in parallel,
+        or None when this target takes one writer only. Once it has handed one out, the loader asks it
+        for no fact table writer."""
         return None
+
+
+class ResumableSink(Sink):
+    """A sink that can commit a load block by block and carry it on after an interruption."""
+
+    resumable = True
+
+    @abstractmethod
+    def interrupted_run(self) -> dict | None:
+        """After begin(): the run record (erpgen_runs) of the interrupted load this one carries on, or
+        None when it starts afresh."""
+
+    @abstractmethod
+    def checkpoint(self, *, blocks_done: int, next_line_id: int) -> None:
+        """Record how far the load got and commit what is written so far."""
+
+    @abstractmethod
+    def complete(self) -> dict[str, int]:
+        """Mark the load complete (row counts, digests read back), build its keys and commit: the rows
+        per table."""
 
 
 INVOICE_ID_WIDTH = 19

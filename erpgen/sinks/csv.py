@@ -32,6 +32,8 @@ FILES = {
 
 
 class CsvSink(Sink):
+    tables = frozenset(FILES)  # the tables of the seed's CSV export, the files its users expect
+
     def __init__(self, directory: Path):
         self.directory = directory
         self.scratch = directory / f".erpgen-{os.getpid()}.partial"
@@ -52,9 +54,6 @@ class CsvSink(Sink):
 
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:
-        if table not in FILES:
-            yield _Discard()
-            return
         with open(self.scratch / FILES[table], "wb") as f:
             f.write((",".join(SEED_COLUMNS[table]) + "\n").encode())
             yield _CsvWriter(f, table, self.dates)
@@ -66,11 +65,6 @@ class CsvSink(Sink):
 
     def abort(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-class _Discard:
-    def write(self, batch: Batch) -> None:
-        pass
 
 
 class _CsvWriter:

@@ -11,15 +11,15 @@ from sqlalchemy import MetaData, Table, exists, inspect, select, table
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from erpgen import migrate
+from erpgen import migrate, runlog
 from erpgen.database import connect, describe_db_error, erpgen_tables_present, has_alembic_version
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, TABLES
-from erpgen.sinks.base import Sink, TableWriter
+from erpgen.sinks.base import ResumableSink, TableWriter
 from erpgen.urls import mask
 
 
-class DatabaseSink(Sink):
+class DatabaseSink(ResumableSink):
     def __init__(self, url: URL, *, replace: bool, resume: bool = False):
         self.url = url
         self.replace = replace
@@ -98,23 +98,32 @@ class DatabaseSink(Sink):
         with self._writer(self.conn, table) as writer:
             yield writer
 
-    def checkpoint(self) -> None:
-        """Commit what is loaded so far (keys still deferred) and go on in a new transaction."""
+    # -- resume (ResumableSink) ----------------------------------------------------------------------
+    def interrupted_run(self) -> dict | None:
+        return self.resuming
+
+    def checkpoint(self, *, blocks_done: int, next_line_id: int) -> None:
+        """Record the progress, commit what is loaded so far (keys still deferred) and go on in a new
+        transaction."""
         assert self.conn is not None
+        runlog.record_progress(self.conn, blocks_done=blocks_done, next_line_id=next_line_id)
         self.conn.commit()
         self.conn.begin()
         self._lock(self.conn)
 
-    def _interrupted_run(self, conn: Connection) -> dict | None:
-        from erpgen.schema import erpgen_runs
+    def complete(self) -> dict[str, int]:
+        assert self.conn is not None
+        rows = runlog.record_completion(self.conn)
+        self.commit()
+        return rows
 
+    def _interrupted_run(self, conn: Connection) -> dict | None:
         if (
             "erpgen_runs" not in inspect(conn).get_table_names()
             or migrate.current_revision(conn) != migrate.head_revision()
         ):
             return None
-        row = conn.execute(select(erpgen_runs).where(erpgen_runs.c.status == "LOADING")).mappings().first()
-        return dict(row) if row else None
+        return runlog.interrupted_run(conn)
 
     def commit(self) -> None:
         assert self.conn is not None

@@ -37,6 +37,7 @@ class ParquetSink(Sink):
     def __init__(self, directory: Path):
         _pyarrow()  # fail before anything is simulated
         self.directory = directory
+        self.facts_from_workers = False  # the fact table is a dataset written by an engine's workers
         # not the CSV sink's scratch name: both may share one directory, and CSV's commit removes its own
         self.scratch = directory / f".erpgen-parquet-{os.getpid()}.partial"
 
@@ -54,18 +55,15 @@ class ParquetSink(Sink):
                 "choose a writable --parquet-dir",
             ) from None
 
-    def worker_fact_writer(self) -> PartWriter:
+    def parallel_fact_writer(self) -> PartWriter:
         """--engine dask: the fact table as a hive-partitioned dataset, sales_transactions/year=YYYY/
         part-<block>.parquet, written by the workers (the directory must be one they all can reach)."""
-        self.facts_on_workers = True
+        self.facts_from_workers = True
         (self.scratch / FACT.name).mkdir()
         return PartWriter(str(self.scratch / FACT.name))
 
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:
-        if table == FACT.name and self.facts_on_workers:
-            yield _Skip()
-            return
         pa = _pyarrow()
         schema = arrow_schema(_BY_NAME[table])
         path = self.scratch / f"{table}.parquet"
@@ -77,7 +75,7 @@ class ParquetSink(Sink):
     def commit(self) -> None:
         for table in TABLES:
             # one layout per table: a file, or (the fact table from --engine dask) a dataset directory
-            name = FACT.name if table is FACT and self.facts_on_workers else f"{table.name}.parquet"
+            name = FACT.name if table is FACT and self.facts_from_workers else f"{table.name}.parquet"
             for old in (self.directory / table.name, self.directory / f"{table.name}.parquet"):
                 if old.is_dir():
                     shutil.rmtree(old)
@@ -99,11 +97,6 @@ class _ParquetWriter:
         table = _BY_NAME[self.table]
         arrays = [_column(table, col.name, b, field.type) for col, field in zip(table.columns, self.schema)]
         self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
-
-
-class _Skip:
-    def write(self, b: Batch) -> None:
-        pass
 
 
 class PartWriter:

@@ -130,9 +130,9 @@ STAGE_PREFIX = "erpgen_stage_"
 
 class PostgresSink(DatabaseSink):
     stage: str | None = None
-    # The server parses and stores the lines: one worker keeps it busy, and the writer simulating too was
-    # no faster (50k customers 6.84 vs 7.02 s, 300k x 15 years 25.3 vs 25.7 s) for 47-48 MiB more peak RSS.
-    writer_simulates = False
+    # The server parses and stores the lines; the writing process only encodes them (bench/README.md has
+    # the figures of the writer simulating too: no faster, more memory).
+    offloads_writing = True
 
     def _lock(self, conn: Connection) -> None:
         if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})").scalar():
@@ -145,13 +145,12 @@ class PostgresSink(DatabaseSink):
             if name.startswith(STAGE_PREFIX):
                 conn.exec_driver_sql(f'DROP TABLE "{name}"')
 
-    def worker_fact_writer(self) -> _StageWriter:
+    def parallel_fact_writer(self) -> _StageWriter:
         """Workers COPY into a staging table with the fact table's columns and no keys; commit() swaps it
         in. It is created and committed on a connection of its own, so that the workers can see it."""
         import uuid
 
         self.stage = f"{STAGE_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.facts_on_workers = True
         with connect(self.url) as conn:
             conn.execute(CreateTable(_stage_table(self.stage)))
             conn.commit()
@@ -198,9 +197,7 @@ class PostgresSink(DatabaseSink):
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with raw.cursor() as cur:
-            if table == FACT.name and self.facts_on_workers:
-                yield _Skip()  # the workers write it
-            elif table == FACT.name:
+            if table == FACT.name:
                 sql = f"COPY {table} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
                 with cur.copy(sql, writer=_queued_writer(cur)) as copy:
                     copy.write(BINARY_HEADER)
@@ -258,14 +255,9 @@ def _worker_connection(conninfo: str):
     return conn
 
 
-class _Skip:
-    def write(self, batch: Batch) -> None:
-        pass
-
-
 # Encoded fact lines waiting for the server, in psycopg's pieces of up to 128 KiB: 16 MiB, about 1.5
-# batches (psycopg's own default, 1024 pieces, let 128 MiB pile up whenever the server fell behind:
-# peak RSS at 300k customers x 15 years 333-350 MiB with it, 313-315 with this, and no slower)
+# batches. psycopg's own default (1024 pieces) lets far more pile up whenever the server falls behind,
+# for no speed (bench/README.md).
 COPY_QUEUE_PIECES = 128
 
 

@@ -1,4 +1,5 @@
-"""--engine dask: blocks made on a Dask cluster, the fact table written by the workers themselves.
+"""The Dask engine (--engine dask): blocks made on a Dask cluster, the fact table written by the workers
+themselves where a target takes parallel writers.
 
 Every block's data depends only on the seed and its customer ids (counter-based draws), so any worker
 can make any block and the union is the single-process dataset. Line ids are sequential in customer
@@ -18,26 +19,20 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterator
-from typing import Protocol
 
 import numpy as np
 
-from erpgen.behaviour import Model, fact_batch, lifecycle_only
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.digest import fact_segment_digests
 from erpgen.errors import ConfigError, TargetError
-from erpgen.sinks.base import Batch
+from erpgen.simulation import Model, lifecycle_only
+from erpgen.simulation.plan import blocks
+from erpgen.sinks.base import ParallelFactWriter, Sink
+from erpgen.tables import fact_batch
 
 CONNECT_TIMEOUT = "10s"
-
-
-class WorkerFactWriter(Protocol):
-    """Picklable: runs on a worker and writes one block's fact lines to a target that takes parallel
-    writers. `block_no` names the block (for file names); its lines already carry their final ids."""
-
-    def write(self, batch: Batch, block_no: int) -> None: ...
 
 
 def _distributed():
@@ -77,8 +72,7 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[object]:
 
 
 class DaskBlocks:
-    """The dask counterpart of pipeline._Blocks: `model` and `map` in block order, plus `write_on_worker`
-    for the targets that the workers write themselves."""
+    """The BlockMaker of erpgen.engines on a Dask cluster."""
 
     WINDOW_PER_WORKER = 2  # blocks in flight per worker thread: bounds memory on client and workers
 
@@ -91,9 +85,8 @@ class DaskBlocks:
         self.rates = client.submit(calibrate, cfg, catalog, pure=False)
         self._shared = None
         self._model: Model | None = None
-        self.writers: list[WorkerFactWriter] = []
+        self.writers: list[ParallelFactWriter] = []
         self.lines_here = True  # whether the client needs the fact lines (targets with one writer)
-        self.writer_simulates = False  # the client never simulates here, whatever the targets
         self.hashes_facts = True  # the workers compute the fact table's segment digests
         self._held: dict[int, object] = {}  # block number -> future of its facts, until written
         self._writes: deque = deque()
@@ -110,6 +103,21 @@ class DaskBlocks:
             # one copy of the configuration per worker, not one per task
             self._shared = self.client.scatter([(self.cfg, self.catalog, rates)], broadcast=True)[0]
         return self._model
+
+    def cut(self, block_size: int) -> Iterator[np.ndarray]:
+        # by count: a block holds whole segments of the fact table's digest, which its worker hashes
+        return blocks(self.cfg.n_customers, block_size)
+
+    def attach(self, sinks: list[Sink]) -> set[int]:
+        """Where a sink takes parallel writers, the workers write its fact table; the client needs the
+        fact lines only if another sink is left for them (SQLite, CSV)."""
+        handed = set()
+        for k, sink in enumerate(sinks):
+            if (writer := sink.parallel_fact_writer()) is not None:
+                self.writers.append(writer)
+                handed.add(k)
+        self.lines_here = len(handed) < len(sinks)
+        return handed
 
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
         """fn(model, ids) -> BlockFacts for each block on the cluster, in block order: whole, or without
@@ -156,7 +164,7 @@ def _on_worker(fn, shared, ids: np.ndarray):
     return fn(_MODEL[0][1], ids)
 
 
-def _write_facts(facts, first_line_id: int, block_no: int, writers: list[WorkerFactWriter]) -> list[bytes]:
+def _write_facts(facts, first_line_id: int, block_no: int, writers: list[ParallelFactWriter]) -> list[bytes]:
     batch = fact_batch(facts, first_line_id)
     for w in writers:
         w.write(batch, block_no)

@@ -1,0 +1,187 @@
+"""The load: masters, customers, then the fact blocks an engine makes, then the lifecycle tables and the
+run record, written to every sink in batches. Written against erpgen.engines.BlockMaker and
+erpgen.sinks.base.Sink only.
+
+Two ways:
+- load(): one pass, one transaction per sink; the digest of every table is taken on the way;
+- load_resumable(): one database, committed block by block, so an interrupted load can carry on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+from erpgen import runlog
+from erpgen.config import RunOptions
+from erpgen.customers import build_customers
+from erpgen.digest import LoadDigests
+from erpgen.engines import BlockMaker
+from erpgen.masters import master_batches
+from erpgen.rng import Draws
+from erpgen.schema import FACT
+from erpgen.scratch import Spill
+from erpgen.simulation import BlockFacts, Model, compact, lifecycle_only, simulate_block
+from erpgen.simulation.plan import blocks as count_blocks
+from erpgen.sinks.base import Batch, ResumableSink, Sink
+from erpgen.tables import events_batch, fact_batch, lifecycle_batch
+
+Progress = Callable[[str, int], None]
+
+
+def facts_of(model: Model, ids: np.ndarray) -> BlockFacts:
+    """One fact block, as the engines make it (a module-level function: it goes to worker processes)."""
+    return compact(simulate_block(model, ids, Draws(model.cfg.seed)))
+
+
+class _Writes:
+    """Batches of one table to every sink that keeps it, in chunks of at most batch_size rows, counted."""
+
+    def __init__(self, sinks: list[Sink], batch_size: int, on_progress: Progress | None):
+        self.sinks, self.batch_size, self.on_progress = sinks, batch_size, on_progress
+        self.rows: dict[str, int] = {}
+        self.facts_elsewhere: set[int] = set()  # sinks whose fact table an engine's workers write
+
+    def table(self, table: str, batches: Iterable[Batch], *, progress: bool = True) -> None:
+        keep = [
+            s for k, s in enumerate(self.sinks)
+            if table in s.tables and not (table == FACT.name and k in self.facts_elsewhere)
+        ]  # fmt: skip
+        on_progress = self.on_progress if progress else None
+        with contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(s.table_writer(table)) for s in keep]
+            count = 0
+            for batch in batches:
+                for chunk in _chunks(batch, self.batch_size):
+                    for w in writers:
+                        w.write(chunk)
+                count += len(next(iter(batch.values())))  # type: ignore[arg-type]
+                del batch, chunk  # not held while the next batch is made (a fact block, simulated here)
+                if on_progress:
+                    on_progress(table, self.rows.get(table, 0) + count)
+        self.rows[table] = self.rows.get(table, 0) + count
+
+
+def _chunks(batch: Batch, size: int) -> Iterator[Batch]:
+    n = len(next(iter(batch.values())))  # type: ignore[arg-type]
+    if n <= size:
+        yield batch
+        return
+    for lo in range(0, n, size):
+        yield {k: v[lo : lo + size] for k, v in batch.items()}  # type: ignore[index]
+
+
+def _masters_and_customers(
+    blocks: BlockMaker, writes: _Writes, block_size: int, between=lambda: None
+) -> None:
+    """The small tables, then the customers, calling `between()` before each block of customers."""
+    cfg = blocks.cfg
+    for table, batch in master_batches(cfg, blocks.catalog).items():
+        writes.table(table, [batch])
+
+    def customers() -> Iterator[Batch]:
+        # cheap to build and costly to pickle (strings): always made in this process
+        for ids in count_blocks(cfg.n_customers, block_size):
+            between()
+            yield build_customers(cfg, ids, Draws(cfg.seed))
+
+    writes.table("customers", customers())
+
+
+def load(
+    blocks: BlockMaker, sinks: list[Sink], options: RunOptions, on_progress: Progress | None = None
+) -> dict[str, int]:
+    """Every table into every sink (begun, not committed): the rows per table."""
+    cfg, block_size = blocks.cfg, options.block_size
+    started = runlog.now()
+    digest = LoadDigests(facts_hashed_elsewhere=blocks.hashes_facts)
+    writes = _Writes([*sinks, digest], options.batch_size, on_progress)
+    writes.facts_elsewhere = blocks.attach(sinks)
+    fact_blocks: list[Iterator] = []
+
+    def start_facts() -> None:
+        # the workers simulate the first fact blocks while this process makes the customers
+        if not fact_blocks and blocks.calibrated():
+            fact_blocks.append(blocks.map(facts_of, blocks.cut(block_size)))
+
+    _masters_and_customers(blocks, writes, block_size, between=start_facts)
+
+    # The lifecycle tables are a few rows per customer, written after the fact pass: their compact codes
+    # go to a scratch file block by block meanwhile, so memory stays bounded by the block.
+    lifecycle = Spill()
+    lines = 0
+
+    def facts() -> Iterator[Batch]:
+        nonlocal lines
+        if not fact_blocks:
+            fact_blocks.append(blocks.map(facts_of, blocks.cut(block_size)))
+        made = fact_blocks.pop()
+        for k, ids in enumerate(blocks.cut(block_size)):
+            # next(), not zip(): zip keeps its last tuple, and with it this block, until the next block is
+            # asked for, which this process may simulate meanwhile
+            f = next(made)
+            light = f if f.lines is not None else lifecycle_only(f)
+            lifecycle.add((ids, light))
+            blocks.write_on_worker(k, lines + 1)
+            n_lines = light.lines
+            if f.lines is None:
+                yield fact_batch(f, lines + 1)
+            elif on_progress:
+                on_progress(FACT.name, lines + n_lines)
+            lines += n_lines
+            del f, light  # the next block may be simulated here: this one's arrays must be free by then
+
+    writes.table(FACT.name, facts())
+    writes.rows[FACT.name] = lines
+    if blocks.hashes_facts:
+        digest.add_fact_segments(blocks.finish_writes())
+    writes.table("customer_lifecycle", (lifecycle_batch(i, f) for i, f in lifecycle))
+    writes.table("lifecycle_events", (events_batch(f) for _, f in lifecycle))
+    lifecycle.close()
+    record = runlog.run_record(
+        cfg, started=started, block_size=block_size, blocks_done=-(-cfg.n_customers // block_size),
+        next_line_id=lines + 1,
+    )  # fmt: skip
+    writes.table("erpgen_runs", [runlog.completed(record, dict(writes.rows), digest.digests())])
+    return writes.rows
+
+
+def load_resumable(
+    blocks: BlockMaker, sink: ResumableSink, options: RunOptions, on_progress: Progress | None = None
+) -> dict[str, int]:
+    """Into one database (begun), committed block by block with the progress in erpgen_runs, carrying
+    on the interrupted load the sink found, if any; completed and committed at the end: the rows per table.
+
+    Keys and indexes are built once, at the end; until then the tables hold a partial load that only
+    `--resume` (or `--replace`) touches. The content digest is read back from the database at the end.
+    """
+    cfg = blocks.cfg
+    writes = _Writes([sink], options.batch_size, on_progress)
+    interrupted = sink.interrupted_run()
+    if interrupted is None:
+        block_size, first_block, next_line = options.block_size, 0, 1
+        _masters_and_customers(blocks, writes, block_size)
+        record = runlog.run_record(
+            cfg, started=runlog.now(), block_size=block_size, blocks_done=0, next_line_id=1
+        )
+        writes.table("erpgen_runs", [record], progress=False)
+        sink.checkpoint(blocks_done=0, next_line_id=1)
+    else:
+        runlog.check_same_run(interrupted, cfg, sink.describe())
+        block_size = interrupted["block_size"]
+        first_block, next_line = interrupted["blocks_done"], interrupted["next_line_id"]
+    model = blocks.model
+    for k, ids in enumerate(count_blocks(cfg.n_customers, block_size)):
+        if k < first_block:
+            continue
+        f = facts_of(model, ids)
+        writes.table(FACT.name, [fact_batch(f, next_line)])
+        writes.table("customer_lifecycle", [lifecycle_batch(ids, f)], progress=False)
+        writes.table("lifecycle_events", [events_batch(f)], progress=False)
+        next_line += len(f)
+        sink.checkpoint(blocks_done=k + 1, next_line_id=next_line)
+    if on_progress:
+        on_progress("keys and indexes", 0)
+    return sink.complete()

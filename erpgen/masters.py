@@ -1,0 +1,58 @@
+"""The master tables, made before any customer: stores, product categories and products, as batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from erpgen.behaviour import store_table
+from erpgen.catalog import Catalog, build_catalog
+from erpgen.config import GenerateConfig
+from erpgen.sinks.base import Batch
+
+STORE_NAMES = {"ONLINE": "Web Shop", "RETAIL": "Store", "B2B": "Business Sales"}
+
+
+def catalog_for(cfg: GenerateConfig) -> Catalog:
+    """The run's product catalog, as the scenario and the flags size it."""
+    c = cfg.scenario.catalog
+    return build_catalog(
+        seed=cfg.seed,
+        n_devices=c.n_devices,
+        n_accessories=c.n_accessories,
+        n_spare_parts=c.n_spare_parts,
+        n_refills=c.n_refills,
+        n_bulk_refills=c.n_bulk_refills,
+        universe=c.universe,
+    )
+
+
+def master_batches(cfg: GenerateConfig, catalog: Catalog) -> dict[str, Batch]:
+    """stores, categories and products, parents first."""
+    ps = catalog.products
+    stores = store_table(cfg)
+    store_rows = [
+        (int(stores[i, j, 0]) + k, country, channel)
+        for i, country in enumerate(cfg.scenario.countries)
+        for j, channel in enumerate(cfg.scenario.channels)
+        for k in range(int(stores[i, j, 1]))
+    ]
+    return {
+        "stores": {
+            "store_id": np.array([r[0] for r in store_rows], dtype=np.int64),
+            "store_name": [f"{STORE_NAMES[ch]} {country} {sid}" for sid, country, ch in store_rows],
+            "channel": [r[2] for r in store_rows],
+            "country": [r[1] for r in store_rows],
+        },
+        "categories": {
+            "category": [c for c, _ in catalog.categories],
+            "role": [r for _, r in catalog.categories],
+        },
+        "products": {
+            "product_id": np.array([p.product_id for p in ps], dtype=np.int64),
+            "product_name": [p.product_name for p in ps],
+            "brand": [p.brand for p in ps],
+            "category": [p.category for p in ps],
+            "gramm_g": [p.gramm_g for p in ps],
+            "unit_price_cents": np.array([p.unit_price_cents for p in ps], dtype=np.int64),
+        },
+    }

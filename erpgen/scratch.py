@@ -1,0 +1,79 @@
+"""Scratch space of a run: folders and files that only live until the run ends, and the clean-up of
+those left behind by runs that were killed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from erpgen.errors import TargetError
+
+
+def remove_stale_scratch(directory, pattern: str) -> None:
+    """Delete scratch files or folders (`pattern` has one `*` standing for a process id) left by runs
+    that were killed: their process is gone, so nothing will ever finish or remove them."""
+    regex = re.compile(re.escape(pattern).replace(r"\*", r"(\d+)") + "$")
+    for path in Path(directory).glob(pattern):
+        m = regex.match(path.name)
+        if not m or int(m.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # someone else's live process
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def run_directory(prefix: str) -> str:
+    """A new folder in the temporary directory, under one per process named `<prefix>-<pid>.partial`
+    (the folders of processes that were killed are removed here)."""
+    temp = tempfile.gettempdir()
+    remove_stale_scratch(temp, f"{prefix}-*.partial")
+    mine = os.path.join(temp, f"{prefix}-{os.getpid()}.partial")
+    try:
+        os.makedirs(mine, exist_ok=True)
+        return tempfile.mkdtemp(dir=mine)
+    except OSError as exc:
+        raise TargetError(
+            f"cannot make scratch files in {temp}: {exc.strerror}", "set TMPDIR to a writable directory"
+        ) from None
+
+
+def remove_if_empty(directory: str) -> None:
+    """Remove a process's folder once no run of it is left inside."""
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)
+
+
+class Spill:
+    """Objects pickled one after another into an anonymous scratch file, read back in order as often as
+    needed; the file goes when closed (or when the process ends)."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()
+
+    def add(self, item: object) -> None:
+        pickle.dump(item, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator:
+        self.file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self.file)
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        self.file.close()
