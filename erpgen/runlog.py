@@ -14,6 +14,7 @@ from erpgen.config import GenerateConfig
 from erpgen.errors import TargetError
 from erpgen.schema import TABLES, erpgen_runs
 from erpgen.sinks.base import Batch
+from erpgen.version import __version__
 
 LOADING, COMPLETE = "LOADING", "COMPLETE"
 
@@ -35,8 +36,6 @@ def run_record(
     cfg: GenerateConfig, *, started: dt.datetime, block_size: int, blocks_done: int, next_line_id: int
 ) -> Batch:
     """The run's row, LOADING, as a batch."""
-    from erpgen import __version__
-
     return {
         "run_id": np.array([1], dtype=np.int64),
         "erpgen_version": [__version__],

@@ -1,0 +1,78 @@
+"""The layout keeps its promises: data flows one way, so no module of erpgen imports one that imports it
+back, however indirectly (lazy imports inside functions included: a circle is a circle)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "erpgen"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:  # `from erpgen import migrate` imports a module, not the package's names
+                    sub = f"{node.module}.{a.name}"
+                    found.add(sub if sub in modules else node.module)
+        # a package's __init__ is imported with any of its modules, but that is not a dependency of ours
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_module_graph_finds_a_planted_circle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = _imports()
+    assert "erpgen.pipeline" in graph and graph["erpgen.pipeline"], "the import graph came out empty"
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+# Users of the public API (erpgen/__init__.py), as a script would be: they may import the package.
+CONSUMERS = {"erpgen.cli", "erpgen.clidoc", "erpgen.pytest_plugin"}
+
+
+def test_the_library_never_imports_the_api_above_it():
+    # erpgen/__init__.py is the public API over the modules; a module of the library reaching up to it
+    # turns the layout upside down (the version lives in erpgen.version for that reason)
+    graph = _imports()
+    assert CONSUMERS <= set(graph)
+    assert [
+        name for name, deps in graph.items() if "erpgen" in deps and name not in CONSUMERS | {"erpgen"}
+    ] == []
