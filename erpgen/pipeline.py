@@ -448,7 +448,7 @@ def _scratch_dir() -> str:
     (folders of processes that were killed are removed here)."""
     import tempfile
 
-    from erpgen.sinks.base import remove_stale_scratch
+    from erpgen.scratch import remove_stale_scratch
 
     temp = tempfile.gettempdir()
     remove_stale_scratch(temp, "erpgen-blocks-*.partial")

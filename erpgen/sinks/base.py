@@ -83,32 +83,6 @@ class IsoDates:
         return self._table[days - self._start]
 
 
-def remove_stale_scratch(directory, pattern: str) -> None:
-    """Delete scratch files or folders (`pattern` has one `*` standing for a process id) left by runs
-    that were killed: their process is gone, so nothing will ever finish or remove them."""
-    import os
-    import re
-    import shutil
-    from pathlib import Path
-
-    regex = re.compile(re.escape(pattern).replace(r"\*", r"(\d+)") + "$")
-    for path in Path(directory).glob(pattern):
-        m = regex.match(path.name)
-        if not m or int(m.group(1)) == os.getpid():
-            continue
-        try:
-            os.kill(int(m.group(1)), 0)
-            continue  # still running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue  # someone else's live process
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
 def cents_to_text(cents: np.ndarray) -> np.ndarray:
     """Integer cents -> '12.50' / '-3.05' as a bytes array: _cents_text's rows without their padding
     (a loop per row, for the small tables only; the fact table's prices go through fact_lines)."""

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from erpgen.errors import TargetError
 from erpgen.schema import SEED_COLUMNS
+from erpgen.scratch import remove_stale_scratch
 from erpgen.sinks.base import (
     Batch,
     IsoDates,
     Sink,
     fact_lines,
-    remove_stale_scratch,
     table_rows,
 )
 

@@ -19,7 +19,8 @@ from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallIntege
 
 from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import FACT, TABLES
-from erpgen.sinks.base import Batch, Sink, batch_invoice_ids, remove_stale_scratch
+from erpgen.scratch import remove_stale_scratch
+from erpgen.sinks.base import Batch, Sink, batch_invoice_ids
 
 _BY_NAME = {t.name: t for t in TABLES}
 

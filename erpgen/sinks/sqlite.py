@@ -20,7 +20,8 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 
 from erpgen.errors import TargetError
 from erpgen.schema import FACT
-from erpgen.sinks.base import Batch, IsoDates, batch_invoice_ids, remove_stale_scratch, table_columns
+from erpgen.scratch import remove_stale_scratch
+from erpgen.sinks.base import Batch, IsoDates, batch_invoice_ids, table_columns
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.urls import sqlite_path
 
