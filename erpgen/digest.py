@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from erpgen.dates import day_number
 from erpgen.schema import FACT, SEED_COLUMNS, TABLES
+from erpgen.tables import batch_invoice_ids
 
 _BY_NAME = {t.name: t for t in TABLES}
 NULL = np.iinfo(np.int64).min
@@ -274,8 +275,6 @@ def _batch_canonical(column, b) -> bytes:
 
 def _fact_canonical(b) -> list[np.ndarray]:
     """The fact table's columns in canonical form, straight from a batch's numpy columns."""
-    from erpgen.sinks.base import batch_invoice_ids
-
     returned = np.asarray(b["returned_line_id"])
     invoice = batch_invoice_ids(b)
     width = invoice.dtype.itemsize  # fixed width: append the zero byte to every value at once

@@ -20,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from erpgen.dates import EPOCH
+from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids, digits
 
 Batch = dict[str, object]
 
@@ -59,9 +60,6 @@ class Sink(ABC):
         workers write the fact table here in parallel (this sink then skips it), or None when this target
         takes one writer only and the client writes it as usual."""
         return None
-
-
-INVOICE_ID_WIDTH = 19
 
 
 class IsoDates:
@@ -201,7 +199,7 @@ def _int_text(values, null: np.ndarray | None = None) -> np.ndarray:
     a = np.abs(v)
     width = len(str(int(a.max()))) if len(a) else 1
     out = np.empty((len(v), width + 1), dtype=np.uint8)
-    out[:, 1:] = _digits(a, width)
+    out[:, 1:] = digits(a, width)
     # leading zeros (all but the last digit) become padding, and the sign goes just before the number
     padding = np.cumsum(out[:, 1:] != ord("0"), axis=1) == 0
     padding[:, -1] = False
@@ -230,40 +228,3 @@ def _cents_text(cents) -> np.ndarray:
     tens, ones = np.divmod(np.abs(c) % 100, 10)
     frac[:, 1], frac[:, 2] = tens + ord("0"), ones + ord("0")
     return np.concatenate([whole, frac], axis=1)
-
-
-def batch_invoice_ids(b: Batch) -> np.ndarray:
-    """invoice_ids of a batch of fact lines, made once and kept in the batch for the other sinks and the
-    digest (the key `invoice_id`)."""
-    ids = b.get("invoice_id")
-    if ids is None:
-        ids = b["invoice_id"] = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
-    return ids  # type: ignore[return-value]
-
-
-def invoice_ids(
-    customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None
-) -> np.ndarray:
-    """'INV-<customer_id:08d>-<seq:06d>' (credit notes: 'CRN-...') as a fixed-width bytes array (19 bytes),
-    written digit by digit into a byte matrix (number formatting through numpy.strings is ~10x slower)."""
-    chars = np.empty((len(customer_id), INVOICE_ID_WIDTH), dtype=np.uint8)
-    chars[:, :4] = np.frombuffer(b"INV-", dtype=np.uint8)
-    if is_credit is not None:
-        chars[np.asarray(is_credit, dtype=bool), :3] = np.frombuffer(b"CRN", dtype=np.uint8)
-    chars[:, 12] = ord("-")
-    for number, first, width in ((customer_id, 4, 8), (invoice_seq, 13, 6)):
-        number = np.asarray(number, dtype=np.int64)
-        if len(number) and (number.min() < 0 or number.max() >= 10**width):
-            raise ValueError(f"an invoice number part does not fit in {width} digits")
-        chars[:, first : first + width] = _digits(number, width)
-    return chars.view(f"S{INVOICE_ID_WIDTH}").ravel()
-
-
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Non-negative integers as `width` ASCII digits each, zero-padded on the left: a (n, width) matrix."""
-    out = np.empty((len(values), width), dtype=np.uint8)
-    rest = values
-    for position in range(width - 1, -1, -1):
-        rest, digit = np.divmod(rest, 10)
-        out[:, position] = digit + ord("0")
-    return out

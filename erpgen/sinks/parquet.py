@@ -20,7 +20,8 @@ from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallIntege
 from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import FACT, TABLES
 from erpgen.scratch import remove_stale_scratch
-from erpgen.sinks.base import Batch, Sink, batch_invoice_ids
+from erpgen.sinks.base import Batch, Sink
+from erpgen.tables import batch_invoice_ids
 
 _BY_NAME = {t.name: t for t in TABLES}
 

@@ -21,8 +21,9 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from erpgen.errors import TargetError
 from erpgen.schema import FACT
 from erpgen.scratch import remove_stale_scratch
-from erpgen.sinks.base import Batch, IsoDates, batch_invoice_ids, table_columns
+from erpgen.sinks.base import Batch, IsoDates, table_columns
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
+from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 from erpgen.urls import sqlite_path
 
 
@@ -146,7 +147,7 @@ class _Writer:
         returned = np.asarray(b["returned_line_id"])
         return [
             b["line_id"].tolist(),
-            batch_invoice_ids(b).astype("U19").tolist(),
+            batch_invoice_ids(b).astype(f"U{INVOICE_ID_WIDTH}").tolist(),
             b["customer_id"].tolist(),
             self.dates(b["invoice_date"]).tolist(),
             b["product_id"].tolist(),
