@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from erpgen.sinks.base import IsoDates, fact_lines
+from erpgen.sinks.encode import IsoDates, fact_lines
 from erpgen.tables import invoice_ids
 
 COLUMNS = ("line_id", "invoice_id", "customer_id", "invoice_date", "product_id", "quantity", "revenue",

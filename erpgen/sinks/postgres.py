@@ -25,8 +25,9 @@ from erpgen.database import connect
 from erpgen.dates import day_number
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, TABLES
-from erpgen.sinks.base import Batch, IsoDates, text_lines
+from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
+from erpgen.sinks.encode import IsoDates, text_lines
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 
 PG_EPOCH_DAYS = day_number(dt.date(2000, 1, 1))  # PostgreSQL's binary dates count from 2000-01-01

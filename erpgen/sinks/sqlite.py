@@ -21,8 +21,9 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from erpgen.errors import TargetError
 from erpgen.schema import FACT
 from erpgen.scratch import remove_stale_scratch
-from erpgen.sinks.base import Batch, IsoDates, table_columns
+from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
+from erpgen.sinks.encode import IsoDates, table_columns
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 from erpgen.urls import sqlite_path
 
