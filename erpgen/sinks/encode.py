@@ -9,10 +9,14 @@ byte matrices, so that no value is formatted or joined on its own.
 from __future__ import annotations
 
 import numpy as np
+from sqlalchemy import Date
 
 from erpgen.dates import EPOCH
+from erpgen.schema import TABLES
 from erpgen.sinks.base import Batch
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids, digits
+
+_BY_NAME = {t.name: t for t in TABLES}
 
 
 class IsoDates:
@@ -51,23 +55,27 @@ def table_rows(table: str, b: Batch, dates: IsoDates):
 
 def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
     """The values of table_rows, column by column."""
-    from sqlalchemy import Date
-
-    from erpgen.schema import TABLES
-
     columns = []
-    for col in next(t for t in TABLES if t.name == table).columns:
-        if col.name == "unit_price" and "unit_price_cents" in b:
-            columns.append(cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist())
-        elif isinstance(col.type, Date):
-            days = np.asarray(b[col.name])
-            iso = dates(np.maximum(days, 0))
-            iso[days < 0] = None
-            columns.append(iso.tolist())
-        else:
+    for col in _BY_NAME[table].columns:
+        values = _converted(col, b, dates, null=None)
+        if values is None:
             v = b[col.name]
-            columns.append(v.tolist() if isinstance(v, np.ndarray) else v)
+            values = v.tolist() if isinstance(v, np.ndarray) else v
+        columns.append(values)
     return columns
+
+
+def _converted(col, b: Batch, dates: IsoDates, null: str | None) -> list[str | None] | None:
+    """The text of a column that the batch holds in another form: unit_price as `unit_price_cents`, a
+    date as day numbers (negative: NULL, written as `null`). None for a column the batch holds as it is."""
+    if col.name == "unit_price" and "unit_price_cents" in b:
+        return cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist()
+    if isinstance(col.type, Date):
+        days = np.asarray(b[col.name])
+        iso = dates(np.maximum(days, 0))
+        iso[days < 0] = null
+        return iso.tolist()
+    return None
 
 
 # the text format of PostgreSQL's COPY and MySQL's LOAD DATA: tab-separated, \N for NULL, backslash escapes
@@ -89,23 +97,13 @@ def _escaped_text(values) -> list[str]:
 def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
     """Rows of any table but the fact table as tab-separated text lines (the values of table_rows), built
     column by column: one join per batch, not one call per row."""
-    from sqlalchemy import Date
-
-    from erpgen.schema import TABLES
-
     columns = []
-    for col in next(t for t in TABLES if t.name == table).columns:
-        if col.name == "unit_price" and "unit_price_cents" in b:
-            values = cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist()
-        elif isinstance(col.type, Date):
-            days = np.asarray(b[col.name])
-            iso = dates(np.maximum(days, 0))
-            iso[days < 0] = "\\N"
-            values = iso.tolist()
-        elif isinstance(v := b[col.name], np.ndarray) and v.dtype.kind in "iu":
-            values = v.astype(str).tolist()
-        else:
-            values = _escaped_text(v)
+    for col in _BY_NAME[table].columns:
+        values = _converted(col, b, dates, null="\\N")
+        if values is None:
+            v = b[col.name]
+            integers = isinstance(v, np.ndarray) and v.dtype.kind in "iu"
+            values = v.astype(str).tolist() if integers else _escaped_text(v)
         columns.append(values)
     if not columns[0]:
         return b""
