@@ -183,6 +183,7 @@ TABLES = (
     erpgen_runs,
 )
 FACT = sales_transactions
+FACT_COLUMNS = tuple(c.name for c in FACT.columns)  # its columns in order, as every bulk path writes them
 # Tables whose keys and indexes are built after the bulk load
 BULK = (sales_transactions, customer_lifecycle, lifecycle_events)
 

@@ -34,12 +34,10 @@ from sqlalchemy.schema import DropConstraint
 
 from erpgen.database import connect, describe_db_error
 from erpgen.errors import TargetError
-from erpgen.schema import BULK, FACT, TABLES
+from erpgen.schema import BULK, FACT, FACT_COLUMNS, TABLES
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, fact_lines, text_lines
-
-FACT_COLUMNS = tuple(c.name for c in FACT.columns)
 
 SCRATCH_PREFIX = "erpgen_scratch_"
 RESUME_PREFIX = "erpgen_resume_"

@@ -24,7 +24,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConst
 from erpgen.database import connect
 from erpgen.dates import day_number
 from erpgen.errors import TargetError
-from erpgen.schema import BULK, FACT, TABLES
+from erpgen.schema import BULK, FACT, FACT_COLUMNS, TABLES
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, text_lines
@@ -47,25 +47,28 @@ def _numeric_fields(prefix: str) -> list[tuple]:
     ]
 
 
-# The binary COPY layout of a sales_transactions row, every field fixed width. A sale's returned_line_id
-# is NULL: its length is -1 and its 8 value bytes are cut out after encoding (see encode_facts).
-FACT_ROW = np.dtype(
-    [
-        ("nfields", ">i2"),
-        ("line_id_len", ">i4"), ("line_id", ">i8"),
-        ("invoice_id_len", ">i4"), ("invoice_id", f"S{INVOICE_ID_WIDTH}"),
-        ("customer_id_len", ">i4"), ("customer_id", ">i4"),
-        ("invoice_date_len", ">i4"), ("invoice_date", ">i4"),
-        ("product_id_len", ">i4"), ("product_id", ">i4"),
-        *_numeric_fields("quantity"),
-        *_numeric_fields("revenue"),
-        ("store_id_len", ">i4"), ("store_id", ">i4"),
-        *_numeric_fields("unit_price"),
-        ("returned_len", ">i4"), ("returned", ">i8"),
-    ]
-)  # fmt: skip
-FACT_COLUMNS = [c.name for c in FACT.columns]
-assert FACT_COLUMNS[-2:] == ["unit_price", "returned_line_id"], "the binary layout follows the schema"
+def _value_fields(name: str, dtype: str) -> list[tuple]:
+    return [(f"{name}_len", ">i4"), (name, dtype)]
+
+
+# Each fact column's binary COPY fields, every one fixed width.
+_FACT_FIELDS = {
+    "line_id": _value_fields("line_id", ">i8"),
+    "invoice_id": _value_fields("invoice_id", f"S{INVOICE_ID_WIDTH}"),
+    "customer_id": _value_fields("customer_id", ">i4"),
+    "invoice_date": _value_fields("invoice_date", ">i4"),
+    "product_id": _value_fields("product_id", ">i4"),
+    "quantity": _numeric_fields("quantity"),
+    "revenue": _numeric_fields("revenue"),
+    "store_id": _value_fields("store_id", ">i4"),
+    "unit_price": _numeric_fields("unit_price"),
+    "returned_line_id": _value_fields("returned_line_id", ">i8"),
+}
+# The binary COPY layout of a sales_transactions row, its fields in the schema's column order. A sale's
+# returned_line_id is NULL: its length is -1 and its 8 value bytes, the row's last, are cut out after
+# encoding (see encode_facts).
+FACT_ROW = np.dtype([("nfields", ">i2"), *(f for name in FACT_COLUMNS for f in _FACT_FIELDS[name])])
+assert FACT_COLUMNS[-1] == "returned_line_id", "encode_facts cuts a NULL returned_line_id off the row's end"
 
 
 def _fill_numeric(rows: np.ndarray, prefix: str, minor_units: np.ndarray, scale: int) -> None:
@@ -110,8 +113,8 @@ def encode_facts(b: Batch) -> bytes:
     _fill_numeric(rows, "revenue", np.asarray(b["revenue_cents"]), 2)
     rows["store_id"] = b["store_id"]
     _fill_numeric(rows, "unit_price", np.asarray(b["unit_price_cents"]), 2)
-    rows["returned_len"] = np.where(is_return, 8, -1)
-    rows["returned"] = returned
+    rows["returned_line_id_len"] = np.where(is_return, 8, -1)
+    rows["returned_line_id"] = returned
     if is_return.all():
         return rows.tobytes()
     # cut the 8 value bytes of every NULL returned_line_id; a boolean mask keeps the byte order
