@@ -4,8 +4,7 @@ Masters go through text COPY row by row (they are small). The fact table goes th
 encoded straight from numpy columns into a structured array whose layout is the COPY wire format (every
 field fixed width), streamed by a writer thread so the next block is simulated while the server parses
 this one. Its primary key, foreign keys and indexes are dropped on the new, empty table and added back
-after the load, validated in one pass each, which is much faster than checking keys row by row
-(bench/README.md has the figures).
+after the load, validated in one pass each, which is much faster than checking keys row by row.
 """
 
 from __future__ import annotations
@@ -135,8 +134,8 @@ STAGE_PREFIX = "erpgen_stage_"
 
 class PostgresSink(DatabaseSink):
     stage: str | None = None
-    # The server parses and stores the lines: one worker keeps it busy, and the writer simulating too was
-    # no faster (50k customers 6.84 vs 7.02 s, 300k x 15 years 25.3 vs 25.7 s) for 47-48 MiB more peak RSS.
+    # The server parses and stores the lines: one worker keeps it busy, so the writer simulating too would
+    # add a block's memory for no gain in speed.
     writer_simulates = False
 
     def _lock(self, conn: Connection) -> None:
@@ -269,8 +268,8 @@ class _Skip:
 
 
 # Encoded fact lines waiting for the server, in psycopg's pieces of up to 128 KiB: 16 MiB, about 1.5
-# batches (psycopg's own default, 1024 pieces, let 128 MiB pile up whenever the server fell behind:
-# peak RSS at 300k customers x 15 years 333-350 MiB with it, 313-315 with this, and no slower)
+# batches, enough to keep the server busy. psycopg's own default, 1024 pieces, lets 128 MiB pile up
+# whenever the server falls behind, which costs memory and gains no speed.
 COPY_QUEUE_PIECES = 128
 
 
@@ -291,7 +290,7 @@ def _index_probes(conn: Connection) -> Iterator[None]:
     """Plan the next statement's joins as index probes. Validating the fact table's self-reference
     (returned_line_id -> line_id) is an anti-join of the few returned lines against the whole table:
     PostgreSQL 15 builds a hash of the whole table for it, where probing the primary key just built
-    for each returned line is about 3x faster (300k customers x 15 years: 2.2 s -> 0.7-0.8 s).
+    for each returned line is much faster.
 
     On an error the settings are left to the transaction's end (SET LOCAL): a RESET in the failed
     transaction would only replace the error with "current transaction is aborted"."""
