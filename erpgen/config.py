@@ -232,9 +232,9 @@ def make_options(
 
 
 def _dask_segment() -> int:
-    from erpgen.digest import SEGMENT  # Dask's workers hash whole segments of the fact table's digest
+    from erpgen.schema import DIGEST_SEGMENT  # Dask's workers hash whole segments of the fact table
 
-    return SEGMENT
+    return DIGEST_SEGMENT
 
 
 def _default_block_size(cfg: GenerateConfig, engine: str, workers: int) -> int:

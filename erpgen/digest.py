@@ -27,12 +27,13 @@ from sqlalchemy import Date, Integer, Numeric
 from sqlalchemy.engine import Connection
 
 from erpgen.dates import day_number
-from erpgen.schema import FACT, SEED_COLUMNS, TABLES
+from erpgen.schema import DIGEST_SEGMENT, FACT, FACT_COLUMNS, SEED_COLUMNS, TABLES
+from erpgen.tables import batch_invoice_ids
 
 _BY_NAME = {t.name: t for t in TABLES}
 NULL = np.iinfo(np.int64).min
 CHUNK = 20_000
-SEGMENT = 1_000  # customers per segment of the fact table's digest
+SEGMENT = DIGEST_SEGMENT
 
 
 def _kind(column) -> tuple[str, int]:
@@ -223,7 +224,7 @@ class LoadDigests:
 
     def add_fact_segments(self, segments: list[bytes]) -> None:
         """The fact table's segment digests, computed where its lines were (fact_segment_digests)."""
-        t = self._tables[FACT.name] = _TableHash(FACT.name, tuple(c.name for c in FACT.columns))
+        t = self._tables[FACT.name] = _TableHash(FACT.name, FACT_COLUMNS)
         t.segments = list(segments)
 
     @contextlib.contextmanager
@@ -270,8 +271,6 @@ def _batch_canonical(column, b) -> bytes:
 
 def _fact_canonical(b) -> list[np.ndarray]:
     """The fact table's columns in canonical form, straight from a batch's numpy columns."""
-    from erpgen.sinks.base import batch_invoice_ids
-
     returned = np.asarray(b["returned_line_id"])
     invoice = batch_invoice_ids(b)
     width = invoice.dtype.itemsize  # fixed width: append the zero byte to every value at once
@@ -281,23 +280,24 @@ def _fact_canonical(b) -> list[np.ndarray]:
     def ints(values) -> np.ndarray:
         return np.asarray(values, dtype="<i8")
 
-    return [
-        ints(b["line_id"]),
-        text,
-        ints(b["customer_id"]),
-        ints(b["invoice_date"]),
-        ints(b["product_id"]),
-        ints(np.asarray(b["quantity"]) * 1000),
-        ints(b["revenue_cents"]),
-        ints(b["store_id"]),
-        ints(b["unit_price_cents"]),
-        ints(np.where(returned > 0, returned, NULL)),
-    ]
+    canonical = {
+        "line_id": ints(b["line_id"]),
+        "invoice_id": text,
+        "customer_id": ints(b["customer_id"]),
+        "invoice_date": ints(b["invoice_date"]),
+        "product_id": ints(b["product_id"]),
+        "quantity": ints(np.asarray(b["quantity"]) * 1000),
+        "revenue": ints(b["revenue_cents"]),
+        "store_id": ints(b["store_id"]),
+        "unit_price": ints(b["unit_price_cents"]),
+        "returned_line_id": ints(np.where(returned > 0, returned, NULL)),
+    }
+    return [canonical[name] for name in FACT_COLUMNS]
 
 
 def fact_segment_digests(b) -> list[bytes]:
     """The segment digests of a batch of fact lines that holds whole segments of customers."""
-    t = _TableHash(FACT.name, tuple(c.name for c in FACT.columns))
+    t = _TableHash(FACT.name, FACT_COLUMNS)
     _DigestWriter(t).write(b)
     t.close_segment()
     return t.segments

@@ -183,6 +183,10 @@ TABLES = (
     erpgen_runs,
 )
 FACT = sales_transactions
+FACT_COLUMNS = tuple(c.name for c in FACT.columns)  # its columns in order, as every bulk path writes them
+# The fact table's content digest (erpgen.digest) is taken in segments of this many consecutive customer
+# ids, so that whoever holds whole segments (a Dask worker) can hash them; the engines cut blocks to fit.
+DIGEST_SEGMENT = 1_000
 # Tables whose keys and indexes are built after the bulk load
 BULK = (sales_transactions, customer_lifecycle, lifecycle_events)
 

@@ -1,5 +1,5 @@
-"""Scratch space of a run: folders and files that only live until the run ends, and the clean-up of
-those left behind by runs that were killed."""
+"""Scratch files and folders of runs: what a run writes before its result is complete, named after its
+process id so that what a killed run left behind can be told from what a live one is writing."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from erpgen.errors import TargetError
 
 
-def remove_stale_scratch(directory, pattern: str) -> None:
+def remove_stale_scratch(directory: str | Path, pattern: str) -> None:
     """Delete scratch files or folders (`pattern` has one `*` standing for a process id) left by runs
     that were killed: their process is gone, so nothing will ever finish or remove them."""
     regex = re.compile(re.escape(pattern).replace(r"\*", r"(\d+)") + "$")

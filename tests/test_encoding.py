@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from erpgen.sinks.base import IsoDates, fact_lines, invoice_ids
+from erpgen.sinks.encode import IsoDates, fact_lines
+from erpgen.tables import invoice_ids
 
 COLUMNS = ("line_id", "invoice_id", "customer_id", "invoice_date", "product_id", "quantity", "revenue",
            "store_id", "unit_price", "returned_line_id")  # fmt: skip

@@ -227,7 +227,7 @@ def test_a_connection_killed_during_load_data_is_a_driver_error(erpgen, mysql_ur
 
     import pymysql
 
-    from erpgen.sinks.base import IsoDates
+    from erpgen.sinks.encode import IsoDates
     from erpgen.sinks.mysql import _LoadData
 
     assert erpgen("db", "upgrade", "--database-url", mysql_url).code == 0

@@ -1,13 +1,16 @@
 """The sink interface and the column batches that flow into it.
 
-A batch is a dict of equally long columns (numpy arrays, or lists for text that may be NULL):
-  stores             store_id, store_name
-  products           product_id, product_name, brand, category, gramm_g (None when absent), unit_price_cents
-  customers          customer_id, created_at (days since 1970-01-01), first_name, last_name, email, phone
-                     (None when absent), email_opt_in, sms_opt_in, call_opt_in
-  sales_transactions line_id, customer_id, invoice_seq, invoice_date (days), product_id, quantity,
-                     revenue_cents, store_id
-Each sink encodes batches its own way; nothing here knows about a database.
+A batch is some rows of one table: a dict of equally long columns named after the table's columns,
+each a numpy integer array or a list (text, or any column that may hold None for NULL). A column holds
+what the simulation computes in, which is not always the table's type:
+  dates               days since 1970-01-01 (erpgen.dates), negative for NULL
+  unit_price, revenue integer cents, under the names unit_price_cents and revenue_cents
+  quantity            whole units
+  returned_line_id    0 on a sale (NULL)
+  invoice_id          absent: the fact table's batch has invoice_seq and is_credit, from which
+                      erpgen.tables derives it (and keeps it in the batch under invoice_id)
+  erpgen_runs' times  'YYYY-MM-DD HH:MM:SS' text
+erpgen.sinks.encode turns batches into the text of the bulk paths (COPY, LOAD DATA, CSV, executemany).
 """
 
 from __future__ import annotations
@@ -17,9 +20,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Protocol
 
-import numpy as np
-
-from erpgen.dates import EPOCH
 from erpgen.schema import TABLES
 
 Batch = dict[str, object]
@@ -95,237 +95,3 @@ class ResumableSink(Sink):
     def complete(self) -> dict[str, int]:
         """Mark the load complete (row counts, digests read back), build its keys and commit: the rows
         per table."""
-
-
-INVOICE_ID_WIDTH = 19
-
-
-class IsoDates:
-    """Day number -> 'YYYY-MM-DD' through a lookup table (far cheaper than formatting every row)."""
-
-    def __init__(self) -> None:
-        self._start = 0
-        self._table: np.ndarray = np.zeros(0, dtype=object)
-
-    def __call__(self, days: np.ndarray) -> np.ndarray:
-        if len(days) == 0:
-            return np.zeros(0, dtype=object)
-        lo, hi = int(days.min()), int(days.max())
-        if lo < self._start or hi >= self._start + len(self._table):
-            start = min(lo, self._start) if len(self._table) else lo
-            end = max(hi + 1, self._start + len(self._table))
-            dates = EPOCH + np.arange(start, end).astype("timedelta64[D]")
-            self._start, self._table = start, np.datetime_as_string(dates).astype(object)
-        return self._table[days - self._start]
-
-
-def remove_stale_scratch(directory, pattern: str) -> None:
-    """Delete scratch files or folders (`pattern` has one `*` standing for a process id) left by runs
-    that were killed: their process is gone, so nothing will ever finish or remove them."""
-    import os
-    import re
-    import shutil
-    from pathlib import Path
-
-    regex = re.compile(re.escape(pattern).replace(r"\*", r"(\d+)") + "$")
-    for path in Path(directory).glob(pattern):
-        m = regex.match(path.name)
-        if not m or int(m.group(1)) == os.getpid():
-            continue
-        try:
-            os.kill(int(m.group(1)), 0)
-            continue  # still running
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue  # someone else's live process
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def cents_to_text(cents: np.ndarray) -> np.ndarray:
-    """Integer cents -> '12.50' / '-3.05' as a bytes array: _cents_text's rows without their padding
-    (a loop per row, for the small tables only; the fact table's prices go through fact_lines)."""
-    return np.array([row[row != 0].tobytes() for row in _cents_text(cents)], dtype=bytes)
-
-
-def table_rows(table: str, b: Batch, dates: IsoDates):
-    """Rows of any table but the fact table as Python tuples in the schema's column order.
-
-    Day numbers become ISO dates (negative: NULL), `unit_price_cents` becomes the text '12.50', and None
-    stays NULL, so the same rows suit executemany, COPY text and CSV.
-    """
-    return zip(*table_columns(table, b, dates))
-
-
-def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
-    """The values of table_rows, column by column."""
-    from sqlalchemy import Date
-
-    from erpgen.schema import TABLES
-
-    columns = []
-    for col in next(t for t in TABLES if t.name == table).columns:
-        if col.name == "unit_price" and "unit_price_cents" in b:
-            columns.append(cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist())
-        elif isinstance(col.type, Date):
-            days = np.asarray(b[col.name])
-            iso = dates(np.maximum(days, 0))
-            iso[days < 0] = None
-            columns.append(iso.tolist())
-        else:
-            v = b[col.name]
-            columns.append(v.tolist() if isinstance(v, np.ndarray) else v)
-    return columns
-
-
-# the text format of PostgreSQL's COPY and MySQL's LOAD DATA: tab-separated, \N for NULL, backslash escapes
-_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _escaped_text(values) -> list[str]:
-    """A text column for COPY text / LOAD DATA: NULL as \\N, escapes only when a value needs them (one
-    scan of the joined column decides, so the common case costs no call per value)."""
-    try:
-        joined = "".join([x for x in values if x is not None])
-    except TypeError:  # not all text (numbers, say): the general path
-        joined = "\\"
-    if any(ch in joined for ch in "\\\t\n\r"):
-        return ["\\N" if x is None else str(x).translate(_TEXT_ESCAPES) for x in values]
-    return ["\\N" if x is None else x for x in values]
-
-
-def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
-    """Rows of any table but the fact table as tab-separated text lines (the values of table_rows), built
-    column by column: one join per batch, not one call per row."""
-    from sqlalchemy import Date
-
-    from erpgen.schema import TABLES
-
-    columns = []
-    for col in next(t for t in TABLES if t.name == table).columns:
-        if col.name == "unit_price" and "unit_price_cents" in b:
-            values = cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist()
-        elif isinstance(col.type, Date):
-            days = np.asarray(b[col.name])
-            iso = dates(np.maximum(days, 0))
-            iso[days < 0] = "\\N"
-            values = iso.tolist()
-        elif isinstance(v := b[col.name], np.ndarray) and v.dtype.kind in "iu":
-            values = v.astype(str).tolist()
-        else:
-            values = _escaped_text(v)
-        columns.append(values)
-    if not columns[0]:
-        return b""
-    return ("\n".join(map("\t".join, zip(*columns))) + "\n").encode()
-
-
-def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) -> bytes:
-    """Lines of sales_transactions as delimited text, the given columns in order (NULL returned_line_id
-    as \\N): LOAD DATA's text and the CSV export.
-
-    Every field is written into fixed-width slots of one byte matrix, a row per line, numbers right-aligned
-    after zero bytes; the zero bytes are then cut out in one pass. No per-value formatting or joining."""
-    n = len(b["line_id"])
-    if n == 0:
-        return b""
-    returned = np.asarray(b["returned_line_id"])
-    fields = {
-        "line_id": lambda: _int_text(b["line_id"]),
-        "invoice_id": lambda: batch_invoice_ids(b).view(np.uint8).reshape(n, INVOICE_ID_WIDTH),
-        "customer_id": lambda: _int_text(b["customer_id"]),
-        "invoice_date": lambda: dates(b["invoice_date"]).astype("S10").view(np.uint8).reshape(n, 10),
-        "product_id": lambda: _int_text(b["product_id"]),
-        "quantity": lambda: _int_text(b["quantity"]),  # negative on credit notes
-        "revenue": lambda: _cents_text(b["revenue_cents"]),
-        "store_id": lambda: _int_text(b["store_id"]),
-        "unit_price": lambda: _cents_text(b["unit_price_cents"]),
-        "returned_line_id": lambda: _int_text(returned, null=returned <= 0),
-    }
-    gap = np.frombuffer(sep, dtype=np.uint8)
-    parts = []
-    for k, name in enumerate(columns):
-        if k:
-            parts.append(np.broadcast_to(gap, (n, len(gap))))
-        parts.append(fields[name]())
-    parts.append(np.full((n, 1), ord("\n"), dtype=np.uint8))
-    matrix = np.concatenate(parts, axis=1)
-    return matrix[matrix != 0].tobytes()
-
-
-def _int_text(values, null: np.ndarray | None = None) -> np.ndarray:
-    """Integers as decimal text, right-aligned in a byte matrix after zero bytes ('-' before the first
-    digit); rows where `null` is set read \\N."""
-    v = np.asarray(values, dtype=np.int64)
-    a = np.abs(v)
-    width = len(str(int(a.max()))) if len(a) else 1
-    out = np.empty((len(v), width + 1), dtype=np.uint8)
-    out[:, 1:] = _digits(a, width)
-    # leading zeros (all but the last digit) become padding, and the sign goes just before the number
-    padding = np.cumsum(out[:, 1:] != ord("0"), axis=1) == 0
-    padding[:, -1] = False
-    out[:, 1:][padding] = 0
-    out[:, 0] = 0
-    negative = np.flatnonzero(v < 0)
-    if len(negative):
-        first = padding[negative].sum(axis=1)  # the sign's slot: just before the first digit
-        out[negative, first] = ord("-")
-    if null is not None and null.any():
-        out[null] = 0
-        out[null, -2:] = np.frombuffer(b"\\N", dtype=np.uint8)
-    return out
-
-
-def _cents_text(cents) -> np.ndarray:
-    """Integer cents as '12.50' / '-3.05', in the matrix form of _int_text."""
-    c = np.asarray(cents, dtype=np.int64)
-    whole = _int_text(np.where(c < 0, -(np.abs(c) // 100), np.abs(c) // 100))
-    # -0.05: the sign is lost on a whole part of 0, so it is put back by hand
-    small_negative = np.flatnonzero((c < 0) & (np.abs(c) < 100))
-    if len(small_negative):
-        whole[small_negative, -2] = ord("-")
-    frac = np.empty((len(c), 3), dtype=np.uint8)
-    frac[:, 0] = ord(".")
-    tens, ones = np.divmod(np.abs(c) % 100, 10)
-    frac[:, 1], frac[:, 2] = tens + ord("0"), ones + ord("0")
-    return np.concatenate([whole, frac], axis=1)
-
-
-def batch_invoice_ids(b: Batch) -> np.ndarray:
-    """invoice_ids of a batch of fact lines, made once and kept in the batch for the other sinks and the
-    digest (the key `invoice_id`)."""
-    ids = b.get("invoice_id")
-    if ids is None:
-        ids = b["invoice_id"] = invoice_ids(b["customer_id"], b["invoice_seq"], b["is_credit"])
-    return ids  # type: ignore[return-value]
-
-
-def invoice_ids(
-    customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None
-) -> np.ndarray:
-    """'INV-<customer_id:08d>-<seq:06d>' (credit notes: 'CRN-...') as a fixed-width bytes array (19 bytes),
-    written digit by digit into a byte matrix (number formatting through numpy.strings is ~10x slower)."""
-    chars = np.empty((len(customer_id), INVOICE_ID_WIDTH), dtype=np.uint8)
-    chars[:, :4] = np.frombuffer(b"INV-", dtype=np.uint8)
-    if is_credit is not None:
-        chars[np.asarray(is_credit, dtype=bool), :3] = np.frombuffer(b"CRN", dtype=np.uint8)
-    chars[:, 12] = ord("-")
-    for number, first, width in ((customer_id, 4, 8), (invoice_seq, 13, 6)):
-        number = np.asarray(number, dtype=np.int64)
-        if len(number) and (number.min() < 0 or number.max() >= 10**width):
-            raise ValueError(f"an invoice number part does not fit in {width} digits")
-        chars[:, first : first + width] = _digits(number, width)
-    return chars.view(f"S{INVOICE_ID_WIDTH}").ravel()
-
-
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Non-negative integers as `width` ASCII digits each, zero-padded on the left: a (n, width) matrix."""
-    out = np.empty((len(values), width), dtype=np.uint8)
-    rest = values
-    for position in range(width - 1, -1, -1):
-        rest, digit = np.divmod(rest, 10)
-        out[:, position] = digit + ord("0")
-    return out

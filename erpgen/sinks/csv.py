@@ -15,14 +15,9 @@ from pathlib import Path
 
 from erpgen.errors import TargetError
 from erpgen.schema import SEED_COLUMNS
-from erpgen.sinks.base import (
-    Batch,
-    IsoDates,
-    Sink,
-    fact_lines,
-    remove_stale_scratch,
-    table_rows,
-)
+from erpgen.scratch import remove_stale_scratch
+from erpgen.sinks.base import Batch, Sink
+from erpgen.sinks.encode import IsoDates, fact_lines, table_rows
 
 FILES = {
     "products": "products.csv",

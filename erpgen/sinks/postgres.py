@@ -4,8 +4,7 @@ Masters go through text COPY row by row (they are small). The fact table goes th
 encoded straight from numpy columns into a structured array whose layout is the COPY wire format (every
 field fixed width), streamed by a writer thread so the next block is simulated while the server parses
 this one. Its primary key, foreign keys and indexes are dropped on the new, empty table and added back
-after the load, validated in one pass each, which is much faster than checking keys row by row
-(bench/README.md has the figures).
+after the load, validated in one pass each, which is much faster than checking keys row by row.
 """
 
 from __future__ import annotations
@@ -24,9 +23,11 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConst
 from erpgen.database import connect
 from erpgen.dates import day_number
 from erpgen.errors import TargetError
-from erpgen.schema import BULK, FACT, TABLES
-from erpgen.sinks.base import INVOICE_ID_WIDTH, Batch, IsoDates, batch_invoice_ids, text_lines
+from erpgen.schema import BULK, FACT, FACT_COLUMNS, TABLES
+from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
+from erpgen.sinks.encode import IsoDates, text_lines
+from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 
 PG_EPOCH_DAYS = day_number(dt.date(2000, 1, 1))  # PostgreSQL's binary dates count from 2000-01-01
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -45,25 +46,28 @@ def _numeric_fields(prefix: str) -> list[tuple]:
     ]
 
 
-# The binary COPY layout of a sales_transactions row, every field fixed width. A sale's returned_line_id
-# is NULL: its length is -1 and its 8 value bytes are cut out after encoding (see encode_facts).
-FACT_ROW = np.dtype(
-    [
-        ("nfields", ">i2"),
-        ("line_id_len", ">i4"), ("line_id", ">i8"),
-        ("invoice_id_len", ">i4"), ("invoice_id", f"S{INVOICE_ID_WIDTH}"),
-        ("customer_id_len", ">i4"), ("customer_id", ">i4"),
-        ("invoice_date_len", ">i4"), ("invoice_date", ">i4"),
-        ("product_id_len", ">i4"), ("product_id", ">i4"),
-        *_numeric_fields("quantity"),
-        *_numeric_fields("revenue"),
-        ("store_id_len", ">i4"), ("store_id", ">i4"),
-        *_numeric_fields("unit_price"),
-        ("returned_len", ">i4"), ("returned", ">i8"),
-    ]
-)  # fmt: skip
-FACT_COLUMNS = [c.name for c in FACT.columns]
-assert FACT_COLUMNS[-2:] == ["unit_price", "returned_line_id"], "the binary layout follows the schema"
+def _value_fields(name: str, dtype: str) -> list[tuple]:
+    return [(f"{name}_len", ">i4"), (name, dtype)]
+
+
+# Each fact column's binary COPY fields, every one fixed width.
+_FACT_FIELDS = {
+    "line_id": _value_fields("line_id", ">i8"),
+    "invoice_id": _value_fields("invoice_id", f"S{INVOICE_ID_WIDTH}"),
+    "customer_id": _value_fields("customer_id", ">i4"),
+    "invoice_date": _value_fields("invoice_date", ">i4"),
+    "product_id": _value_fields("product_id", ">i4"),
+    "quantity": _numeric_fields("quantity"),
+    "revenue": _numeric_fields("revenue"),
+    "store_id": _value_fields("store_id", ">i4"),
+    "unit_price": _numeric_fields("unit_price"),
+    "returned_line_id": _value_fields("returned_line_id", ">i8"),
+}
+# The binary COPY layout of a sales_transactions row, its fields in the schema's column order. A sale's
+# returned_line_id is NULL: its length is -1 and its 8 value bytes, the row's last, are cut out after
+# encoding (see encode_facts).
+FACT_ROW = np.dtype([("nfields", ">i2"), *(f for name in FACT_COLUMNS for f in _FACT_FIELDS[name])])
+assert FACT_COLUMNS[-1] == "returned_line_id", "encode_facts cuts a NULL returned_line_id off the row's end"
 
 
 def _fill_numeric(rows: np.ndarray, prefix: str, minor_units: np.ndarray, scale: int) -> None:
@@ -108,8 +112,8 @@ def encode_facts(b: Batch) -> bytes:
     _fill_numeric(rows, "revenue", np.asarray(b["revenue_cents"]), 2)
     rows["store_id"] = b["store_id"]
     _fill_numeric(rows, "unit_price", np.asarray(b["unit_price_cents"]), 2)
-    rows["returned_len"] = np.where(is_return, 8, -1)
-    rows["returned"] = returned
+    rows["returned_line_id_len"] = np.where(is_return, 8, -1)
+    rows["returned_line_id"] = returned
     if is_return.all():
         return rows.tobytes()
     # cut the 8 value bytes of every NULL returned_line_id; a boolean mask keeps the byte order
@@ -130,8 +134,8 @@ STAGE_PREFIX = "erpgen_stage_"
 
 class PostgresSink(DatabaseSink):
     stage: str | None = None
-    # The server parses and stores the lines; the writing process only encodes them (bench/README.md has
-    # the figures of the writer simulating too: no faster, more memory).
+    # The server parses and stores the lines: one worker keeps it busy, so the writer simulating too would
+    # add a block's memory for no gain in speed.
     offloads_writing = True
 
     def _lock(self, conn: Connection) -> None:
@@ -256,8 +260,8 @@ def _worker_connection(conninfo: str):
 
 
 # Encoded fact lines waiting for the server, in psycopg's pieces of up to 128 KiB: 16 MiB, about 1.5
-# batches. psycopg's own default (1024 pieces) lets far more pile up whenever the server falls behind,
-# for no speed (bench/README.md).
+# batches, enough to keep the server busy. psycopg's own default, 1024 pieces, lets 128 MiB pile up
+# whenever the server falls behind, which costs memory and gains no speed.
 COPY_QUEUE_PIECES = 128
 
 
@@ -278,7 +282,7 @@ def _index_probes(conn: Connection) -> Iterator[None]:
     """Plan the next statement's joins as index probes. Validating the fact table's self-reference
     (returned_line_id -> line_id) is an anti-join of the few returned lines against the whole table:
     PostgreSQL 15 builds a hash of the whole table for it, where probing the primary key just built
-    for each returned line is about 3x faster (300k customers x 15 years: 2.2 s -> 0.7-0.8 s).
+    for each returned line is much faster.
 
     On an error the settings are left to the transaction's end (SET LOCAL): a RESET in the failed
     transaction would only replace the error with "current transaction is aborted"."""

@@ -19,9 +19,12 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from erpgen.errors import TargetError
-from erpgen.schema import FACT
-from erpgen.sinks.base import Batch, IsoDates, batch_invoice_ids, remove_stale_scratch, table_columns
+from erpgen.schema import FACT, FACT_COLUMNS
+from erpgen.scratch import remove_stale_scratch
+from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
+from erpgen.sinks.encode import IsoDates, table_columns
+from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 from erpgen.urls import sqlite_path
 
 
@@ -108,8 +111,8 @@ class SqliteSink(DatabaseSink):
         yield _Writer(conn, table, self._dates)
 
 
-# Rows per INSERT statement: one statement of many VALUES tuples runs ~30% faster than executemany of
-# one row (the per-statement work is paid once per group), within SQLite's 999 bound variables.
+# Rows per INSERT statement: one statement of many VALUES tuples runs faster than executemany of one
+# row (the per-statement work is paid once per group), within SQLite's 999 bound variables.
 ROWS_PER_INSERT = 50
 MAX_VARIABLES = 999
 
@@ -142,16 +145,20 @@ class _Writer:
             self.cursor.executemany(f"INSERT INTO {self.table} VALUES {row}", values[whole:].tolist())
 
     def _fact_columns(self, b: Batch) -> list[list]:
+        """The fact table's columns in the schema's order (INSERT ... VALUES names none)."""
         returned = np.asarray(b["returned_line_id"])
-        return [
-            b["line_id"].tolist(),
-            batch_invoice_ids(b).astype("U19").tolist(),
-            b["customer_id"].tolist(),
-            self.dates(b["invoice_date"]).tolist(),
-            b["product_id"].tolist(),
-            b["quantity"].tolist(),
-            (np.asarray(b["revenue_cents"]) / 100).tolist(),
-            b["store_id"].tolist(),
-            (np.asarray(b["unit_price_cents"]) / 100).tolist(),
-            np.where(returned > 0, returned, None).tolist() if returned.any() else [None] * len(returned),
-        ]
+        columns = {
+            "line_id": b["line_id"].tolist(),
+            "invoice_id": batch_invoice_ids(b).astype(f"U{INVOICE_ID_WIDTH}").tolist(),
+            "customer_id": b["customer_id"].tolist(),
+            "invoice_date": self.dates(b["invoice_date"]).tolist(),
+            "product_id": b["product_id"].tolist(),
+            "quantity": b["quantity"].tolist(),
+            "revenue": (np.asarray(b["revenue_cents"]) / 100).tolist(),
+            "store_id": b["store_id"].tolist(),
+            "unit_price": (np.asarray(b["unit_price_cents"]) / 100).tolist(),
+            "returned_line_id": (
+                np.where(returned > 0, returned, None).tolist() if returned.any() else [None] * len(returned)
+            ),
+        }
+        return [columns[name] for name in FACT_COLUMNS]

@@ -1,0 +1,181 @@
+"""Column batches (see sinks.base) turned into what each bulk path takes: the text of PostgreSQL's COPY
+and MySQL's LOAD DATA (tab-separated, \\N for NULL, backslash escapes), CSV lines, and Python values for
+executemany. Dates become ISO text, cents become '12.50'.
+
+Everything works column by column on numpy arrays; the fact table's lines are written as fixed-width
+byte matrices, so that no value is formatted or joined on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import Date
+
+from erpgen.dates import EPOCH
+from erpgen.schema import TABLES
+from erpgen.sinks.base import Batch
+from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids, digits
+
+_BY_NAME = {t.name: t for t in TABLES}
+
+
+class IsoDates:
+    """Day number -> 'YYYY-MM-DD' through a lookup table (far cheaper than formatting every row)."""
+
+    def __init__(self) -> None:
+        self._start = 0
+        self._table: np.ndarray = np.zeros(0, dtype=object)
+
+    def __call__(self, days: np.ndarray) -> np.ndarray:
+        if len(days) == 0:
+            return np.zeros(0, dtype=object)
+        lo, hi = int(days.min()), int(days.max())
+        if lo < self._start or hi >= self._start + len(self._table):
+            start = min(lo, self._start) if len(self._table) else lo
+            end = max(hi + 1, self._start + len(self._table))
+            dates = EPOCH + np.arange(start, end).astype("timedelta64[D]")
+            self._start, self._table = start, np.datetime_as_string(dates).astype(object)
+        return self._table[days - self._start]
+
+
+def cents_to_text(cents: np.ndarray) -> np.ndarray:
+    """Integer cents -> '12.50' / '-3.05' as a bytes array: _cents_text's rows without their padding
+    (a loop per row, for the small tables only; the fact table's prices go through fact_lines)."""
+    return np.array([row[row != 0].tobytes() for row in _cents_text(cents)], dtype=bytes)
+
+
+def table_rows(table: str, b: Batch, dates: IsoDates):
+    """Rows of any table but the fact table as Python tuples in the schema's column order.
+
+    Day numbers become ISO dates (negative: NULL), `unit_price_cents` becomes the text '12.50', and None
+    stays NULL, so the same rows suit executemany, COPY text and CSV.
+    """
+    return zip(*table_columns(table, b, dates))
+
+
+def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
+    """The values of table_rows, column by column."""
+    columns = []
+    for col in _BY_NAME[table].columns:
+        values = _converted(col, b, dates, null=None)
+        if values is None:
+            v = b[col.name]
+            values = v.tolist() if isinstance(v, np.ndarray) else v
+        columns.append(values)
+    return columns
+
+
+def _converted(col, b: Batch, dates: IsoDates, null: str | None) -> list[str | None] | None:
+    """The text of a column that the batch holds in another form: unit_price as `unit_price_cents`, a
+    date as day numbers (negative: NULL, written as `null`). None for a column the batch holds as it is."""
+    if col.name == "unit_price" and "unit_price_cents" in b:
+        return cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist()
+    if isinstance(col.type, Date):
+        days = np.asarray(b[col.name])
+        iso = dates(np.maximum(days, 0))
+        iso[days < 0] = null
+        return iso.tolist()
+    return None
+
+
+# the text format of PostgreSQL's COPY and MySQL's LOAD DATA: tab-separated, \N for NULL, backslash escapes
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _escaped_text(values) -> list[str]:
+    """A text column for COPY text / LOAD DATA: NULL as \\N, escapes only when a value needs them (one
+    scan of the joined column decides, so the common case costs no call per value)."""
+    try:
+        joined = "".join([x for x in values if x is not None])
+    except TypeError:  # not all text (numbers, say): the general path
+        joined = "\\"
+    if any(ch in joined for ch in "\\\t\n\r"):
+        return ["\\N" if x is None else str(x).translate(_TEXT_ESCAPES) for x in values]
+    return ["\\N" if x is None else x for x in values]
+
+
+def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
+    """Rows of any table but the fact table as tab-separated text lines (the values of table_rows), built
+    column by column: one join per batch, not one call per row."""
+    columns = []
+    for col in _BY_NAME[table].columns:
+        values = _converted(col, b, dates, null="\\N")
+        if values is None:
+            v = b[col.name]
+            integers = isinstance(v, np.ndarray) and v.dtype.kind in "iu"
+            values = v.astype(str).tolist() if integers else _escaped_text(v)
+        columns.append(values)
+    if not columns[0]:
+        return b""
+    return ("\n".join(map("\t".join, zip(*columns))) + "\n").encode()
+
+
+def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) -> bytes:
+    """Lines of sales_transactions as delimited text, the given columns in order (NULL returned_line_id
+    as \\N): LOAD DATA's text and the CSV export.
+
+    Every field is written into fixed-width slots of one byte matrix, a row per line, numbers right-aligned
+    after zero bytes; the zero bytes are then cut out in one pass. No per-value formatting or joining."""
+    n = len(b["line_id"])
+    if n == 0:
+        return b""
+    returned = np.asarray(b["returned_line_id"])
+    fields = {
+        "line_id": lambda: _int_text(b["line_id"]),
+        "invoice_id": lambda: batch_invoice_ids(b).view(np.uint8).reshape(n, INVOICE_ID_WIDTH),
+        "customer_id": lambda: _int_text(b["customer_id"]),
+        "invoice_date": lambda: dates(b["invoice_date"]).astype("S10").view(np.uint8).reshape(n, 10),
+        "product_id": lambda: _int_text(b["product_id"]),
+        "quantity": lambda: _int_text(b["quantity"]),  # negative on credit notes
+        "revenue": lambda: _cents_text(b["revenue_cents"]),
+        "store_id": lambda: _int_text(b["store_id"]),
+        "unit_price": lambda: _cents_text(b["unit_price_cents"]),
+        "returned_line_id": lambda: _int_text(returned, null=returned <= 0),
+    }
+    gap = np.frombuffer(sep, dtype=np.uint8)
+    parts = []
+    for k, name in enumerate(columns):
+        if k:
+            parts.append(np.broadcast_to(gap, (n, len(gap))))
+        parts.append(fields[name]())
+    parts.append(np.full((n, 1), ord("\n"), dtype=np.uint8))
+    matrix = np.concatenate(parts, axis=1)
+    return matrix[matrix != 0].tobytes()
+
+
+def _int_text(values, null: np.ndarray | None = None) -> np.ndarray:
+    """Integers as decimal text, right-aligned in a byte matrix after zero bytes ('-' before the first
+    digit); rows where `null` is set read \\N."""
+    v = np.asarray(values, dtype=np.int64)
+    a = np.abs(v)
+    width = len(str(int(a.max()))) if len(a) else 1
+    out = np.empty((len(v), width + 1), dtype=np.uint8)
+    out[:, 1:] = digits(a, width)
+    # leading zeros (all but the last digit) become padding, and the sign goes just before the number
+    padding = np.cumsum(out[:, 1:] != ord("0"), axis=1) == 0
+    padding[:, -1] = False
+    out[:, 1:][padding] = 0
+    out[:, 0] = 0
+    negative = np.flatnonzero(v < 0)
+    if len(negative):
+        first = padding[negative].sum(axis=1)  # the sign's slot: just before the first digit
+        out[negative, first] = ord("-")
+    if null is not None and null.any():
+        out[null] = 0
+        out[null, -2:] = np.frombuffer(b"\\N", dtype=np.uint8)
+    return out
+
+
+def _cents_text(cents) -> np.ndarray:
+    """Integer cents as '12.50' / '-3.05', in the matrix form of _int_text."""
+    c = np.asarray(cents, dtype=np.int64)
+    whole = _int_text(np.where(c < 0, -(np.abs(c) // 100), np.abs(c) // 100))
+    # -0.05: the sign is lost on a whole part of 0, so it is put back by hand
+    small_negative = np.flatnonzero((c < 0) & (np.abs(c) < 100))
+    if len(small_negative):
+        whole[small_negative, -2] = ord("-")
+    frac = np.empty((len(c), 3), dtype=np.uint8)
+    frac[:, 0] = ord(".")
+    tens, ones = np.divmod(np.abs(c) % 100, 10)
+    frac[:, 1], frac[:, 2] = tens + ord("0"), ones + ord("0")
+    return np.concatenate([whole, frac], axis=1)
