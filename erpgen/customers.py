@@ -170,7 +170,7 @@ def created_day(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> 
     """Creation date as days since 1970-01-01.
 
     Customer i (1-based) of N is created at the quantile (i - 1 + u) / N of the acquisition curve (growth
-    over the years, seasonal by month), so ids follow creation order (as in the original, which sorted
+    over the years, seasonal by month), so ids follow creation order (the CSV export's customers are sorted
     by created_at) and no customer's date depends on any other customer.
     """
     season = cfg.scenario.seasonality

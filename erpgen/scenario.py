@@ -1,7 +1,7 @@
 """Scenarios: every knob of a simulated company in one TOML file.
 
 A scenario states who the customers are (countries, channels), how they behave (lifecycle, seasonality,
-the original generator's basket knobs), what the catalog is, and the business figures the data should
+the basket knobs of the script erpgen grew from), what the catalog is, and the business figures the data should
 show (targets). Targets in business terms (share of one-time buyers, yearly retention, orders per active
 customer per year) are turned into the simulator's internal rates by erpgen.calibrate.
 
@@ -109,7 +109,7 @@ class Catalog:
 
 @dataclass(frozen=True)
 class Basket:
-    """The original generator's per-customer basket knobs: each customer draws one option per list."""
+    """Per-customer basket knobs (as the script erpgen grew from had them): each customer draws one option per list."""
 
     p_invoice_by_nth: tuple[tuple[float, ...], ...] = (
         (1.00, 0.05, 0.01, 0.00),
@@ -162,8 +162,8 @@ class Targets:
 @dataclass(frozen=True)
 class Scenario:
     name: str = "air-freshener"
-    description: str = "Diffusers, refills, accessories and spare parts: the original generator's company"
-    # The original generator's flags; the CLI flags of the same names override them.
+    description: str = "Diffusers, refills, accessories and spare parts: the company of the script erpgen grew from"
+    # The flags of the script erpgen grew from; the CLI flags of the same names override them.
     n_customers: int = 1000
     date_from: dt.date = dt.date(2015, 1, 1)
     date_till: dt.date = dt.date(2025, 12, 31)
