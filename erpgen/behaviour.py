@@ -27,10 +27,10 @@ from erpgen.config import MAX_INVOICES_PER_DAY, GenerateConfig
 from erpgen.customers import channel_index, country_index, created_day
 from erpgen.dates import EPOCH, day_number
 from erpgen.rng import Draws, Stream, geometric_of, normal_of
+from erpgen.stores import store_table
 
 ONE_TIME, LOYAL, OCCASIONAL, B2B = range(4)  # indexes into schema.SEGMENTS
 ACQUIRED, FIRST_PURCHASE, DORMANT, REACTIVATED, LOST = range(5)
-FIRST_STORE_ID = 101  # the original numbered its stores 101, 102, ...
 
 # b-values of the KNOBS stream
 _K_NTH, _K_DEVICE, _K_REFILL, _K_ACC, _K_SPARE, _K_SEGMENT, _K_RATE, _K_TREND, _K_CONS, _K_PERIOD = range(10)
@@ -107,21 +107,6 @@ def _popularity_cdf(n: int) -> np.ndarray:
         return np.zeros(0)
     w = 1.0 / np.arange(1, n + 1) ** 0.8
     return np.cumsum(w) / w.sum()
-
-
-def store_table(cfg: GenerateConfig) -> np.ndarray:
-    """(country index, channel index) -> first store id and store count, in a (countries, channels, 2) array.
-
-    Stores are numbered from 101 in the order: country, then channel, then store.
-    """
-    s = cfg.scenario
-    out = np.zeros((len(s.countries), len(s.channels), 2), dtype=np.int64)
-    next_id = FIRST_STORE_ID
-    for i in range(len(s.countries)):
-        for j, ch in enumerate(s.channels.values()):
-            out[i, j] = (next_id, ch.stores_per_country)
-            next_id += ch.stores_per_country
-    return out
 
 
 @dataclass
