@@ -599,24 +599,6 @@ def compact(f: BlockFacts) -> BlockFacts:
     return f
 
 
-def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
-    """The block's lines as a sales_transactions batch (see erpgen.sinks.base), ids from first_line_id."""
-    n = len(f)
-    return {
-        "line_id": np.arange(first_line_id, first_line_id + n, dtype=np.int64),
-        "customer_id": f.customer_id,
-        "invoice_seq": f.invoice_seq,
-        "is_credit": f.is_credit,
-        "invoice_date": f.invoice_date,
-        "product_id": f.product_id,
-        "quantity": f.quantity,
-        "unit_price_cents": f.unit_price_cents,
-        "revenue_cents": f.revenue_cents,
-        "store_id": f.store_id,
-        "returned_line_id": np.where(f.returned >= 0, f.returned.astype(np.int64) + first_line_id, 0),
-    }
-
-
 def lifecycle_only(f: BlockFacts) -> BlockFacts:
     """The block without its lines: what the lifecycle tables need, in the narrowest integer types."""
     empty = np.zeros(0, dtype=np.int8)

@@ -15,7 +15,6 @@ from erpgen.behaviour import (
     BlockFacts,
     Model,
     compact,
-    fact_batch,
     lifecycle_only,
     simulate_block,
 )
@@ -30,6 +29,7 @@ from erpgen.schema import EVENTS, SEGMENTS
 from erpgen.sinks import Sink, csv_sink, database_sink, parquet_sink
 from erpgen.sinks.base import Batch
 from erpgen.stores import store_table
+from erpgen.tables import fact_batch
 from erpgen.urls import mask_text
 
 DEFAULT_BLOCK_SIZE = 25_000  # customers simulated together; changes speed and memory, never the data

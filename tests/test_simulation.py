@@ -269,7 +269,8 @@ def test_batched_draws_are_the_single_draws():
 
 
 def test_compact_blocks_keep_their_values_and_line_ids_past_32_bits():
-    from erpgen.behaviour import compact, fact_batch
+    from erpgen.behaviour import compact
+    from erpgen.tables import fact_batch
 
     _, _, (f,) = sim(n=400)
     wide = {name: getattr(f, name).copy() for name in ("customer_id", "invoice_date", "returned", "quantity")}
