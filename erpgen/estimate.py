@@ -49,10 +49,10 @@ class Estimate:
 
 
 def estimate(cfg, *, backend: str | None, csv: bool, parquet: bool, target: str) -> Estimate:
-    from erpgen.behaviour import Model, simulate_block
     from erpgen.calibrate import calibrate
     from erpgen.pipeline import catalog_for, masters
     from erpgen.rng import Draws
+    from erpgen.simulation import Model, simulate_block
 
     catalog = catalog_for(cfg)
     model = Model(cfg, catalog, calibrate(cfg, catalog))

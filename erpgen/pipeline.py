@@ -11,13 +11,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from erpgen import urls
-from erpgen.behaviour import (
-    BlockFacts,
-    Model,
-    compact,
-    lifecycle_only,
-    simulate_block,
-)
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig, make_config
@@ -26,6 +19,7 @@ from erpgen.digest import LoadDigests
 from erpgen.errors import ConfigError, TargetError
 from erpgen.rng import Draws
 from erpgen.schema import EVENTS, SEGMENTS
+from erpgen.simulation import BlockFacts, Model, compact, lifecycle_only, simulate_block
 from erpgen.sinks import Sink, csv_sink, database_sink, parquet_sink
 from erpgen.sinks.base import Batch
 from erpgen.stores import store_table

@@ -22,12 +22,12 @@ from typing import Protocol
 
 import numpy as np
 
-from erpgen.behaviour import Model, lifecycle_only
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.digest import fact_segment_digests
 from erpgen.errors import ConfigError, TargetError
+from erpgen.simulation import Model, lifecycle_only
 from erpgen.sinks.base import Batch
 from erpgen.tables import fact_batch
 

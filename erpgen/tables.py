@@ -1,11 +1,11 @@
-"""Block -> table rows: what a simulated block (erpgen.behaviour.BlockFacts) becomes in each table, as the
+"""Block -> table rows: what a simulated block (erpgen.simulation.BlockFacts) becomes in each table, as the
 batches the sinks write (erpgen.sinks.base)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from erpgen.behaviour import BlockFacts
+from erpgen.simulation import BlockFacts
 
 
 def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:

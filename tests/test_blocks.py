@@ -64,8 +64,8 @@ def test_even_blocks_cover_every_customer_once_in_order():
 
     import numpy as np
 
-    from erpgen.behaviour import Rates
     from erpgen.pipeline import _even_blocks
+    from erpgen.simulation import Rates
 
     rates = Rates(p_one_time=0.2, loss_scale=1.3)
     for n, first_year, size in (
@@ -117,7 +117,7 @@ class _OneAtATime:
     lines_here, hashes_facts, writer_simulates = True, False, True
 
     def __init__(self, cfg):
-        from erpgen.behaviour import Model, Rates
+        from erpgen.simulation import Model, Rates
 
         self.cfg, self.catalog = cfg, catalog_for(cfg)
         self.model = Model(cfg, self.catalog, Rates(p_one_time=0.3))

@@ -1,0 +1,108 @@
+"""simulate_block: one block of customers through the stages, in the order the data flows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from erpgen.dates import day_number
+from erpgen.rng import Draws
+from erpgen.simulation.calendar import Calendar
+from erpgen.simulation.facts import BlockFacts
+from erpgen.simulation.invoices import Invoices, invoices_and_baskets
+from erpgen.simulation.lifecycle import lifecycle_events
+from erpgen.simulation.lines import Lines, sale_lines
+from erpgen.simulation.model import Model
+from erpgen.simulation.prices import LinePrices, line_prices
+from erpgen.simulation.purchase_days import History, purchase_days
+from erpgen.simulation.returns import CreditNotes, credit_notes
+from erpgen.simulation.traits import (
+    CustomerTraits,
+    PurchaseHabits,
+    buying_rhythm,
+    customer_traits,
+    purchase_habits,
+)
+
+
+def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
+    """The facts of customers `ids`. Every draw is keyed by customer, so a customer's facts are the same
+    in whatever block it is simulated."""
+    customers = customer_traits(model, ids, draws)
+    habits = purchase_habits(model, customers, draws)
+    till = day_number(model.cfg.date_till)
+    calendar = Calendar.spanning(int(customers.created.min(initial=till)), till + 1)
+    history, invoices, lines = _sales(model, customers, habits, calendar, draws)
+    prices = line_prices(model, customers, habits, calendar, invoices, lines, draws)
+    credits = credit_notes(model, customers, invoices, lines, draws)
+    events = lifecycle_events(customers, history)
+    return BlockFacts(
+        **_line_columns(customers, invoices, lines, prices, credits),
+        segment=customers.segment,
+        created=customers.created,
+        first_purchase=history.first_purchase,
+        lost=history.lost,
+        event_customer=events.customer,
+        event_code=events.code,
+        event_day=events.day,
+    )
+
+
+def _sales(
+    model: Model, customers: CustomerTraits, habits: PurchaseHabits, calendar: Calendar, draws: Draws
+) -> tuple[History, Invoices, Lines]:
+    """Purchase days -> invoices -> lines. The purchase days and the baskets are used up by the lines: they
+    are let go when this returns, before the line stages that follow add to the block's memory."""
+    rhythm = buying_rhythm(model, customers, draws)
+    purchases, history = purchase_days(model, customers, rhythm, habits, calendar, draws)
+    invoices, baskets = invoices_and_baskets(model, customers, habits, purchases, draws)
+    return history, invoices, sale_lines(model, habits, purchases, invoices, baskets, draws)
+
+
+def _line_columns(
+    customers: CustomerTraits, invoices: Invoices, lines: Lines, prices: LinePrices, credits: CreditNotes
+) -> dict[str, np.ndarray]:
+    """The sale lines and their credit notes as BlockFacts' line columns, each customer's credit notes
+    after its sales, so that line numbers never depend on the block."""
+    back, n_sales = credits.line, len(lines.invoice)
+    order = _customer_order(lines.customer, back)
+
+    def column(sales: np.ndarray, credit: np.ndarray) -> np.ndarray:
+        both = np.concatenate((sales, credit))
+        return both if order is None else both[order]
+
+    def copied(sales: np.ndarray) -> np.ndarray:
+        return column(sales, sales[back])
+
+    return {
+        "customer_id": copied(lines.customer),
+        "invoice_seq": copied(invoices.seq[lines.invoice]),
+        "is_credit": column(np.zeros(n_sales, dtype=bool), np.ones(len(back), dtype=bool)),
+        "invoice_date": column(invoices.day[lines.invoice], credits.day),
+        "product_id": copied(lines.product),
+        "quantity": column(lines.quantity, -credits.quantity),
+        "unit_price_cents": copied(prices.unit_price),
+        "revenue_cents": column(prices.revenue, -credits.quantity * prices.unit_price[back]),
+        "store_id": copied(customers.home_store[lines.row]),
+        "returned": _returned_column(order, back, n_sales),
+    }
+
+
+def _returned_column(order: np.ndarray | None, back: np.ndarray, n_sales: int) -> np.ndarray:
+    """Each line's returned line, in the new order: -1 for a sale, the index of the sale for a credit."""
+    returned = np.concatenate((np.full(n_sales, -1, dtype=np.int64), back))
+    if order is None:
+        return returned
+    new_index = np.empty_like(order)
+    new_index[order] = np.arange(len(order))
+    returned = returned[order]
+    return np.where(returned >= 0, new_index[np.maximum(returned, 0)], -1)
+
+
+def _customer_order(customer: np.ndarray, back: np.ndarray) -> np.ndarray | None:
+    """The order that puts each customer's credit notes (sale lines `back`, appended) after its sales;
+    None when there are none: the sales stay as they are."""
+    if not len(back):
+        return None
+    both = np.concatenate((customer, customer[back]))
+    is_credit = np.concatenate((np.zeros(len(customer), dtype=bool), np.ones(len(back), dtype=bool)))
+    return np.lexsort((np.arange(len(both)), is_credit, both))
