@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from erpgen.dates import day_number
@@ -61,48 +63,58 @@ def _sales(
 def _line_columns(
     customers: CustomerTraits, invoices: Invoices, lines: Lines, prices: LinePrices, credits: CreditNotes
 ) -> dict[str, np.ndarray]:
-    """The sale lines and their credit notes as BlockFacts' line columns, each customer's credit notes
-    after its sales, so that line numbers never depend on the block."""
+    """The sale lines and their credit notes as BlockFacts' line columns."""
     back, n_sales = credits.line, len(lines.invoice)
-    order = _customer_order(lines.customer, back)
-
-    def column(sales: np.ndarray, credit: np.ndarray) -> np.ndarray:
-        both = np.concatenate((sales, credit))
-        return both if order is None else both[order]
+    place = _Placement.of(lines.customer, back)
 
     def copied(sales: np.ndarray) -> np.ndarray:
-        return column(sales, sales[back])
+        return place.column(sales, sales[back])
 
     return {
         "customer_id": copied(lines.customer),
         "invoice_seq": copied(invoices.seq[lines.invoice]),
-        "is_credit": column(np.zeros(n_sales, dtype=bool), np.ones(len(back), dtype=bool)),
-        "invoice_date": column(invoices.day[lines.invoice], credits.day),
+        "is_credit": place.column(np.zeros(n_sales, dtype=bool), np.ones(len(back), dtype=bool)),
+        "invoice_date": place.column(invoices.day[lines.invoice], credits.day),
         "product_id": copied(lines.product),
-        "quantity": column(lines.quantity, -credits.quantity),
+        "quantity": place.column(lines.quantity, -credits.quantity),
         "unit_price_cents": copied(prices.unit_price),
-        "revenue_cents": column(prices.revenue, -credits.quantity * prices.unit_price[back]),
+        "revenue_cents": place.column(prices.revenue, -credits.quantity * prices.unit_price[back]),
         "store_id": copied(customers.home_store[lines.row]),
-        "returned": _returned_column(order, back, n_sales),
+        "returned": place.column(np.full(n_sales, -1, dtype=np.int64), place.where_sales_went(back)),
     }
 
 
-def _returned_column(order: np.ndarray | None, back: np.ndarray, n_sales: int) -> np.ndarray:
-    """Each line's returned line, in the new order: -1 for a sale, the index of the sale for a credit."""
-    returned = np.concatenate((np.full(n_sales, -1, dtype=np.int64), back))
-    if order is None:
-        return returned
-    new_index = np.empty_like(order)
-    new_index[order] = np.arange(len(order))
-    returned = returned[order]
-    return np.where(returned >= 0, new_index[np.maximum(returned, 0)], -1)
+@dataclass(frozen=True)
+class _Placement:
+    """Where each sale line and each credit note goes in the block's line columns: each customer's credit
+    notes after its sales, so that line numbers never depend on the block."""
 
+    sale_position: np.ndarray | None  # None when there are no credit notes: the sales stay as they are
+    credit_position: np.ndarray | None
 
-def _customer_order(customer: np.ndarray, back: np.ndarray) -> np.ndarray | None:
-    """The order that puts each customer's credit notes (sale lines `back`, appended) after its sales;
-    None when there are none: the sales stay as they are."""
-    if not len(back):
-        return None
-    both = np.concatenate((customer, customer[back]))
-    is_credit = np.concatenate((np.zeros(len(customer), dtype=bool), np.ones(len(back), dtype=bool)))
-    return np.lexsort((np.arange(len(both)), is_credit, both))
+    @classmethod
+    def of(cls, customer: np.ndarray, back: np.ndarray) -> _Placement:
+        """Sale lines of `customer`, and credit notes giving back sale lines `back`."""
+        if not len(back):
+            return cls(None, None)
+        both = np.concatenate((customer, customer[back]))
+        is_credit = np.concatenate((np.zeros(len(customer), dtype=bool), np.ones(len(back), dtype=bool)))
+        order = np.lexsort((np.arange(len(both)), is_credit, both))
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        return cls(position[: len(customer)], position[len(customer) :])
+
+    def column(self, sales: np.ndarray, credit: np.ndarray) -> np.ndarray:
+        if self.sale_position is None:
+            return np.concatenate((sales, credit))
+        # each value written once where it goes: no concatenated copy to reorder
+        out = np.empty(
+            len(self.sale_position) + len(self.credit_position), dtype=np.result_type(sales, credit)
+        )
+        out[self.sale_position] = sales
+        out[self.credit_position] = credit
+        return out
+
+    def where_sales_went(self, sale: np.ndarray) -> np.ndarray:
+        """Where sale lines `sale` went."""
+        return sale if self.sale_position is None else self.sale_position[sale]

@@ -105,12 +105,10 @@ def _baskets(
         return draws.uniform(Stream.INVOICE, customer, key, b)
 
     has_device = np.where(first_of_day, purchases.has_device[purchase], False)
-    has_refill = (u(INVOICE_HAS_REFILL) < model.cfg.scenario.basket.p_refill_invoice) & (
-        len(pools["REFILL"]) > 0
-    )
-    refill_cdf = model.refill_count_cdf[habits.refill_option[row]]
-    n_refills_drawn = np.where(has_refill, line_count(draws, refill_cdf, customer, key, INVOICE_N_REFILLS), 0)
-    n_refills = np.where(first_of_day, purchases.n_refills[purchase], n_refills_drawn)
+    n_refills = purchases.n_refills[purchase]
+    later = np.flatnonzero(~first_of_day)
+    if len(later):
+        n_refills[later] = _refill_counts(model, habits, invoices, later, draws)
     has_accessory = (u(INVOICE_HAS_ACCESSORY) < habits.p_accessory[row]) & (len(pools["ACCESSORY"]) > 0)
     n_accessories_drawn = line_count(draws, model.accessory_count_cdf, customer, key, INVOICE_N_ACCESSORIES)
     n_accessories = np.where(has_accessory, n_accessories_drawn, 0)
@@ -127,6 +125,21 @@ def _baskets(
     else:
         has_spare_part = has_spare_part | empty
     return Baskets(purchase, first_of_day, has_device, n_refills, n_accessories, has_spare_part)
+
+
+def _refill_counts(
+    model: Model, habits: PurchaseHabits, invoices: Invoices, later: np.ndarray, draws: Draws
+) -> np.ndarray:
+    """Refill lines on invoices `later`, which are not the first of their day."""
+    customer, key, p_refill = (
+        invoices.customer[later],
+        invoices.key[later],
+        model.cfg.scenario.basket.p_refill_invoice,
+    )
+    u = draws.uniform(Stream.INVOICE, customer, key, INVOICE_HAS_REFILL)
+    has_refill = (u < p_refill) & (len(model.pools["REFILL"]) > 0)
+    refill_cdf = model.refill_count_cdf[habits.refill_option[invoices.row[later]]]
+    return np.where(has_refill, line_count(draws, refill_cdf, customer, key, INVOICE_N_REFILLS), 0)
 
 
 def _fallback_role(model: Model) -> str:

@@ -32,10 +32,13 @@ def credit_notes(
     rate = np.array([c.return_rate for c in channels])[customers.channel[lines.row]]
     line = np.flatnonzero(draws.uniform(Stream.RETURN, lines.customer, lines.invoice_key, lines.key) < rate)
     # an invoice's returns come back together, after a lag drawn per invoice
-    lag_mean = np.array([c.return_lag_days for c in channels])[customers.channel[invoices.row]]
+    invoice = lines.invoice[line]
+    lag_mean = np.array([c.return_lag_days for c in channels])[customers.channel[lines.row[line]]]
     p_lag = 1.0 / (1.0 + lag_mean)
-    lag = 1 + draws.geometric_failures(p_lag, Stream.RETURN, invoices.customer, invoices.key, _RETURN_LAG)
-    day = (invoices.day + lag)[lines.invoice[line]]
+    lag = 1 + draws.geometric_failures(
+        p_lag, Stream.RETURN, lines.customer[line], lines.invoice_key[line], _RETURN_LAG
+    )
+    day = invoices.day[invoice] + lag
     within = day <= day_number(model.cfg.date_till)
     line, day = line[within], day[within]
     # consumers send a line back whole; a business returns part of a bulk line
