@@ -64,8 +64,8 @@ def test_even_blocks_cover_every_customer_once_in_order():
 
     import numpy as np
 
-    from erpgen.pipeline import _even_blocks
     from erpgen.simulation import Rates
+    from erpgen.simulation.plan import even_blocks as _even_blocks
 
     rates = Rates(p_one_time=0.2, loss_scale=1.3)
     for n, first_year, size in (

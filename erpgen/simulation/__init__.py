@@ -11,8 +11,9 @@ the line they return.
 
 simulate_block (block.py) runs a block of customers through the stages, each a module that takes what it
 needs and returns a small dataclass: traits -> purchase_days -> invoices -> lines -> prices -> returns ->
-lifecycle. model.py holds what all blocks share, facts.py what a block gives back. Every draw is keyed
-by (customer, its own counters) (erpgen.rng), so a customer's history never depends on its block.
+lifecycle. model.py holds what all blocks share, facts.py what a block gives back, plan.py how customers
+are cut into blocks. Every draw is keyed by (customer, its own counters) (erpgen.rng), so a customer's
+history never depends on its block.
 """
 
 from erpgen.simulation.block import simulate_block

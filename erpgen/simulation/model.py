@@ -24,7 +24,10 @@ class Rates:
     loss_scale: float = 1.0  # multiplies the daily hazard of the lost decision
 
     def daily_loss_hazard(self, lifecycle: Lifecycle) -> float:
-        """A consumer's daily chance of deciding to leave, from the scenario's yearly loss."""
+        """A consumer's daily chance of deciding to leave, from the scenario's yearly loss.
+
+        The simulation draws each customer's lost decision from it and the block planner
+        (plan.even_blocks) expects each customer's buying days from it: one formula for both."""
         return -math.log(max(1e-12, 1.0 - lifecycle.yearly_loss)) / 365.25 * self.loss_scale
 
 
