@@ -35,7 +35,9 @@ from erpgen.simulation.facts import B2B, DORMANT, FIRST_PURCHASE, LOYAL, OCCASIO
 from erpgen.simulation.model import Model
 from erpgen.simulation.traits import BuyingRhythm, CustomerTraits, PurchaseHabits
 
-_WEEKDAYS_AT_ONCE = 3  # days tried at once to reach a day the channel trades; most stop at the first
+# a candidate day moves forward to a day the customer's channel trades: this many days are tried with the
+# iteration's batched draws, the few customers still moving then go on one day at a time, up to the last
+_WEEKDAYS_AT_ONCE = 3
 _MAX_WEEKDAYS_TRIED = 14
 # each iteration's draws per customer, in one call: (stream, b), as separate calls would key them (a
 # normal takes b and b + 128)
