@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from erpgen.behaviour import Model, Rates, simulate_block
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.dates import EPOCH
 from erpgen.rng import Draws
+from erpgen.simulation import Model, Rates, simulate_block
 
 PILOT_CUSTOMERS = 2500
 ROUNDS = 6

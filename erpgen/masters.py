@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from erpgen.behaviour import store_table
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig
 from erpgen.sinks.base import Batch
-
-STORE_NAMES = {"ONLINE": "Web Shop", "RETAIL": "Store", "B2B": "Business Sales"}
+from erpgen.stores import stores_batch
 
 
 def catalog_for(cfg: GenerateConfig) -> Catalog:
@@ -29,20 +27,8 @@ def catalog_for(cfg: GenerateConfig) -> Catalog:
 def master_batches(cfg: GenerateConfig, catalog: Catalog) -> dict[str, Batch]:
     """stores, categories and products, parents first."""
     ps = catalog.products
-    stores = store_table(cfg)
-    store_rows = [
-        (int(stores[i, j, 0]) + k, country, channel)
-        for i, country in enumerate(cfg.scenario.countries)
-        for j, channel in enumerate(cfg.scenario.channels)
-        for k in range(int(stores[i, j, 1]))
-    ]
     return {
-        "stores": {
-            "store_id": np.array([r[0] for r in store_rows], dtype=np.int64),
-            "store_name": [f"{STORE_NAMES[ch]} {country} {sid}" for sid, country, ch in store_rows],
-            "channel": [r[2] for r in store_rows],
-            "country": [r[1] for r in store_rows],
-        },
+        "stores": stores_batch(cfg),
         "categories": {
             "category": [c for c, _ in catalog.categories],
             "role": [r for _, r in catalog.categories],

@@ -162,7 +162,9 @@ class Targets:
 @dataclass(frozen=True)
 class Scenario:
     name: str = "air-freshener"
-    description: str = "Diffusers, refills, accessories and spare parts: the company of the script erpgen grew from"
+    description: str = (
+        "Diffusers, refills, accessories and spare parts: the company of the script erpgen grew from"
+    )
     # The flags of the script erpgen grew from; the CLI flags of the same names override them.
     n_customers: int = 1000
     date_from: dt.date = dt.date(2015, 1, 1)

@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from erpgen.behaviour import B2B, DORMANT, LOST, LOYAL, ONE_TIME, REACTIVATED, Model, Rates, simulate_block
 from erpgen.calibrate import measure
 from erpgen.config import make_config
 from erpgen.customers import build_customers, identity_pools, locale_of
@@ -15,6 +14,7 @@ from erpgen.dates import EPOCH
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
 from erpgen.scenario import Scenario
+from erpgen.simulation import B2B, DORMANT, LOST, LOYAL, ONE_TIME, REACTIVATED, Model, Rates, simulate_block
 
 N = 3000
 
@@ -269,7 +269,8 @@ def test_batched_draws_are_the_single_draws():
 
 
 def test_compact_blocks_keep_their_values_and_line_ids_past_32_bits():
-    from erpgen.behaviour import compact, fact_batch
+    from erpgen.simulation import compact
+    from erpgen.tables import fact_batch
 
     _, _, (f,) = sim(n=400)
     wide = {name: getattr(f, name).copy() for name in ("customer_id", "invoice_date", "returned", "quantity")}

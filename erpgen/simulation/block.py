@@ -1,0 +1,120 @@
+"""simulate_block: one block of customers through the stages, in the order the data flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from erpgen.dates import day_number
+from erpgen.rng import Draws
+from erpgen.simulation.calendar import Calendar
+from erpgen.simulation.facts import BlockFacts
+from erpgen.simulation.invoices import Invoices, invoices_and_baskets
+from erpgen.simulation.lifecycle import lifecycle_events
+from erpgen.simulation.lines import Lines, sale_lines
+from erpgen.simulation.model import Model
+from erpgen.simulation.prices import LinePrices, line_prices
+from erpgen.simulation.purchase_days import History, purchase_days
+from erpgen.simulation.returns import CreditNotes, credit_notes
+from erpgen.simulation.traits import (
+    CustomerTraits,
+    PurchaseHabits,
+    buying_rhythm,
+    customer_traits,
+    purchase_habits,
+)
+
+
+def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
+    """The facts of customers `ids`. Every draw is keyed by customer, so a customer's facts are the same
+    in whatever block it is simulated."""
+    customers = customer_traits(model, ids, draws)
+    habits = purchase_habits(model, customers, draws)
+    till = day_number(model.cfg.date_till)
+    calendar = Calendar.spanning(int(customers.created.min(initial=till)), till + 1)
+    history, invoices, lines = _sales(model, customers, habits, calendar, draws)
+    prices = line_prices(model, customers, habits, calendar, invoices, lines, draws)
+    credits = credit_notes(model, customers, invoices, lines, draws)
+    events = lifecycle_events(customers, history)
+    return BlockFacts(
+        **_line_columns(customers, invoices, lines, prices, credits),
+        segment=customers.segment,
+        created=customers.created,
+        first_purchase=history.first_purchase,
+        lost=history.lost,
+        event_customer=events.customer,
+        event_code=events.code,
+        event_day=events.day,
+    )
+
+
+def _sales(
+    model: Model, customers: CustomerTraits, habits: PurchaseHabits, calendar: Calendar, draws: Draws
+) -> tuple[History, Invoices, Lines]:
+    """Purchase days -> invoices -> lines. The purchase days and the baskets are used up by the lines: they
+    are let go when this returns, before the line stages that follow add to the block's memory."""
+    rhythm = buying_rhythm(model, customers, draws)
+    purchases, history = purchase_days(model, customers, rhythm, habits, calendar, draws)
+    invoices, baskets = invoices_and_baskets(model, customers, habits, purchases, draws)
+    return history, invoices, sale_lines(model, habits, purchases, invoices, baskets, draws)
+
+
+def _line_columns(
+    customers: CustomerTraits, invoices: Invoices, lines: Lines, prices: LinePrices, credits: CreditNotes
+) -> dict[str, np.ndarray]:
+    """The sale lines and their credit notes as BlockFacts' line columns."""
+    back, n_sales = credits.line, len(lines.invoice)
+    place = _Placement.of(lines.customer, back)
+
+    def copied(sales: np.ndarray) -> np.ndarray:
+        return place.column(sales, sales[back])
+
+    return {
+        "customer_id": copied(lines.customer),
+        "invoice_seq": copied(invoices.seq[lines.invoice]),
+        "is_credit": place.column(np.zeros(n_sales, dtype=bool), np.ones(len(back), dtype=bool)),
+        "invoice_date": place.column(invoices.day[lines.invoice], credits.day),
+        "product_id": copied(lines.product),
+        "quantity": place.column(lines.quantity, -credits.quantity),
+        "unit_price_cents": copied(prices.unit_price),
+        "revenue_cents": place.column(prices.revenue, -credits.quantity * prices.unit_price[back]),
+        "store_id": copied(customers.home_store[lines.row]),
+        "returned": place.column(np.full(n_sales, -1, dtype=np.int64), place.where_sales_went(back)),
+    }
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where each sale line and each credit note goes in the block's line columns: each customer's credit
+    notes after its sales, so that line numbers never depend on the block."""
+
+    sale_position: np.ndarray | None  # None when there are no credit notes: the sales stay as they are
+    credit_position: np.ndarray | None
+
+    @classmethod
+    def of(cls, customer: np.ndarray, back: np.ndarray) -> _Placement:
+        """Sale lines of `customer`, and credit notes giving back sale lines `back`."""
+        if not len(back):
+            return cls(None, None)
+        both = np.concatenate((customer, customer[back]))
+        is_credit = np.concatenate((np.zeros(len(customer), dtype=bool), np.ones(len(back), dtype=bool)))
+        order = np.lexsort((np.arange(len(both)), is_credit, both))
+        position = np.empty_like(order)
+        position[order] = np.arange(len(order))
+        return cls(position[: len(customer)], position[len(customer) :])
+
+    def column(self, sales: np.ndarray, credit: np.ndarray) -> np.ndarray:
+        if self.sale_position is None:
+            return np.concatenate((sales, credit))
+        # each value written once where it goes: no concatenated copy to reorder
+        out = np.empty(
+            len(self.sale_position) + len(self.credit_position), dtype=np.result_type(sales, credit)
+        )
+        out[self.sale_position] = sales
+        out[self.credit_position] = credit
+        return out
+
+    def where_sales_went(self, sale: np.ndarray) -> np.ndarray:
+        """Where sale lines `sale` went."""
+        return sale if self.sale_position is None else self.sale_position[sale]

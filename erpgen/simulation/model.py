@@ -1,0 +1,98 @@
+"""What every block of a run shares: the calibrated rates and the tables built once from the scenario and
+the catalog, so that a block only draws and looks up."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from erpgen.catalog import Catalog
+from erpgen.config import GenerateConfig
+from erpgen.scenario import Lifecycle
+from erpgen.schema import ROLES
+from erpgen.stores import store_table
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The internal rates that targets are calibrated into (erpgen.calibrate)."""
+
+    p_one_time: float  # share of consumer customers in the ONE_TIME segment
+    rate_scale: float = 1.0  # multiplies every repeat customer's purchase frequency
+    loss_scale: float = 1.0  # multiplies the daily hazard of the lost decision
+
+    def daily_loss_hazard(self, lifecycle: Lifecycle) -> float:
+        """A consumer's daily chance of deciding to leave, from the scenario's yearly loss.
+
+        The simulation draws each customer's lost decision from it and the block planner
+        (plan.even_blocks) expects each customer's buying days from it: one formula for both."""
+        return -math.log(max(1e-12, 1.0 - lifecycle.yearly_loss)) / 365.25 * self.loss_scale
+
+
+def _derived():
+    """A table Model builds from cfg and catalog: not an argument, and left out of == and hash."""
+    return field(init=False, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Model:
+    """Everything a block needs that does not depend on the block."""
+
+    cfg: GenerateConfig
+    catalog: Catalog
+    rates: Rates
+    # the scenario's basket options as matrices, one row per option a customer may draw; ragged rows are
+    # padded with their last value, which holds from then on
+    invoice_by_nth: np.ndarray = _derived()  # [option, j]: p that a day's (j+1)-th invoice follows
+    device_by_nth: np.ndarray = _derived()  # [option, devices owned]: p that an invoice holds a device
+    refill_count_cdf: np.ndarray = _derived()  # [option, count - 1]: refill lines on an invoice
+    accessory_count_cdf: np.ndarray = _derived()  # [count - 1]: accessory lines on an invoice
+    p_accessory_invoice: np.ndarray = _derived()  # [option]
+    p_spare_part_invoice: np.ndarray = _derived()  # [option]
+    weekday_weights: np.ndarray = _derived()  # [channel, weekday (0 = Monday)]
+    month_weights: np.ndarray = _derived()  # [month 0-11]
+    stores: np.ndarray = _derived()  # store_table: [country, channel] -> first store id, store count
+    pools: dict[str, np.ndarray] = _derived()  # role -> its product ids
+    pool_cdf: dict[str, np.ndarray] = _derived()  # role -> popularity cdf over its pool
+    prices: np.ndarray = _derived()  # list price in cents, by product id
+    gramm: np.ndarray = _derived()  # grams of refill per unit, by product id
+
+    def __post_init__(self) -> None:
+        s, b = self.cfg.scenario, self.cfg.scenario.basket
+        refills = _padded(b.refill_count_weights)
+        accessories = np.asarray(b.accessory_count_weights, dtype=np.float64)
+        pools = {role: self.catalog.ids(role) for role in ROLES}
+        tables = {
+            "invoice_by_nth": _padded(b.p_invoice_by_nth),
+            "device_by_nth": _padded(b.p_device_by_nth),
+            "refill_count_cdf": np.cumsum(refills, axis=1) / refills.sum(axis=1, keepdims=True),
+            "accessory_count_cdf": np.cumsum(accessories) / accessories.sum(),
+            "p_accessory_invoice": np.asarray(b.p_accessory_invoice, dtype=np.float64),
+            "p_spare_part_invoice": np.asarray(b.p_spare_part_invoice, dtype=np.float64),
+            "weekday_weights": np.array([c.weekday_weights for c in s.channels.values()], dtype=np.float64),
+            "month_weights": np.asarray(s.seasonality.month_weights, dtype=np.float64),
+            "stores": store_table(self.cfg),
+            "pools": pools,
+            "pool_cdf": {role: _popularity_cdf(len(ids)) for role, ids in pools.items()},
+            "prices": self.catalog.price_cents_by_id(),
+            "gramm": self.catalog.gramm_by_id(),
+        }
+        assert tables.keys() == {f.name for f in fields(self) if not f.init}
+        for name, table in tables.items():
+            object.__setattr__(self, name, table)  # how a frozen dataclass fills its init=False fields
+
+
+def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    """Ragged schedules -> matrix, each row padded with its last value (which holds from then on)."""
+    width = max(len(r) for r in rows)
+    return np.array([list(r) + [r[-1]] * (width - len(r)) for r in rows], dtype=np.float64)
+
+
+def _popularity_cdf(n: int) -> np.ndarray:
+    """A few products sell far more than the rest (Zipf-like, exponent 0.8), as in real catalogs."""
+    if n == 0:
+        return np.zeros(0)
+    w = 1.0 / np.arange(1, n + 1) ** 0.8
+    return np.cumsum(w) / w.sum()
