@@ -76,3 +76,25 @@ def test_the_library_never_imports_the_api_above_it():
     assert [
         name for name, deps in graph.items() if "erpgen" in deps and name not in CONSUMERS | {"erpgen"}
     ] == []
+
+
+def _long_functions(root: Path, limit: int) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if lines > limit:
+                    found.append(f"{path.name}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_the_length_check_finds_a_planted_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(80))
+    (tmp_path / "planted.py").write_text(f"def short():\n    pass\n\n\ndef long():\n{body}\n")
+    assert _long_functions(tmp_path, 80) == ["planted.py:5 long (81 lines)"]
+
+
+def test_every_stage_of_the_simulation_reads_in_one_screen():
+    # each stage can be read, tested and changed alone; a function past a screen is a stage in hiding
+    assert _long_functions(PACKAGE / "simulation", 80) == []
