@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from erpgen.catalog import Catalog, build_catalog
@@ -12,16 +14,7 @@ from erpgen.stores import stores_batch
 
 def catalog_for(cfg: GenerateConfig) -> Catalog:
     """The run's product catalog, as the scenario and the flags size it."""
-    c = cfg.scenario.catalog
-    return build_catalog(
-        seed=cfg.seed,
-        n_devices=c.n_devices,
-        n_accessories=c.n_accessories,
-        n_spare_parts=c.n_spare_parts,
-        n_refills=c.n_refills,
-        n_bulk_refills=c.n_bulk_refills,
-        universe=c.universe,
-    )
+    return build_catalog(seed=cfg.seed, **dataclasses.asdict(cfg.scenario.catalog))
 
 
 def master_batches(cfg: GenerateConfig, catalog: Catalog) -> dict[str, Batch]:

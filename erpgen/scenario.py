@@ -98,7 +98,10 @@ class Seasonality:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class CatalogSize:
+    """How the scenario's catalog is drawn: from which product universe, and how many of each pool (the
+    products themselves are erpgen.catalog.Catalog)."""
+
     universe: str = "air-freshener"  # which product universe the counts sample from
     n_devices: int = 5
     n_accessories: int = 10
@@ -177,7 +180,7 @@ class Scenario:
     p_sms_opt_in: float = 0.90
     p_call_opt_in: float = 0.75
     faker_locale: str = "en_US"
-    catalog: Catalog = field(default_factory=Catalog)
+    catalog: CatalogSize = field(default_factory=CatalogSize)
     countries: dict[str, Country] = field(default_factory=_default_countries)
     channels: dict[str, Channel] = field(default_factory=_default_channels)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
