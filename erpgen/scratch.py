@@ -77,3 +77,19 @@ class Spill:
 
     def close(self) -> None:
         self.file.close()
+
+
+def folder_beside(directory: Path, pattern: str, *, what: str, flag: str) -> Path:
+    """This process's scratch folder inside `directory` (made, with `directory`, if missing), named by
+    `pattern` with its `*` standing for the process id; the folders of killed runs are removed first.
+    A folder that cannot be made is a TargetError naming `what` is written and the `flag` to change."""
+    scratch = directory / pattern.replace("*", str(os.getpid()))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        remove_stale_scratch(directory, pattern)
+        scratch.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise TargetError(
+            f"cannot write {what} in {directory}: {exc.strerror}", f"choose a writable {flag}"
+        ) from None
+    return scratch

@@ -13,12 +13,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from erpgen.errors import TargetError
 from erpgen.schema import SEED_COLUMNS
-from erpgen.scratch import remove_stale_scratch
+from erpgen.scratch import folder_beside
 from erpgen.sinks.base import Batch, Sink
 from erpgen.sinks.encode import IsoDates, fact_lines, table_rows
 
+SCRATCH = ".erpgen-*.partial"  # this process's folder; files move out of it at commit
 FILES = {
     "products": "products.csv",
     "customers": "customers.csv",
@@ -31,21 +31,14 @@ class CsvSink(Sink):
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self.scratch = directory / f".erpgen-{os.getpid()}.partial"
+        self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
         self.dates = IsoDates()
 
     def describe(self) -> str:
         return f"{self.directory}/ (CSV)"
 
     def begin(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            remove_stale_scratch(self.directory, ".erpgen-*.partial")
-            self.scratch.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise TargetError(
-                f"cannot write CSV files in {self.directory}: {exc.strerror}", "choose a writable --csv-dir"
-            ) from None
+        self.scratch = folder_beside(self.directory, SCRATCH, what="CSV files", flag="--csv-dir")
 
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:

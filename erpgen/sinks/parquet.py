@@ -17,13 +17,16 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallInteger, Table
 
-from erpgen.errors import ConfigError, TargetError
+from erpgen.errors import ConfigError
 from erpgen.schema import FACT, TABLES
-from erpgen.scratch import remove_stale_scratch
+from erpgen.scratch import folder_beside
 from erpgen.sinks.base import Batch, Sink
 from erpgen.tables import batch_invoice_ids
 
 _BY_NAME = {t.name: t for t in TABLES}
+# this process's folder; not the CSV sink's name: both may share one directory, and CSV's commit removes
+# its own
+SCRATCH = ".erpgen-parquet-*.partial"
 
 
 def _pyarrow():
@@ -40,22 +43,13 @@ class ParquetSink(Sink):
         _pyarrow()  # fail before anything is simulated
         self.directory = directory
         self.facts_from_workers = False  # the fact table is a dataset written by an engine's workers
-        # not the CSV sink's scratch name: both may share one directory, and CSV's commit removes its own
-        self.scratch = directory / f".erpgen-parquet-{os.getpid()}.partial"
+        self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
 
     def describe(self) -> str:
         return f"{self.directory}/ (Parquet)"
 
     def begin(self) -> None:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            remove_stale_scratch(self.directory, ".erpgen-parquet-*.partial")
-            self.scratch.mkdir(exist_ok=True)
-        except OSError as exc:
-            raise TargetError(
-                f"cannot write Parquet files in {self.directory}: {exc.strerror}",
-                "choose a writable --parquet-dir",
-            ) from None
+        self.scratch = folder_beside(self.directory, SCRATCH, what="Parquet files", flag="--parquet-dir")
 
     def parallel_fact_writer(self) -> PartWriter:
         """--engine dask: the fact table as a hive-partitioned dataset, sales_transactions/year=YYYY/
