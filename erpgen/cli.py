@@ -273,48 +273,11 @@ def validate(database_url: str, scenario: str | None) -> None:
 @_url_option
 def verify(database_url: str) -> None:
     """Recompute the content digest of a loaded database and compare it with the one its load recorded."""
-    import json
+    from erpgen.verify import verify as run
 
-    from sqlalchemy import select
-
-    from erpgen.database import connect
-    from erpgen.digest import database_digests
-    from erpgen.errors import TargetError
-    from erpgen.schema import erpgen_runs
-    from erpgen.urls import mask, parse
-
-    url = parse(database_url)
-    with connect(url) as conn:
-        try:
-            run = (
-                conn.execute(select(erpgen_runs).where(erpgen_runs.c.status == "COMPLETE")).mappings().first()
-            )
-        except Exception:
-            run = None
-        if run is None:
-            raise TargetError(
-                f"{mask(url)} has no completed erpgen load to verify", "run erpgen generate first"
-            )
-        recorded = json.loads(run["content_digest"])
-        if not recorded:
-            raise TargetError(
-                f"the load in {mask(url)} recorded no digest (made before erpgen 0.1's registry)"
-            )
-        actual = database_digests(conn)
-    click.echo(
-        f"erpgen verify: {mask(url)} (seed {run['seed']}, scenario {run['scenario']}, loaded {run['loaded_at']})"
-    )
-    bad = 0
-    for table in sorted(set(recorded) | set(actual)):
-        ok = recorded.get(table) == actual.get(table)
-        bad += not ok
-        click.echo(f"  {'ok  ' if ok else 'DIFF'}  {table:<20} {actual.get(table, '-')[:16]}")
-    click.echo(
-        "content matches the recorded digest"
-        if not bad
-        else f"{bad} table(s) differ from the recorded digest"
-    )
-    if bad:
+    result = run(database_url=database_url)
+    click.echo(result.render())
+    if not result.ok:
         raise SystemExit(1)
 
 
