@@ -185,10 +185,10 @@ def _keep_freed_memory() -> None:
 
     Every block allocates and frees the same few hundred MB of numpy arrays. By default glibc maps the
     larger ones fresh each time and trims the heap as soon as they are freed, so the kernel zeroes the
-    same pages again and again: at 300k customers x 15 years (Parquet) that was 1.8 s of system time,
-    518k page faults and 5.8 s of wall time; with arrays of up to 32 MiB taken from the heap and the heap
-    kept, 0.6 s, 179k and 5.1 s, for 6% more peak RSS. This changes the process, so only the command line
-    does it (the threshold is glibc's largest; the workers inherit it when forked). Elsewhere, nothing."""
+    same pages again and again; taking arrays of up to 32 MiB from the heap and keeping the heap saves
+    that system time for a little more peak memory (bench/README.md has the figures). This changes the
+    process, so only the command line does it, not the library (the threshold is glibc's largest; the
+    workers inherit it when forked). Elsewhere than on Linux, nothing."""
     import ctypes
 
     if not sys.platform.startswith("linux"):
