@@ -1,17 +1,311 @@
-"""erpgen: simulate a company's customers and sales over many years, straight into a relational database."""
+"""erpgen: simulate a company's customers and sales over many years, straight into a relational database.
 
-from importlib.metadata import PackageNotFoundError, version
+The Python API is what the command line calls, one function per command:
 
-try:
-    __version__ = version("erpgen")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.1.0"
+    import erpgen
 
-__all__ = ["__version__", "generate"]
+    summary = erpgen.generate(database_url="sqlite:///shop.db", n_customers=300)   # erpgen generate
+    erpgen.estimate(n_customers=1_000_000)           # erpgen generate --dry-run: writes nothing
+    erpgen.validate(database_url="sqlite:///shop.db")  # erpgen validate
+    erpgen.verify(database_url="sqlite:///shop.db")    # erpgen verify
+    erpgen.report(database_url="sqlite:///shop.db", output="shop.html")  # erpgen report
+
+Each returns a typed result (RunSummary, Estimate, ValidationReport, VerifyResult, ReportSummary) and
+raises ConfigError or TargetError (both ErpGenError: a message and a hint) for input it cannot use; it
+never prints or exits. See docs/api.md. Importing erpgen is cheap: each function imports what it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+import types
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+
+from erpgen.errors import ConfigError, ErpGenError, TargetError
+
+if TYPE_CHECKING:
+    import datetime as dt
+    import os
+
+    from erpgen.estimate import Estimate
+    from erpgen.pipeline import RunSummary
+    from erpgen.report import ReportSummary
+    from erpgen.scenario import Scenario
+    from erpgen.validate import ValidationReport
+    from erpgen.verify import VerifyResult
+
+__all__ = [
+    "__version__",
+    "generate",
+    "estimate",
+    "validate",
+    "verify",
+    "report",
+    "RunSummary",
+    "Estimate",
+    "ValidationReport",
+    "VerifyResult",
+    "ReportSummary",
+    "ErpGenError",
+    "ConfigError",
+    "TargetError",
+]
+
+# The result types, imported on first use: their modules import numpy and SQLAlchemy.
+_LAZY = {
+    "RunSummary": "erpgen.pipeline",
+    "Estimate": "erpgen.estimate",
+    "ValidationReport": "erpgen.validate",
+    "VerifyResult": "erpgen.verify",
+    "ReportSummary": "erpgen.report",
+}
 
 
-def generate(**kwargs):  # noqa: ANN201 - thin re-export, documented in erpgen.pipeline.generate
-    """Generate a dataset; keyword arguments are named like the CLI flags (see erpgen.pipeline.generate)."""
-    from erpgen.pipeline import generate as _generate
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "__version__":  # importlib.metadata takes longer to import than the rest of erpgen
+        from importlib.metadata import PackageNotFoundError, version
 
-    return _generate(**kwargs)
+        try:
+            found = version("erpgen")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            found = "0.1.0"
+        globals()["__version__"] = found
+        return found
+    raise AttributeError(f"module 'erpgen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _Function(Generic[_P, _R]):
+    """A public function named like one of erpgen's modules: erpgen.validate is the function, and
+    erpgen/validate.py the module it calls. Calling it calls the function; other public names are looked
+    up in the module, so `from erpgen import report; report.collect(...)` keeps working. pydoc and inspect
+    show the function's own signature and docstring."""
+
+    def __init__(self, function: Callable[_P, _R]) -> None:
+        functools.update_wrapper(self, function)
+        self._function = function
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return self._function(*args, **kwargs)
+
+    def __get__(self, instance: object, owner: type | None = None) -> _Function[_P, _R]:
+        return self  # a descriptor without __set__: pydoc documents it as a routine
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # dunders, and this object's own _function while it is being made
+            raise AttributeError(name)
+        return getattr(importlib.import_module(f"erpgen.{self._function.__name__}"), name)
+
+    def __repr__(self) -> str:
+        return f"<function erpgen.{self._function.__name__}>"
+
+
+class _Package(types.ModuleType):
+    """The erpgen module itself: importing erpgen.validate (the module) must not replace erpgen.validate
+    (the function), as Python's import system otherwise does when a submodule is first loaded."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and isinstance(self.__dict__.get(name), _Function):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def generate(
+    *,
+    database_url: str | None = None,
+    scenario: str | os.PathLike[str] | Scenario = "air-freshener",
+    n_customers: int | None = None,
+    date_from: str | dt.date | None = None,
+    date_till: str | dt.date | None = None,
+    n_devices: int | None = None,
+    n_accessories: int | None = None,
+    n_spare_parts: int | None = None,
+    n_refills: int | None = None,
+    n_bulk_refills: int | None = None,
+    p_first_name: float | None = None,
+    p_last_name: float | None = None,
+    p_email: float | None = None,
+    p_phone: float | None = None,
+    p_email_opt_in: float | None = None,
+    p_sms_opt_in: float | None = None,
+    p_call_opt_in: float | None = None,
+    faker_locale: str | None = None,
+    seed: int = 42,
+    csv_dir: str | os.PathLike[str] | None = None,
+    parquet_dir: str | os.PathLike[str] | None = None,
+    no_database: bool = False,
+    replace: bool = False,
+    resume: bool = False,
+    workers: int = 1,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: str | None = None,
+    block_size: int | None = None,
+    batch_size: int = 100_000,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> RunSummary:
+    """Simulate customers and sales and load them into the target: `erpgen generate`.
+
+    Every parameter is the command's flag of the same name (n_customers is --n-customers) with the
+    same default, except that database_url is not read from $DATABASE_URL. The scenario's values
+    (n_customers to faker_locale) are taken where the parameter is None.
+
+    database_url   same as --database-url: sqlite:///path.db, postgresql://user@host:5432/db,
+                   mysql:// or mariadb://user@host:3306/db; None: sqlite:///erpgen.db here
+    scenario       same as --scenario: a built-in name, the path of a .toml file, or a Scenario
+    n_customers    same as --n-customers: number of customers
+    date_from      same as --date-from: first day customers are created (a date or "YYYY-MM-DD")
+    date_till      same as --date-till: last day of the history (a date or "YYYY-MM-DD")
+    n_devices      same as --n-devices: devices in the catalog
+    n_accessories  same as --n-accessories: accessories in the catalog
+    n_spare_parts  same as --n-spare-parts: spare parts in the catalog
+    n_refills      same as --n-refills: regular refills in the catalog
+    n_bulk_refills same as --n-bulk-refills: bulk (industrial) refills in the catalog
+    p_first_name   same as --p-first-name: share of customers with a first name
+    p_last_name    same as --p-last-name: share of customers with a last name
+    p_email        same as --p-email: share of customers with an e-mail address
+    p_phone        same as --p-phone: share of customers with a phone number
+    p_email_opt_in same as --p-email-opt-in: e-mail opt-in rate among customers with an e-mail
+    p_sms_opt_in   same as --p-sms-opt-in: SMS opt-in rate among customers with a phone
+    p_call_opt_in  same as --p-call-opt-in: call opt-in rate among customers with a phone
+    faker_locale   same as --faker-locale: Faker locale for every customer (None: each country's own)
+    seed           same as --seed: the same seed gives the same data everywhere
+    csv_dir        same as --csv-dir: also write the CSV files there
+    parquet_dir    same as --parquet-dir: also write every table as Parquet there
+    no_database    same as --no-database: write only csv_dir / parquet_dir
+    replace        same as --replace: drop an existing erpgen dataset in the target first
+    resume         same as --resume: commit block by block, and carry on an interrupted resume=True load
+    workers        same as --workers: processes simulating blocks in parallel
+    engine         same as --engine: "local", or "dask" (needs erpgen[dask])
+    scheduler      same as --scheduler: a Dask scheduler's address, with engine="dask"
+    block_size     same as --block-size: customers simulated together (speed and memory only)
+    batch_size     same as --batch-size: rows per write (speed and memory only)
+    on_progress    called as on_progress(table, rows so far) while the load runs (the CLI's progress)
+
+    The load is one transaction per target: it completes, or the target is left as it was. Returns a
+    RunSummary (target, outputs, seed, rows per table, seconds). Raises ConfigError for bad parameters
+    (before anything is written) and TargetError for a target that cannot be used.
+    """
+    params = _run_parameters(locals())  # first: only the parameters are local yet
+    from erpgen.pipeline import generate as run
+
+    return run(on_progress=on_progress, **params)
+
+
+@_Function
+def estimate(
+    *,
+    database_url: str | None = None,
+    scenario: str | os.PathLike[str] | Scenario = "air-freshener",
+    n_customers: int | None = None,
+    date_from: str | dt.date | None = None,
+    date_till: str | dt.date | None = None,
+    n_devices: int | None = None,
+    n_accessories: int | None = None,
+    n_spare_parts: int | None = None,
+    n_refills: int | None = None,
+    n_bulk_refills: int | None = None,
+    p_first_name: float | None = None,
+    p_last_name: float | None = None,
+    p_email: float | None = None,
+    p_phone: float | None = None,
+    p_email_opt_in: float | None = None,
+    p_sms_opt_in: float | None = None,
+    p_call_opt_in: float | None = None,
+    faker_locale: str | None = None,
+    seed: int = 42,
+    csv_dir: str | os.PathLike[str] | None = None,
+    parquet_dir: str | os.PathLike[str] | None = None,
+    no_database: bool = False,
+    replace: bool = False,
+    resume: bool = False,
+    workers: int = 1,
+    engine: Literal["local", "dask"] = "local",
+    scheduler: str | None = None,
+    block_size: int | None = None,
+    batch_size: int = 100_000,
+) -> Estimate:
+    """Rows per table, size on disk and time of the run generate() would make with the same parameters
+    (see help(erpgen.generate)): `erpgen generate --dry-run`.
+
+    Simulates an evenly spread sample of the customers and scales up; writes nothing and connects to
+    no server. Returns an Estimate (rows, bytes per output, seconds, target). Raises ConfigError for
+    the same bad parameters as generate().
+    """
+    params = _run_parameters(locals())  # first: only the parameters are local yet
+    from erpgen.estimate import estimate as run
+
+    return run(**params)
+
+
+def _run_parameters(given: dict[str, Any]) -> dict[str, Any]:
+    """generate()'s and estimate()'s arguments as erpgen.config.make_run takes them."""
+    params = {k: v for k, v in given.items() if k != "on_progress"}
+    for name in ("csv_dir", "parquet_dir"):
+        if params[name] is not None:
+            params[name] = str(params[name])
+    return params
+
+
+@_Function
+def validate(*, database_url: str | None = None, scenario: str | None = None) -> ValidationReport:
+    """Check a loaded database: integrity, and business figures against the scenario's targets:
+    `erpgen validate`.
+
+    database_url   same as --database-url (None: sqlite:///erpgen.db here)
+    scenario       same as --scenario: whose targets to check (None: the one the data was made with)
+
+    Measures everything with SQL in the database. Returns a ValidationReport: .ok, and .checks (group,
+    name, measured, target, ok each). Raises TargetError when there is no dataset to check.
+    """
+    from erpgen.validate import validate as run
+
+    return run(database_url=database_url, scenario=scenario)
+
+
+@_Function
+def verify(*, database_url: str | None = None) -> VerifyResult:
+    """Recompute the content digest of a loaded database and compare it with the one its load recorded:
+    `erpgen verify`.
+
+    database_url   same as --database-url (None: sqlite:///erpgen.db here)
+
+    Returns a VerifyResult: .ok, .differing (the tables that changed), the recorded and actual digests
+    per table, and the load's seed, scenario and time. Raises TargetError when there is nothing to
+    verify (no such database, no completed erpgen load in it).
+    """
+    from erpgen.verify import verify as run
+
+    return run(database_url=database_url)
+
+
+@_Function
+def report(
+    *, database_url: str | None = None, output: str | os.PathLike[str] = "report.html"
+) -> ReportSummary:
+    """Write an offline HTML report of a loaded database: `erpgen report`.
+
+    database_url   same as --database-url (None: sqlite:///erpgen.db here)
+    output         same as --output: the HTML file to write (plotly.js inline, so it opens offline)
+
+    Needs plotly (pip install 'erpgen[report]'). Returns a ReportSummary (output, size_bytes, charts,
+    checks_failed, seconds, target). Raises ConfigError when plotly is missing or `output` cannot be
+    written, TargetError when there is no dataset to report on.
+    """
+    from erpgen.report import build
+
+    return build(database_url=database_url, output=output)

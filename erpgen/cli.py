@@ -1,4 +1,5 @@
-"""The command line: parse options, call the library, print one line per problem (exit 2)."""
+"""The command line: each command parses its options, calls one function of erpgen's Python API
+(erpgen/__init__.py) and prints the result; a problem is one line and exit 2."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import traceback
 
 import click
 
-from erpgen import __version__
+import erpgen
 from erpgen.config import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE
 from erpgen.errors import ErpGenError
 from erpgen.scenario import Scenario
@@ -28,7 +29,7 @@ def _url_option(f):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="erpgen")
+@click.version_option(erpgen.__version__, prog_name="erpgen")
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -37,7 +38,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _scenario_flag(name: str, type_, help_text: str):
-    """An original-generator flag: unset means 'the scenario's value' (the air-freshener default shown)."""
+    """A flag the scenario also sets: unset means the scenario's value (the air-freshener default shown)."""
     default = getattr(DEFAULT, name) if hasattr(DEFAULT, name) else getattr(DEFAULT.catalog, name)
     shown = default.isoformat() if hasattr(default, "isoformat") else default
     return click.option(
@@ -142,37 +143,41 @@ def _scenario_flag(name: str, type_, help_text: str):
 )
 @click.option("--dry-run", is_flag=True, help="Estimate rows, size and time, and write nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
-def generate(database_url: str, quiet: bool, **params) -> None:
+def generate(database_url: str, dry_run: bool, quiet: bool, **params) -> None:
     """Simulate customers and sales and load them into the target database."""
-    from erpgen.config import make_config
-    from erpgen.pipeline import generate as run
-
-    if params.pop("dry_run"):
-        from erpgen.estimate import estimate
-
-        click.echo(estimate(database_url=database_url, **params).render())
+    if dry_run:
+        click.echo(erpgen.estimate(database_url=database_url, **params).render())
         return
+    progress = None if quiet else _Progress(_totals(params))
+    _keep_freed_memory()
+    summary = erpgen.generate(database_url=database_url, on_progress=progress, **params)
+    if progress is not None:
+        progress.close()
+    if not quiet:
+        click.echo(_render_run(summary, params["scenario"]))
+
+
+def _totals(params: dict) -> dict[str, int | None]:
+    """Rows the progress bars count up to, where known in advance: one per customer."""
+    from erpgen.config import make_config
+
     try:
         n = make_config(scenario=params["scenario"], n_customers=params["n_customers"]).n_customers
     except ErpGenError:
         n = None  # the run itself reports it
-    progress = None if quiet else _Progress({"customers": n, "customer_lifecycle": n})
-    _keep_freed_memory()
-    summary = run(database_url=database_url, on_progress=progress, **params)
-    if progress is not None:
-        progress.close()
-    if quiet:
-        return
+    return {"customers": n, "customer_lifecycle": n}
+
+
+def _render_run(summary: erpgen.RunSummary, scenario: str) -> str:
     width = max(len(t) for t in summary.rows)
-    click.echo(
-        f"erpgen {__version__}: loaded {summary.target} in {summary.seconds:.1f} s "
-        f"(scenario {params['scenario']}, seed {summary.seed})"
-    )
-    for table, n in summary.rows.items():
-        click.echo(f"  {table:<{width}}  {n:>12,} rows")
-    click.echo(f"  {summary.lines_per_second:,.0f} sales lines/s")
-    for out in summary.outputs:
-        click.echo(f"  also written: {out}")
+    lines = [
+        f"erpgen {erpgen.__version__}: loaded {summary.target} in {summary.seconds:.1f} s "
+        f"(scenario {scenario}, seed {summary.seed})"
+    ]
+    lines += [f"  {table:<{width}}  {n:>12,} rows" for table, n in summary.rows.items()]
+    lines.append(f"  {summary.lines_per_second:,.0f} sales lines/s")
+    lines += [f"  also written: {out}" for out in summary.outputs]
+    return "\n".join(lines)
 
 
 def _keep_freed_memory() -> None:
@@ -180,10 +185,10 @@ def _keep_freed_memory() -> None:
 
     Every block allocates and frees the same few hundred MB of numpy arrays. By default glibc maps the
     larger ones fresh each time and trims the heap as soon as they are freed, so the kernel zeroes the
-    same pages again and again: at 300k customers x 15 years (Parquet) that was 1.8 s of system time,
-    518k page faults and 5.8 s of wall time; with arrays of up to 32 MiB taken from the heap and the heap
-    kept, 0.6 s, 179k and 5.1 s, for 6% more peak RSS. This changes the process, so only the command line
-    does it (the threshold is glibc's largest; the workers inherit it when forked). Elsewhere, nothing."""
+    same pages again and again; taking arrays of up to 32 MiB from the heap and keeping the heap saves
+    that system time for a little more peak memory (bench/README.md has the figures). This changes the
+    process, so only the command line does it, not the library (the threshold is glibc's largest; the
+    workers inherit it when forked). Elsewhere than on Linux, nothing."""
     import ctypes
 
     if not sys.platform.startswith("linux"):
@@ -261,11 +266,9 @@ def scenarios() -> None:
 )
 def validate(database_url: str, scenario: str | None) -> None:
     """Check a loaded database: integrity, and business metrics against the scenario's targets."""
-    from erpgen.validate import validate as run
-
-    report = run(database_url=database_url, scenario=scenario)
-    click.echo(report.render())
-    if not report.ok:
+    result = erpgen.validate(database_url=database_url, scenario=scenario)
+    click.echo(result.render())
+    if not result.ok:
         raise SystemExit(1)
 
 
@@ -273,48 +276,9 @@ def validate(database_url: str, scenario: str | None) -> None:
 @_url_option
 def verify(database_url: str) -> None:
     """Recompute the content digest of a loaded database and compare it with the one its load recorded."""
-    import json
-
-    from sqlalchemy import select
-
-    from erpgen.database import connect
-    from erpgen.digest import database_digests
-    from erpgen.errors import TargetError
-    from erpgen.schema import erpgen_runs
-    from erpgen.urls import mask, parse
-
-    url = parse(database_url)
-    with connect(url) as conn:
-        try:
-            run = (
-                conn.execute(select(erpgen_runs).where(erpgen_runs.c.status == "COMPLETE")).mappings().first()
-            )
-        except Exception:
-            run = None
-        if run is None:
-            raise TargetError(
-                f"{mask(url)} has no completed erpgen load to verify", "run erpgen generate first"
-            )
-        recorded = json.loads(run["content_digest"])
-        if not recorded:
-            raise TargetError(
-                f"the load in {mask(url)} recorded no digest (made before erpgen 0.1's registry)"
-            )
-        actual = database_digests(conn)
-    click.echo(
-        f"erpgen verify: {mask(url)} (seed {run['seed']}, scenario {run['scenario']}, loaded {run['loaded_at']})"
-    )
-    bad = 0
-    for table in sorted(set(recorded) | set(actual)):
-        ok = recorded.get(table) == actual.get(table)
-        bad += not ok
-        click.echo(f"  {'ok  ' if ok else 'DIFF'}  {table:<20} {actual.get(table, '-')[:16]}")
-    click.echo(
-        "content matches the recorded digest"
-        if not bad
-        else f"{bad} table(s) differ from the recorded digest"
-    )
-    if bad:
+    result = erpgen.verify(database_url=database_url)
+    click.echo(result.render())
+    if not result.ok:
         raise SystemExit(1)
 
 
@@ -333,9 +297,7 @@ def report(database_url: str, output: str) -> None:
     Charts of sales, customers, cohorts, segments, returns, products and countries, then the checks of
     'erpgen validate'.
     """
-    from erpgen.report import build
-
-    click.echo(build(database_url=database_url, output=output).render())
+    click.echo(erpgen.report(database_url=database_url, output=output).render())
 
 
 @cli.group()

@@ -57,13 +57,12 @@ def _recorded_parameters(url: str) -> dict | None:
 
 def ensure_database(url: str, params: dict) -> str:
     """Make sure `url` holds erpgen's data for `params`; generate it (replacing erpgen's tables) if not."""
-    from erpgen import __version__
+    import erpgen
     from erpgen.config import make_config
-    from erpgen.pipeline import generate
 
     wanted = make_config(**params).public_parameters()
-    if _recorded_parameters(url) != {"parameters": wanted, "version": __version__}:
-        generate(database_url=url, replace=True, **params)
+    if _recorded_parameters(url) != {"parameters": wanted, "version": erpgen.__version__}:
+        erpgen.generate(database_url=url, replace=True, **params)
     return url
 
 

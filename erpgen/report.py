@@ -22,7 +22,7 @@ from erpgen import urls
 from erpgen.database import connect, describe_db_error, erpgen_tables_present
 from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import TABLES
-from erpgen.validate import Report, _fmt, _Sql, validate
+from erpgen.validate import ValidationReport, _fmt, _Sql, validate
 
 TOP_PRODUCTS = 15
 CHART_HEIGHT = "420px"
@@ -45,7 +45,9 @@ class Facts:
 
 
 @dataclass
-class Summary:
+class ReportSummary:
+    """The page build() wrote: where, its size and charts, how many validation checks failed, and the time."""
+
     output: Path
     size_bytes: int
     charts: int
@@ -61,7 +63,7 @@ class Summary:
         )
 
 
-def build(*, database_url: str | None = None, output: str | Path = "report.html") -> Summary:
+def build(*, database_url: str | None = None, output: str | Path = "report.html") -> ReportSummary:
     """Query the database at `database_url` and write the report to `output`."""
     started = time.perf_counter()
     _require_plotly()
@@ -93,7 +95,7 @@ def build(*, database_url: str | None = None, output: str | Path = "report.html"
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}", "choose another -o") from None
     failed = sum(not c.ok for c in validation.checks)
-    return Summary(
+    return ReportSummary(
         out, len(page.encode()), len(charts), failed, time.perf_counter() - started, urls.mask(url)
     )
 
@@ -398,7 +400,7 @@ def _charts(f: Facts) -> list[tuple[str, str, object]]:
     return charts
 
 
-def _page(f: Facts, run: dict, charts: list, checks: Report, target: str) -> str:
+def _page(f: Facts, run: dict, charts: list, checks: ValidationReport, target: str) -> str:
     import plotly.offline
 
     sold = sum(s for *_, s, _ in f.sales)

@@ -23,6 +23,8 @@ SALES = "quantity > 0"
 
 @dataclass
 class Check:
+    """One check: its group (integrity, business, ...), what was measured, the target it is held to."""
+
     group: str
     name: str
     measured: float | None
@@ -31,7 +33,9 @@ class Check:
 
 
 @dataclass
-class Report:
+class ValidationReport:
+    """What validate() measured in a database (target: its URL, password masked); `ok` if every check passed."""
+
     target: str
     scenario: str
     checks: list[Check] = field(default_factory=list)
@@ -100,7 +104,10 @@ class _Sql:
         return f"{n} DIV 2" if self.mysql else f"{n} / 2"
 
 
-def validate(*, database_url: str | None = None, scenario: str | None = None) -> Report:
+def validate(*, database_url: str | None = None, scenario: str | None = None) -> ValidationReport:
+    """Check the dataset at `database_url` (default sqlite:///erpgen.db): integrity, and the business
+    figures against the targets of `scenario` (default: the one the data was made with). Raises
+    TargetError when there is no dataset to check."""
     url = urls.parse(database_url or urls.DEFAULT_URL)
     if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
         raise TargetError(
@@ -119,7 +126,7 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
                 f"{urls.mask(url)} holds erpgen's tables but no sales to check", "run erpgen generate first"
             )
         sc, n_customers = _scenario_of(conn, scenario)
-        report = Report(urls.mask(url), sc.name)
+        report = ValidationReport(urls.mask(url), sc.name)
         _integrity(conn, _Sql(conn.dialect.name), report)
         _business(conn, _Sql(conn.dialect.name), sc, n_customers, report)
         conn.rollback()
@@ -172,7 +179,7 @@ INTEGRITY_RULES = (
 )  # fmt: skip
 
 
-def _integrity(conn: Connection, q: _Sql, report: Report) -> None:
+def _integrity(conn: Connection, q: _Sql, report: ValidationReport) -> None:
     group = "integrity"
     for table in TABLES:
         for fk in table.foreign_key_constraints:
@@ -190,7 +197,7 @@ def _integrity(conn: Connection, q: _Sql, report: Report) -> None:
         report.add(group, name, n, f"0 {unit}".strip(), n == 0)
 
 
-def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report: Report) -> None:
+def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report: ValidationReport) -> None:
     t = sc.targets
     group = "business (scenario targets)"
     active = (
@@ -303,11 +310,15 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
                    peak >= t.peak_index_min)  # fmt: skip
 
 
-def _within(report: Report, group: str, name: str, measured, target: float, tolerance: float) -> None:
+def _within(
+    report: ValidationReport, group: str, name: str, measured, target: float, tolerance: float
+) -> None:
     ok = measured is not None and abs(float(measured) - target) <= tolerance
     report.add(group, name, measured, f"{target:.2f} +- {tolerance:.2f}", ok)
 
 
-def _relative(report: Report, group: str, name: str, measured, target: float, tolerance: float) -> None:
+def _relative(
+    report: ValidationReport, group: str, name: str, measured, target: float, tolerance: float
+) -> None:
     ok = measured is not None and abs(float(measured) / target - 1) <= tolerance
     report.add(group, name, measured, f"{target:,.2f} +- {tolerance:.0%}", ok)

@@ -1,0 +1,95 @@
+"""`erpgen verify`: recompute a loaded database's content digests and compare them with the recorded ones.
+
+Every completed load records a SHA-256 digest of each table's content in erpgen_runs (erpgen.runlog);
+verify() hashes what the database holds now the same way (erpgen.digest) and says which tables differ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What verify() found: the target (password masked), the recorded load's seed, scenario and commit
+    time, and per table the digest recorded at load time and the one computed now."""
+
+    target: str
+    seed: int
+    scenario: str
+    loaded_at: dt.datetime | None
+    recorded: dict[str, str]
+    actual: dict[str, str]
+
+    @property
+    def differing(self) -> list[str]:
+        """Tables whose content differs from the recorded digest (or is recorded on one side only)."""
+        tables = sorted(set(self.recorded) | set(self.actual))
+        return [t for t in tables if self.recorded.get(t) != self.actual.get(t)]
+
+    @property
+    def ok(self) -> bool:
+        return not self.differing
+
+    def render(self) -> str:
+        lines = [
+            f"erpgen verify: {self.target} (seed {self.seed}, scenario {self.scenario}, "
+            f"loaded {self.loaded_at})"
+        ]
+        bad = set(self.differing)
+        for table in sorted(set(self.recorded) | set(self.actual)):
+            state = "DIFF" if table in bad else "ok  "
+            lines.append(f"  {state}  {table:<20} {self.actual.get(table, '-')[:16]}")
+        lines.append(
+            "content matches the recorded digest"
+            if not bad
+            else f"{len(bad)} table(s) differ from the recorded digest"
+        )
+        return "\n".join(lines)
+
+
+def verify(*, database_url: str | None = None) -> VerifyResult:
+    """Recompute the content digest of the database at `database_url` (default sqlite:///erpgen.db) and
+    compare it with the one its load recorded. Raises TargetError when there is nothing to verify: no
+    such file, no completed erpgen load, or a load that recorded no digest."""
+    from sqlalchemy import inspect, select
+    from sqlalchemy.exc import DBAPIError
+
+    from erpgen import urls
+    from erpgen.database import connect, describe_db_error
+    from erpgen.digest import database_digests
+    from erpgen.errors import TargetError
+    from erpgen.schema import erpgen_runs
+
+    url = urls.parse(database_url or urls.DEFAULT_URL)
+    target = urls.mask(url)
+    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
+        raise TargetError(f"{target} does not exist", "generate a dataset first, or fix --database-url")
+    with connect(url) as conn:
+        run = None
+        if erpgen_runs.name in inspect(conn).get_table_names():
+            completed = select(erpgen_runs).where(erpgen_runs.c.status == "COMPLETE")
+            try:
+                run = conn.execute(completed).mappings().first()
+            except DBAPIError as exc:  # an erpgen_runs of an older schema
+                raise TargetError(
+                    f"cannot read the load record in {target}: {describe_db_error(exc, url)}",
+                    "erpgen db upgrade brings an older schema up to date",
+                ) from None
+        if run is None:
+            raise TargetError(f"{target} has no completed erpgen load to verify", "run erpgen generate first")
+        recorded = json.loads(run["content_digest"])
+        if not recorded:
+            raise TargetError(f"the load in {target} recorded no digest (made before erpgen 0.1's registry)")
+        actual = database_digests(conn)
+        conn.rollback()
+    return VerifyResult(
+        target=target,
+        seed=run["seed"],
+        scenario=run["scenario"],
+        loaded_at=run["loaded_at"],
+        recorded=recorded,
+        actual=actual,
+    )
