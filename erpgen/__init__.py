@@ -17,12 +17,9 @@ never prints or exits. See docs/api.md. Importing erpgen is cheap: each function
 
 from __future__ import annotations
 
-import functools
 import importlib
-import sys
-import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from erpgen.errors import ConfigError, ErpGenError, TargetError
 
@@ -30,12 +27,12 @@ if TYPE_CHECKING:
     import datetime as dt
     import os
 
-    from erpgen.estimate import Estimate
+    from erpgen.estimation import Estimate
+    from erpgen.html_report import ReportSummary
     from erpgen.pipeline import RunSummary
-    from erpgen.report import ReportSummary
     from erpgen.scenario import Scenario
-    from erpgen.validate import ValidationReport
-    from erpgen.verify import VerifyResult
+    from erpgen.validation import ValidationReport
+    from erpgen.verification import VerifyResult
 
 __all__ = [
     "__version__",
@@ -57,10 +54,10 @@ __all__ = [
 # The result types, imported on first use: their modules import numpy and SQLAlchemy.
 _LAZY = {
     "RunSummary": "erpgen.pipeline",
-    "Estimate": "erpgen.estimate",
-    "ValidationReport": "erpgen.validate",
-    "VerifyResult": "erpgen.verify",
-    "ReportSummary": "erpgen.report",
+    "Estimate": "erpgen.estimation",
+    "ValidationReport": "erpgen.validation",
+    "VerifyResult": "erpgen.verification",
+    "ReportSummary": "erpgen.html_report",
 }
 
 
@@ -68,61 +65,15 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     if name == "__version__":  # importlib.metadata takes longer to import than the rest of erpgen
-        from importlib.metadata import PackageNotFoundError, version
+        from erpgen.version import __version__
 
-        try:
-            found = version("erpgen")
-        except PackageNotFoundError:  # running from a source tree that was never installed
-            found = "0.1.0"
-        globals()["__version__"] = found
-        return found
+        globals()["__version__"] = __version__
+        return __version__
     raise AttributeError(f"module 'erpgen' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-class _Function(Generic[_P, _R]):
-    """A public function named like one of erpgen's modules: erpgen.validate is the function, and
-    erpgen/validate.py the module it calls. Calling it calls the function; other public names are looked
-    up in the module, so `from erpgen import report; report.collect(...)` keeps working. pydoc and inspect
-    show the function's own signature and docstring."""
-
-    def __init__(self, function: Callable[_P, _R]) -> None:
-        functools.update_wrapper(self, function)
-        self._function = function
-
-    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        return self._function(*args, **kwargs)
-
-    def __get__(self, instance: object, owner: type | None = None) -> _Function[_P, _R]:
-        return self  # a descriptor without __set__: pydoc documents it as a routine
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):  # dunders, and this object's own _function while it is being made
-            raise AttributeError(name)
-        return getattr(importlib.import_module(f"erpgen.{self._function.__name__}"), name)
-
-    def __repr__(self) -> str:
-        return f"<function erpgen.{self._function.__name__}>"
-
-
-class _Package(types.ModuleType):
-    """The erpgen module itself: importing erpgen.validate (the module) must not replace erpgen.validate
-    (the function), as Python's import system otherwise does when a submodule is first loaded."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and isinstance(self.__dict__.get(name), _Function):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def generate(
@@ -206,7 +157,6 @@ def generate(
     return run(on_progress=on_progress, **params)
 
 
-@_Function
 def estimate(
     *,
     database_url: str | None = None,
@@ -247,7 +197,7 @@ def estimate(
     the same bad parameters as generate().
     """
     params = _run_parameters(locals())  # first: only the parameters are local yet
-    from erpgen.estimate import estimate as run
+    from erpgen.estimation import estimate as run
 
     return run(**params)
 
@@ -261,7 +211,6 @@ def _run_parameters(given: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-@_Function
 def validate(*, database_url: str | None = None, scenario: str | None = None) -> ValidationReport:
     """Check a loaded database: integrity, and business figures against the scenario's targets:
     `erpgen validate`.
@@ -272,12 +221,11 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
     Measures everything with SQL in the database. Returns a ValidationReport: .ok, and .checks (group,
     name, measured, target, ok each). Raises TargetError when there is no dataset to check.
     """
-    from erpgen.validate import validate as run
+    from erpgen.validation import validate as run
 
     return run(database_url=database_url, scenario=scenario)
 
 
-@_Function
 def verify(*, database_url: str | None = None) -> VerifyResult:
     """Recompute the content digest of a loaded database and compare it with the one its load recorded:
     `erpgen verify`.
@@ -288,12 +236,11 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
     per table, and the load's seed, scenario and time. Raises TargetError when there is nothing to
     verify (no such database, no completed erpgen load in it).
     """
-    from erpgen.verify import verify as run
+    from erpgen.verification import verify as run
 
     return run(database_url=database_url)
 
 
-@_Function
 def report(
     *, database_url: str | None = None, output: str | os.PathLike[str] = "report.html"
 ) -> ReportSummary:
@@ -306,6 +253,6 @@ def report(
     checks_failed, seconds, target). Raises ConfigError when plotly is missing or `output` cannot be
     written, TargetError when there is no dataset to report on.
     """
-    from erpgen.report import build
+    from erpgen.html_report import build
 
     return build(database_url=database_url, output=output)

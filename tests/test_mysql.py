@@ -14,7 +14,7 @@ from erpgen import migrate
 from erpgen.database import connect
 from erpgen.digest import database_digests
 from erpgen.urls import parse
-from erpgen.validate import validate
+from erpgen.validation import validate
 
 from .conftest import run_process
 from .test_bad_input import PASSWORD, assert_one_clean_line

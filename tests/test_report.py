@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from erpgen import report
+from erpgen import html_report
 from erpgen.cli import main
 from erpgen.database import connect
 from erpgen.urls import parse
-from erpgen.validate import validate
+from erpgen.validation import validate
 
 from .conftest import REPO
 from .test_bad_input import PASSWORD, assert_one_clean_line
@@ -165,7 +165,7 @@ def test_postgres_gives_the_same_figures_as_sqlite(dataset, pg_url, erpgen, tmp_
     assert r.code == 0, r
     assert f"wrote {out}" in r.out and "8 charts" in r.out
     with connect(parse(pg_url)) as pg, connect(parse(dataset)) as lite:
-        assert report.collect(pg) == report.collect(lite)
+        assert html_report.collect(pg) == html_report.collect(lite)
 
 
 def test_report_needs_plotly(erpgen, dataset, tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from erpgen import urls
 from erpgen.database import connect, describe_db_error, erpgen_tables_present
 from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import TABLES
-from erpgen.validate import ValidationReport, _fmt, _Sql, validate
+from erpgen.validation import ValidationReport, _fmt, _Sql, validate
 
 TOP_PRODUCTS = 15
 CHART_HEIGHT = "420px"
