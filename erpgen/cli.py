@@ -322,23 +322,11 @@ def downgrade(database_url: str, revision: str) -> None:
 
 
 def _migrate(database_url: str, direction: str, revision: str) -> None:
-    from sqlalchemy.exc import DBAPIError
-
-    from erpgen import migrate
-    from erpgen.database import connect, describe_db_error
-    from erpgen.errors import TargetError
+    from erpgen.migrate import migrate_database
     from erpgen.urls import mask, parse
 
-    url = parse(database_url)
-    # SQLite rebuilds tables to alter them, which needs foreign keys off (as Alembic's batch mode says)
-    with connect(url, sqlite_foreign_keys=False) as conn:
-        try:
-            with conn.begin():
-                getattr(migrate, direction)(conn, revision)
-                now = migrate.current_revision(conn)
-        except DBAPIError as exc:
-            raise TargetError(f"{direction} failed on {mask(url)}: {describe_db_error(exc, url)}") from None
-    click.echo(f"{mask(url)}: schema at revision {now or 'base (no erpgen tables)'}")
+    now = migrate_database(database_url, direction, revision)
+    click.echo(f"{mask(parse(database_url))}: schema at revision {now or 'base (no erpgen tables)'}")
 
 
 def main(argv: list[str] | None = None) -> int:

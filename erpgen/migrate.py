@@ -67,3 +67,24 @@ def check(connection: Connection) -> None:
     from alembic import command
 
     command.check(alembic_config(connection))
+
+
+def migrate_database(database_url: str, direction: str, revision: str) -> str | None:
+    """`erpgen db upgrade|downgrade`: move the schema of the database at `database_url` to `revision` in
+    one transaction; the revision it is at afterwards (None: base, no erpgen tables). A driver error is a
+    TargetError naming the database (password masked)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from erpgen.database import connect, describe_db_error
+    from erpgen.errors import TargetError
+    from erpgen.urls import mask, parse
+
+    url = parse(database_url)
+    # SQLite rebuilds tables to alter them, which needs foreign keys off (as Alembic's batch mode says)
+    with connect(url, sqlite_foreign_keys=False) as conn:
+        try:
+            with conn.begin():
+                {"upgrade": upgrade, "downgrade": downgrade}[direction](conn, revision)
+                return current_revision(conn)
+        except DBAPIError as exc:
+            raise TargetError(f"{direction} failed on {mask(url)}: {describe_db_error(exc, url)}") from None
