@@ -98,3 +98,15 @@ def test_the_length_check_finds_a_planted_long_function(tmp_path):
 def test_every_stage_of_the_simulation_reads_in_one_screen():
     # each stage can be read, tested and changed alone; a function past a screen is a stage in hiding
     assert _long_functions(PACKAGE / "simulation", 80) == []
+
+
+def test_docs_layout_names_every_module():
+    # docs/layout.md is where a newcomer looks for a concept's owner: a module it does not name is lost
+    layout = (PACKAGE.parent / "docs" / "layout.md").read_text()
+    missing = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "__init__.py" or path.parent == PACKAGE
+        if path.name not in layout
+    ]
+    assert missing == []
