@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -198,6 +199,21 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
             raise ValueError(f"{table.name}.parquet has columns {data.column_names}, expected {columns}")
         out[table.name] = _digest(table.name, columns, zip(*(c.to_pylist() for c in data.columns)))
     return out
+
+
+@dataclass
+class WorkerTables:
+    """What an engine's workers made of the tables keyed by customer: rows and segment digests (in order)
+    per table."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    segments: dict[str, list[bytes]] = field(default_factory=dict)
+
+    def add(self, other: WorkerTables) -> None:
+        for table, n in other.rows.items():
+            self.rows[table] = self.rows.get(table, 0) + n
+        for table, digests in other.segments.items():
+            self.segments.setdefault(table, []).extend(digests)
 
 
 class LoadDigests:

@@ -152,7 +152,7 @@ class _OneAtATime:
         pass
 
     def finish_writes(self):
-        from erpgen.engines import WorkerTables
+        from erpgen.digest import WorkerTables
 
         return WorkerTables()
 

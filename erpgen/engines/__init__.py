@@ -13,29 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig, RunOptions
+from erpgen.digest import WorkerTables
 from erpgen.sinks.base import Sink
-
-
-@dataclass
-class WorkerTables:
-    """What an engine's workers made of the tables keyed by customer: rows and segment digests (in order)
-    per table."""
-
-    rows: dict[str, int] = field(default_factory=dict)
-    segments: dict[str, list[bytes]] = field(default_factory=dict)
-
-    def add(self, other: WorkerTables) -> None:
-        for table, n in other.rows.items():
-            self.rows[table] = self.rows.get(table, 0) + n
-        for table, digests in other.segments.items():
-            self.segments.setdefault(table, []).extend(digests)
 
 
 class BlockMaker(Protocol):

@@ -30,8 +30,7 @@ from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.customers import build_customers
-from erpgen.digest import segment_digests
-from erpgen.engines import WorkerTables
+from erpgen.digest import WorkerTables, segment_digests
 from erpgen.errors import ConfigError, TargetError
 from erpgen.rng import Draws
 from erpgen.schema import FACT

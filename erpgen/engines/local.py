@@ -24,7 +24,7 @@ from erpgen import scratch
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
-from erpgen.engines import WorkerTables
+from erpgen.digest import WorkerTables
 from erpgen.simulation import Model
 from erpgen.simulation.plan import even_blocks
 from erpgen.sinks.base import Sink
