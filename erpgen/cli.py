@@ -116,8 +116,9 @@ def _scenario_flag(name: str, type_, help_text: str):
     type=click.Choice(["local", "dask"]),
     default="local",
     show_default=True,
-    help="local: this process and --workers forked ones. dask: blocks made on a Dask cluster, the fact "
-    "table written by its workers in parallel (PostgreSQL, Parquet); needs erpgen[dask].",
+    help="local: this process and --workers forked ones. dask: blocks made on a Dask cluster, their "
+    "customers, lines and lifecycle rows written by its workers in parallel (PostgreSQL, Parquet); "
+    "needs erpgen[dask].",
 )
 @click.option(
     "--scheduler",

@@ -7,9 +7,10 @@ each value ended by a zero byte (NULL and '' alike, as in CSV files). Hashing co
 digest independent of how rows were batched, and lets a load compute it from its numpy columns on the
 way to the sinks (LoadDigests) as cheaply as `erpgen verify` recomputes it from the database.
 
-The fact table is hashed the same way in segments of SEGMENT consecutive customer ids (its lines are in
-customer order), and its digest covers the segments' digests in order: a Dask worker holding whole
-segments computes their part where the lines are, and only 32 bytes per segment travel.
+The tables keyed by customer (schema.CUSTOMER_TABLES: customers, the fact table and the two lifecycle
+tables, all in customer order) are hashed the same way in segments of SEGMENT consecutive customer ids,
+and their digest covers the segments' digests in order: a Dask worker holding whole segments computes
+their part where the rows are, and only 32 bytes per segment travel.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import csv
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,13 +29,14 @@ from sqlalchemy import Date, Integer, Numeric
 from sqlalchemy.engine import Connection
 
 from erpgen.dates import day_number
-from erpgen.schema import DIGEST_SEGMENT, FACT, FACT_COLUMNS, SEED_COLUMNS, TABLES
+from erpgen.schema import CUSTOMER_TABLES, DIGEST_SEGMENT, FACT, SEED_COLUMNS, TABLES
 from erpgen.tables import batch_invoice_ids
 
 _BY_NAME = {t.name: t for t in TABLES}
 NULL = np.iinfo(np.int64).min
 CHUNK = 20_000
 SEGMENT = DIGEST_SEGMENT
+SEGMENTED = frozenset(t.name for t in CUSTOMER_TABLES)
 
 
 def _kind(column) -> tuple[str, int]:
@@ -73,8 +76,8 @@ class _TableHash:
     def __init__(self, table: str, columns: tuple[str, ...]):
         self.table, self.columns = table, [_BY_NAME[table].c[name] for name in columns]
         self.hashers = [hashlib.sha256() for _ in columns]
-        # the fact table: hashers per segment of customers, and the digests of the segments done
-        self.key = columns.index("customer_id") if table == FACT.name else None
+        # the tables keyed by customer: hashers per segment of customers, and the digests of the segments
+        self.key = columns.index("customer_id") if table in SEGMENTED else None
         self.segment: int | None = None
         self.segments: list[bytes] = []
 
@@ -97,7 +100,7 @@ class _TableHash:
             self._update(segment, [_canon_values(c, list(v[lo:hi])) for c, v in zip(self.columns, values)])
 
     def canonical(self, customer_id: np.ndarray, columns: list[np.ndarray]) -> None:
-        """Canonical values (one row of an array per row of the table) of the fact table, from numpy."""
+        """Canonical values (one row of an array per row of the table) of a segmented table, from numpy."""
         for segment, lo, hi in segment_runs(customer_id):
             self._update(segment, [c[lo:hi].tobytes() for c in columns])
 
@@ -175,7 +178,8 @@ def csv_digests(directory: str | Path) -> dict[str, str]:
 
 def parquet_digests(directory: str | Path) -> dict[str, str]:
     """Digest of the Parquet export, comparable with database_digests(conn): the files hold every column,
-    rows in primary-key order (a partitioned dataset is read whole and put back in that order)."""
+    rows in primary-key order (a dataset directory, as --engine dask writes the tables keyed by customer, is
+    read whole and put back in that order)."""
     import pyarrow.parquet as pq
 
     out = {}
@@ -183,9 +187,12 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
         if table.name == "erpgen_runs":  # as in database_digests
             continue
         columns = tuple(c.name for c in table.columns)
-        dataset = Path(directory) / table.name  # the fact table from --engine dask: year=YYYY/part-*.parquet
+        dataset = Path(directory) / table.name  # from --engine dask: part-*.parquet (the fact table by year=)
         if dataset.is_dir():
-            data = pq.read_table(dataset, partitioning="hive").drop_columns(["year"]).sort_by("line_id")
+            data = pq.read_table(dataset, partitioning="hive" if table is FACT else None)
+            if table is FACT:
+                data = data.drop_columns(["year"])
+            data = data.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
         else:
             data = pq.read_table(Path(directory) / f"{table.name}.parquet")
         if tuple(data.column_names) != columns:
@@ -194,18 +201,31 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
     return out
 
 
+@dataclass
+class WorkerTables:
+    """What an engine's workers made of the tables keyed by customer: rows and segment digests (in order)
+    per table."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    segments: dict[str, list[bytes]] = field(default_factory=dict)
+
+    def add(self, other: WorkerTables) -> None:
+        for table, n in other.rows.items():
+            self.rows[table] = self.rows.get(table, 0) + n
+        for table, digests in other.segments.items():
+            self.segments.setdefault(table, []).extend(digests)
+
+
 class LoadDigests:
     """The digests of what a load writes, computed from the batches on their way to the sinks: the same
     values database_digests reads back, so `erpgen verify` can compare. Every column goes straight from
     the batch's numpy arrays (text through one join per column), not row by row."""
 
-    def __init__(self, *, facts_hashed_elsewhere: bool = False) -> None:
+    def __init__(self, *, hashed_elsewhere: frozenset[str] = frozenset()) -> None:
         self._tables: dict[str, _TableHash] = {}
         # the tables it hashes, as a sink declares the tables it keeps: erpgen_runs is not content (see
-        # database_digests), and the fact table's segments may come from add_fact_segments instead
-        self.tables = frozenset(t.name for t in TABLES if t.name != "erpgen_runs") - (
-            {FACT.name} if facts_hashed_elsewhere else set()
-        )
+        # database_digests), and the segments of the tables keyed by customer may come from add_segments
+        self.tables = frozenset(t.name for t in TABLES if t.name != "erpgen_runs") - hashed_elsewhere
 
     def describe(self) -> str:
         return "digest"
@@ -220,11 +240,11 @@ class LoadDigests:
         pass
 
     def digests(self) -> dict[str, str]:
-        return {name: t.digest() for name, t in self._tables.items()}
+        return {name: self._tables[name].digest() for name in _BY_NAME if name in self._tables}
 
-    def add_fact_segments(self, segments: list[bytes]) -> None:
-        """The fact table's segment digests, computed where its lines were (fact_segment_digests)."""
-        t = self._tables[FACT.name] = _TableHash(FACT.name, FACT_COLUMNS)
+    def add_segments(self, table: str, segments: list[bytes]) -> None:
+        """A table's segment digests, in order, computed where its rows were (segment_digests)."""
+        t = self._tables[table] = _TableHash(table, tuple(c.name for c in _BY_NAME[table].columns))
         t.segments = list(segments)
 
     @contextlib.contextmanager
@@ -240,8 +260,12 @@ class _DigestWriter:
     def write(self, b) -> None:
         if self.t.key is None:
             self.t._update(None, [_batch_canonical(column, b) for column in self.t.columns])
-        else:
+        elif self.t.table == FACT.name:
             self.t.canonical(np.asarray(b["customer_id"]), _fact_canonical(b))
+        else:
+            for segment, lo, hi in segment_runs(np.asarray(b["customer_id"])):
+                part = {name: values[lo:hi] for name, values in b.items()}
+                self.t._update(segment, [_batch_canonical(column, part) for column in self.t.columns])
 
 
 def _batch_canonical(column, b) -> bytes:
@@ -292,12 +316,12 @@ def _fact_canonical(b) -> list[np.ndarray]:
         "unit_price": ints(b["unit_price_cents"]),
         "returned_line_id": ints(np.where(returned > 0, returned, NULL)),
     }
-    return [canonical[name] for name in FACT_COLUMNS]
+    return [canonical[c.name] for c in FACT.columns]
 
 
-def fact_segment_digests(b) -> list[bytes]:
-    """The segment digests of a batch of fact lines that holds whole segments of customers."""
-    t = _TableHash(FACT.name, FACT_COLUMNS)
+def segment_digests(table: str, b) -> list[bytes]:
+    """The segment digests of a batch of a table keyed by customer that holds whole segments of customers."""
+    t = _TableHash(table, tuple(c.name for c in _BY_NAME[table].columns))
     _DigestWriter(t).write(b)
     t.close_segment()
     return t.segments

@@ -1,6 +1,7 @@
 """The load: masters, customers, then the fact blocks an engine makes, then the lifecycle tables and the
 run record, written to every sink in batches. Written against erpgen.engines.BlockMaker and
-erpgen.sinks.base.Sink only.
+erpgen.sinks.base.Sink only. An engine may make, hash and write the tables keyed by customer itself,
+where its blocks are (--engine dask): this process then makes those rows only for the sinks left to it.
 
 Two ways:
 - load(): one pass, one transaction per sink; the digest of every table is taken on the way;
@@ -21,7 +22,7 @@ from erpgen.digest import LoadDigests
 from erpgen.engines import BlockMaker
 from erpgen.masters import master_batches
 from erpgen.rng import Draws
-from erpgen.schema import FACT
+from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Model, compact, lifecycle_only, simulate_block
 from erpgen.simulation.plan import blocks as count_blocks
@@ -42,13 +43,17 @@ class _Writes:
     def __init__(self, sinks: list[Sink], batch_size: int, on_progress: Progress | None):
         self.sinks, self.batch_size, self.on_progress = sinks, batch_size, on_progress
         self.rows: dict[str, int] = {}
-        self.facts_elsewhere: set[int] = set()  # sinks whose fact table an engine's workers write
+        self.handed: set[int] = set()  # sinks whose tables keyed by customer an engine's workers write
+
+    def keepers(self, table: str) -> list[Sink]:
+        """The sinks this process writes `table` to."""
+        return [
+            s for k, s in enumerate(self.sinks)
+            if table in s.tables and not (table in _CUSTOMER_TABLES and k in self.handed)
+        ]  # fmt: skip
 
     def table(self, table: str, batches: Iterable[Batch], *, progress: bool = True) -> None:
-        keep = [
-            s for k, s in enumerate(self.sinks)
-            if table in s.tables and not (table == FACT.name and k in self.facts_elsewhere)
-        ]  # fmt: skip
+        keep = self.keepers(table)
         on_progress = self.on_progress if progress else None
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(s.table_writer(table)) for s in keep]
@@ -64,6 +69,9 @@ class _Writes:
         self.rows[table] = self.rows.get(table, 0) + count
 
 
+_CUSTOMER_TABLES = frozenset(t.name for t in CUSTOMER_TABLES)
+
+
 def _chunks(batch: Batch, size: int) -> Iterator[Batch]:
     n = len(next(iter(batch.values())))  # type: ignore[arg-type]
     if n <= size:
@@ -76,10 +84,13 @@ def _chunks(batch: Batch, size: int) -> Iterator[Batch]:
 def _masters_and_customers(
     blocks: BlockMaker, writes: _Writes, block_size: int, between=lambda: None
 ) -> None:
-    """The small tables, then the customers, calling `between()` before each block of customers."""
+    """The small tables, then the customers, calling `between()` before each block of customers (unless
+    no sink needs them from this process)."""
     cfg = blocks.cfg
     for table, batch in master_batches(cfg, blocks.catalog).items():
         writes.table(table, [batch])
+    if not writes.keepers("customers"):
+        return
 
     def customers() -> Iterator[Batch]:
         # cheap to build and costly to pickle (strings): always made in this process
@@ -96,9 +107,9 @@ def load(
     """Every table into every sink (begun, not committed): the rows per table."""
     cfg, block_size = blocks.cfg, options.block_size
     started = runlog.now()
-    digest = LoadDigests(facts_hashed_elsewhere=blocks.hashes_facts)
+    digest = LoadDigests(hashed_elsewhere=_CUSTOMER_TABLES if blocks.hashes_customer_tables else frozenset())
     writes = _Writes([*sinks, digest], options.batch_size, on_progress)
-    writes.facts_elsewhere = blocks.attach(sinks)
+    writes.handed = blocks.attach(sinks)
     fact_blocks: list[Iterator] = []
 
     def start_facts() -> None:
@@ -111,6 +122,7 @@ def load(
     # The lifecycle tables are a few rows per customer, written after the fact pass: their compact codes
     # go to a scratch file block by block meanwhile, so memory stays bounded by the block.
     lifecycle = Spill()
+    lifecycle_here = any(writes.keepers(t) for t in ("customer_lifecycle", "lifecycle_events"))
     lines = 0
 
     def facts() -> Iterator[Batch]:
@@ -121,30 +133,37 @@ def load(
         for k, ids in enumerate(blocks.cut(block_size)):
             # next(), not zip(): zip keeps its last tuple, and with it this block, until the next block is
             # asked for, which this process may simulate meanwhile
-            f = next(made)
-            light = f if f.lines is not None else lifecycle_only(f)
-            lifecycle.add((ids, light))
+            f = next(made)  # a block, or only its line count when it stays where it was made
+            here = not isinstance(f, int)
+            n_lines = len(f) if here else f
+            if here and lifecycle_here:
+                lifecycle.add((ids, lifecycle_only(f)))
             blocks.write_on_worker(k, lines + 1)
-            n_lines = light.lines
-            if f.lines is None:
+            if here:
                 yield fact_batch(f, lines + 1)
             elif on_progress:
                 on_progress(FACT.name, lines + n_lines)
             lines += n_lines
-            del f, light  # the next block may be simulated here: this one's arrays must be free by then
+            del f  # the next block may be simulated here: this one's arrays must be free by then
 
     writes.table(FACT.name, facts())
     writes.rows[FACT.name] = lines
-    if blocks.hashes_facts:
-        digest.add_fact_segments(blocks.finish_writes())
-    writes.table("customer_lifecycle", (lifecycle_batch(i, f) for i, f in lifecycle))
-    writes.table("lifecycle_events", (events_batch(f) for _, f in lifecycle))
+    worker = blocks.finish_writes()
+    for table, segments in worker.segments.items():
+        digest.add_segments(table, segments)
+    if lifecycle_here:
+        writes.table("customer_lifecycle", (lifecycle_batch(i, f) for i, f in lifecycle))
+        writes.table("lifecycle_events", (events_batch(f) for _, f in lifecycle))
     lifecycle.close()
+    # in the schema's order; the engine's counts of the tables it made
+    made = {**writes.rows, **worker.rows}
+    rows = {t.name: made[t.name] for t in TABLES if t.name in made}
     record = runlog.run_record(
         cfg, started=started, block_size=block_size, blocks_done=-(-cfg.n_customers // block_size),
         next_line_id=lines + 1,
     )  # fmt: skip
-    writes.table("erpgen_runs", [runlog.completed(record, dict(writes.rows), digest.digests())])
+    writes.rows = rows
+    writes.table("erpgen_runs", [runlog.completed(record, dict(rows), digest.digests())])
     return writes.rows
 
 

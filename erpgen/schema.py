@@ -184,9 +184,12 @@ TABLES = (
 )
 FACT = sales_transactions
 FACT_COLUMNS = tuple(c.name for c in FACT.columns)  # its columns in order, as every bulk path writes them
-# The fact table's content digest (erpgen.digest) is taken in segments of this many consecutive customer
-# ids, so that whoever holds whole segments (a Dask worker) can hash them; the engines cut blocks to fit.
+# The content digest (erpgen.digest) of the tables keyed by customer is taken in segments of this many
+# consecutive customer ids, so that whoever holds whole segments (a Dask worker) can hash them; the engines
+# cut blocks to fit.
 DIGEST_SEGMENT = 1_000
+# The tables whose rows a block of customers makes on its own (a Dask worker writes and hashes them)
+CUSTOMER_TABLES = (customers, sales_transactions, customer_lifecycle, lifecycle_events)
 # Tables whose keys and indexes are built after the bulk load
 BULK = (sales_transactions, customer_lifecycle, lifecycle_events)
 

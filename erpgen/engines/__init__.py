@@ -5,8 +5,8 @@ any process can make any block and the data never depends on the engine. The loa
 written against the BlockMaker protocol below only:
 - erpgen.engines.local: a pool of forked processes on this machine (and the writing process itself,
   while it would otherwise wait);
-- erpgen.engines.dask: a Dask cluster, whose workers can also write the fact table to the targets that
-  take parallel writers.
+- erpgen.engines.dask: a Dask cluster, whose workers also make, hash and (to the targets that take
+  parallel writers) write the tables keyed by customer (schema.CUSTOMER_TABLES) where the block is.
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ import numpy as np
 
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig, RunOptions
+from erpgen.digest import WorkerTables
 from erpgen.sinks.base import Sink
 
 
 class BlockMaker(Protocol):
     cfg: GenerateConfig
     catalog: Catalog
-    # whether the engine hashes the fact table itself (finish_writes returns its segment digests)
-    hashes_facts: bool
+    # whether the engine makes and hashes the tables keyed by customer itself, block by block where the
+    # block is (finish_writes returns their rows and segment digests)
+    hashes_customer_tables: bool
 
     @property
     def model(self): ...  # erpgen's Model once calibrated (waits for the rates)
@@ -40,20 +42,23 @@ class BlockMaker(Protocol):
         ...
 
     def attach(self, sinks: list[Sink]) -> set[int]:
-        """After the sinks have begun: hand the fact table to the workers where a sink takes parallel
-        writers; the indexes (into sinks) of the sinks whose fact table the workers write."""
+        """After the sinks have begun: hand the tables keyed by customer to the workers where a sink takes
+        parallel writers; the indexes (into sinks) of the sinks whose tables keyed by customer the workers
+        write (the loader gives those sinks none of them)."""
         ...
 
     def map(self, fn: Callable, id_blocks: Iterator[np.ndarray]) -> Iterator:
-        """fn(model, ids) for every block, in block order."""
+        """fn(model, ids) for every block, in block order; or only the block's line count (an int), when
+        every sink has been handed to the workers and the block stays where it was made."""
         ...
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
-        """Have block `block_no`'s lines (ids from first_line_id) written where it was made."""
+        """Have block `block_no`'s tables keyed by customer (line ids from first_line_id) made, hashed and
+        written where the block was made."""
         ...
 
-    def finish_writes(self) -> list[bytes]:
-        """Wait for the workers' writes: the fact table's segment digests, in order (if hashes_facts)."""
+    def finish_writes(self) -> WorkerTables:
+        """Wait for the workers' writes: what they made (empty unless hashes_customer_tables)."""
         ...
 
 

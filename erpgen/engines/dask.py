@@ -1,14 +1,18 @@
-"""The Dask engine (--engine dask): blocks made on a Dask cluster, the fact table written by the workers
-themselves where a target takes parallel writers.
+"""The Dask engine (--engine dask): blocks made on a Dask cluster, and the tables keyed by customer
+(customers, the fact table, the two lifecycle tables) made, hashed and written by the workers themselves
+where a target takes parallel writers.
 
 Every block's data depends only on the seed and its customer ids (counter-based draws), so any worker
-can make any block and the union is the single-process dataset. Line ids are sequential in customer
-order, so a block's first line id is known only when the blocks before it have been counted: the client
-takes the blocks in order (a bounded window of them in flight), and as each arrives it knows the block's
-offset and asks the worker that holds the block to write it there with that offset: a Parquet part file
-per year into the shared dataset, or a binary COPY into PostgreSQL's staging table. The client also
-keeps what the whole run needs in one place: the content digest, the lifecycle tables (a few codes per
-customer) and every target that cannot take parallel writers (SQLite, CSV).
+can make any block, its customers (Faker identities from pools each worker fills once) included, and the
+union is the single-process dataset. Line ids are sequential in customer order, so a block's first line
+id is known only when the blocks before it have been counted: the client takes the blocks' line counts in
+order (a bounded window of blocks in flight), and as each arrives it knows the block's offset and asks
+the worker that holds the block to make its four tables' rows there with that offset, hash them in
+segments of customers (erpgen.digest) and write them: Parquet part files into the shared datasets, or
+COPYs into PostgreSQL's staging tables. Only counts and segment digests (32 bytes per 1,000 customers
+and table) come back, so when every target takes parallel writers the client's work and memory do not
+grow with the customers. A target that cannot (SQLite, MariaDB, CSV) still gets every row from the
+client: the client then takes whole blocks and makes the customers itself, as the local engine does.
 
 dask and distributed are imported lazily: they are an optional dependency (erpgen[dask]).
 """
@@ -25,12 +29,15 @@ import numpy as np
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
-from erpgen.digest import fact_segment_digests
+from erpgen.customers import build_customers
+from erpgen.digest import WorkerTables, segment_digests
 from erpgen.errors import ConfigError, TargetError
-from erpgen.simulation import Model, lifecycle_only
+from erpgen.rng import Draws
+from erpgen.schema import FACT
+from erpgen.simulation import Model
 from erpgen.simulation.plan import blocks
-from erpgen.sinks.base import ParallelFactWriter, Sink
-from erpgen.tables import fact_batch
+from erpgen.sinks.base import ParallelWriter, Sink
+from erpgen.tables import events_batch, fact_batch, lifecycle_batch
 
 CONNECT_TIMEOUT = "10s"
 
@@ -85,12 +92,13 @@ class DaskBlocks:
         self.rates = client.submit(calibrate, cfg, catalog, pure=False)
         self._shared = None
         self._model: Model | None = None
-        self.writers: list[ParallelFactWriter] = []
-        self.lines_here = True  # whether the client needs the fact lines (targets with one writer)
-        self.hashes_facts = True  # the workers compute the fact table's segment digests
-        self._held: dict[int, object] = {}  # block number -> future of its facts, until written
+        self.writers: list[ParallelWriter] = []
+        self.rows_here = True  # whether the client needs the blocks' rows (a target with one writer)
+        self.hashes_customer_tables = True  # the workers make and hash the tables keyed by customer
+        # block number -> future of its facts and its customer ids (first, end), until written
+        self._held: dict[int, tuple[object, tuple[int, int]]] = {}
         self._writes: deque = deque()
-        self._segments: list[bytes] = []
+        self._written = WorkerTables()
 
     def calibrated(self) -> bool:
         return self.rates.done()
@@ -105,54 +113,56 @@ class DaskBlocks:
         return self._model
 
     def cut(self, block_size: int) -> Iterator[np.ndarray]:
-        # by count: a block holds whole segments of the fact table's digest, which its worker hashes
+        # by count: a block holds whole segments of the digest, which its worker hashes
         return blocks(self.cfg.n_customers, block_size)
 
     def attach(self, sinks: list[Sink]) -> set[int]:
-        """Where a sink takes parallel writers, the workers write its fact table; the client needs the
-        fact lines only if another sink is left for them (SQLite, CSV)."""
+        """Where a sink takes parallel writers, the workers write its tables keyed by customer; the client
+        needs the blocks' rows only if another sink is left for them (SQLite, MariaDB, CSV)."""
         handed = set()
         for k, sink in enumerate(sinks):
-            if (writer := sink.parallel_fact_writer()) is not None:
+            if (writer := sink.parallel_writer()) is not None:
                 self.writers.append(writer)
                 handed.add(k)
-        self.lines_here = len(handed) < len(sinks)
+        self.rows_here = len(handed) < len(sinks)
         return handed
 
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
-        """fn(model, ids) -> BlockFacts for each block on the cluster, in block order: whole, or without
-        its lines (BlockFacts.lines holds their count) unless `lines_here`."""
+        """fn(model, ids) -> BlockFacts for each block on the cluster, in block order: whole if
+        `rows_here`, else only its line count (the block stays on its worker)."""
         self.model  # noqa: B018  (calibrated and shared before the first block)
         window: deque = deque()
         for k, ids in enumerate(id_blocks):
             block = self.client.submit(_on_worker, fn, self._shared, ids, pure=False)
-            light = None if self.lines_here else self.client.submit(lifecycle_only, block, pure=False)
-            window.append((k, block, light))
+            count = None if self.rows_here else self.client.submit(len, block, pure=False)
+            window.append((k, (int(ids[0]), int(ids[-1]) + 1), block, count))
             if len(window) >= self.window:
                 yield self._take(*window.popleft())
         while window:
             yield self._take(*window.popleft())
 
-    def _take(self, k: int, block, light):
-        self._held[k] = block  # until write_on_worker has had it written
-        return (block if light is None else light).result()
+    def _take(self, k: int, ids: tuple[int, int], block, count):
+        self._held[k] = (block, ids)  # until write_on_worker has had it written
+        return (block if count is None else count).result()
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
-        """Have the worker holding block `block_no` write its lines (ids from first_line_id) to the
-        targets that take parallel writers, and hash them."""
-        block = self._held.pop(block_no)
+        """Have the worker holding block `block_no` make its tables keyed by customer (line ids from
+        first_line_id), write them to the targets that take parallel writers, and hash them."""
+        block, ids = self._held.pop(block_no)
         self._writes.append(
-            self.client.submit(_write_facts, block, first_line_id, block_no, self.writers, pure=False)
+            self.client.submit(
+                _write_block, block, self._shared, ids, first_line_id, block_no, self.writers, pure=False
+            )
         )
         while len(self._writes) > self.window:
-            self._segments += self._writes.popleft().result()
+            self._written.add(self._writes.popleft().result())
 
-    def finish_writes(self) -> list[bytes]:
-        """Wait for every worker write (the first failure is raised here): the fact table's segment
-        digests, in order."""
+    def finish_writes(self) -> WorkerTables:
+        """Wait for every worker write (the first failure is raised here): the rows and segment digests of
+        the tables keyed by customer, in order."""
         while self._writes:
-            self._segments += self._writes.popleft().result()
-        return self._segments
+            self._written.add(self._writes.popleft().result())
+        return self._written
 
 
 _MODEL: list = []  # (shared, Model): built once per worker process for the run's shared configuration
@@ -164,8 +174,25 @@ def _on_worker(fn, shared, ids: np.ndarray):
     return fn(_MODEL[0][1], ids)
 
 
-def _write_facts(facts, first_line_id: int, block_no: int, writers: list[ParallelFactWriter]) -> list[bytes]:
-    batch = fact_batch(facts, first_line_id)
-    for w in writers:
-        w.write(batch, block_no)
-    return fact_segment_digests(batch)
+def _write_block(
+    facts, shared, ids: tuple[int, int], first_line_id: int, block_no: int, writers: list[ParallelWriter]
+) -> WorkerTables:
+    """On the worker holding the block: its rows of each table keyed by customer, one table at a time,
+    written and hashed."""
+    cfg = shared[0]
+    customer_ids = np.arange(*ids, dtype=np.int64)
+    made = {
+        "customers": lambda: build_customers(cfg, customer_ids, Draws(cfg.seed)),
+        FACT.name: lambda: fact_batch(facts, first_line_id),
+        "customer_lifecycle": lambda: lifecycle_batch(customer_ids, facts),
+        "lifecycle_events": lambda: events_batch(facts),
+    }
+    out = WorkerTables()
+    for table, make in made.items():
+        batch = make()
+        for w in writers:
+            w.write(table, batch, block_no)
+        out.rows[table] = len(next(iter(batch.values())))  # type: ignore[arg-type]
+        out.segments[table] = segment_digests(table, batch)
+        del batch
+    return out

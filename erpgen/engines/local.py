@@ -24,6 +24,7 @@ from erpgen import scratch
 from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
+from erpgen.digest import WorkerTables
 from erpgen.simulation import Model
 from erpgen.simulation.plan import even_blocks
 from erpgen.sinks.base import Sink
@@ -32,7 +33,7 @@ from erpgen.sinks.base import Sink
 class LocalBlocks:
     """The BlockMaker of erpgen.engines on this machine's processes."""
 
-    hashes_facts = False  # the loader hashes every line itself
+    hashes_customer_tables = False  # the loader hashes every row itself
 
     def __init__(self, cfg: GenerateConfig, catalog: Catalog, workers: int):
         self.cfg, self.catalog, self.workers = cfg, catalog, workers
@@ -133,8 +134,8 @@ class LocalBlocks:
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
         """Nothing to do: every sink writes in this process."""
 
-    def finish_writes(self) -> list[bytes]:
-        return []
+    def finish_writes(self) -> WorkerTables:
+        return WorkerTables()
 
 
 _WORKER: dict = {}

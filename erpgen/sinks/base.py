@@ -29,12 +29,12 @@ class TableWriter(Protocol):
     def write(self, batch: Batch) -> None: ...
 
 
-class ParallelFactWriter(Protocol):
-    """Picklable: runs on an engine's worker and writes one block's fact lines to a target that takes
-    parallel writers. `block_no` names the block (for file names); its lines already carry their final
-    ids."""
+class ParallelWriter(Protocol):
+    """Picklable: runs on an engine's worker and writes one block's rows of a table keyed by customer
+    (schema.CUSTOMER_TABLES) to a target that takes parallel writers, one table at a time. `block_no`
+    names the block (for file names); its fact lines already carry their final ids."""
 
-    def write(self, batch: Batch, block_no: int) -> None: ...
+    def write(self, table: str, batch: Batch, block_no: int) -> None: ...
 
 
 class Sink(ABC):
@@ -45,7 +45,7 @@ class Sink(ABC):
     - tables: the tables it keeps (the loader gives it no others);
     - offloads_writing: another process (a database server) does the heavy part of its writing, so the
       writing process has time to spare but should not spend memory on simulating;
-    - parallel_fact_writer(): it takes the fact table from many workers at once;
+    - parallel_writer(): it takes the tables keyed by customer from many workers at once;
     - resumable: it commits block by block and carries on an interrupted load (ResumableSink).
     """
 
@@ -70,10 +70,10 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None: ...
 
-    def parallel_fact_writer(self) -> ParallelFactWriter | None:
-        """After begin(): a writer with which an engine's workers write the fact table here in parallel,
-        or None when this target takes one writer only. Once it has handed one out, the loader asks it
-        for no fact table writer."""
+    def parallel_writer(self) -> ParallelWriter | None:
+        """After begin(): a writer with which an engine's workers write the tables keyed by customer
+        (schema.CUSTOMER_TABLES) here in parallel, or None when this target takes one writer only. Once it
+        has handed one out, the loader asks it for no table_writer of those tables."""
         return None
 
 

@@ -2,8 +2,10 @@
 
 Columns are built from the numpy batches without a Python loop over the fact rows, and each batch is
 appended to the table's file as it arrives. Files are written under a scratch directory and moved into
-place on commit, so the directory never holds a half-written export. pyarrow is imported lazily: it is
-an optional dependency (erpgen[parquet]).
+place on commit, so the directory never holds a half-written export. With --engine dask the tables keyed
+by customer are datasets instead, a directory of part files written by the workers (PartWriter), which
+pyarrow.parquet.read_table reads whole. pyarrow is imported lazily: it is an optional dependency
+(erpgen[parquet]).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallInteger, Table
 
 from erpgen.errors import ConfigError
-from erpgen.schema import FACT, TABLES
+from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import folder_beside
 from erpgen.sinks.base import Batch, Sink
 from erpgen.tables import batch_invoice_ids
@@ -42,7 +44,7 @@ class ParquetSink(Sink):
     def __init__(self, directory: Path):
         _pyarrow()  # fail before anything is simulated
         self.directory = directory
-        self.facts_from_workers = False  # the fact table is a dataset written by an engine's workers
+        self.from_workers = False  # the tables keyed by customer are datasets written by an engine's workers
         self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
 
     def describe(self) -> str:
@@ -51,12 +53,14 @@ class ParquetSink(Sink):
     def begin(self) -> None:
         self.scratch = folder_beside(self.directory, SCRATCH, what="Parquet files", flag="--parquet-dir")
 
-    def parallel_fact_writer(self) -> PartWriter:
-        """--engine dask: the fact table as a hive-partitioned dataset, sales_transactions/year=YYYY/
-        part-<block>.parquet, written by the workers (the directory must be one they all can reach)."""
-        self.facts_from_workers = True
-        (self.scratch / FACT.name).mkdir()
-        return PartWriter(str(self.scratch / FACT.name))
+    def parallel_writer(self) -> PartWriter:
+        """--engine dask: each table keyed by customer as a dataset written by the workers, a file per block
+        (<table>/part-<block>.parquet; the fact table hive-partitioned by invoice year,
+        sales_transactions/year=YYYY/part-<block>.parquet), in a directory they all can reach."""
+        self.from_workers = True
+        for table in CUSTOMER_TABLES:
+            (self.scratch / table.name).mkdir()
+        return PartWriter(str(self.scratch))
 
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:
@@ -70,8 +74,8 @@ class ParquetSink(Sink):
 
     def commit(self) -> None:
         for table in TABLES:
-            # one layout per table: a file, or (the fact table from --engine dask) a dataset directory
-            name = FACT.name if table is FACT and self.facts_from_workers else f"{table.name}.parquet"
+            # one layout per table: a file, or (from --engine dask's workers) a dataset directory
+            name = table.name if self.from_workers and table in CUSTOMER_TABLES else f"{table.name}.parquet"
             for old in (self.directory / table.name, self.directory / f"{table.name}.parquet"):
                 if old.is_dir():
                     shutil.rmtree(old)
@@ -96,28 +100,37 @@ class _ParquetWriter:
 
 
 class PartWriter:
-    """Runs on a Dask worker: one block's fact lines as one file per invoice year, rows in line order."""
+    """Runs on a Dask worker: one block's rows of a table keyed by customer as one file, in key order (the
+    fact table's as one file per invoice year, in line order)."""
 
     def __init__(self, root: str):
         self.root = root
 
-    def write(self, b: Batch, block_no: int) -> None:
+    def write(self, table: str, b: Batch, block_no: int) -> None:
         pa = _pyarrow()
-        schema = arrow_schema(FACT)
-        arrays = [_column(FACT, col.name, b, f.type) for col, f in zip(FACT.columns, schema)]
+        t = _BY_NAME[table]
+        schema = arrow_schema(t)
+        arrays = [_column(t, col.name, b, f.type) for col, f in zip(t.columns, schema)]
+        folder = Path(self.root) / table
+        if t is not FACT:
+            pa.parquet.write_table(
+                pa.Table.from_arrays(arrays, schema=schema),
+                folder / f"part-{block_no:06d}.parquet",
+                use_dictionary=dictionary_columns(t),
+            )
+            return
         days = np.asarray(b["invoice_date"], dtype=np.int64)
         years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
         # one gather into year order (stable: line order within a year), then a zero-copy slice per year
         order = np.argsort(years, kind="stable")
-        table = pa.Table.from_arrays(arrays, schema=schema).take(order)
+        lines = pa.Table.from_arrays(arrays, schema=schema).take(order)
         years = years[order]
         bounds = np.flatnonzero(np.r_[True, years[1:] != years[:-1], True])
         for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            folder = Path(self.root) / f"year={years[lo]}"
-            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"year={years[lo]}").mkdir(exist_ok=True)
             pa.parquet.write_table(
-                table.slice(lo, hi - lo),
-                folder / f"part-{block_no:06d}.parquet",
+                lines.slice(lo, hi - lo),
+                folder / f"year={years[lo]}" / f"part-{block_no:06d}.parquet",
                 use_dictionary=dictionary_columns(FACT),
             )
 

@@ -23,7 +23,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConst
 from erpgen.database import connect
 from erpgen.dates import day_number
 from erpgen.errors import TargetError
-from erpgen.schema import BULK, FACT, FACT_COLUMNS, TABLES
+from erpgen.schema import BULK, CUSTOMER_TABLES, FACT, FACT_COLUMNS, TABLES
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, text_lines
@@ -127,13 +127,13 @@ def encode_facts(b: Batch) -> bytes:
 ADVISORY_LOCK_KEY = 0x65727067656E  # "erpgen"
 
 
-# --engine dask: the workers COPY the fact lines into a staging table of this prefix, committed as they
-# go; the load's transaction swaps it in for the (empty) fact table at the end, or drops it.
+# --engine dask: the workers COPY the tables keyed by customer into staging tables of this prefix,
+# committed as they go; the load's transaction swaps them in for the (empty) tables at the end, or drops them.
 STAGE_PREFIX = "erpgen_stage_"
 
 
 class PostgresSink(DatabaseSink):
-    stage: str | None = None
+    stages: dict[str, str] = {}  # table -> its staging table, once handed to an engine's workers
     # The server parses and stores the lines: one worker keeps it busy, so the writer simulating too would
     # add a block's memory for no gain in speed.
     offloads_writing = True
@@ -149,29 +149,37 @@ class PostgresSink(DatabaseSink):
             if name.startswith(STAGE_PREFIX):
                 conn.exec_driver_sql(f'DROP TABLE "{name}"')
 
-    def parallel_fact_writer(self) -> _StageWriter:
-        """Workers COPY into a staging table with the fact table's columns and no keys; commit() swaps it
-        in. It is created and committed on a connection of its own, so that the workers can see it."""
+    def parallel_writer(self) -> _StageWriter:
+        """Workers COPY into a staging table per table keyed by customer, with its columns and CHECKs and
+        no keys; commit() swaps them in. They are created and committed on a connection of its own, so
+        that the workers can see them."""
         import uuid
 
-        self.stage = f"{STAGE_PREFIX}{uuid.uuid4().hex[:12]}"
+        run = uuid.uuid4().hex[:12]
+        self.stages = {t.name: f"{STAGE_PREFIX}{run}_{t.name}" for t in CUSTOMER_TABLES}
         with connect(self.url) as conn:
-            conn.execute(CreateTable(_stage_table(self.stage)))
+            for t in CUSTOMER_TABLES:
+                conn.execute(CreateTable(_stage_table(self.stages[t.name], t)))
             conn.commit()
         return _StageWriter(
-            self.url.set(drivername="postgresql").render_as_string(hide_password=False), self.stage
+            self.url.set(drivername="postgresql").render_as_string(hide_password=False), self.stages
         )
 
     def _restore_constraints(self, conn: Connection) -> None:
-        if self.stage is not None:
-            conn.exec_driver_sql(f"DROP TABLE {FACT.name}")
-            conn.exec_driver_sql(f"ALTER TABLE {self.stage} RENAME TO {FACT.name}")
+        for table, stage in self.stages.items():
+            conn.exec_driver_sql(f"DROP TABLE {table}")  # its foreign keys were deferred: no one refers to it
+            conn.exec_driver_sql(f"ALTER TABLE {stage} RENAME TO {table}")
+        for t in CUSTOMER_TABLES:
+            if self.stages and t not in BULK:  # customers: keys and statistics as its own load gives them
+                conn.execute(AddConstraint(t.primary_key))
+                conn.exec_driver_sql(f"ANALYZE {t.name}")
         self._restore_keys(conn)
 
     def _discard(self) -> None:
-        if self.stage is not None:
+        if self.stages:
             with contextlib.suppress(Exception), connect(self.url) as conn:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.stage}")
+                for stage in self.stages.values():
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
                 conn.commit()
 
     def _defer_constraints(self, conn: Connection) -> None:
@@ -216,31 +224,38 @@ class PostgresSink(DatabaseSink):
                     cur.execute(f"ANALYZE {table}")
 
 
-def _stage_table(name: str) -> Table:
-    """The fact table's columns (types, NOT NULL) and CHECKs (checked as the workers COPY, and named as
-    the fact table's, which they become) under another name; no keys or indexes."""
-    checks = [c for c in FACT.constraints if isinstance(c, CheckConstraint)]
+def _stage_table(name: str, table: Table) -> Table:
+    """The table's columns (types, NOT NULL) and CHECKs (checked as the workers COPY, and named as the
+    table's, which they become) under another name; no keys or indexes."""
+    checks = [c for c in table.constraints if isinstance(c, CheckConstraint)]
     return Table(
         name,
         MetaData(),
-        *(Column(c.name, c.type, nullable=c.nullable) for c in FACT.columns),
+        *(Column(c.name, c.type, nullable=c.nullable) for c in table.columns),
         *(CheckConstraint(c.sqltext, name=c.name) for c in sorted(checks, key=lambda c: str(c.name))),
     )
 
 
 class _StageWriter:
-    """Runs on a Dask worker: one binary COPY per block into the staging table, committed at once."""
+    """Runs on a Dask worker: one COPY per block and table into its staging table, committed at once
+    (binary for the fact lines, text for the others)."""
 
-    def __init__(self, conninfo: str, stage: str):
-        self.conninfo, self.stage = conninfo, stage
+    def __init__(self, conninfo: str, stages: dict[str, str]):
+        self.conninfo, self.stages = conninfo, stages
 
-    def write(self, batch: Batch, block_no: int) -> None:
+    def write(self, table: str, batch: Batch, block_no: int) -> None:
         conn = _worker_connection(self.conninfo)
-        sql = f"COPY {self.stage} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-        with conn.cursor() as cur, cur.copy(sql) as copy:
-            copy.write(BINARY_HEADER)
-            copy.write(encode_facts(batch))
-            copy.write(BINARY_TRAILER)
+        stage = self.stages[table]
+        if table == FACT.name:
+            sql = f"COPY {stage} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+            with conn.cursor() as cur, cur.copy(sql) as copy:
+                copy.write(BINARY_HEADER)
+                copy.write(encode_facts(batch))
+                copy.write(BINARY_TRAILER)
+            return
+        columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
+        with conn.cursor() as cur, cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
+            copy.write(text_lines(table, batch, IsoDates()))
 
 
 _WORKER_CONNECTIONS: dict = {}
