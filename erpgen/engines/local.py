@@ -142,7 +142,24 @@ _WORKER: dict = {}
 
 
 def _worker_init(cfg: GenerateConfig, catalog: Catalog, scratch_dir: str) -> None:
+    _die_with_parent()
     _WORKER.update(cfg=cfg, catalog=catalog, model=None, scratch=scratch_dir)
+
+
+def _die_with_parent() -> None:
+    """A worker outlives a writing process killed with SIGKILL (nothing runs to shut the pool down), and
+    would wait for work forever: on Linux, ask the kernel to end it when its parent goes."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    PR_SET_PDEATHSIG = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent went before the request was in place
+        os._exit(0)
 
 
 def _worker_ready() -> bool:
