@@ -208,7 +208,7 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
     )
     retention = _one(
         conn,
-        f"WITH a AS ({active}) SELECT count(n.customer_id) * 1.0 / count(*) FROM a "
+        f"WITH a AS ({active}) SELECT count(n.customer_id) * 1.0 / NULLIF(count(*), 0) FROM a "
         "LEFT JOIN a n ON n.customer_id = a.customer_id AND n.y = a.y + 1 WHERE a.y < (SELECT max(y) FROM a)",
     )
     _within(
