@@ -17,6 +17,9 @@ import itertools
 import os
 import re
 import secrets
+import signal
+import subprocess
+import sys
 import textwrap
 import time
 from collections import defaultdict
@@ -34,7 +37,7 @@ from erpgen.urls import parse
 
 from .conftest import REPO, named_database
 from .test_bad_input import assert_one_clean_line
-from .test_reliability import kill, start, wait_for
+from .test_reliability import wait_for
 
 # -- the lint -------------------------------------------------------------------------------------------
 
@@ -794,6 +797,19 @@ def everything_else(kind: str, name: str, url: str) -> tuple[dict, set]:
                     held[schema].add(table)
     ours = {n for n in held if TOKEN in n or n == _resume_database(name)} - {name}
     return {n: v for n, v in held.items() if n != name and n not in ours and not n.startswith(PREFIXES)}, ours
+
+
+def start(*args: str, cwd) -> subprocess.Popen:
+    """`erpgen generate` in a process group of its own, for kill() to reach its workers too (a run killed
+    alone leaves the workers it forked running)."""
+    return subprocess.Popen([sys.executable, str(REPO / "cli.py"), "generate", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+
+
+def kill(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
 
 
 def wait_until_gone(kind: str, name: str, url: str) -> None:
