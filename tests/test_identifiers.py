@@ -30,8 +30,8 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import URL, Engine
 
 from erpgen.database import connect
-from erpgen.sinks.mysql import _resume_database, load_lock
-from erpgen.sinks.names import quote
+from erpgen.sinks.mysql import SCRATCH_PREFIX, _resume_database, load_lock
+from erpgen.sinks.names import like_prefix, quote
 from erpgen.sinks.postgres import STAGE_PREFIX
 from erpgen.urls import parse
 
@@ -934,6 +934,13 @@ def test_a_hostile_name_loads_resumes_and_reads_back(hostile, erpgen, tmp_path):
         assert name in tables_of(url) and stage not in tables_of(url)
     after, left = everything_else(kind, name, url)
     assert left == ({f"{name[:100]}.neighbour"} if kind == "sqlite" else set())
+    if kind == "mysql":  # the scratch databases of the killed run and of this process's runs are gone
+        with _admin(kind, url) as conn:
+            scratch = conn.exec_driver_sql(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s ESCAPE '!'",
+                (like_prefix(SCRATCH_PREFIX),),
+            ).scalars()
+            assert [n for n in scratch if n.split("_")[2] in (str(proc.pid), str(os.getpid()))] == []
     assert {k: after.get(k) for k in before} == before  # nothing else dropped or changed
     if kind == "sqlite":
         assert set(after) == set(before)  # no scratch file left
