@@ -51,12 +51,17 @@ QUOTING_MODULE, OUR_QUOTERS = "erpgen.sinks.names", {"quote", "qualified"}
 THEIR_QUOTERS = {"quote_identifier", "Identifier", "Literal"}
 # Calls that return a number (or a bool), whatever their arguments.
 NUMERIC = {"int", "float", "len", "bool", "round", "abs", "sum", "range", "isinstance", "count"}
+# Calls and attributes that give hex digits (a random token, a hash), whatever they were given.
+HEX = {"hex", "hexdigest", "token_hex"}
 # Builtins whose result holds only what their arguments hold.
 PASS_BUILTINS = {"str", "tuple", "list", "sorted", "reversed", "set", "frozenset", "next", "min", "max",
                  "iter", "zip", "enumerate", "dict", "filter"}  # fmt: skip
-# Methods (of str, and psycopg's sql.SQL) whose result holds only what their receiver and arguments hold.
-PASS_METHODS = {"join", "format", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "split",
+# Methods (of str, psycopg's sql.SQL; and of dict) whose result holds only what their receiver and arguments hold.
+TEXT_METHODS = {"join", "format", "replace", "lower", "upper", "strip", "lstrip", "rstrip", "split",
                 "removeprefix", "removesuffix", "ljust", "rjust", "zfill", "SQL"}  # fmt: skip
+PASS_METHODS = TEXT_METHODS | {"items", "keys", "values", "get"}  # and of a dict's
+# Methods that put their arguments into their receiver (a list, a set, a dict).
+FILLERS = {"append", "extend", "add", "update", "insert", "setdefault"}
 # A module constant (UPPER_CASE) is erpgen's own: a literal, or its schema's metadata.
 CONSTANT = re.compile(r"^_*[A-Z][A-Z0-9_]*$")
 
@@ -136,10 +141,22 @@ class Lint:
         if isinstance(target, ast.Name):
             scope.bindings[target.id].append((kind, value, comps))
         elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
-                self._bind(elt, scope, kind, value, comps)
+            pairs = (  # a, b = x, y: each from its own
+                kind == "value" and isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts)
+                and not any(isinstance(e, ast.Starred) for e in [*target.elts, *value.elts])
+            )  # fmt: skip
+            for i, elt in enumerate(target.elts):
+                self._bind(elt, scope, kind, value.elts[i] if pairs else value, comps)
         elif isinstance(target, ast.Starred):
             self._bind(target.value, scope, kind, value, comps)
+        elif isinstance(target, ast.Subscript):  # d[k] = v: d holds k and v too
+            self._bind(
+                target.value,
+                scope,
+                kind,
+                ast.Tuple([target.slice, value]) if kind == "value" else value,
+                comps,
+            )
         elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
             if target.value.id == scope.receiver and scope.cls is not None:
                 self._assigned.append((scope.cls, target.attr, (scope, kind, value, comps)))
@@ -193,6 +210,9 @@ class Lint:
         elif isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
             scope.returns.append((node.value, comps))
         elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute) and node.func.attr in FILLERS:  # xs.append(x): xs holds x
+                filled = [*node.args, *(k.value for k in node.keywords)]
+                self._bind(node.func.value, scope, "value", ast.Tuple(filled), comps)
             self.calls.append((node, scope, comps))
             self.passed += [(a, scope) for a in [*node.args, *(k.value for k in node.keywords)]]
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
@@ -420,6 +440,8 @@ class Lint:
         if isinstance(e, ast.Name):
             return env[e.id] if e.id in env else self._name_ok(e.id, scope)
         if isinstance(e, ast.Attribute):
+            if e.attr in HEX:
+                return True
             families = self._ours(e.value, scope)
             if not families:  # another object's attribute: as trusted as the object
                 return ok(e.value)
@@ -461,7 +483,7 @@ class Lint:
         def ok(x) -> bool:
             return self.ok(x, scope, (), env)
 
-        if self._quoter(func, scope) or name in NUMERIC:
+        if self._quoter(func, scope) or name in NUMERIC or name in HEX:
             return True
         if isinstance(func, ast.Name) and name == "map" and call.args and self._quoter(call.args[0], scope):
             return True
@@ -543,7 +565,7 @@ class Lint:
         """Whether `e` may be SQL text (rather than a SQLAlchemy construct, which quotes for itself)."""
         if isinstance(e, ast.Call):
             name = _terminal(e.func)
-            return bool(self._functions(e.func)) or name in PASS_METHODS or name in PASS_BUILTINS
+            return bool(self._functions(e.func)) or name in TEXT_METHODS or name in PASS_BUILTINS
         if isinstance(e, ast.Name) and (s := self._lookup(e.id, scope)) is not None and e.id in s.bindings:
             return any(k != "value" or self._is_text(v, s) for k, v, _ in s.bindings[e.id])
         return True
@@ -633,6 +655,12 @@ PLANTED = {
 
         def drop(conn):
             conn.exec_driver_sql("DROP DATABASE " + environ["TARGET"])
+        """,
+    "a list filled with a name": """
+        def rename(conn, url):
+            moves = []
+            moves.append(url.database + ".customers TO old.customers")
+            conn.exec_driver_sql("RENAME TABLE " + ", ".join(moves))
         """,
     "index names read back": """
         from sqlalchemy import inspect

@@ -259,7 +259,9 @@ class _StageWriter:
 
     def write(self, batch: Batch, block_no: int) -> None:
         conn = _worker_connection(self.conninfo)
-        with conn.cursor() as cur, cur.copy(_copy_sql(self.stage, FACT_COLUMNS, binary=True)) as copy:
+        # the stage's name is erpgen's own (STAGE_PREFIX and hex digits): bare, as CREATE TABLE wrote it
+        sql = f"COPY {self.stage} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        with conn.cursor() as cur, cur.copy(sql) as copy:
             copy.write(BINARY_HEADER)
             copy.write(encode_facts(batch))
             copy.write(BINARY_TRAILER)
