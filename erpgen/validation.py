@@ -147,8 +147,9 @@ def _scenario_of(conn: Connection, name: str | None) -> tuple[Scenario, int]:
     return scenarios.load(row.scenario)[0], n_customers
 
 
-def _one(conn: Connection, sql: str):
-    return conn.execute(text(sql)).scalar()
+def _one(conn: Connection, sql: str, **values):
+    """The first value of a query; `values` fill its :name parameters."""
+    return conn.execute(text(sql), values).scalar()
 
 
 # (name, query counting the rows that break the rule, what those rows are): every count must be 0
@@ -214,7 +215,7 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
     )
     retention = _one(
         conn,
-        f"WITH a AS ({active}) SELECT count(n.customer_id) * 1.0 / count(*) FROM a "
+        f"WITH a AS ({active}) SELECT count(n.customer_id) * 1.0 / NULLIF(count(*), 0) FROM a "
         "LEFT JOIN a n ON n.customer_id = a.customer_id AND n.y = a.y + 1 WHERE a.y < (SELECT max(y) FROM a)",
     )
     _within(
@@ -235,7 +236,8 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
     if t.total_orders > 0:
         per_customer = _one(
             conn,
-            f"SELECT count(DISTINCT invoice_id) * 1.0 / {max(1, n_customers)} FROM sales_transactions WHERE {SALES}",
+            f"SELECT count(DISTINCT invoice_id) * 1.0 / :customers FROM sales_transactions WHERE {SALES}",
+            customers=max(1, n_customers),
         )
         _relative(report, group, "orders per customer", per_customer, t.total_orders / sc.n_customers,
                   t.total_orders_tolerance)  # fmt: skip

@@ -172,3 +172,24 @@ def run_process(args: list[str], cwd: Path, env: dict | None = None, timeout: in
 def erpgen_process(*args: str, cwd: Path, env: dict | None = None) -> Result:
     """Run `python cli.py ...` from the repository in a real process (what a user types)."""
     return run_process([sys.executable, str(REPO / "cli.py"), *map(str, args)], cwd=cwd, env=env)
+
+
+@contextlib.contextmanager
+def named_database(server: str, name: str):
+    """A new, empty database called `name`, whatever characters it holds (quoted by the dialect), on the
+    PostgreSQL or MariaDB/MySQL server at `server`; dropped afterwards: its URL."""
+    u = make_url(server)
+    if u.get_backend_name() == "postgresql":
+        admin = create_engine(u.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+        drop_options = " WITH (FORCE)"
+    else:
+        admin, drop_options = _mysql_engine(server), ""
+    quoted = admin.dialect.identifier_preparer.quote_identifier(name)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
+    try:
+        yield u.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}{drop_options}")
+        admin.dispose()

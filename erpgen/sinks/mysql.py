@@ -38,6 +38,7 @@ from erpgen.schema import BULK, FACT, FACT_COLUMNS, TABLES
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, fact_lines, text_lines
+from erpgen.sinks.names import like_prefix, qualified, quote
 
 SCRATCH_PREFIX = "erpgen_scratch_"
 RESUME_PREFIX = "erpgen_resume_"
@@ -45,8 +46,11 @@ SCRATCH = re.compile(rf"^({SCRATCH_PREFIX}\d+_[0-9a-f]+)(_old)?$")
 
 
 def load_lock(database: str) -> str:
-    """The named lock (GET_LOCK) that keeps a second erpgen run out of a database while one loads."""
-    return f"erpgen load {database}"[:64]
+    """The named lock (GET_LOCK) that keeps a second erpgen run out of a database while one loads (a lock
+    name holds 64 characters: a longer one is named by its hash, not cut, so that two names differing
+    only at the end have locks of their own)."""
+    name = f"erpgen load {database}"
+    return name if len(name) <= 64 else f"erpgen load {hashlib.sha1(database.encode()).hexdigest()}"
 
 
 class MysqlSink(DatabaseSink):
@@ -72,7 +76,7 @@ class MysqlSink(DatabaseSink):
                     "add --resume (same options) to carry it on, or --replace to start again",
                 )
             if not carry_on:
-                self.target.exec_driver_sql(f"DROP DATABASE IF EXISTS `{self.waiting}`")
+                self.target.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(self.target, self.waiting)}")
                 self._check_target(self.target)
             self._make_scratch(self.target)
             self.target.commit()  # the named locks stay; no snapshot or table lock is kept on the target
@@ -103,10 +107,14 @@ class MysqlSink(DatabaseSink):
 
     def _make_scratch(self, conn: Connection) -> None:
         """Drop the scratch databases of killed runs; make this run's, with the target's charset."""
-        for (name,) in conn.exec_driver_sql(f"SHOW DATABASES LIKE '{SCRATCH_PREFIX}%%'").all():
+        scratch = conn.exec_driver_sql(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s ESCAPE '!'",
+            (like_prefix(SCRATCH_PREFIX),),
+        ).scalars()
+        for name in scratch.all():
             m = SCRATCH.match(name)
             if m and conn.exec_driver_sql("SELECT IS_FREE_LOCK(%s)", (m.group(1),)).scalar():
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(conn, name)}")
         charset, collation = conn.exec_driver_sql(
             "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
             "WHERE SCHEMA_NAME = DATABASE()"
@@ -116,7 +124,8 @@ class MysqlSink(DatabaseSink):
         try:
             for name in (self.scratch, self.old):
                 conn.exec_driver_sql(
-                    f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET {charset} COLLATE {collation}"
+                    f"CREATE DATABASE IF NOT EXISTS {quote(conn, name)} "
+                    f"CHARACTER SET {quote(conn, charset)} COLLATE {quote(conn, collation)}"
                 )
         except DBAPIError as exc:
             raise TargetError(
@@ -133,8 +142,8 @@ class MysqlSink(DatabaseSink):
             (self.waiting,),
         ).first():
             return False
-        sql = f"SELECT count(*) FROM `{self.waiting}`.erpgen_runs WHERE status = 'LOADING'"
-        return conn.exec_driver_sql(sql).scalar() > 0
+        runs = qualified(conn, self.waiting, "erpgen_runs")
+        return conn.exec_driver_sql(f"SELECT count(*) FROM {runs} WHERE status = 'LOADING'").scalar() > 0
 
     def _defer_constraints(self, conn: Connection) -> None:
         insp = inspect(conn)
@@ -143,7 +152,7 @@ class MysqlSink(DatabaseSink):
                 conn.execute(DropConstraint(fk))
             # the indexes InnoDB made for the foreign keys, and the schema's own
             for ix in insp.get_indexes(table.name):
-                conn.exec_driver_sql(f"ALTER TABLE {table.name} DROP INDEX `{ix['name']}`")
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} DROP INDEX {quote(conn, ix['name'])}")
 
     def _restore_constraints(self, conn: Connection) -> None:
         # One ALTER per table builds its indexes and foreign keys in a single pass over the rows. With
@@ -173,19 +182,23 @@ class MysqlSink(DatabaseSink):
 
     def _publish(self, conn: Connection) -> None:
         """Swap the complete dataset into the target in one atomic statement, then drop what it replaced."""
-        target = self.url.database
-        present = set(self.target.exec_driver_sql(f"SHOW TABLES FROM `{target}`").scalars())
+        target, on = self.url.database, self.target  # the target's own connection, which holds its lock
+        present = set(
+            on.exec_driver_sql(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (target,)
+            ).scalars()
+        )
         ours = [t.name for t in TABLES] + ["alembic_version"]
-        moves = [f"`{target}`.`{t}` TO `{self.old}`.`{t}`" for t in ours if t in present]
-        moves += [f"`{self.scratch}`.`{t}` TO `{target}`.`{t}`" for t in ours]
-        self.target.exec_driver_sql(f"RENAME TABLE {', '.join(moves)}")
-        self._drop_scratch(self.target)
+        moves = [f"{qualified(on, target, t)} TO {qualified(on, self.old, t)}" for t in ours if t in present]
+        moves += [f"{qualified(on, self.scratch, t)} TO {qualified(on, target, t)}" for t in ours]
+        on.exec_driver_sql(f"RENAME TABLE {', '.join(moves)}")
+        self._drop_scratch(on)
 
     def _drop_scratch(self, conn: Connection, keep: str | None = None) -> None:
         conn.exec_driver_sql("SET foreign_key_checks = 0")  # the old tables refer to each other
         for name in self.owned:
             if name != keep:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(conn, name)}")
 
     def _discard(self) -> None:
         """Drop the scratch databases, but a --resume load's committed part (a later --resume needs it)."""
@@ -221,6 +234,13 @@ def _foreign_keys(table):
         yield fk, col, ref.table.name, ref.name
 
 
+def _raw_dialect():
+    """The dialect that quotes for the raw PyMySQL connection (given parameters: it reads %% as %)."""
+    from sqlalchemy.dialects.mysql.pymysql import MySQLDialect_pymysql
+
+    return MySQLDialect_pymysql()
+
+
 class _LoadData:
     """One LOAD DATA LOCAL INFILE per batch, from a temporary tab-separated file, run in a thread of its
     own: the server loads one batch while this process makes the next (two files take turns)."""
@@ -231,6 +251,7 @@ class _LoadData:
         self.batches = 0
         self.pending: Future | None = None
         self.columns = ", ".join(c.name for c in next(t for t in TABLES if t.name == table).columns)
+        self.into = quote(_raw_dialect(), table)
 
     def write(self, batch: Batch) -> None:
         data = (
@@ -259,8 +280,9 @@ class _LoadData:
         try:
             with self.raw.cursor() as cur:
                 loaded = cur.execute(
-                    f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {self.table} CHARACTER SET utf8mb4 "
-                    f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({self.columns})"
+                    f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.into} CHARACTER SET utf8mb4 "
+                    f"FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({self.columns})",
+                    (path,),
                 )
                 # LOCAL turns bad values and duplicate keys into warnings and skipped rows: make them errors
                 if cur.warning_count or loaded != rows:

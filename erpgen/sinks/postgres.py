@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 from sqlalchemy import CheckConstraint, Column, MetaData, Table, inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
 from erpgen.database import connect
@@ -27,6 +27,7 @@ from erpgen.schema import BULK, CUSTOMER_TABLES, FACT, FACT_COLUMNS, TABLES
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, text_lines
+from erpgen.sinks.names import quote
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 
 PG_EPOCH_DAYS = day_number(dt.date(2000, 1, 1))  # PostgreSQL's binary dates count from 2000-01-01
@@ -147,7 +148,7 @@ class PostgresSink(DatabaseSink):
         # Holding the lock, no other run is live: staging tables still here belong to killed runs.
         for name in inspect(conn).get_table_names():
             if name.startswith(STAGE_PREFIX):
-                conn.exec_driver_sql(f'DROP TABLE "{name}"')
+                conn.exec_driver_sql(f"DROP TABLE {quote(conn, name)}")
 
     def parallel_writer(self) -> _StageWriter:
         """Workers COPY into a staging table per table keyed by customer, with its columns and CHECKs and
@@ -161,14 +162,12 @@ class PostgresSink(DatabaseSink):
             for t in CUSTOMER_TABLES:
                 conn.execute(CreateTable(_stage_table(self.stages[t.name], t)))
             conn.commit()
-        return _StageWriter(
-            self.url.set(drivername="postgresql").render_as_string(hide_password=False), self.stages
-        )
+        return _StageWriter(_conninfo(self.url), self.stages)
 
     def _restore_constraints(self, conn: Connection) -> None:
         for table, stage in self.stages.items():
             conn.exec_driver_sql(f"DROP TABLE {table}")  # its foreign keys were deferred: no one refers to it
-            conn.exec_driver_sql(f"ALTER TABLE {stage} RENAME TO {table}")
+            conn.exec_driver_sql(f"ALTER TABLE {quote(conn, stage)} RENAME TO {table}")
         for t in CUSTOMER_TABLES:
             if self.stages and t not in BULK:  # customers: keys and statistics as its own load gives them
                 conn.execute(AddConstraint(t.primary_key))
@@ -179,7 +178,7 @@ class PostgresSink(DatabaseSink):
         if self.stages:
             with contextlib.suppress(Exception), connect(self.url) as conn:
                 for stage in self.stages.values():
-                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(conn, stage)}")
                 conn.commit()
 
     def _defer_constraints(self, conn: Connection) -> None:
@@ -206,22 +205,35 @@ class PostgresSink(DatabaseSink):
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
+        from psycopg import sql
+
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with raw.cursor() as cur:
             if table == FACT.name:
-                sql = f"COPY {table} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-                with cur.copy(sql, writer=_queued_writer(cur)) as copy:
+                copy_facts = _copy_sql(table, FACT_COLUMNS, binary=True)
+                with cur.copy(copy_facts, writer=_queued_writer(cur)) as copy:
                     copy.write(BINARY_HEADER)
                     yield _FactWriter(copy)
                     copy.write(BINARY_TRAILER)
             else:
                 columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
-                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                with cur.copy(_copy_sql(table, columns)) as copy:
                     yield _RowWriter(copy, table)
                 if table not in {t.name for t in BULK}:
                     # its statistics now, while the workers simulate, rather than at the end
-                    cur.execute(f"ANALYZE {table}")
+                    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+
+
+def _copy_sql(table: str, columns, *, binary: bool = False):
+    """COPY ... FROM STDIN into `table`, its names quoted by psycopg (for a raw cursor)."""
+    from psycopg import sql
+
+    return sql.SQL("COPY {} ({}) FROM STDIN {}").format(
+        sql.Identifier(table),
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL("(FORMAT BINARY)" if binary else ""),
+    )
 
 
 def _stage_table(name: str, table: Table) -> Table:
@@ -236,6 +248,17 @@ def _stage_table(name: str, table: Table) -> Table:
     )
 
 
+def _conninfo(url: URL) -> str:
+    """libpq's key=value form of `url`, each value quoted by psycopg (a URL rendered as text leaves a space
+    or a slash in the database name as it is, which libpq then refuses or cuts)."""
+    from psycopg.conninfo import make_conninfo
+
+    query = {k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()}
+    parts = {"host": url.host, "port": url.port, "dbname": url.database, "user": url.username,
+             "password": url.password, **query}  # fmt: skip
+    return make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+
+
 class _StageWriter:
     """Runs on a Dask worker: one COPY per block and table into its staging table, committed at once
     (binary for the fact lines, text for the others)."""
@@ -245,6 +268,8 @@ class _StageWriter:
 
     def write(self, table: str, batch: Batch, block_no: int) -> None:
         conn = _worker_connection(self.conninfo)
+        # the stage's name is erpgen's own (STAGE_PREFIX, hex digits and a table name): bare, as CREATE
+        # TABLE wrote it
         stage = self.stages[table]
         if table == FACT.name:
             sql = f"COPY {stage} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"

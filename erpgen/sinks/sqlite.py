@@ -10,6 +10,7 @@ load with PRAGMA foreign_key_check rather than row by row, and the secondary ind
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from erpgen.scratch import remove_stale_scratch
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, table_columns
+from erpgen.sinks.names import quote
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 from erpgen.urls import sqlite_path
 
@@ -36,7 +38,8 @@ class SqliteSink(DatabaseSink):
         # A resumable load keeps one well-known scratch file (a later --resume finds it) and its journal
         # on, since it commits block by block and must survive being killed between commits.
         tag = "resume" if resume else str(os.getpid())
-        self._scratch = self.path.with_name(f".{self.path.name}.{tag}.partial")
+        self._stem = _scratch_stem(self.path)
+        self._scratch = self.path.with_name(f".{self._stem}.{tag}.partial")
         self._dates = IsoDates()
 
     def _connect_url(self) -> URL:
@@ -53,10 +56,10 @@ class SqliteSink(DatabaseSink):
                     f"cannot write in {self.path.parent}", "choose a directory you can write to"
                 )
             for suffix in ("", "-journal"):
-                remove_stale_scratch(self.path.parent, f".{self.path.name}.*.partial{suffix}")
+                remove_stale_scratch(self.path.parent, f".{self._stem}.*.partial{suffix}")
             if not self.resume:
                 self._scratch.unlink(missing_ok=True)
-                waiting = self.path.with_name(f".{self.path.name}.resume.partial")
+                waiting = self.path.with_name(f".{self._stem}.resume.partial")
                 if waiting.exists() and not self.replace:
                     raise TargetError(
                         f"{self.describe()} has an interrupted --resume load waiting in {waiting.name}",
@@ -111,6 +114,26 @@ class SqliteSink(DatabaseSink):
         yield _Writer(conn, table, self._dates)
 
 
+# What a scratch file's name adds to the target's, at most: ".", ".<pid or resume>.partial-journal".
+SCRATCH_AFFIXES = len(".") + len(".4194304.partial-journal")
+
+
+def _scratch_stem(path: Path) -> str:
+    """The target's file name, as its scratch files' names begin. A name too long to take the affixes in
+    the directory is cut and ended by its hash (the target itself can be as long as SQLite's journal,
+    `<name>-journal`, allows)."""
+    try:
+        limit = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    name = os.fsencode(path.name)
+    if len(name) + SCRATCH_AFFIXES <= limit:
+        return path.name
+    digest = "~" + hashlib.sha1(name).hexdigest()[:12]
+    head = name[: max(0, limit - SCRATCH_AFFIXES - len(digest))]
+    return head.decode("utf-8", "ignore") + digest  # a character cut in two is left out
+
+
 # Rows per INSERT statement: one statement of many VALUES tuples runs faster than executemany of one
 # row (the per-statement work is paid once per group), within SQLite's 999 bound variables.
 ROWS_PER_INSERT = 50
@@ -121,6 +144,7 @@ class _Writer:
     def __init__(self, conn: Connection, table: str, dates: IsoDates):
         self.cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         self.table = table
+        self.into = quote(conn, table)
         self.dates = dates
 
     def write(self, batch: Batch) -> None:
@@ -139,10 +163,10 @@ class _Writer:
         whole = n // per * per
         row = f"({', '.join('?' * width)})"
         if whole:
-            sql = f"INSERT INTO {self.table} VALUES {', '.join([row] * per)}"
+            sql = f"INSERT INTO {self.into} VALUES {', '.join([row] * per)}"
             self.cursor.executemany(sql, values[:whole].reshape(-1, per * width).tolist())
         if whole < n:
-            self.cursor.executemany(f"INSERT INTO {self.table} VALUES {row}", values[whole:].tolist())
+            self.cursor.executemany(f"INSERT INTO {self.into} VALUES {row}", values[whole:].tolist())
 
     def _fact_columns(self, b: Batch) -> list[list]:
         """The fact table's columns in the schema's order (INSERT ... VALUES names none)."""
