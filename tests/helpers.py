@@ -53,10 +53,22 @@ def sql_url(url: str):
     return u
 
 
+def _timeouts(url, seconds: int) -> dict:
+    """Driver options so that no statement waits on a stalled server for longer than `seconds`."""
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return {"connect_timeout": seconds, "options": f"-c statement_timeout={seconds * 1000}"}
+    if backend in ("mysql", "mariadb"):
+        return {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
+    return {"timeout": min(seconds, 30)}  # SQLite: how long to wait for a lock
+
+
 @contextlib.contextmanager
-def connect(url: str, **engine_options) -> Iterator[Connection]:
-    """A connection to the target (SQLite with its foreign keys enforced, as a careful client has them)."""
-    engine = create_engine(sql_url(url), poolclass=NullPool, **engine_options)
+def connect(url: str, *, timeout: int = 300, **engine_options) -> Iterator[Connection]:
+    """A connection to the target (SQLite with its foreign keys enforced, as a careful client has them),
+    whose statements fail after `timeout` seconds rather than hang on a stalled server."""
+    u = sql_url(url)
+    engine = create_engine(u, poolclass=NullPool, connect_args=_timeouts(u, timeout), **engine_options)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

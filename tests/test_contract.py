@@ -250,7 +250,7 @@ class Database(Target):
 
     def blocks_done(self) -> int:
         """Blocks an interrupted --resume load has committed, from its record in erpgen_runs (README)."""
-        with contextlib.suppress(Exception), connect(self.url) as conn:
+        with contextlib.suppress(Exception), connect(self.url, timeout=10) as conn:
             return conn.execute(text(f"SELECT blocks_done FROM {self.runs}")).scalar() or 0
         return 0
 
@@ -261,7 +261,7 @@ class Database(Target):
             return conn.execute(text("SELECT status FROM erpgen_runs")).scalars().all()
 
     def sessions(self, sql: str, params: dict) -> list:
-        with connect(self.url, isolation_level="AUTOCOMMIT") as conn:
+        with connect(self.url, timeout=30, isolation_level="AUTOCOMMIT") as conn:
             return conn.execute(text(sql), params).scalars().all()
 
     def close_connection(self, proc) -> int:
