@@ -5,14 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import inspect
-
-from erpgen.database import connect
-from erpgen.urls import parse
 
 from .conftest import erpgen_process
-
-PASSWORD = "s3cr3t-Pa55"
+from .helpers import PASSWORD, assert_no_tables, assert_one_clean_line, connect, digests
 
 BAD_PARAMS = {
     "unparseable date": (["--date-from", "2015-13-01"], "--date-from '2015-13-01' is not a date"),
@@ -33,22 +28,6 @@ BAD_PARAMS = {
     "nothing to write": (["--no-database"], "--no-database leaves nothing to write"),
     "zero block size": (["--block-size", "0"], "--block-size and --batch-size must be at least 1"),
 }
-
-
-def assert_one_clean_line(r, *expected: str) -> None:
-    assert r.code == 2, r
-    lines = r.err.strip().splitlines()
-    assert len(lines) == 1, r
-    assert lines[0].startswith("erpgen: error: "), r
-    assert "Traceback" not in r.err + r.out
-    for text in expected:
-        assert text in lines[0], r
-    assert PASSWORD not in r.err + r.out
-
-
-def assert_no_tables(url: str) -> None:
-    with connect(parse(url)) as conn:
-        assert inspect(conn).get_table_names() == []
 
 
 @pytest.mark.parametrize("case", sorted(BAD_PARAMS))
@@ -106,19 +85,6 @@ def test_sqlite_in_missing_directory(erpgen, tmp_path):
     r = erpgen("generate", "--database-url", f"sqlite:///{tmp_path}/nope/x.db")
     assert_one_clean_line(r, "does not exist")
     assert not (tmp_path / "nope").exists()
-
-
-def test_existing_foreign_tables_are_left_alone(erpgen, sqlite_url):
-    from sqlalchemy import text
-
-    with connect(parse(sqlite_url)) as conn, conn.begin():
-        conn.execute(text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
-        conn.execute(text("INSERT INTO customers VALUES (1, 'kept')"))
-    r = erpgen("generate", "--database-url", sqlite_url, "--n-customers", "10", "--replace")
-    assert_one_clean_line(r, "already has table(s) named customers that erpgen did not create")
-    with connect(parse(sqlite_url)) as conn:
-        assert conn.execute(text("SELECT name FROM customers")).scalar() == "kept"
-        assert inspect(conn).get_table_names() == ["customers"]
 
 
 def test_real_process_prints_one_line_and_exits_2(tmp_path):
@@ -188,8 +154,6 @@ INJECTIONS = ['x"; DROP TABLE customers; --', "'; DROP TABLE customers; --", "cu
 def test_injection_strings_are_data_never_sql(erpgen, pg_url, attack):
     """A database with erpgen data survives hostile text in every place a user can type it."""
     from sqlalchemy.engine import make_url
-
-    from .test_generate import digests
 
     assert erpgen("generate", "--database-url", pg_url, "--n-customers", "30", "-q").code == 0
     before = digests(pg_url)
@@ -265,6 +229,6 @@ def test_the_password_never_reaches_output_or_the_registry(erpgen, pg_url):
     with_password = make_url(pg_url).set(password=PASSWORD).render_as_string(hide_password=False)
     r = erpgen("generate", "--database-url", with_password, "--n-customers", "20")
     assert r.code == 0 and PASSWORD not in r.out + r.err and "***" in r.out
-    with connect(parse(pg_url)) as conn:
+    with connect(pg_url) as conn:
         rows = conn.execute(text("SELECT * FROM erpgen_runs")).all()
     assert rows and PASSWORD not in repr(rows)

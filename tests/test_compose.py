@@ -8,71 +8,22 @@ the schema cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import PurePosixPath
 
 import psycopg
 import pytest
-import yaml
 
-from .conftest import REPO
-
-COMPOSE_FILE = REPO / "docker-compose.yml"
-
-
-def interpolated(value):
-    """What Compose makes of the file: `$$` is a literal `$`; a lone `$` would read the host's environment,
-    which this file must not depend on."""
-    if isinstance(value, dict):
-        return {k: interpolated(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [interpolated(v) for v in value]
-    if isinstance(value, str):
-        parts = value.split("$$")
-        lone = [part[part.index("$") :][:40] for part in parts if "$" in part]
-        assert not lone, f"unescaped $ (a Compose variable; write $$ for a literal $): {lone}"
-        return "$".join(parts)
-    return value
-
-
-def load_compose() -> dict:
-    return interpolated(yaml.safe_load(COMPOSE_FILE.read_text()))
-
-
-def config_content(compose: dict, service: str, target_suffix: str) -> tuple[str, str]:
-    """(target path, content) of the service's one inline config whose target ends with target_suffix."""
-    found = [c for c in compose["services"][service]["configs"] if c["target"].endswith(target_suffix)]
-    assert len(found) == 1, (service, target_suffix, found)
-    return found[0]["target"], compose["configs"][found[0]["source"]]["content"]
-
-
-def option(args: list[str], name: str) -> str:
-    values = [a.split("=", 1)[1] for a in args if a.startswith(f"{name}=")]
-    values += [args[i + 1] for i, a in enumerate(args[:-1]) if a == name]
-    assert len(values) == 1, (name, args)
-    return values[0]
-
-
-def with_option(args: list[str], name: str, value: str) -> list[str]:
-    option(args, name)  # present exactly once
-    out = [f"{name}={value}" if a.startswith(f"{name}=") else a for a in args]
-    return [value if i and out[i - 1] == name else a for i, a in enumerate(out)]
-
-
-def loader_args(compose: dict) -> list[str]:
-    """The loader's erpgen arguments: its entrypoint installs erpgen and hands the command to it."""
-    loader = compose["services"]["loader"]
-    assert loader["entrypoint"][:2] == ["sh", "-c"]
-    assert loader["entrypoint"][2].endswith('&& exec erpgen "$@"'), loader["entrypoint"]
-    return [str(a) for a in loader["command"]]
-
-
-def dashboard(compose: dict) -> dict:
-    return json.loads(config_content(compose, "grafana", ".json")[1])
+from .helpers import (
+    check_compose_file,
+    dashboard,
+    dashboard_range,
+    interpolated,
+    load_compose,
+    loader_args,
+    with_option,
+)
 
 
 def panel_queries(board: dict) -> list[tuple[str, str, str]]:
@@ -99,79 +50,6 @@ def expand_macros(sql: str, time_from: datetime, time_to: datetime) -> str:
     expanded = re.sub(r"\$([_a-zA-Z0-9]+)\(([^)]*)\)", expand, sql)
     assert "$" not in expanded, f"unexpanded Grafana variable in {expanded}"
     return expanded
-
-
-def dashboard_range(board: dict) -> tuple[datetime, datetime]:
-    return tuple(datetime.fromisoformat(board["time"][k]).astimezone(UTC) for k in ("from", "to"))
-
-
-def check_compose_file() -> None:
-    """What `docker compose up -d` relies on; also run for the README's `docker compose` lines."""
-    compose = load_compose()
-    services = compose["services"]
-
-    postgres = services["postgres"]
-    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
-    env = postgres["environment"]
-
-    loader = services["loader"]
-    assert loader["image"].startswith("python:3.11")
-    assert loader["restart"] == "no"  # one-shot: Grafana waits for it to complete
-    assert loader["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    assert ".:/src:ro" in loader["volumes"]
-    args = loader_args(compose)
-    assert args[0] == "generate"
-    user, password, db = env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]
-    assert option(args, "--database-url") == f"postgresql://{user}:{password}@postgres:5432/{db}"
-    assert "--replace" in args  # a second `up` reloads rather than failing on the existing dataset
-
-    # The copy the loader installs from holds everything pyproject.toml builds the package from.
-    copied = set(re.search(r"cp -r (.+?) /tmp/erpgen", loader["entrypoint"][2]).group(1).split())
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    needed = {"pyproject.toml", project["project"]["readme"]}
-    needed |= {PurePosixPath(d).parts[0] for d in project["tool"]["setuptools"]["package-dir"].values()}
-    assert {f"/src/{n}" for n in needed} <= copied, (needed, copied)
-    assert "pip install -q /tmp/erpgen" in loader["entrypoint"][2]
-
-    grafana = services["grafana"]
-    assert grafana["depends_on"] == {"loader": {"condition": "service_completed_successfully"}}
-    assert "3000:3000" in grafana["ports"]
-    genv = grafana["environment"]
-    assert genv["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and genv["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
-
-    _, datasource_yaml = config_content(compose, "grafana", "/provisioning/datasources/erpgen.yaml")
-    (source,) = yaml.safe_load(datasource_yaml)["datasources"]
-    assert source["type"] == "postgres" and source["url"] == "postgres:5432"
-    assert (source["user"], source["secureJsonData"]["password"], source["jsonData"]["database"]) == (
-        user,
-        password,
-        db,
-    )
-
-    _, provider_yaml = config_content(compose, "grafana", "/provisioning/dashboards/erpgen.yaml")
-    (provider,) = yaml.safe_load(provider_yaml)["providers"]
-    board_path, _ = config_content(compose, "grafana", ".json")
-    assert PurePosixPath(board_path).parent == PurePosixPath(provider["options"]["path"])
-    assert genv["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] == board_path
-
-    board = dashboard(compose)
-    start, end = dashboard_range(board)
-    assert start <= datetime.fromisoformat(option(args, "--date-from")).replace(tzinfo=UTC)
-    assert end.date() >= datetime.fromisoformat(option(args, "--date-till")).date()
-    panels = board["panels"]
-    assert len({p["id"] for p in panels}) == len(panels)
-    cells = [cell for p in panels for cell in _cells(p["gridPos"])]
-    assert len(set(cells)) == len(cells), "dashboard panels overlap"
-    for panel in panels:
-        assert panel["datasource"] == {"uid": source["uid"]}, panel["title"]
-        assert panel["targets"] and all(t["datasource"] == {"uid": source["uid"]} for t in panel["targets"])
-
-
-def _cells(pos: dict) -> list[tuple[int, int]]:
-    assert pos["x"] + pos["w"] <= 24, pos  # Grafana's grid is 24 columns wide
-    return [
-        (x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])
-    ]
 
 
 def test_compose_file_structure():

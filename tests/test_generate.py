@@ -1,4 +1,5 @@
-"""End to end on real databases: what lands, with what keys, and that the same seed gives the same data."""
+"""End to end on real databases: what lands, with what keys and types. (That the same seed gives the same
+data on every target, and --replace: test_contract.)"""
 
 from __future__ import annotations
 
@@ -8,21 +9,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from erpgen.database import connect
-from erpgen.digest import csv_digests, database_digests
-from erpgen.urls import parse
-
-SMALL = ["--n-customers", "300", "--date-from", "2019-01-01", "--date-till", "2021-12-31", "--seed", "7"]
-
-
-def scalar(url: str, sql: str):
-    with connect(parse(url)) as conn:
-        return conn.execute(text(sql)).scalar()
-
-
-def digests(url: str, **kw) -> dict[str, str]:
-    with connect(parse(url)) as conn:
-        return database_digests(conn, **kw)
+from .helpers import SMALL, connect, rows, scalar
 
 
 def test_generate_loads_all_tables_with_sane_content(erpgen, any_url):
@@ -59,8 +46,7 @@ def test_generate_loads_all_tables_with_sane_content(erpgen, any_url):
 
 def test_keys_exist_and_are_enforced(erpgen, any_url):
     assert erpgen("generate", "--database-url", any_url, *SMALL).code == 0
-    url = parse(any_url)
-    with connect(url) as conn:
+    with connect(any_url) as conn:
         insp = inspect(conn)
         assert insp.get_pk_constraint("sales_transactions")["constrained_columns"] == ["line_id"]
         fks = {
@@ -81,7 +67,7 @@ def test_keys_exist_and_are_enforced(erpgen, any_url):
     opt_in_without_email = "INSERT INTO customers VALUES (999999, '2020-01-01', NULL, NULL, NULL, NULL, 1, 0, 0, 'US', 'RETAIL', NULL)"
     company_not_b2b = "INSERT INTO customers VALUES (999998, '2020-01-01', NULL, NULL, NULL, NULL, 0, 0, 0, 'US', 'RETAIL', 'Acme')"
     for sql in (orphan, return_of_nothing, unknown_category, opt_in_without_email, company_not_b2b):
-        with connect(url) as conn, pytest.raises(IntegrityError), conn.begin():
+        with connect(any_url) as conn, pytest.raises(IntegrityError), conn.begin():
             conn.execute(text(sql))
 
 
@@ -89,7 +75,7 @@ def test_postgres_uses_real_types(erpgen, pg_url):
     assert erpgen("generate", "--database-url", pg_url, *SMALL).code == 0
     types = dict(
         (r[0], r[1])
-        for r in _rows(
+        for r in rows(
             pg_url,
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'sales_transactions'",
         )
@@ -97,38 +83,6 @@ def test_postgres_uses_real_types(erpgen, pg_url):
     assert types["invoice_date"] == "date"
     assert types["revenue"] == "numeric" and types["quantity"] == "numeric"
     assert types["line_id"] == "bigint"
-
-
-def _rows(url, sql):
-    with connect(parse(url)) as conn:
-        return conn.execute(text(sql)).all()
-
-
-def test_same_seed_same_data_across_targets_batch_and_block_sizes(erpgen, sqlite_url, pg_url, tmp_path):
-    csv_dir = tmp_path / "csv"
-    a = erpgen("generate", "--database-url", sqlite_url, *SMALL, "--csv-dir", csv_dir)
-    b = erpgen("generate", "--database-url", pg_url, *SMALL, "--batch-size", "333", "--block-size", "37")
-    assert a.code == 0 and b.code == 0, (a, b)
-    full_sqlite, full_pg = digests(sqlite_url), digests(pg_url)
-    assert full_sqlite == full_pg
-    seed_cols = digests(sqlite_url, seed_columns_only=True)
-    assert csv_digests(csv_dir) == seed_cols
-    # a different seed gives different data (the digest is not blind)
-    other = tmp_path / "other.db"
-    assert erpgen("generate", "--database-url", f"sqlite:///{other}", *SMALL[:-1], "8").code == 0
-    assert digests(f"sqlite:///{other}")["sales_transactions"] != full_sqlite["sales_transactions"]
-
-
-def test_replace_regenerates_and_refusal_keeps_data(erpgen, any_url):
-    assert erpgen("generate", "--database-url", any_url, *SMALL).code == 0
-    before = digests(any_url)
-    refused = erpgen("generate", "--database-url", any_url, "--n-customers", "50")
-    assert refused.code == 2
-    assert "already holds an erpgen dataset" in refused.err and "--replace" in refused.err
-    assert digests(any_url) == before
-    replaced = erpgen("generate", "--database-url", any_url, "--n-customers", "50", "--replace")
-    assert replaced.code == 0, replaced
-    assert scalar(any_url, "SELECT count(*) FROM customers") == 50
 
 
 def test_csv_files_have_the_seed_columns_and_formats(erpgen, sqlite_url, tmp_path):
@@ -180,39 +134,6 @@ def test_database_url_from_environment(erpgen, sqlite_url, monkeypatch):
     assert scalar(sqlite_url, "SELECT count(*) FROM customers") == 20
 
 
-def test_workers_give_the_same_data(erpgen, tmp_path):
-    one, two = tmp_path / "one.db", tmp_path / "two.db"
-    args = ["generate", *SMALL, "--n-customers", "900", "-q"]
-    assert erpgen(*args, "--database-url", f"sqlite:///{one}").code == 0
-    assert (
-        erpgen(*args, "--database-url", f"sqlite:///{two}", "--workers", "2", "--block-size", "100").code == 0
-    )
-    assert digests(f"sqlite:///{one}") == digests(f"sqlite:///{two}")
-
-
-def test_postgres_fact_copy_queue_is_bounded(pg_url):
-    import queue
-
-    import psycopg
-    from psycopg.copy import QueuedLibpqWriter
-
-    from erpgen.sinks.postgres import COPY_QUEUE_PIECES, _queued_writer
-
-    with psycopg.connect(pg_url) as conn, conn.cursor() as cur:
-        # the attribute _queued_writer replaces is psycopg's queue (a rename there must fail here)
-        assert isinstance(vars(QueuedLibpqWriter(cur)).get("_queue"), queue.Queue)
-        writer = _queued_writer(cur)
-        assert writer._queue.maxsize == COPY_QUEUE_PIECES
-        cur.execute("CREATE TEMP TABLE t (x int)")
-        with cur.copy("COPY t FROM STDIN", writer=writer) as copy:
-            for i in range(5 * COPY_QUEUE_PIECES):  # more pieces than the queue holds
-                copy.write(f"{i}\n")
-        assert cur.execute("SELECT count(*), sum(x) FROM t").fetchone() == (
-            5 * COPY_QUEUE_PIECES,
-            sum(range(5 * COPY_QUEUE_PIECES)),
-        )
-
-
 def test_a_broken_self_reference_fails_with_its_own_message_on_postgres(erpgen, pg_url, monkeypatch):
     """The returned_line_id key is validated with hash joins off (_index_probes): when that validation
     fails, the user sees the violation, not a later "transaction is aborted"."""
@@ -231,5 +152,5 @@ def test_a_broken_self_reference_fails_with_its_own_message_on_postgres(erpgen, 
     assert r.code != 0
     assert "fk_sales_transactions_returned_line_id" in r.err, r.err
     assert "aborted" not in r.err and "Traceback" not in r.err
-    with connect(parse(pg_url)) as conn:
+    with connect(pg_url) as conn:
         assert inspect(conn).get_table_names() == []  # nothing committed

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import REPO, run_process
-from .test_compose import check_compose_file, load_compose
+from .helpers import check_compose_file, load_compose
 
 README = (REPO / "README.md").read_text()
 PG_URL = re.compile(r"postgresql://\S+")

@@ -20,7 +20,7 @@ from erpgen.urls import parse
 from erpgen.validation import validate
 
 from .conftest import REPO
-from .test_bad_input import PASSWORD, assert_one_clean_line
+from .helpers import PASSWORD, assert_one_clean_line
 
 CHARTS = (
     "revenue_by_channel",

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from erpgen.database import connect
 from erpgen.urls import parse
 
-from .test_bad_input import assert_one_clean_line
+from .helpers import assert_one_clean_line
 
 
 def test_scenarios_command_lists_the_builtins(erpgen):
