@@ -14,7 +14,7 @@ import pytest
 from erpgen.digest import parquet_digests
 from erpgen.schema import CUSTOMER_TABLES
 
-from .test_generate import digests
+from .helpers import digests
 
 pytest.importorskip("distributed")
 pq = pytest.importorskip("pyarrow.parquet")

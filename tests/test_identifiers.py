@@ -30,14 +30,13 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import URL, Engine
 
 from erpgen.database import connect
-from erpgen.sinks.mysql import SCRATCH_PREFIX, _resume_database, load_lock
+from erpgen.sinks.mysql import SCRATCH_PREFIX, load_lock, resume_database
 from erpgen.sinks.names import like_prefix, quote
 from erpgen.sinks.postgres import STAGE_PREFIX
 from erpgen.urls import parse
 
 from .conftest import REPO, named_database
-from .test_bad_input import assert_one_clean_line
-from .test_reliability import wait_for
+from .helpers import assert_one_clean_line, wait_for
 
 # -- the lint -------------------------------------------------------------------------------------------
 
@@ -797,7 +796,7 @@ def hostile(request, tmp_path):
         finally:
             if kind == "mysql":  # a failed test may leave the resume database behind
                 with connect(parse(url)) as conn:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(conn, _resume_database(name))}")
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(conn, resume_database(name))}")
 
 
 def _admin(kind: str, url: str):
@@ -823,7 +822,7 @@ def everything_else(kind: str, name: str, url: str) -> tuple[dict, set]:
             ):
                 if schema in held:
                     held[schema].add(table)
-    ours = {n for n in held if TOKEN in n or n == _resume_database(name)} - {name}
+    ours = {n for n in held if TOKEN in n or n == resume_database(name)} - {name}
     return {n: v for n, v in held.items() if n != name and n not in ours and not n.startswith(PREFIXES)}, ours
 
 
@@ -972,7 +971,7 @@ def test_a_hostile_name_loads_resumes_and_reads_back(hostile, erpgen, tmp_path):
     assert {k: after.get(k) for k in before} == before  # nothing else dropped or changed
     if kind == "sqlite":
         assert set(after) == set(before)  # no scratch file left
-    names = {name, stage, _resume_database(name)}
+    names = {name, stage, resume_database(name)}
     bad = [(d, s, misquoted(d, s, names)) for d, s in sent if misquoted(d, s, names)]
     assert bad == []
     if kind != "sqlite":

@@ -110,3 +110,14 @@ def test_docs_layout_names_every_module():
         if path.name not in layout
     ]
     assert missing == []
+
+
+def test_no_test_module_imports_another():
+    # what tests share lives in tests/helpers.py or conftest.py, so a test module can move or go alone
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith("test_"):
+                found.append(f"{path.name}: from {'.' * node.level}{node.module}")
+    assert found == []

@@ -58,7 +58,7 @@ class MysqlSink(DatabaseSink):
         super().__init__(url, replace=replace, resume=resume)
         self.tag = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"  # also this run's GET_LOCK
         self.old = f"{self.tag}_old"  # where the target's previous erpgen tables go
-        self.waiting = _resume_database(url.database or "")
+        self.waiting = resume_database(url.database or "")
         self.scratch = self.waiting if resume else self.tag
         self.owned: list[str] = []  # the scratch databases this run may drop: once it holds the target's lock
         self._dates = IsoDates()
@@ -222,7 +222,7 @@ class MysqlSink(DatabaseSink):
             writer.wait()
 
 
-def _resume_database(target: str) -> str:
+def resume_database(target: str) -> str:
     name = f"{RESUME_PREFIX}{target}"
     return name if len(name) <= 64 else f"{RESUME_PREFIX}{hashlib.sha1(target.encode()).hexdigest()[:16]}"
 
