@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from inspect import signature as _signature
 from typing import TYPE_CHECKING, Any, Literal
 
 from erpgen.errors import ConfigError, ErpGenError, TargetError
@@ -157,38 +158,7 @@ def generate(
     return run(on_progress=on_progress, **params)
 
 
-def estimate(
-    *,
-    database_url: str | None = None,
-    scenario: str | os.PathLike[str] | Scenario = "air-freshener",
-    n_customers: int | None = None,
-    date_from: str | dt.date | None = None,
-    date_till: str | dt.date | None = None,
-    n_devices: int | None = None,
-    n_accessories: int | None = None,
-    n_spare_parts: int | None = None,
-    n_refills: int | None = None,
-    n_bulk_refills: int | None = None,
-    p_first_name: float | None = None,
-    p_last_name: float | None = None,
-    p_email: float | None = None,
-    p_phone: float | None = None,
-    p_email_opt_in: float | None = None,
-    p_sms_opt_in: float | None = None,
-    p_call_opt_in: float | None = None,
-    faker_locale: str | None = None,
-    seed: int = 42,
-    csv_dir: str | os.PathLike[str] | None = None,
-    parquet_dir: str | os.PathLike[str] | None = None,
-    no_database: bool = False,
-    replace: bool = False,
-    resume: bool = False,
-    workers: int = 1,
-    engine: Literal["local", "dask"] = "local",
-    scheduler: str | None = None,
-    block_size: int | None = None,
-    batch_size: int = 100_000,
-) -> Estimate:
+def estimate(**params: Any) -> Estimate:
     """Rows per table, size on disk and time of the run generate() would make with the same parameters
     (see help(erpgen.generate)): `erpgen generate --dry-run`.
 
@@ -196,17 +166,23 @@ def estimate(
     no server. Returns an Estimate (rows, bytes per output, seconds, target). Raises ConfigError for
     the same bad parameters as generate().
     """
-    params = _run_parameters(locals())  # first: only the parameters are local yet
     from erpgen.estimation import estimate as run
 
-    return run(**params)
+    return run(**_run_parameters(params))
+
+
+# generate()'s parameters but on_progress, stated once: help() and inspect show them for estimate() too
+estimate.__signature__ = _signature(generate).replace(  # type: ignore[attr-defined]
+    parameters=[p for p in _signature(generate).parameters.values() if p.name != "on_progress"],
+    return_annotation="Estimate",
+)
 
 
 def _run_parameters(given: dict[str, Any]) -> dict[str, Any]:
     """generate()'s and estimate()'s arguments as erpgen.config.make_run takes them."""
     params = {k: v for k, v in given.items() if k != "on_progress"}
     for name in ("csv_dir", "parquet_dir"):
-        if params[name] is not None:
+        if params.get(name) is not None:
             params[name] = str(params[name])
     return params
 
