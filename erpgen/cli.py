@@ -125,7 +125,7 @@ def _scenario_flag(name: str, type_, help_text: str):
     metavar="ADDRESS",
     default=None,
     help="With --engine dask: the scheduler of an existing cluster (tcp://host:8786); default: a "
-    "cluster of --workers processes on this machine.",
+    "LocalCluster of --workers processes.",
 )
 @click.option(
     "--block-size",

@@ -52,23 +52,19 @@ def _distributed():
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int) -> Iterator[object]:
-    """A client of the cluster at `scheduler`, or of a cluster of `workers` processes on this machine whose
-    scheduler runs in a process of its own too, so that the client's work and memory stay its own."""
+    """A client of the cluster at `scheduler`, or of a LocalCluster of `workers` processes."""
     distributed = _distributed()
     if scheduler is None:
-        from distributed.deploy.subprocess import SubprocessCluster
-
         with (
-            SubprocessCluster(
+            distributed.LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,  # the simulation is numpy on one core per block
+                processes=True,
                 dashboard_address=None,
                 silence_logs=logging.CRITICAL,  # workers log errors of their own shutdown
-                worker_kwargs={"silence_logs": logging.CRITICAL},
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
-            client.wait_for_workers(workers)  # its workers start in processes of their own
             yield client
         return
     try:
