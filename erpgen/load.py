@@ -30,6 +30,7 @@ from erpgen.sinks.base import Batch, ResumableSink, Sink
 from erpgen.tables import events_batch, fact_batch, lifecycle_batch
 
 Progress = Callable[[str, int], None]
+_CUSTOMER_TABLES = frozenset(t.name for t in CUSTOMER_TABLES)
 
 
 def facts_of(model: Model, ids: np.ndarray) -> BlockFacts:
@@ -67,9 +68,6 @@ class _Writes:
                 if on_progress:
                     on_progress(table, self.rows.get(table, 0) + count)
         self.rows[table] = self.rows.get(table, 0) + count
-
-
-_CUSTOMER_TABLES = frozenset(t.name for t in CUSTOMER_TABLES)
 
 
 def _chunks(batch: Batch, size: int) -> Iterator[Batch]:

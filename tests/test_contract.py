@@ -334,7 +334,7 @@ class Postgres(Database):
 
 
 class DaskOnPostgres(Postgres):
-    COPYING = "COPY erpgen_stage%"  # the workers' staging table (README: erpgen_stage_*)
+    COPYING = "COPY %erpgen_stage%"  # the workers' staging table (README: erpgen_stage_*), name quoted
 
     def __init__(self, url: str, known: frozenset[str], scheduler):
         super().__init__("dask", url, known)

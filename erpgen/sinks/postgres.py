@@ -268,19 +268,17 @@ class _StageWriter:
 
     def write(self, table: str, batch: Batch, block_no: int) -> None:
         conn = _worker_connection(self.conninfo)
-        # the stage's name is erpgen's own (STAGE_PREFIX, hex digits and a table name): bare, as CREATE
-        # TABLE wrote it
         stage = self.stages[table]
-        if table == FACT.name:
-            sql = f"COPY {stage} ({', '.join(FACT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-            with conn.cursor() as cur, cur.copy(sql) as copy:
-                copy.write(BINARY_HEADER)
-                copy.write(encode_facts(batch))
-                copy.write(BINARY_TRAILER)
-            return
-        columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
-        with conn.cursor() as cur, cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
-            copy.write(text_lines(table, batch, IsoDates()))
+        with conn.cursor() as cur:
+            if table == FACT.name:
+                with cur.copy(_copy_sql(stage, FACT_COLUMNS, binary=True)) as copy:
+                    copy.write(BINARY_HEADER)
+                    copy.write(encode_facts(batch))
+                    copy.write(BINARY_TRAILER)
+                return
+            columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
+            with cur.copy(_copy_sql(stage, columns)) as copy:
+                copy.write(text_lines(table, batch, IsoDates()))
 
 
 _WORKER_CONNECTIONS: dict = {}
