@@ -105,9 +105,10 @@ def load(
     """Every table into every sink (begun, not committed): the rows per table."""
     cfg, block_size = blocks.cfg, options.block_size
     started = runlog.now()
+    handed = blocks.attach(sinks)
     digest = LoadDigests(hashed_elsewhere=_CUSTOMER_TABLES if blocks.hashes_customer_tables else frozenset())
     writes = _Writes([*sinks, digest], options.batch_size, on_progress)
-    writes.handed = blocks.attach(sinks)
+    writes.handed = handed
     fact_blocks: list[Iterator] = []
 
     def start_facts() -> None:

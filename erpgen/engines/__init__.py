@@ -27,7 +27,7 @@ class BlockMaker(Protocol):
     cfg: GenerateConfig
     catalog: Catalog
     # whether the engine makes and hashes the tables keyed by customer itself, block by block where the
-    # block is (finish_writes returns their rows and segment digests)
+    # block is (finish_writes returns their rows and segment digests); settled by attach()
     hashes_customer_tables: bool
 
     @property

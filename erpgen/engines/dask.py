@@ -94,7 +94,8 @@ class DaskBlocks:
         self._model: Model | None = None
         self.writers: list[ParallelWriter] = []
         self.rows_here = True  # whether the client needs the blocks' rows (a target with one writer)
-        self.hashes_customer_tables = True  # the workers make and hash the tables keyed by customer
+        # whether the workers make and hash the tables keyed by customer: where a sink takes their rows
+        self.hashes_customer_tables = False
         # block number -> future of its facts and its customer ids (first, end), until written
         self._held: dict[int, tuple[object, tuple[int, int]]] = {}
         self._writes: deque = deque()
@@ -125,6 +126,8 @@ class DaskBlocks:
                 self.writers.append(writer)
                 handed.add(k)
         self.rows_here = len(handed) < len(sinks)
+        # with no sink to write for, a worker would only make again the rows the client makes anyway
+        self.hashes_customer_tables = bool(handed)
         return handed
 
     def map(self, fn, id_blocks: Iterator[np.ndarray]) -> Iterator:
@@ -149,6 +152,8 @@ class DaskBlocks:
         """Have the worker holding block `block_no` make its tables keyed by customer (line ids from
         first_line_id), write them to the targets that take parallel writers, and hash them."""
         block, ids = self._held.pop(block_no)
+        if not self.hashes_customer_tables:
+            return
         self._writes.append(
             self.client.submit(
                 _write_block, block, self._shared, ids, first_line_id, block_no, self.writers, pure=False
