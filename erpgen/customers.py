@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import lru_cache
 from itertools import accumulate
 
@@ -23,12 +24,17 @@ from erpgen.rng import Draws, Stream
 POOL_SIZE = 1000
 DOMAIN_POOL_SIZE = 40
 
-# b-values of the CUSTOMER stream: one per field, so each field's draw is independent.
-(_CREATED, _HAS_FIRST, _HAS_LAST, _HAS_EMAIL, _HAS_PHONE, _FIRST, _LAST, _DOMAIN, _EMAIL_NO, _PHONE,
- _PHONE_DIGITS, _EMAIL_OPT, _SMS_OPT, _CALL_OPT, _COUNTRY, _CHANNEL, _COMPANY) = range(17)  # fmt: skip
+
+class Field(IntEnum):
+    """The b-values of the CUSTOMER stream (erpgen.rng), one per field, so that each field's draw is
+    independent of the others. They are part of the data's definition: renumbering one changes every
+    dataset."""
+
+    CREATED, HAS_FIRST, HAS_LAST, HAS_EMAIL, HAS_PHONE, FIRST, LAST, DOMAIN, EMAIL_NO, PHONE = range(10)
+    PHONE_DIGITS, EMAIL_OPT, SMS_OPT, CALL_OPT, COUNTRY, CHANNEL, COMPANY = range(10, 17)
 
 
-def _ascii_slug(text: str) -> str:
+def ascii_slug(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(ch for ch in folded.lower() if ch.isalnum()) or "customer"
 
@@ -98,12 +104,12 @@ def identity_pools(locale: str, seed: int) -> IdentityPools:
     return IdentityPools(
         first,
         last,
-        tuple(map(_ascii_slug, first)),
-        tuple(map(_ascii_slug, last)),
+        tuple(map(ascii_slug, first)),
+        tuple(map(ascii_slug, last)),
         domains,
         tuple(phones),
         companies,
-        tuple(map(_ascii_slug, companies)),
+        tuple(map(ascii_slug, companies)),
     )
 
 
@@ -175,7 +181,7 @@ def created_day(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> 
     """
     season = cfg.scenario.seasonality
     cdf = acquisition_cdf(cfg.date_from, cfg.n_days, season.acquisition_growth_per_year, season.month_weights)
-    u = draws.uniform(Stream.CUSTOMER, customer_ids, 0, _CREATED)
+    u = draws.uniform(Stream.CUSTOMER, customer_ids, 0, Field.CREATED)
     offset = np.searchsorted(cdf, (customer_ids - 1 + u) / cfg.n_customers, side="left")
     start = day_number(cfg.date_from)
     return start + np.minimum(offset, cfg.n_days - 1)
@@ -190,12 +196,12 @@ def _mix(draws: Draws, ids: np.ndarray, b: int, shares: list[float]) -> np.ndarr
 
 def country_index(cfg: GenerateConfig, ids: np.ndarray, draws: Draws) -> np.ndarray:
     """Index into cfg.scenario.countries (in file order) for each customer."""
-    return _mix(draws, ids, _COUNTRY, [c.share for c in cfg.scenario.countries.values()])
+    return _mix(draws, ids, Field.COUNTRY, [c.share for c in cfg.scenario.countries.values()])
 
 
 def channel_index(cfg: GenerateConfig, ids: np.ndarray, draws: Draws) -> np.ndarray:
     """Index into cfg.scenario.channels (in file order): each customer's home channel."""
-    return _mix(draws, ids, _CHANNEL, [c.share for c in cfg.scenario.channels.values()])
+    return _mix(draws, ids, Field.CHANNEL, [c.share for c in cfg.scenario.channels.values()])
 
 
 def locale_of(cfg: GenerateConfig, country) -> str:
@@ -218,15 +224,15 @@ def build_customers(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws)
         return draws.integers(Stream.CUSTOMER, size, ids[rows], 0, b)
 
     def address(pools: _PoolArrays, rows: np.ndarray, at_domain: np.ndarray) -> np.ndarray:
-        text = pools.first_dots[pick(_FIRST, POOL_SIZE, rows)]
-        text = np.strings.add(text, pools.last_slugs[pick(_LAST, POOL_SIZE, rows)])
-        text = np.strings.add(text, _NUMBERS[pick(_EMAIL_NO, 100, rows)])
+        text = pools.first_dots[pick(Field.FIRST, POOL_SIZE, rows)]
+        text = np.strings.add(text, pools.last_slugs[pick(Field.LAST, POOL_SIZE, rows)])
+        text = np.strings.add(text, _NUMBERS[pick(Field.EMAIL_NO, 100, rows)])
         return np.strings.add(text, at_domain)
 
-    has_first = u(_HAS_FIRST) < cfg.p_first_name
-    has_last = u(_HAS_LAST) < cfg.p_last_name
-    has_email = u(_HAS_EMAIL) < cfg.p_email
-    has_phone = u(_HAS_PHONE) < cfg.p_phone
+    has_first = u(Field.HAS_FIRST) < cfg.p_first_name
+    has_last = u(Field.HAS_LAST) < cfg.p_last_name
+    has_email = u(Field.HAS_EMAIL) < cfg.p_email
+    has_phone = u(Field.HAS_PHONE) < cfg.p_phone
     countries = list(cfg.scenario.countries.items())
     channels = list(cfg.scenario.channels)
     country = country_index(cfg, ids, draws)
@@ -246,23 +252,23 @@ def build_customers(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws)
         ours = locale == k if len(names) > 1 else np.ones(n, dtype=bool)
 
         rows = np.flatnonzero(ours & has_first)
-        first_name[rows] = pools.first_names[pick(_FIRST, POOL_SIZE, rows)]
+        first_name[rows] = pools.first_names[pick(Field.FIRST, POOL_SIZE, rows)]
         rows = np.flatnonzero(ours & has_last)
-        last_name[rows] = pools.last_names[pick(_LAST, POOL_SIZE, rows)]
+        last_name[rows] = pools.last_names[pick(Field.LAST, POOL_SIZE, rows)]
         rows = np.flatnonzero(ours & is_b2b)
-        company[rows] = pools.companies[pick(_COMPANY, POOL_SIZE, rows)]
+        company[rows] = pools.companies[pick(Field.COMPANY, POOL_SIZE, rows)]
 
         # "<first slug>.<last slug><0..99>@<domain>", the domain the company's own for B2B customers
         rows = np.flatnonzero(ours & has_email)
         b2b, free = rows[is_b2b[rows]], rows[~is_b2b[rows]]
-        email[b2b] = address(pools, b2b, pools.at_companies[pick(_COMPANY, POOL_SIZE, b2b)])
-        domain = pick(_DOMAIN, DOMAIN_POOL_SIZE, free) % len(pools.at_domains)
+        email[b2b] = address(pools, b2b, pools.at_companies[pick(Field.COMPANY, POOL_SIZE, b2b)])
+        domain = pick(Field.DOMAIN, DOMAIN_POOL_SIZE, free) % len(pools.at_domains)
         email[free] = address(pools, free, pools.at_domains[domain])
 
         # a pool phone with its last 4 digits replaced, in code points (phones may be any unicode)
         rows = np.flatnonzero(ours & has_phone)
-        which = pick(_PHONE, POOL_SIZE, rows)
-        number = pick(_PHONE_DIGITS, 10_000, rows)
+        which = pick(Field.PHONE, POOL_SIZE, rows)
+        number = pick(Field.PHONE_DIGITS, 10_000, rows)
         codes = pools.phone_codes[which]
         digits = np.stack([number // 1000, number // 100 % 10, number // 10 % 10, number % 10], axis=1)
         codes[np.arange(len(rows))[:, None], pools.phone_slots[which]] = ord("0") + digits
@@ -280,9 +286,9 @@ def build_customers(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws)
         "last_name": last_name.tolist(),
         "email": email.tolist(),
         "phone": phone.tolist(),
-        "email_opt_in": (has_email & (u(_EMAIL_OPT) < cfg.p_email_opt_in)).astype(np.int64),
-        "sms_opt_in": (has_phone & (u(_SMS_OPT) < cfg.p_sms_opt_in)).astype(np.int64),
-        "call_opt_in": (has_phone & (u(_CALL_OPT) < cfg.p_call_opt_in)).astype(np.int64),
+        "email_opt_in": (has_email & (u(Field.EMAIL_OPT) < cfg.p_email_opt_in)).astype(np.int64),
+        "sms_opt_in": (has_phone & (u(Field.SMS_OPT) < cfg.p_sms_opt_in)).astype(np.int64),
+        "call_opt_in": (has_phone & (u(Field.CALL_OPT) < cfg.p_call_opt_in)).astype(np.int64),
         "country": country_codes[country].tolist(),
         "channel": channel_codes[channel].tolist(),
         "company_name": company.tolist(),
