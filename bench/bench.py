@@ -35,6 +35,7 @@ from sqlalchemy.engine import URL, make_url
 
 CLI = Path(__file__).resolve().parents[1] / "cli.py"
 ELEVEN_YEARS, FIFTEEN_YEARS, DATE_TILL = dt.date(2015, 1, 1), dt.date(2011, 1, 1), dt.date(2025, 12, 31)
+THREE_YEARS = dt.date(2023, 1, 1)
 ORIGINAL_LINES_PER_S = 29_000  # the original generator, 10,000 customers x 11 years into SQLite
 # its 300k customers x 11 years took ~19 minutes at that rate (issue 4): ~110 lines per customer
 ORIGINAL_LINES_PER_CUSTOMER = 19 * 60 * ORIGINAL_LINES_PER_S / 300_000
@@ -75,7 +76,9 @@ class Measurement:
     ratio: float | None = None  # lps / reference_lps
     error: str = ""
     note: str = ""
-    engine: str = ""  # "dask N": --engine dask on a LocalCluster of N workers; "": the --workers option
+    engine: str = ""  # "dask N": --engine dask on a cluster of N workers of erpgen's own; "": --workers
+    client_cpu_s: float = 0.0  # CPU seconds of erpgen's own process alone (its workers not counted)
+    client_mib: float = 0.0  # the peak RSS (VmHWM) of erpgen's own process alone
 
     @property
     def what(self) -> str:
@@ -103,16 +106,30 @@ def tree_pss_kib(root: int) -> int:
     return total
 
 
+def own_usage(pid: int) -> tuple[float, float] | None:
+    """(CPU seconds, peak RSS MiB) of one process alone, not its children (Linux /proc), or None."""
+    with contextlib.suppress(OSError, IndexError, ValueError, StopIteration):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/status") as f:
+            hwm_kib = int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), hwm_kib / 1024
+    return None
+
+
 class Footprint(threading.Thread):
-    """Samples tree_pss_kib(pid) every 50 ms until stopped; `peak_mib` is the largest sample."""
+    """Samples tree_pss_kib(pid) every 50 ms until stopped; `peak_mib` is the largest sample, `own` the
+    last own_usage(pid) seen (at most 50 ms before the process ended)."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
         self.pid, self.peak_mib, self.done = pid, 0.0, threading.Event()
+        self.own = (0.0, 0.0)
 
     def run(self) -> None:
         while not self.done.wait(0.05):
             self.peak_mib = max(self.peak_mib, tree_pss_kib(self.pid) / 1024)
+            self.own = own_usage(self.pid) or self.own
 
     def stop(self) -> float:
         self.done.set()
@@ -122,10 +139,10 @@ class Footprint(threading.Thread):
 
 def run_erpgen(
     m: Measurement, workers: int, server: URL, tmp: str, run: int
-) -> tuple[float, float, float, int]:
+) -> tuple[float, float, float, int, tuple[float, float]]:
     """One `erpgen generate` process for `m` into a fresh database, SQLite file or Parquet directory:
     (seconds, peak RSS MiB of its largest process, peak MiB of all its processes together, sales
-    lines), or an error holding its last stderr line. A PostgreSQL URL goes through DATABASE_URL, so
+    lines, (CPU seconds, peak RSS MiB) of erpgen's own process alone), or an error holding its last stderr line. A PostgreSQL URL goes through DATABASE_URL, so
     no password shows in the process list."""
     cmd = [sys.executable, CLI, "generate", "--n-customers", str(m.customers), "--seed", "42"]
     cmd += ["--date-from", str(m.date_from), "--date-till", str(DATE_TILL), "--workers", str(workers)]
@@ -162,7 +179,8 @@ def run_erpgen(
     found = re.search(r"^\s*sales_transactions\s+([\d,]+) rows", printed, re.M)
     if proc.returncode or not found:
         raise RuntimeError(errors.strip().splitlines()[-1] if errors.strip() else f"exit {proc.returncode}")
-    return seconds, usage.ru_maxrss / 1024, total_mib, int(found.group(1).replace(",", ""))
+    lines = int(found.group(1).replace(",", ""))
+    return seconds, usage.ru_maxrss / 1024, total_mib, lines, footprint.own
 
 
 def libpq_url(url: URL, database: str | None = None) -> str:
@@ -329,10 +347,11 @@ def first_line(exc: Exception, server: URL) -> str:
 def measure(m: Measurement, args: argparse.Namespace, server: URL, tmp: str) -> None:
     """Run erpgen then its reference args.runs times, alternating so both see the same machine; keep the
     median seconds of each and the largest peaks of memory. A failure ends the line with its message."""
-    erpgen_s, rss, total, reference_s = [], [], [], []
+    erpgen_s, rss, total, reference_s, own = [], [], [], [], []
     try:
         for run in range(args.runs):
-            seconds, peak, all_processes, m.lines = run_erpgen(m, args.workers, server, tmp, run)
+            seconds, peak, all_processes, m.lines, own_usage = run_erpgen(m, args.workers, server, tmp, run)
+            own.append(own_usage)
             erpgen_s.append(seconds)
             rss.append(peak)
             total.append(all_processes)
@@ -344,6 +363,8 @@ def measure(m: Measurement, args: argparse.Namespace, server: URL, tmp: str) -> 
             return
         m.note = f"  reference of '{m.what}' failed: {first_line(exc, server)}"
     m.seconds, m.rss_mib, m.total_mib = statistics.median(erpgen_s), max(rss), max(total)
+    m.client_cpu_s = statistics.median(cpu for cpu, _ in own)
+    m.client_mib = max(mib for _, mib in own)
     m.lps = m.lines / m.seconds
     if reference_s:
         m.reference_lps = m.lines / statistics.median(reference_s)
@@ -374,6 +395,11 @@ def report(done: list[Measurement], big: bool) -> None:
         figures = (f"{m.lines:,}", f"{m.seconds:.2f}", f"{m.lps:,.0f}", ref, ratio, f"{m.rss_mib:.0f}",
                    f"{m.total_mib:.0f}")  # fmt: skip
         print(f"{m.what:<40} {m.error}" if m.error else LINE.format(m.what, *figures))
+    if clients := [m for m in done if m.engine and not m.error]:
+        print("\nthe Dask client (erpgen's own process; scheduler and workers are others)")
+        print("{:<40} {:>10} {:>14} {:>14}".format("what", "lines", "client CPU s", "client MiB"))
+        for m in clients:
+            print(f"{m.what:<40} {m.lines:>10,} {m.client_cpu_s:>14.2f} {m.client_mib:>14.0f}")
     print("".join(f"{m.note}\n" for m in done if m.note) + "\ntargets:")
     ok = {m.key: m for m in done if not m.error}
     ok["largest"] = max(ok.values(), key=lambda m: m.total_mib, default=None)
@@ -416,6 +442,11 @@ def main() -> int:
     p.add_argument("--skip-parquet", action="store_true", help="no Parquet measurement")
     p.add_argument("--skip-csv", action="store_true", help="no CSV measurement")
     p.add_argument("--dask", action="store_true", help="also --engine dask with 1 and 2 local workers")
+    p.add_argument(
+        "--dask-client",
+        action="store_true",
+        help="only the Dask client's own CPU and memory: Parquet, 2 workers, 3 years, 50k/200k/1M customers",
+    )
     p.add_argument("--runs", type=int, default=1, help="runs of each measurement, median reported (1)")
     args = p.parse_args()
     server, pg_version = make_url(args.pg_url), "skipped"
@@ -440,7 +471,14 @@ def main() -> int:
         (sq, "original", "SQLite", 10_000, ELEVEN_YEARS),
     ]
     todo = [Measurement(*spec) for wanted, *spec in plan if wanted]
-    if args.dask:  # scale-out: the same Parquet and PostgreSQL runs on a LocalCluster of 1 and 2 workers
+    if (
+        args.dask_client
+    ):  # whether the client's work stays flat as the customers grow (the cluster's does not)
+        todo = [
+            Measurement(f"client{n}", "Parquet", n, THREE_YEARS, engine="dask 2")
+            for n in (50_000, 200_000, 1_000_000)
+        ]
+    if args.dask:  # scale-out: the same Parquet and PostgreSQL runs on a cluster of 1 and 2 workers
         for n in (1, 2):
             for key, target, wanted in (("parquet", "Parquet", True), ("pg", "PostgreSQL", pg)):
                 if wanted:

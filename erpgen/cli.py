@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 
 import click
 
@@ -125,7 +129,7 @@ def _scenario_flag(name: str, type_, help_text: str):
     metavar="ADDRESS",
     default=None,
     help="With --engine dask: the scheduler of an existing cluster (tcp://host:8786); default: a "
-    "LocalCluster of --workers processes.",
+    "cluster of --workers processes of erpgen's own, which ends with it.",
 )
 @click.option(
     "--block-size",
@@ -334,15 +338,48 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on success, 2 with one line on a usage or input problem, 1 on a bug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    with _sigterm_as_interrupt():
+        return _run(args, debug)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager, `kill`, a container stopping): unwound as Ctrl-C is, so the run rolls
+    back, removes its scratch and ends its workers before it exits."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals reach only the main thread
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(exc: BaseException | None) -> int:
+    if isinstance(exc, Terminated):
+        click.echo("erpgen: stopped by SIGTERM; nothing was committed", err=True)
+        return 128 + signal.SIGTERM
+    click.echo("erpgen: interrupted; nothing was committed", err=True)
+    return 130
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         cli.main(args=args, prog_name="erpgen", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:
         return int(exc.code or 0)
-    except click.exceptions.Abort:
-        click.echo("erpgen: interrupted; nothing was committed", err=True)
-        return 130
+    except click.exceptions.Abort as exc:  # click's own wrapping of KeyboardInterrupt
+        return _interrupted(exc.__cause__)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `erpgen` / `erpgen db`: show the help
         click.echo(exc.format_message())
         return exc.exit_code
@@ -357,9 +394,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"erpgen: error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("erpgen: interrupted; nothing was committed", err=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except Exception as exc:  # a bug: say so in one line, unless --debug asks for the traceback
         if debug:
             traceback.print_exc()

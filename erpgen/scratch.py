@@ -79,6 +79,14 @@ class Spill:
         self.file.close()
 
 
+def discard(scratch: Path, *, made_directory: bool) -> None:
+    """Remove a run's scratch folder, and the folder around it when the run made that one and nothing
+    else has come into it: a run that does not finish leaves no trace, not even an empty --csv-dir."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    if made_directory:
+        remove_if_empty(str(scratch.parent))
+
+
 def folder_beside(directory: Path, pattern: str, *, what: str, flag: str) -> Path:
     """This process's scratch folder inside `directory` (made, with `directory`, if missing), named by
     `pattern` with its `*` standing for the process id; the folders of killed runs are removed first.

@@ -158,15 +158,21 @@ def wait_for(proc: subprocess.Popen, marker: str | re.Pattern, timeout: float = 
     raise AssertionError(f"never saw {marker!r}; got {seen}")
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group."""
-    members = []
+def descendants(pid: int) -> list[int]:
+    """The processes under `pid` (children, theirs, and so on), whatever process group or session they are
+    in. Taken while `pid` lives: once it is gone, its children belong to init."""
+    children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(stat.parent.name))
-    return members
+            children.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                int(stat.parent.name)
+            )
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
 
 
 def end_group(proc: subprocess.Popen) -> None:
@@ -175,14 +181,13 @@ def end_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def kill(proc: subprocess.Popen, *, whole_group: bool = True) -> None:
-    """kill -9 the erpgen process. Its forked block makers outlive it (see test_reliability), so by default
-    they are killed too, and nothing of the run is left running."""
+def kill(proc: subprocess.Popen) -> None:
+    """kill -9 the erpgen process, and then what is left of its process group: its workers end with
+    it (test_endings), but not in the same instant, and the next test should not meet them."""
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the run had ended before it was killed"
-    if whole_group:
-        end_group(proc)
+    end_group(proc)
 
 
 # -- docker-compose.yml (test_compose, test_readme) ---------------------------------------------------

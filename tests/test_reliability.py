@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import threading
-import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -18,8 +17,6 @@ from .helpers import (
     FACTS_STARTED,
     assert_one_clean_line,
     end_group,
-    group_members,
-    kill,
     start,
     table_names,
     wait_for,
@@ -104,18 +101,3 @@ def test_ctrl_c_rolls_back(pg_url, tmp_path):
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "erpgen: interrupted; nothing was committed"
     assert table_names(pg_url) == []
-
-
-def test_a_killed_load_leaves_no_process_behind(tmp_path):
-    """kill -9 of erpgen must not leave its worker processes running on their own (they end with it:
-    engines.local asks the kernel for that)."""
-    proc = start("--database-url", f"sqlite:///{tmp_path / 'erpgen.db'}", *BIG, cwd=tmp_path)
-    try:
-        wait_for(proc, FACTS_STARTED)
-        kill(proc, whole_group=False)
-        deadline = time.monotonic() + 3
-        while group_members(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert group_members(proc.pid) == []
-    finally:
-        end_group(proc)

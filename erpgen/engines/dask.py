@@ -20,7 +20,6 @@ dask and distributed are imported lazily: they are an optional dependency (erpge
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections import deque
 from collections.abc import Iterator
 
@@ -52,18 +51,15 @@ def _distributed():
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int) -> Iterator[object]:
-    """A client of the cluster at `scheduler`, or of a LocalCluster of `workers` processes."""
+    """A client of the cluster at `scheduler`, or of a cluster of `workers` processes of erpgen's own
+    (erpgen.engines.dask_cluster)."""
     distributed = _distributed()
     if scheduler is None:
+        from erpgen.engines.dask_cluster import cluster_process
+
         with (
-            distributed.LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,  # the simulation is numpy on one core per block
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.CRITICAL,  # workers log errors of their own shutdown
-            ) as cluster,
-            distributed.Client(cluster) as client,
+            cluster_process(workers) as address,
+            distributed.Client(address, timeout=CONNECT_TIMEOUT) as client,
         ):
             yield client
         return

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from erpgen.schema import SEED_COLUMNS
-from erpgen.scratch import folder_beside
+from erpgen.scratch import discard, folder_beside
 from erpgen.sinks.base import Batch, Sink
 from erpgen.sinks.encode import IsoDates, fact_lines, table_rows
 
@@ -32,12 +32,14 @@ class CsvSink(Sink):
     def __init__(self, directory: Path):
         self.directory = directory
         self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
+        self.made_directory = False  # whether this run made the directory (begin)
         self.dates = IsoDates()
 
     def describe(self) -> str:
         return f"{self.directory}/ (CSV)"
 
     def begin(self) -> None:
+        self.made_directory = not self.directory.exists()
         self.scratch = folder_beside(self.directory, SCRATCH, what="CSV files", flag="--csv-dir")
 
     @contextlib.contextmanager
@@ -52,7 +54,7 @@ class CsvSink(Sink):
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def abort(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        discard(self.scratch, made_directory=self.made_directory)
 
 
 class _CsvWriter:

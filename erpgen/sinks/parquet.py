@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallIntege
 
 from erpgen.errors import ConfigError
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
-from erpgen.scratch import folder_beside
+from erpgen.scratch import discard, folder_beside
 from erpgen.sinks.base import Batch, Sink
 from erpgen.tables import batch_invoice_ids
 
@@ -46,11 +46,13 @@ class ParquetSink(Sink):
         self.directory = directory
         self.from_workers = False  # the tables keyed by customer are datasets written by an engine's workers
         self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
+        self.made_directory = False  # whether this run made the directory (begin)
 
     def describe(self) -> str:
         return f"{self.directory}/ (Parquet)"
 
     def begin(self) -> None:
+        self.made_directory = not self.directory.exists()
         self.scratch = folder_beside(self.directory, SCRATCH, what="Parquet files", flag="--parquet-dir")
 
     def parallel_writer(self) -> PartWriter:
@@ -85,7 +87,7 @@ class ParquetSink(Sink):
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def abort(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        discard(self.scratch, made_directory=self.made_directory)
 
 
 class _ParquetWriter:

@@ -1,0 +1,123 @@
+"""However a run ends, every process erpgen started ends with it, no session of it stays open on the
+server, and the target is as it was.
+
+Each engine (the local process pool, and --engine dask with a cluster of erpgen's own) meets each
+ending: SIGKILL and SIGTERM sent to erpgen's process alone (not its process group: what it started must
+go because erpgen went, not because the test killed it too), Ctrl-C, and an error (the server ends the
+run's sessions, as pg_terminate_backend or a server restart does). The processes are the ones found under
+erpgen's process while it was loading; they must be gone within a few seconds of the ending.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from .helpers import (
+    FACTS_STARTED,
+    descendants,
+    end_group,
+    rows,
+    start,
+    table_names,
+    wait_for,
+)
+
+BIG = ["--n-customers", "20000", "--block-size", "2000", "--workers", "2"]
+ENGINES = {
+    "local": ([], FACTS_STARTED),
+    # its workers COPY the customers with the fact lines, so the client prints no customers line
+    "dask": (["--engine", "dask"], "erpgen: products"),
+}
+GONE_WITHIN = 5.0  # seconds
+STAGING = "erpgen_stage_"  # what a killed --engine dask run may leave, cleared by the next run (README)
+
+
+def alive(pids: list[int]) -> list[int]:
+    """The processes of `pids` still running (zombies, waiting for their parent to reap them, are not)."""
+    running = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    running.append(pid)
+        except (OSError, IndexError):
+            pass
+    return running
+
+
+def sessions(url: str) -> list[int]:
+    database = url.rsplit("/", 1)[1]
+    return [
+        pid
+        for (pid,) in rows(
+            url,
+            f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()",
+        )
+    ]
+
+
+def end(proc, how: str, url: str) -> None:
+    if how == "server":
+        for pid in sessions(url):
+            rows(url, f"SELECT pg_terminate_backend({pid})")
+    else:
+        os.kill(
+            proc.pid, {"SIGKILL": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "Ctrl-C": signal.SIGINT}[how]
+        )
+
+
+EXIT = {"SIGKILL": -signal.SIGKILL, "SIGTERM": 128 + signal.SIGTERM, "Ctrl-C": 130, "server": 2}
+LAST_LINE = {
+    "SIGTERM": "erpgen: stopped by SIGTERM; nothing was committed",
+    "Ctrl-C": "erpgen: interrupted; nothing was committed",
+}
+
+
+@pytest.mark.parametrize("how", list(EXIT))
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_nothing_of_a_run_outlives_it(engine, how, pg_url, tmp_path):
+    args, started = ENGINES[engine]
+    proc = start("--database-url", pg_url, *BIG, *args, cwd=tmp_path)
+    try:
+        wait_for(proc, started)
+        time.sleep(0.5)  # into the fact load: every worker has work, and a connection where it writes
+        workers = descendants(proc.pid)
+        assert len(workers) >= 2, "the run had no workers to leave behind"
+        end(proc, how, pg_url)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except Exception:
+            import subprocess
+
+            dump = subprocess.run(
+                ["/work/main/.venv/bin/py-spy", "dump", "--pid", str(proc.pid)],
+                capture_output=True,
+                text=True,
+            ).stdout
+            open("/tmp/hang-dump.txt", "a").write(dump)
+            raise
+        assert proc.returncode == EXIT[how], err
+        if how in LAST_LINE:
+            assert err.strip().splitlines()[-1] == LAST_LINE[how]
+        if how == "server":
+            assert "nothing was committed" in err.strip().splitlines()[-1] and "Traceback" not in err
+        deadline = time.monotonic() + GONE_WITHIN
+        while alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive(workers) == [], f"still running {GONE_WITHIN} s after erpgen ended"
+        deadline = time.monotonic() + 10  # the server notices a closed socket at its next read
+        while sessions(pg_url) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sessions(pg_url) == []
+        left = table_names(pg_url)
+        if engine == "dask" and how == "SIGKILL":
+            left = [t for t in left if not t.startswith(STAGING)]
+        assert left == []
+    finally:
+        end_group(proc)
+        for pid in alive(descendants(proc.pid)):
+            os.kill(pid, signal.SIGKILL)
