@@ -150,6 +150,9 @@ def load(
     worker = blocks.finish_writes()
     for table, segments in worker.segments.items():
         digest.add_segments(table, segments)
+    if on_progress:  # the other tables the workers wrote: their counts are known only now
+        for table in (t.name for t in CUSTOMER_TABLES if t is not FACT and t.name in worker.rows):
+            on_progress(table, worker.rows[table])
     if lifecycle_here:
         writes.table("customer_lifecycle", (lifecycle_batch(i, f) for i, f in lifecycle))
         writes.table("lifecycle_events", (events_batch(f) for _, f in lifecycle))
