@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -338,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on success, 2 with one line on a usage or input problem, 1 on a bug."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    # A failed load is reported in one line; psycopg would also warn on stderr that it could not end a COPY
+    # on a connection the server had closed (the command line owns the terminal: the library leaves
+    # logging to its caller)
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
     with _sigterm_as_interrupt():
         return _run(args, debug)
 
