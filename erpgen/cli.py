@@ -368,11 +368,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupted(exc: BaseException | None) -> int:
+def _interrupted(exc: BaseException | None, args: list[str]) -> int:
+    kept = (
+        "the blocks committed so far are kept; run the same command, with --resume, to carry on"
+        if "--resume" in args
+        else "nothing was committed"
+    )
     if isinstance(exc, Terminated):
-        click.echo("erpgen: stopped by SIGTERM; nothing was committed", err=True)
+        click.echo(f"erpgen: stopped by SIGTERM; {kept}", err=True)
         return 128 + signal.SIGTERM
-    click.echo("erpgen: interrupted; nothing was committed", err=True)
+    click.echo(f"erpgen: interrupted; {kept}", err=True)
     return 130
 
 
@@ -384,7 +389,7 @@ def _run(args: list[str], debug: bool) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     except click.exceptions.Abort as exc:  # click's own wrapping of KeyboardInterrupt
-        return _interrupted(exc.__cause__)
+        return _interrupted(exc.__cause__, args)
     except click.exceptions.NoArgsIsHelpError as exc:  # bare `erpgen` / `erpgen db`: show the help
         click.echo(exc.format_message())
         return exc.exit_code
@@ -400,7 +405,7 @@ def _run(args: list[str], debug: bool) -> int:
         click.echo(f"erpgen: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        return _interrupted(exc)
+        return _interrupted(exc, args)
     except Exception as exc:  # a bug: say so in one line, unless --debug asks for the traceback
         if debug:
             traceback.print_exc()

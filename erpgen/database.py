@@ -20,16 +20,20 @@ def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: boo
     """An engine for `url`. On SQLite, DDL joins the surrounding transaction (so a failed load rolls
     back the tables too), `sqlite_fast` turns the journal off for a private scratch file, and
     `sqlite_foreign_keys` (on unless a bulk loader checks the keys itself afterwards) enforces FKs."""
+    # No pool: a connection is closed when returned. Nor a reset (a rollback) before the close: closing makes
+    # the server, or SQLite, roll back whatever was not committed, and a rollback on a connection the server
+    # has dropped would fail and log that with a traceback (SQLAlchemy's pool logs errors of its own).
+    pool = {"poolclass": _null_pool(), "pool_reset_on_return": None}
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=_null_pool())
+        return create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, **pool)
     if url.get_backend_name() in ("mysql", "mariadb"):
         # local_infile: LOAD DATA LOCAL INFILE is the bulk path (erpgen.sinks.mysql)
         return create_engine(
             url,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "local_infile": True},
-            poolclass=_null_pool(),
+            **pool,
         )
-    engine = create_engine(url, poolclass=_null_pool())
+    engine = create_engine(url, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001

@@ -68,7 +68,9 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
             if is_driver_error(exc):
                 raise TargetError(
                     f"loading into {', '.join(s.describe() for s in sinks)} failed: {describe_db_error(exc)}",
-                    "nothing was committed; run it again",
+                    "the blocks committed so far are kept; run the same command, with --resume, to carry on"
+                    if options.resume
+                    else "nothing was committed; run it again",
                 ) from None
             raise
     summary.seconds = time.perf_counter() - started
