@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import click
 
 import erpgen
-from erpgen.config import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE
+from erpgen.config import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE, DEFAULT_LOCK_WAIT
 from erpgen.errors import ErpGenError
 from erpgen.scenario import Scenario
 from erpgen.urls import DEFAULT_URL
@@ -146,6 +146,15 @@ def _scenario_flag(name: str, type_, help_text: str):
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Rows per write to the target (speed and memory only; the data stays the same).",
+)
+@click.option(
+    "--lock-wait-timeout",
+    type=float,
+    default=DEFAULT_LOCK_WAIT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a lock another session holds on erpgen's tables (PostgreSQL, MariaDB/MySQL) "
+    "before giving up, naming the sessions that hold it.",
 )
 @click.option("--dry-run", is_flag=True, help="Estimate rows, size and time, and write nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
@@ -407,8 +416,15 @@ def _run(args: list[str], debug: bool) -> int:
     except KeyboardInterrupt as exc:
         return _interrupted(exc, args)
     except Exception as exc:  # a bug: say so in one line, unless --debug asks for the traceback
+        from erpgen.database import describe_db_error, is_driver_error
+
         if debug:
             traceback.print_exc()
+        elif is_driver_error(
+            exc
+        ):  # a server's or the file system's error outside a load (verify, validate...)
+            click.echo(f"erpgen: error: {describe_db_error(exc)}", err=True)
+            return 2
         else:
             from erpgen.urls import mask_text
 

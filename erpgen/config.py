@@ -157,6 +157,8 @@ DEFAULT_BLOCK_SIZE = 25_000  # customers simulated together
 DEFAULT_BATCH_SIZE = 100_000  # rows handed to a sink per write
 ENGINES = ("local", "dask")
 MAX_WORKERS = 64
+# A dashboard's query ends in seconds and frees its locks; a session left idle in a transaction never does.
+DEFAULT_LOCK_WAIT, MAX_LOCK_WAIT = 60.0, 86_400.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,9 @@ class RunOptions:
     scheduler: str | None = None
     block_size: int = DEFAULT_BLOCK_SIZE
     batch_size: int = DEFAULT_BATCH_SIZE
+    lock_wait_timeout: float = (
+        DEFAULT_LOCK_WAIT  # seconds a database server's lock held by others is waited for
+    )
 
 
 def make_options(
@@ -190,6 +195,7 @@ def make_options(
     scheduler: str | None = None,
     block_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    lock_wait_timeout: float = DEFAULT_LOCK_WAIT,
 ) -> RunOptions:
     """The options checked against each other and the run's size, with the block size chosen when not
     given. Raises ConfigError, before anything is written, for a combination that cannot work."""
@@ -207,6 +213,10 @@ def make_options(
         )
     if block_size < 1 or batch_size < 1:
         raise ConfigError("--block-size and --batch-size must be at least 1")
+    if not 1 <= lock_wait_timeout <= MAX_LOCK_WAIT:
+        raise ConfigError(
+            f"--lock-wait-timeout must be between 1 and {MAX_LOCK_WAIT:,} seconds, got {lock_wait_timeout:g}"
+        )
     if scheduler and engine != "dask":
         raise ConfigError("--scheduler names a Dask cluster", "add --engine dask")
     if scheduler and workers != 1:
@@ -227,7 +237,7 @@ def make_options(
     return RunOptions(
         database_url=None if no_database else database_url, no_database=no_database, csv_dir=csv_dir,
         parquet_dir=parquet_dir, replace=replace, resume=resume, workers=workers, engine=engine,
-        scheduler=scheduler, block_size=block_size, batch_size=batch_size,
+        scheduler=scheduler, block_size=block_size, batch_size=batch_size, lock_wait_timeout=lock_wait_timeout,
     )  # fmt: skip
 
 

@@ -25,7 +25,17 @@ def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: boo
     # has dropped would fail and log that with a traceback (SQLAlchemy's pool logs errors of its own).
     pool = {"poolclass": _null_pool(), "pool_reset_on_return": None}
     if url.get_backend_name() == "postgresql":
-        return create_engine(url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, **pool)
+        # As pg_dump does: erpgen's statements (a bulk load, a digest over a whole table) are long and its
+        # transactions wait on its own work, so timeouts set for the role would cut them
+        options = " ".join(
+            [
+                *filter(None, [url.query.get("options")]),
+                "-c statement_timeout=0 -c idle_in_transaction_session_timeout=0",
+            ]
+        )  # after the URL's own options (?options=...), which connect_args would otherwise replace
+        return create_engine(
+            url, connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": options}, **pool
+        )
     if url.get_backend_name() in ("mysql", "mariadb"):
         # local_infile: LOAD DATA LOCAL INFILE is the bulk path (erpgen.sinks.mysql)
         return create_engine(
@@ -126,3 +136,9 @@ def erpgen_tables_present(conn: Connection) -> list[str]:
 
 def has_alembic_version(conn: Connection) -> bool:
     return "alembic_version" in inspect(conn).get_table_names()
+
+
+def lock_timed_out(message: str) -> bool:
+    """Whether a server's error says a lock wait ran out (PostgreSQL's lock_timeout, MariaDB/MySQL's
+    lock_wait_timeout or innodb_lock_wait_timeout)."""
+    return "lock timeout" in message or "Lock wait timeout" in message

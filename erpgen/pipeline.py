@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from erpgen.config import make_run
-from erpgen.database import describe_db_error, is_driver_error
+from erpgen.database import describe_db_error, is_driver_error, lock_timed_out
 from erpgen.engines import block_maker
 from erpgen.errors import TargetError
 from erpgen.load import load, load_resumable
@@ -66,11 +66,16 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
             for sink in begun:
                 sink.abort()
             if is_driver_error(exc):
-                raise TargetError(
-                    f"loading into {', '.join(s.describe() for s in sinks)} failed: {describe_db_error(exc)}",
+                message = describe_db_error(exc)
+                kept = (
                     "the blocks committed so far are kept; run the same command, with --resume, to carry on"
                     if options.resume
-                    else "nothing was committed; run it again",
+                    else "nothing was committed; run it again"
+                )
+                if lock_timed_out(message):
+                    kept += f" once the sessions holding locks on its tables end (waited {options.lock_wait_timeout:g} s)"
+                raise TargetError(
+                    f"loading into {', '.join(s.describe() for s in sinks)} failed: {message}", kept
                 ) from None
             raise
     summary.seconds = time.perf_counter() - started

@@ -4,10 +4,13 @@ test_contract."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
+import subprocess
 import threading
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -16,6 +19,8 @@ from sqlalchemy.engine import make_url
 from .helpers import (
     FACTS_STARTED,
     assert_one_clean_line,
+    connect,
+    digests,
     end_group,
     start,
     table_names,
@@ -101,3 +106,97 @@ def test_ctrl_c_rolls_back(pg_url, tmp_path):
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "erpgen: interrupted; nothing was committed"
     assert table_names(pg_url) == []
+
+
+# -- other sessions on the server ------------------------------------------------------------------------
+@contextlib.contextmanager
+def holding_a_read_lock(url: str) -> Iterator[int]:
+    """Another session, idle in a transaction that has read erpgen's customers (as a client left open in a
+    transaction does): it holds its lock until it ends. Yields its PostgreSQL pid (0 on MariaDB)."""
+    with connect(url) as conn:
+        conn.execute(text("SELECT COUNT(*) FROM customers")).scalar()
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar() if url.startswith("postgresql") else 0
+        yield pid
+        conn.rollback()
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_a_lock_another_session_holds_is_waited_for_then_named(server, request, erpgen):
+    url = request.getfixturevalue("pg_url" if server == "postgresql" else "mysql_url")
+    assert erpgen("generate", "--database-url", url, "--n-customers", "50", "-q").code == 0
+    before = digests(url)
+    with holding_a_read_lock(url) as pid:
+        r = erpgen(
+            "generate", "--database-url", url, "--n-customers", "60", "--replace", "--lock-wait-timeout", "2"
+        )
+    assert r.code == 2 and "Traceback" not in r.err, r
+    last = r.err.strip().splitlines()[-1]
+    assert "held locks on" in last or "Lock wait timeout" in last, last
+    assert "waited 2 s" in last or "more than 2 s" in last, last
+    if pid:  # PostgreSQL names the sessions that hold the locks
+        assert f"session {pid}: " in last and "idle in transaction" in last, last
+    assert digests(url) == before  # nothing of the run landed
+    assert erpgen("generate", "--database-url", url, "--n-customers", "60", "--replace", "-q").code == 0
+
+
+@contextlib.contextmanager
+def role_with_timeouts(pg_url: str) -> Iterator[str]:
+    """A role of the test's own, owning the test's database, whose sessions get a statement timeout and an
+    idle-in-transaction timeout far shorter than a load's (as a DBA may set them)."""
+    role = f"erpgen_timeouts_{os.getpid()}"
+    database = make_url(pg_url).database
+    with connect(pg_url) as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"ALTER DATABASE {database} OWNER TO {role}"))
+        conn.execute(text(f"ALTER ROLE {role} SET statement_timeout = '200ms'"))
+        conn.execute(text(f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = '200ms'"))
+        conn.commit()
+    try:
+        yield make_url(pg_url).set(username=role).render_as_string(hide_password=False)
+    finally:
+        with connect(pg_url) as conn:
+            conn.execute(text(f"ALTER DATABASE {database} OWNER TO postgres"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+            conn.commit()
+
+
+def test_timeouts_set_on_the_role_do_not_cut_a_load(pg_url, erpgen):
+    with role_with_timeouts(pg_url) as url:
+        import psycopg  # not helpers.connect: it sets timeouts of its own
+
+        with psycopg.connect(url) as raw, pytest.raises(psycopg.Error, match="statement timeout"):
+            raw.execute("SELECT pg_sleep(1)")  # the role's sessions do have the timeouts
+        r = erpgen("generate", "--database-url", url, *BIG, "--workers", "2", "-q")
+        assert r.code == 0, r
+        assert erpgen("verify", "--database-url", url).code == 0
+
+
+def test_a_read_only_database_is_one_line(pg_url, erpgen):
+    with connect(pg_url) as conn:
+        conn.execute(
+            text(f"ALTER DATABASE {make_url(pg_url).database} SET default_transaction_read_only = on")
+        )
+        conn.commit()
+    r = erpgen("generate", "--database-url", pg_url, "--n-customers", "50")
+    assert_one_clean_line(r, "read-only transaction")
+    assert table_names(pg_url) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only file system needs root")
+@pytest.mark.parametrize("target", ["sqlite", "csv", "parquet"])
+def test_a_read_only_file_system_is_one_line(target, tmp_path, erpgen):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        args = {
+            "sqlite": ["--database-url", f"sqlite:///{mount / 'erpgen.db'}"],
+            "csv": ["--no-database", "--csv-dir", str(mount / "csv")],
+            "parquet": ["--no-database", "--parquet-dir", str(mount)],
+        }[target]
+        r = erpgen("generate", *args, "--n-customers", "50")
+        assert_one_clean_line(r, f"{mount}")
+        assert list(mount.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -143,6 +143,7 @@ _WORKER: dict = {}
 
 def _worker_init(cfg: GenerateConfig, catalog: Catalog, scratch_dir: str) -> None:
     _die_with_parent()
+    _leave_signals_to_parent()
     _WORKER.update(cfg=cfg, catalog=catalog, model=None, scratch=scratch_dir)
 
 
@@ -160,6 +161,16 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the parent went before the request was in place
         os._exit(0)
+
+
+def _leave_signals_to_parent() -> None:
+    """Ctrl-C at a terminal, and `timeout` or a service manager stopping erpgen, signal the whole process
+    group: the writing process unwinds the run and shuts the pool down, while a worker would only die
+    mid-block and print its traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _worker_ready() -> bool:

@@ -17,7 +17,11 @@ def sinks_for(options: RunOptions) -> list[Sink]:
     sinks: list[Sink] = []
     if not options.no_database:
         url = urls.parse(options.database_url or urls.DEFAULT_URL)
-        sinks.append(database_sink(url, replace=options.replace, resume=options.resume))
+        sinks.append(
+            database_sink(
+                url, replace=options.replace, resume=options.resume, lock_wait=options.lock_wait_timeout
+            )
+        )
     if options.csv_dir:
         sinks.append(csv_sink(options.csv_dir))
     if options.parquet_dir:
@@ -25,18 +29,18 @@ def sinks_for(options: RunOptions) -> list[Sink]:
     return sinks
 
 
-def database_sink(url: URL, *, replace: bool, resume: bool = False) -> Sink:
+def database_sink(url: URL, *, replace: bool, resume: bool = False, lock_wait: float = 60.0) -> Sink:
     if url.get_backend_name() == "postgresql":
         from erpgen.sinks.postgres import PostgresSink
 
-        return PostgresSink(url, replace=replace, resume=resume)
+        return PostgresSink(url, replace=replace, resume=resume, lock_wait=lock_wait)
     if url.get_backend_name() in ("mysql", "mariadb"):
         from erpgen.sinks.mysql import MysqlSink
 
-        return MysqlSink(url, replace=replace, resume=resume)
+        return MysqlSink(url, replace=replace, resume=resume, lock_wait=lock_wait)
     from erpgen.sinks.sqlite import SqliteSink
 
-    return SqliteSink(url, replace=replace, resume=resume)
+    return SqliteSink(url, replace=replace, resume=resume)  # SQLite's write lock is told at once
 
 
 def csv_sink(directory: str | Path) -> Sink:

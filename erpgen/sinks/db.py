@@ -12,7 +12,13 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
 from erpgen import migrate, runlog
-from erpgen.database import connect, describe_db_error, erpgen_tables_present, has_alembic_version
+from erpgen.database import (
+    connect,
+    describe_db_error,
+    erpgen_tables_present,
+    has_alembic_version,
+    lock_timed_out,
+)
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, TABLES
 from erpgen.sinks.base import ResumableSink, TableWriter
@@ -20,10 +26,11 @@ from erpgen.urls import mask
 
 
 class DatabaseSink(ResumableSink):
-    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False, lock_wait: float = 60.0):
         self.url = url
         self.replace = replace
         self.resume = resume
+        self.lock_wait = lock_wait  # seconds; what a server's session waits for a lock others hold
         self.resuming: dict | None = None  # the interrupted run --resume carries on, if there is one
         self.conn: Connection | None = None
         self._stack = contextlib.ExitStack()
@@ -49,6 +56,13 @@ class DatabaseSink(ResumableSink):
     @abstractmethod
     def _writer(self, conn: Connection, table: str) -> contextlib.AbstractContextManager[TableWriter]: ...
 
+    def _session(self, conn: Connection) -> None:
+        """The load's own limits on its connection, set first: a server's lock waits, its timeouts."""
+
+    def _lock_holders(self) -> str:
+        """Who holds locks on erpgen's tables in the target (for the message of a lock wait that timed out)."""
+        return ""
+
     def _prepare(self, conn: Connection) -> None:
         """Make room for the new tables, inside the load's transaction."""
         if self.replace:
@@ -70,6 +84,7 @@ class DatabaseSink(ResumableSink):
         )
         try:
             self.conn.begin()
+            self._session(self.conn)
             self._lock(self.conn)
             if self.resume and not self.replace:
                 self.resuming = self._interrupted_run(self.conn)
@@ -81,11 +96,16 @@ class DatabaseSink(ResumableSink):
         except DBAPIError as exc:
             self.abort()
             message = describe_db_error(exc, self.url)
-            locked = "locked" in message
+            if lock_timed_out(message):
+                raise TargetError(
+                    f"cannot prepare erpgen's tables in {self.describe()}: other sessions held locks on them "
+                    f"for more than {self.lock_wait:g} s{self._lock_holders()}",
+                    "end their transactions (or wait for them), then run again; --lock-wait-timeout waits longer",
+                ) from None
             raise TargetError(
                 f"cannot prepare erpgen's tables in {self.describe()}: {message}",
                 "another process is writing to it; run again when it is done"
-                if locked
+                if "locked" in message
                 else "check that the user may create tables there",
             ) from None
         except BaseException:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
 import secrets
@@ -54,8 +55,8 @@ def load_lock(database: str) -> str:
 
 
 class MysqlSink(DatabaseSink):
-    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
-        super().__init__(url, replace=replace, resume=resume)
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False, lock_wait: float = 60.0):
+        super().__init__(url, replace=replace, resume=resume, lock_wait=lock_wait)
         self.tag = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"  # also this run's GET_LOCK
         self.old = f"{self.tag}_old"  # where the target's previous erpgen tables go
         self.waiting = resume_database(url.database or "")
@@ -68,6 +69,7 @@ class MysqlSink(DatabaseSink):
         scratch database as every database sink builds in its target."""
         try:
             self.target = self._stack.enter_context(connect(self.url))
+            self._session(self.target)
             self._lock_target(self.target)
             carry_on = self._waiting_run(self.target) and not self.replace
             if carry_on and not self.resume:
@@ -92,6 +94,14 @@ class MysqlSink(DatabaseSink):
 
     def _prepare(self, conn: Connection) -> None:
         """Nothing to make room for in a new scratch database."""
+
+    def _session(self, conn: Connection) -> None:
+        # Locks others hold (the swap into the target renames its tables) are waited for --lock-wait-timeout;
+        # a limit on statements set for the account would cut the bulk load (MariaDB's max_statement_time)
+        wait = max(1, math.ceil(self.lock_wait))
+        conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {wait}, innodb_lock_wait_timeout = {wait}")
+        if conn.dialect.is_mariadb:
+            conn.exec_driver_sql("SET SESSION max_statement_time = 0")
 
     def _lock_target(self, conn: Connection) -> None:
         if not conn.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (load_lock(self.url.database),)).scalar():

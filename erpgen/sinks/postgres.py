@@ -139,6 +139,25 @@ class PostgresSink(DatabaseSink):
     # add a block's memory for no gain in speed.
     offloads_writing = True
 
+    def _session(self, conn: Connection) -> None:
+        # a lock others hold (a --replace drops the old tables) is waited for --lock-wait-timeout, then named
+        # (the role's statement and idle timeouts are off on every connection: erpgen.database.make_engine)
+        conn.exec_driver_sql(f"SET lock_timeout = {max(1, round(self.lock_wait * 1000))}")
+
+    def _lock_holders(self) -> str:
+        names = [t.name for t in TABLES] + ["alembic_version"]
+        sql = (
+            "SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), a.usename::text), a.state "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid JOIN pg_class c ON c.oid = l.relation "
+            "WHERE l.granted AND a.pid <> pg_backend_pid() AND a.datname = current_database() "
+            "AND c.relname = ANY(%(names)s) ORDER BY 1"
+        )
+        with contextlib.suppress(Exception), connect(self.url) as conn:
+            held = conn.exec_driver_sql(sql, {"names": names}).all()
+            if held:
+                return " (" + "; ".join(f"session {pid}: {who}, {state}" for pid, who, state in held) + ")"
+        return ""
+
     def _lock(self, conn: Connection) -> None:
         if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({ADVISORY_LOCK_KEY})").scalar():
             raise TargetError(
@@ -294,6 +313,9 @@ def _worker_connection(conninfo: str):
         # lost connection would only print a second, worker-side line on the user's terminal.
         logging.getLogger("psycopg").setLevel(logging.ERROR)
         conn = _WORKER_CONNECTIONS[conninfo] = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        conn.execute(
+            "SET statement_timeout = 0"
+        )  # a block's COPY is one long statement (PostgresSink._session)
     return conn
 
 
