@@ -41,7 +41,8 @@ def measure(facts) -> Metrics:
     per_customer = np.bincount(inv_cust)
     buyers = per_customer > 0
     one_time = float((per_customer == 1).sum() / max(1, buyers.sum()))
-    year = (EPOCH + day.astype("timedelta64[D]")).astype("datetime64[Y]").astype(np.int64)
+    # calendar years, not years since 1970: those are negative before 1970 and would break the packing
+    year = (EPOCH + day.astype("timedelta64[D]")).astype("datetime64[Y]").astype(np.int64) + 1970
     active = np.unique(cust * 10_000 + year)
     a_cust, a_year = active // 10_000, active % 10_000
     active_set = set(active.tolist())

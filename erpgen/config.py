@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
+from erpgen.dates import FIRST_DATE, LAST_DATE
 from erpgen.errors import ConfigError
 from erpgen.scenario import Scenario
 
@@ -111,6 +112,13 @@ def _check(cfg: GenerateConfig) -> None:
             f"--n-customers {cfg.n_customers:,} is above the limit of {MAX_CUSTOMERS:,}",
             "invoice ids carry the customer id in 8 digits",
         )
+    for name in ("date_from", "date_till"):
+        day = getattr(cfg, name)
+        if not FIRST_DATE <= day <= LAST_DATE:
+            raise ConfigError(
+                f"{_flag(name)} {day} is outside the dates erpgen simulates ({FIRST_DATE}..{LAST_DATE})",
+                f"pick dates from {FIRST_DATE.year} to {LAST_DATE.year}",
+            )
     if cfg.date_from > cfg.date_till:
         raise ConfigError(
             f"--date-from {cfg.date_from} is after --date-till {cfg.date_till}",
