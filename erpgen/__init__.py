@@ -108,6 +108,7 @@ def generate(
     scheduler: str | None = None,
     block_size: int | None = None,
     batch_size: int = 100_000,
+    accept_calibration_shortfall: bool = False,
     on_progress: Callable[[str, int], None] | None = None,
 ) -> RunSummary:
     """Simulate customers and sales and load them into the target: `erpgen generate`.
@@ -146,6 +147,9 @@ def generate(
     scheduler      same as --scheduler: a Dask scheduler's address, with engine="dask"
     block_size     same as --block-size: customers simulated together (speed and memory only)
     batch_size     same as --batch-size: rows per write (speed and memory only)
+    accept_calibration_shortfall
+                   same as --accept-calibration-shortfall: load even when the scenario's targets cannot
+                   all be met (else ConfigError names them, before anything is written)
     on_progress    called as on_progress(table, rows so far) while the load runs (the CLI's progress)
 
     The load is one transaction per target: it completes, or the target is left as it was. Returns a

@@ -142,6 +142,12 @@ def _scenario_flag(name: str, type_, help_text: str):
     show_default=True,
     help="Rows per write to the target (speed and memory only; the data stays the same).",
 )
+@click.option(
+    "--accept-calibration-shortfall",
+    is_flag=True,
+    help="Load even when the scenario's targets cannot all be met (by default erpgen names each target, "
+    "what it reached and the knob that fights it, and writes nothing); the run record keeps the shortfall.",
+)
 @click.option("--dry-run", is_flag=True, help="Estimate rows, size and time, and write nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
 def generate(database_url: str, dry_run: bool, quiet: bool, **params) -> None:

@@ -182,6 +182,8 @@ class RunOptions:
     scheduler: str | None = None
     block_size: int = DEFAULT_BLOCK_SIZE
     batch_size: int = DEFAULT_BATCH_SIZE
+    # load even when the calibration cannot reach every target (the run record keeps the shortfall)
+    accept_calibration_shortfall: bool = False
 
 
 def make_options(
@@ -198,6 +200,7 @@ def make_options(
     scheduler: str | None = None,
     block_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    accept_calibration_shortfall: bool = False,
 ) -> RunOptions:
     """The options checked against each other and the run's size, with the block size chosen when not
     given. Raises ConfigError, before anything is written, for a combination that cannot work."""
@@ -236,6 +239,7 @@ def make_options(
         database_url=None if no_database else database_url, no_database=no_database, csv_dir=csv_dir,
         parquet_dir=parquet_dir, replace=replace, resume=resume, workers=workers, engine=engine,
         scheduler=scheduler, block_size=block_size, batch_size=batch_size,
+        accept_calibration_shortfall=accept_calibration_shortfall,
     )  # fmt: skip
 
 

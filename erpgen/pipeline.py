@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from erpgen.config import make_run
 from erpgen.database import describe_db_error, is_driver_error
 from erpgen.engines import block_maker
-from erpgen.errors import TargetError
+from erpgen.errors import ConfigError, TargetError
 from erpgen.load import load, load_resumable
 from erpgen.masters import catalog_for
 from erpgen.sinks import Sink, sinks_for
@@ -48,8 +48,11 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
     started = time.perf_counter()
     begun: list[Sink] = []
     # The engine starts (and forks its workers) before any sink opens a connection. One of its workers
-    # calibrates the rates while this process writes the masters and customers.
+    # calibrates the rates, and the sinks begin only once the calibration has found every target in
+    # reach (or the options accept what it could not reach).
     with block_maker(cfg, catalog_for(cfg), options) as blocks:
+        # waits for the calibration: a target it cannot reach stops the run before anything is written
+        refuse_shortfall(blocks.model.rates.shortfalls, options)
         try:
             for sink in sinks:
                 sink.begin()
@@ -73,3 +76,13 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
             raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def refuse_shortfall(shortfalls: tuple, options) -> None:
+    """ConfigError naming each target the calibration could not reach, unless the options accept that."""
+    if shortfalls and not options.accept_calibration_shortfall:
+        raise ConfigError(
+            "the scenario's targets cannot all be met: " + "; ".join(s.describe() for s in shortfalls),
+            "change those targets (or the knobs that fight them) in the scenario, or pass "
+            "--accept-calibration-shortfall to load the data anyway",
+        )
