@@ -14,9 +14,11 @@ from erpgen.config import make_run
 from erpgen.database import describe_db_error, is_driver_error
 from erpgen.engines import block_maker
 from erpgen.errors import ConfigError, TargetError
+from erpgen.estimation import fact_lines
 from erpgen.load import load, load_resumable
 from erpgen.masters import catalog_for
 from erpgen.sinks import Sink, sinks_for
+from erpgen.space import Clue, disk_full_error, is_disk_full
 
 
 @dataclass
@@ -46,6 +48,22 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
     sinks = sinks_for(options)
     summary = RunSummary(target=sinks[0].describe(), outputs=[s.describe() for s in sinks[1:]], seed=cfg.seed)
     started = time.perf_counter()
+    lines: list[int] = []  # the run's sales lines, about: set when a disk fills up
+    try:
+        summary.rows = _load(cfg, options, sinks, on_progress, lines)
+    except BaseException as exc:
+        if not lines:
+            raise
+        clue = Clue.of(exc)
+    # Out here the failed load's frames are gone, and with them the scratch files they held open: the
+    # free space read now is what the next run would find.
+    if lines:
+        raise disk_full_error(clue, cfg, options, lines[0])
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _load(cfg, options, sinks: list[Sink], on_progress, lines: list[int]) -> dict[str, int]:
     begun: list[Sink] = []
     # The engine starts (and forks its workers) before any sink opens a connection. One of its workers
     # calibrates the rates, and the sinks begin only once the calibration has found every target in
@@ -58,24 +76,25 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
                 sink.begin()
                 begun.append(sink)
             if options.resume:
-                summary.rows = load_resumable(blocks, sinks[0], options, on_progress)
-            else:
-                summary.rows = load(blocks, sinks, options, on_progress)
-                if on_progress:
-                    on_progress("keys and indexes", 0)
-                for sink in sinks:
-                    sink.commit()
+                return load_resumable(blocks, sinks[0], options, on_progress)
+            rows = load(blocks, sinks, options, on_progress)
+            if on_progress:
+                on_progress("keys and indexes", 0)
+            for sink in sinks:
+                sink.commit()
+            return rows
         except BaseException as exc:
             for sink in begun:
                 sink.abort()
+            if is_disk_full(exc):  # "run it again" would hit the same wall: generate() says where
+                lines.append(fact_lines(blocks.model))
+                raise
             if is_driver_error(exc):
                 raise TargetError(
                     f"loading into {', '.join(s.describe() for s in sinks)} failed: {describe_db_error(exc)}",
                     "nothing was committed; run it again",
                 ) from None
             raise
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def refuse_shortfall(shortfalls: tuple, options) -> None:

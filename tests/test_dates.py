@@ -102,7 +102,9 @@ def ranges(draw, first=FIRST, last=LAST):
     """A range within first..last: one day, days, months, years or the longest allowed, often starting
     or ending on a leap day, the epoch of day numbers or the end of 32-bit Unix time."""
     anchors = [dt.date(1904, 2, 29), dt.date(1969, 12, 31), dt.date(2000, 2, 29), dt.date(2038, 1, 19)]
-    start = draw(st.one_of(st.dates(first, last), st.sampled_from([a for a in anchors if first <= a <= last])))
+    start = draw(
+        st.one_of(st.dates(first, last), st.sampled_from([a for a in anchors if first <= a <= last]))
+    )
     days = draw(st.sampled_from([1, 2, 31, 366, 3 * 365, 12 * 365, MAX_DAYS]))
     days = draw(st.integers(1, days))
     if draw(st.booleans()):  # end on the anchor rather than start there
