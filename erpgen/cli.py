@@ -10,7 +10,7 @@ import click
 
 import erpgen
 from erpgen.config import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE
-from erpgen.errors import ErpGenError
+from erpgen.errors import ErpGenError, one_line
 from erpgen.scenario import Scenario
 from erpgen.urls import DEFAULT_URL
 
@@ -356,12 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"erpgen: error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"erpgen: error: {one_line(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except ErpGenError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"erpgen: error: {exc}", err=True)
+        click.echo(f"erpgen: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("erpgen: interrupted; nothing was committed", err=True)
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             from erpgen.urls import mask_text
 
             click.echo(
-                f"erpgen: internal error: {type(exc).__name__}: {mask_text(str(exc))} (rerun with --debug)",
+                f"erpgen: internal error: {type(exc).__name__}: {one_line(mask_text(str(exc)))} (rerun with --debug)",
                 err=True,
             )
         return 1

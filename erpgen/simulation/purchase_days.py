@@ -193,7 +193,10 @@ def _due_day(
         grams_last > 0, np.ceil(grams_last / (rhythm.consumption[rows] * drift) * noise), occasional_gap
     )
     b2b_gap = np.maximum(1, np.round(rhythm.b2b_period[rows] / drift * noise))
-    gap = np.where(seg == LOYAL, loyal_gap, np.where(seg == B2B, b2b_gap, occasional_gap)).astype(np.int64)
+    gap = np.where(seg == LOYAL, loyal_gap, np.where(seg == B2B, b2b_gap, occasional_gap))
+    # A gap that ends past the range ends the history all the same: capped at the range's end, a steep
+    # drift over decades or a tiny consumption cannot overflow the day numbers (fmin: NaN counts as past)
+    gap = np.fmin(gap, clock.till + 1 - day).astype(np.int64)
     gap = np.where(started, gap, rhythm.first_delay[rows])
     dormant_since = progress.dormant_since[rows]
     goes_dormant = started & (u_dormancy[:, 0] < lc.p_dormant) & ~known(dormant_since)
