@@ -109,6 +109,7 @@ def generate(
     block_size: int | None = None,
     batch_size: int = 100_000,
     lock_wait_timeout: float = 60.0,
+    accept_calibration_shortfall: bool = False,
     on_progress: Callable[[str, int], None] | None = None,
 ) -> RunSummary:
     """Simulate customers and sales and load them into the target: `erpgen generate`.
@@ -148,6 +149,9 @@ def generate(
     block_size     same as --block-size: customers simulated together (speed and memory only)
     batch_size     same as --batch-size: rows per write (speed and memory only)
     lock_wait_timeout same as --lock-wait-timeout: seconds to wait for a lock other sessions hold
+    accept_calibration_shortfall
+                   same as --accept-calibration-shortfall: load even when the scenario's targets cannot
+                   all be met (else ConfigError names them, before anything is written)
     on_progress    called as on_progress(table, rows so far) while the load runs (the CLI's progress)
 
     The load is one transaction per target: it completes, or the target is left as it was. Returns a

@@ -1,16 +1,26 @@
-"""Business targets -> internal rates, by simulating a pilot sample and adjusting.
+"""Business targets -> internal rates, by simulating a pilot sample and adjusting; and what it could not reach.
 
 The scenario states targets in business terms: the share of buyers who buy once, the yearly retention
 of active customers and the orders per active customer per year. Each depends mainly on one internal
-rate (the one-time segment share, the lost-decision hazard, the purchase frequency scale), but not in
-closed form: censoring at the end of the range, dormancy and seasonality all bend it. So erpgen
-simulates a fixed pilot of customers (seeded from the run's seed, independent of --n-customers) and
-moves each rate toward its target for a few rounds. It is deterministic and takes well under a second.
+rate, its knob (the one-time segment share, the lost-decision hazard, the purchase frequency scale), but
+not in closed form: censoring at the end of the range, dormancy and seasonality all bend it, and the
+knobs pull on each other's figures. So erpgen simulates a fixed pilot of customers (seeded from the run's
+seed, independent of --n-customers) and moves each rate toward its target for a few rounds. It is
+deterministic and takes well under a second.
+
+Targets can ask for what no setting of the knobs gives (99 % one-time buyers and 95 % retention at once).
+The pilot then measures the figures the final rates give, and a figure further from its target than
+`erpgen validate` allows, plus the pilot's own sampling error, is a Shortfall: it names the knob that
+fights it, and the run refuses to load unless told to accept it (erpgen.pipeline). A figure the range is
+too short to show (one-time buyers on a range of days: nobody has had time to come back) is not a
+shortfall: over a longer range the same rates meet it, which the pilot checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +33,11 @@ from erpgen.simulation import Model, Rates, simulate_block
 
 PILOT_CUSTOMERS = 2500
 ROUNDS = 6
+# How far each knob may go: the clip of every round, and the ends the attribution of a shortfall tries.
+KNOB_RANGE = {"p_one_time": (0.0, 0.95), "rate_scale": (0.05, 20.0), "loss_scale": (0.0, 50.0)}
+NOISE_Z = 2.0  # pilot standard errors added to validate's tolerance before a figure counts as missed
+LONG_RANGE_DAYS = 4 * 365  # a range this long shows every figure: shorter ones are tried at this length
+ATTRIBUTION_CUSTOMERS = PILOT_CUSTOMERS // 5  # what-ifs only rank the knobs: a smaller pilot does
 
 
 @dataclass(frozen=True)
@@ -30,18 +45,70 @@ class Metrics:
     one_time_share: float
     yearly_retention: float
     orders_per_active_year: float
+    # what each figure was measured on, for its sampling error
+    buyers: int = 0
+    retention_base: int = 0  # active customer-years before the last year (0: retention not measurable)
+    orders_relative_se: float = 0.0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One calibrated figure: its name in `erpgen validate`, where its target lives, and its knob."""
+
+    name: str
+    metric: str  # the Metrics field
+    target: str  # the Targets fields of its target and tolerance
+    tolerance: str
+    relative: bool  # tolerance relative to the target (else absolute)
+    knob: str  # the Rates field that moves it most
+
+
+FIGURES = (
+    Figure("one-time buyers (share of buyers)", "one_time_share", "one_time_share", "one_time_tolerance",
+           False, "p_one_time"),
+    Figure("yearly retention of active customers", "yearly_retention", "yearly_retention",
+           "retention_tolerance", False, "loss_scale"),
+    Figure("orders per active customer per year", "orders_per_active_year",
+           "orders_per_active_customer_per_year", "orders_tolerance", True, "rate_scale"),
+)  # fmt: skip
+_FIGURE_OF = {f.knob: f for f in FIGURES}
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A target the calibration could not reach: what it reached, and why."""
+
+    figure: str
+    target: float
+    reached: float
+    knob_at_limit: str | None  # "its knob <knob> is at its limit <value>", if it is
+    fought_by: str | None  # the other knob whose move brings the figure closest to its target, and its figure
+
+    def why(self) -> str:
+        reasons = [self.knob_at_limit, self.fought_by and f"{self.fought_by} fights it"]
+        return "; ".join(r for r in reasons if r)
+
+    def describe(self) -> str:
+        why = self.why()
+        return f"{self.figure}: target {self.target:g}, reached {self.reached:.3g}" + (
+            f" ({why})" if why else ""
+        )
+
+    def as_record(self) -> dict[str, object]:
+        return {"target": self.target, "reached": round(self.reached, 4), "why": self.why()}
 
 
 def measure(facts) -> Metrics:
     """The three calibrated figures, computed exactly as `erpgen validate` computes them in SQL."""
     sales = ~facts.is_credit
     cust, seq, day = facts.customer_id[sales], facts.invoice_seq[sales], facts.invoice_date[sales]
-    inv = np.unique(cust * 10_000_000 + seq)
+    inv, first_line = np.unique(cust * 10_000_000 + seq, return_index=True)
     inv_cust = inv // 10_000_000
     per_customer = np.bincount(inv_cust)
     buyers = per_customer > 0
     one_time = float((per_customer == 1).sum() / max(1, buyers.sum()))
-    year = (EPOCH + day.astype("timedelta64[D]")).astype("datetime64[Y]").astype(np.int64)
+    # calendar years, not years since 1970: those are negative before 1970 and would break the packing
+    year = (EPOCH + day.astype("timedelta64[D]")).astype("datetime64[Y]").astype(np.int64) + 1970
     active = np.unique(cust * 10_000 + year)
     a_cust, a_year = active // 10_000, active % 10_000
     active_set = set(active.tolist())
@@ -51,18 +118,40 @@ def measure(facts) -> Metrics:
         (c * 10_000 + y + 1) in active_set for c, y in zip(a_cust[base].tolist(), a_year[base].tolist())
     )
     retention = kept / max(1, int(base.sum()))
-    orders = np.unique(cust * 10_000_000 + seq).size / max(1, active.size)
-    return Metrics(one_time, float(retention), float(orders))
+    orders = inv.size / max(1, active.size)
+    # orders of each active customer-year, for the figure's sampling error
+    _, per_active = np.unique(inv_cust * 10_000 + year[first_line], return_counts=True)
+    spread = float(per_active.std()) if per_active.size else 0.0
+    relative_se = spread / math.sqrt(max(1, per_active.size)) / orders if orders else 0.0
+    return Metrics(one_time, float(retention), float(orders), int(buyers.sum()), int(base.sum()), relative_se)
+
+
+class _Pilot:
+    """The pilot sample of a run: simulate it under some rates (and, for what-ifs, another range)."""
+
+    def __init__(self, cfg: GenerateConfig, catalog: Catalog):
+        self.cfg, self.catalog, self.draws = cfg, catalog, Draws(cfg.seed)
+
+    def measure(
+        self, rates: Rates, *, customers: int = PILOT_CUSTOMERS, till: dt.date | None = None
+    ) -> Metrics:
+        scenario = dataclasses.replace(self.cfg.scenario, n_customers=customers)
+        if till is not None:
+            scenario = dataclasses.replace(scenario, date_till=till)
+        pilot = dataclasses.replace(self.cfg, scenario=scenario)
+        ids = np.arange(1, customers + 1, dtype=np.int64)
+        return measure(simulate_block(Model(pilot, self.catalog, rates), ids, self.draws))
 
 
 def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
+    """The rates that meet the scenario's targets on the pilot, with the targets they cannot meet
+    (Rates.shortfalls, empty when every target is met)."""
     t = cfg.scenario.targets
-    pilot = dataclasses.replace(cfg, scenario=dataclasses.replace(cfg.scenario, n_customers=PILOT_CUSTOMERS))
-    ids = np.arange(1, PILOT_CUSTOMERS + 1, dtype=np.int64)
-    draws = Draws(cfg.seed)
+    pilot = _Pilot(cfg, catalog)
     rates = Rates(p_one_time=t.one_time_share * 0.8)
+    measured: Metrics | None = None
     for _ in range(ROUNDS):
-        m = measure(simulate_block(Model(pilot, catalog, rates), ids, draws))
+        m = pilot.measure(rates)
         close = (
             abs(m.one_time_share - t.one_time_share) < t.one_time_tolerance / 4
             and abs(m.yearly_retention - t.yearly_retention) < t.retention_tolerance / 4
@@ -70,16 +159,81 @@ def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
             < t.orders_tolerance / 4
         )
         if close:  # well inside every tolerance: more rounds would only chase the pilot's noise
+            measured = m
             break
-        p_one_time = float(np.clip(rates.p_one_time + (t.one_time_share - m.one_time_share), 0.0, 0.95))
+        p_one_time = rates.p_one_time + (t.one_time_share - m.one_time_share)
         rate_scale = rates.rate_scale * (
             t.orders_per_active_customer_per_year / max(m.orders_per_active_year, 1e-6)
         )
         churn_ratio = (1.0 - t.yearly_retention) / max(1.0 - m.yearly_retention, 1e-3)
         loss_scale = rates.loss_scale * churn_ratio**1.5
         rates = Rates(
-            p_one_time=p_one_time,
-            rate_scale=float(np.clip(rate_scale, 0.05, 20.0)),
-            loss_scale=float(np.clip(loss_scale, 0.0, 50.0)),
+            p_one_time=_clip("p_one_time", p_one_time),
+            rate_scale=_clip("rate_scale", rate_scale),
+            loss_scale=_clip("loss_scale", loss_scale),
         )
-    return rates
+    if measured is None:  # the last round moved the rates: measure what they give
+        measured = pilot.measure(rates)
+    return dataclasses.replace(rates, shortfalls=shortfalls(pilot, rates, measured))
+
+
+def _clip(knob: str, value: float) -> float:
+    lo, hi = KNOB_RANGE[knob]
+    return float(np.clip(value, lo, hi))
+
+
+def _miss(figure: Figure, m: Metrics, targets) -> float | None:
+    """How far the figure is from its target beyond what validate allows and the pilot can tell apart
+    (in the tolerance's units); None when the pilot cannot measure it at all."""
+    target, tolerance = getattr(targets, figure.target), getattr(targets, figure.tolerance)
+    value = getattr(m, figure.metric)
+    if figure.metric == "yearly_retention":
+        if m.retention_base == 0:  # the range lies within one calendar year
+            return None
+        se = math.sqrt(value * (1 - value) / m.retention_base)
+    elif figure.metric == "one_time_share":
+        if m.buyers == 0:
+            return None
+        se = math.sqrt(value * (1 - value) / m.buyers)
+    else:
+        se = m.orders_relative_se
+    gap = value / target - 1 if figure.relative else value - target
+    return math.copysign(max(0.0, abs(gap) - tolerance - NOISE_Z * se), gap)
+
+
+def shortfalls(pilot: _Pilot, rates: Rates, m: Metrics) -> tuple[Shortfall, ...]:
+    """The figures the rates leave out of reach on the pilot, each with the knob that fights it."""
+    cfg, t = pilot.cfg, pilot.cfg.scenario.targets
+    missed = [f for f in FIGURES if _miss(f, m, t)]
+    if not missed:
+        return ()
+    if cfg.n_days < LONG_RANGE_DAYS:  # a short range may be all that holds a figure back
+        long = pilot.measure(rates, till=cfg.date_from + dt.timedelta(days=LONG_RANGE_DAYS - 1))
+        missed = [f for f in missed if _still_missed(_miss(f, m, t), _miss(f, long, t))]
+    return tuple(_explain(pilot, rates, f, m) for f in missed)
+
+
+def _still_missed(short: float | None, long: float | None) -> bool:
+    # met over the longer range, or overshot there the other way: the range was what held it back
+    return bool(short and long and math.copysign(1, short) == math.copysign(1, long))
+
+
+def _explain(pilot: _Pilot, rates: Rates, figure: Figure, m: Metrics) -> Shortfall:
+    t = pilot.cfg.scenario.targets
+    own = getattr(rates, figure.knob)
+    at_limit = f"its knob {figure.knob} is at its limit {own:g}" if own in KNOB_RANGE[figure.knob] else None
+    # what-ifs: each other knob at either end of its range; the one that brings the figure closest wins
+    gap = abs(_miss(figure, m, t) or 0.0)
+    best, fought_by = gap, None
+    for knob in KNOB_RANGE:
+        if knob == figure.knob:
+            continue
+        for end in KNOB_RANGE[knob]:
+            what_if = pilot.measure(
+                dataclasses.replace(rates, **{knob: end}), customers=ATTRIBUTION_CUSTOMERS
+            )
+            miss = _miss(figure, what_if, t)
+            if miss is not None and abs(miss) < best:
+                best, fought_by = abs(miss), f"{knob}, set for {_FIGURE_OF[knob].name},"
+    reached = getattr(m, figure.metric)
+    return Shortfall(figure.name, getattr(t, figure.target), reached, at_limit, fought_by)

@@ -15,7 +15,7 @@ import click
 
 import erpgen
 from erpgen.config import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE, DEFAULT_LOCK_WAIT
-from erpgen.errors import ErpGenError
+from erpgen.errors import ErpGenError, one_line
 from erpgen.scenario import Scenario
 from erpgen.urls import DEFAULT_URL
 
@@ -155,6 +155,12 @@ def _scenario_flag(name: str, type_, help_text: str):
     metavar="SECONDS",
     help="How long to wait for a lock another session holds on erpgen's tables (PostgreSQL, MariaDB/MySQL) "
     "before giving up, naming the sessions that hold it.",
+)
+@click.option(
+    "--accept-calibration-shortfall",
+    is_flag=True,
+    help="Load even when the scenario's targets cannot all be met (by default erpgen names each target, "
+    "what it reached and the knob that fights it, and writes nothing); the run record keeps the shortfall.",
 )
 @click.option("--dry-run", is_flag=True, help="Estimate rows, size and time, and write nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
@@ -406,12 +412,12 @@ def _run(args: list[str], debug: bool) -> int:
         hint = ""
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             hint = f" (see '{exc.ctx.command_path} --help')"
-        click.echo(f"erpgen: error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"erpgen: error: {one_line(exc.format_message())}{hint}", err=True)
         return exc.exit_code
     except ErpGenError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"erpgen: error: {exc}", err=True)
+        click.echo(f"erpgen: error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         return _interrupted(exc, args)
@@ -420,16 +426,15 @@ def _run(args: list[str], debug: bool) -> int:
 
         if debug:
             traceback.print_exc()
-        elif is_driver_error(
-            exc
-        ):  # a server's or the file system's error outside a load (verify, validate...)
+        elif is_driver_error(exc):
+            # a server's or the file system's error outside a load (verify, validate, report)
             click.echo(f"erpgen: error: {describe_db_error(exc)}", err=True)
             return 2
         else:
             from erpgen.urls import mask_text
 
             click.echo(
-                f"erpgen: internal error: {type(exc).__name__}: {mask_text(str(exc))} (rerun with --debug)",
+                f"erpgen: internal error: {type(exc).__name__}: {one_line(mask_text(str(exc)))} (rerun with --debug)",
                 err=True,
             )
         return 1

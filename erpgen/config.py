@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
+from erpgen.dates import FIRST_DATE, LAST_DATE
 from erpgen.errors import ConfigError
 from erpgen.scenario import Scenario
 
@@ -111,6 +112,13 @@ def _check(cfg: GenerateConfig) -> None:
             f"--n-customers {cfg.n_customers:,} is above the limit of {MAX_CUSTOMERS:,}",
             "invoice ids carry the customer id in 8 digits",
         )
+    for name in ("date_from", "date_till"):
+        day = getattr(cfg, name)
+        if not FIRST_DATE <= day <= LAST_DATE:
+            raise ConfigError(
+                f"{_flag(name)} {day} is outside the dates erpgen simulates ({FIRST_DATE}..{LAST_DATE})",
+                f"pick dates from {FIRST_DATE.year} to {LAST_DATE.year}",
+            )
     if cfg.date_from > cfg.date_till:
         raise ConfigError(
             f"--date-from {cfg.date_from} is after --date-till {cfg.date_till}",
@@ -176,9 +184,9 @@ class RunOptions:
     scheduler: str | None = None
     block_size: int = DEFAULT_BLOCK_SIZE
     batch_size: int = DEFAULT_BATCH_SIZE
-    lock_wait_timeout: float = (
-        DEFAULT_LOCK_WAIT  # seconds a database server's lock held by others is waited for
-    )
+    lock_wait_timeout: float = DEFAULT_LOCK_WAIT  # seconds a lock other sessions hold is waited for
+    # load even when the calibration cannot reach every target (the run record keeps the shortfall)
+    accept_calibration_shortfall: bool = False
 
 
 def make_options(
@@ -196,6 +204,7 @@ def make_options(
     block_size: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     lock_wait_timeout: float = DEFAULT_LOCK_WAIT,
+    accept_calibration_shortfall: bool = False,
 ) -> RunOptions:
     """The options checked against each other and the run's size, with the block size chosen when not
     given. Raises ConfigError, before anything is written, for a combination that cannot work."""
@@ -238,6 +247,7 @@ def make_options(
         database_url=None if no_database else database_url, no_database=no_database, csv_dir=csv_dir,
         parquet_dir=parquet_dir, replace=replace, resume=resume, workers=workers, engine=engine,
         scheduler=scheduler, block_size=block_size, batch_size=batch_size, lock_wait_timeout=lock_wait_timeout,
+        accept_calibration_shortfall=accept_calibration_shortfall,
     )  # fmt: skip
 
 

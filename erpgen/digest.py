@@ -28,7 +28,7 @@ import numpy as np
 from sqlalchemy import Date, Integer, Numeric
 from sqlalchemy.engine import Connection
 
-from erpgen.dates import day_number
+from erpgen.dates import day_number, known
 from erpgen.schema import CUSTOMER_TABLES, DIGEST_SEGMENT, FACT, SEED_COLUMNS, TABLES
 from erpgen.tables import batch_invoice_ids
 
@@ -285,9 +285,9 @@ def _batch_canonical(column, b) -> bytes:
         except TypeError:  # not all str
             joined = "\x00".join("" if v is None else str(v) for v in texts)
         return (joined + "\x00").encode()
-    if kind == "date":  # days since 1970-01-01; negative: NULL
+    if kind == "date":  # days since 1970-01-01; NO_DAY: NULL
         days = np.asarray(values, dtype=np.int64)
-        return np.where(days < 0, NULL, days).astype("<i8").tobytes()
+        return np.where(known(days), days, NULL).astype("<i8").tobytes()
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu" and not scale:
         return values.astype("<i8").tobytes()
     return _canon_values(column, list(values))  # NULLs among integers, or scaled numbers

@@ -21,3 +21,9 @@ class ConfigError(ErpGenError):
 
 class TargetError(ErpGenError):
     """The target database cannot be used: unreachable, refused, not empty, unsupported."""
+
+
+def one_line(text: str) -> str:
+    """`text` with its control characters escaped (a newline as \\n): a message quotes what the user typed,
+    a key in a scenario file may hold a line break, and the message must stay one line."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)

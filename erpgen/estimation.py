@@ -7,7 +7,7 @@ bench/bench.py on the 2-core machine the benchmarks run on (bench/README.md); ot
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class Estimate:
     bytes: dict[str, int]
     seconds: float
     target: str
+    shortfalls: list[str] = field(default_factory=list)  # targets out of reach (generate would refuse)
 
     def render(self) -> str:
         width = max(len(t) for t in self.rows)
@@ -43,6 +44,7 @@ class Estimate:
         for where, size in self.bytes.items():
             lines.append(f"  size ({where}): about {size / 1e6:,.0f} MB")
         lines.append(f"  time: about {self.seconds:,.0f} s on 2 cores")
+        lines += [f"  target out of reach: {s}" for s in self.shortfalls]
         return "\n".join(lines)
 
 
@@ -52,17 +54,14 @@ def estimate(**params: object) -> Estimate:
     from erpgen.calibrate import calibrate
     from erpgen.config import make_run
     from erpgen.masters import catalog_for, master_batches
-    from erpgen.rng import Draws
-    from erpgen.simulation import Model, simulate_block
+    from erpgen.simulation import Model
     from erpgen.sinks import sinks_for
 
     cfg, options = make_run(**params)
     catalog = catalog_for(cfg)
     model = Model(cfg, catalog, calibrate(cfg, catalog))
     n = cfg.n_customers
-    ids = np.unique(np.linspace(1, n, min(n, SAMPLE)).round().astype(np.int64))
-    f = simulate_block(model, ids, Draws(cfg.seed))
-    scale = n / len(ids)
+    f, scale = _sample(model)
     lines = int(round(len(f) * scale))
     m = master_batches(cfg, catalog)
     rows = {
@@ -82,7 +81,30 @@ def estimate(**params: object) -> Estimate:
         backend = urls.parse(options.database_url or urls.DEFAULT_URL).get_backend_name()
         backend = "mysql" if backend == "mariadb" else backend  # one server family, one set of figures
     outputs = [b for b in (backend, options.csv_dir and "csv", options.parquet_dir and "parquet") if b]
-    size = {o: BYTES[o][0] * lines + BYTES[o][1] * n for o in outputs}
+    size = {o: output_bytes(o, lines, n) for o in outputs}
     per_line, per_customer, fixed = SECONDS[backend or "parquet"]
     seconds = fixed + per_line * lines + per_customer * n
-    return Estimate(rows, size, seconds, sinks_for(options)[0].describe())
+    shortfalls = [s.describe() for s in model.rates.shortfalls]
+    return Estimate(rows, size, seconds, sinks_for(options)[0].describe(), shortfalls)
+
+
+def _sample(model):
+    """An evenly spread sample of the run's customers simulated, and the factor that scales it up."""
+    from erpgen.rng import Draws
+    from erpgen.simulation import simulate_block
+
+    n = model.cfg.n_customers
+    ids = np.unique(np.linspace(1, n, min(n, SAMPLE)).round().astype(np.int64))
+    return simulate_block(model, ids, Draws(model.cfg.seed)), n / len(ids)
+
+
+def output_bytes(output: str, lines: int, customers: int) -> int:
+    """Bytes on disk of a run's `output` (sqlite, postgresql, mysql, csv, parquet)."""
+    per_line, per_customer = BYTES["mysql" if output == "mariadb" else output]
+    return per_line * lines + per_customer * customers
+
+
+def fact_lines(model) -> int:
+    """About how many sales lines the run of `model` (calibrated) makes."""
+    f, scale = _sample(model)
+    return int(round(len(f) * scale))

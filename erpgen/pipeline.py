@@ -11,12 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from erpgen.config import make_run
+from erpgen.customers import prepare_pools
 from erpgen.database import describe_db_error, is_driver_error, lock_timed_out
 from erpgen.engines import block_maker
-from erpgen.errors import TargetError
+from erpgen.errors import ConfigError, TargetError
+from erpgen.estimation import fact_lines
 from erpgen.load import load, load_resumable
 from erpgen.masters import catalog_for
 from erpgen.sinks import Sink, sinks_for
+from erpgen.space import Clue, disk_full_error, is_disk_full
 
 
 @dataclass
@@ -46,25 +49,48 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
     sinks = sinks_for(options)
     summary = RunSummary(target=sinks[0].describe(), outputs=[s.describe() for s in sinks[1:]], seed=cfg.seed)
     started = time.perf_counter()
+    lines: list[int] = []  # the run's sales lines, about: set when a disk fills up
+    try:
+        summary.rows = _load(cfg, options, sinks, on_progress, lines)
+    except BaseException as exc:
+        if not lines:
+            raise
+        clue = Clue.of(exc)
+    # Out here the failed load's frames are gone, and with them the scratch files they held open: the
+    # free space read now is what the next run would find.
+    if lines:
+        raise disk_full_error(clue, cfg, options, lines[0])
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _load(cfg, options, sinks: list[Sink], on_progress, lines: list[int]) -> dict[str, int]:
     begun: list[Sink] = []
     # The engine starts (and forks its workers) before any sink opens a connection. One of its workers
-    # calibrates the rates while this process writes the masters and customers.
+    # calibrates the rates, and the sinks begin only once the calibration has found every target in
+    # reach (or the options accept what it could not reach).
     with block_maker(cfg, catalog_for(cfg), options) as blocks:
+        prepare_pools(cfg)  # the customers' Faker pools, made while a worker calibrates
+        # waits for the calibration: a target it cannot reach stops the run before anything is written
+        refuse_shortfall(blocks.model.rates.shortfalls, options)
         try:
             for sink in sinks:
                 sink.begin()
                 begun.append(sink)
             if options.resume:
-                summary.rows = load_resumable(blocks, sinks[0], options, on_progress)
-            else:
-                summary.rows = load(blocks, sinks, options, on_progress)
-                if on_progress:
-                    on_progress("keys and indexes", 0)
-                for sink in sinks:
-                    sink.commit()
+                return load_resumable(blocks, sinks[0], options, on_progress)
+            rows = load(blocks, sinks, options, on_progress)
+            if on_progress:
+                on_progress("keys and indexes", 0)
+            for sink in sinks:
+                sink.commit()
+            return rows
         except BaseException as exc:
             for sink in begun:
                 sink.abort()
+            if is_disk_full(exc):  # "run it again" would hit the same wall: generate() says where
+                lines.append(fact_lines(blocks.model))
+                raise
             if is_driver_error(exc):
                 message = describe_db_error(exc)
                 kept = (
@@ -78,5 +104,13 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
                     f"loading into {', '.join(s.describe() for s in sinks)} failed: {message}", kept
                 ) from None
             raise
-    summary.seconds = time.perf_counter() - started
-    return summary
+
+
+def refuse_shortfall(shortfalls: tuple, options) -> None:
+    """ConfigError naming each target the calibration could not reach, unless the options accept that."""
+    if shortfalls and not options.accept_calibration_shortfall:
+        raise ConfigError(
+            "the scenario's targets cannot all be met: " + "; ".join(s.describe() for s in shortfalls),
+            "change those targets (or the knobs that fight them) in the scenario, or pass "
+            "--accept-calibration-shortfall to load the data anyway",
+        )

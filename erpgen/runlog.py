@@ -32,8 +32,23 @@ def as_json(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def parameters(cfg: GenerateConfig, shortfalls: tuple = ()) -> str:
+    """The run's parameters as recorded: with the targets it was allowed to miss, if any
+    (--accept-calibration-shortfall), each as erpgen.calibrate.Shortfall.as_record gives it."""
+    public = cfg.public_parameters()
+    if shortfalls:
+        public["calibration_shortfall"] = {s.figure: s.as_record() for s in shortfalls}
+    return as_json(public)
+
+
 def run_record(
-    cfg: GenerateConfig, *, started: dt.datetime, block_size: int, blocks_done: int, next_line_id: int
+    cfg: GenerateConfig,
+    *,
+    started: dt.datetime,
+    block_size: int,
+    blocks_done: int,
+    next_line_id: int,
+    shortfalls: tuple = (),
 ) -> Batch:
     """The run's row, LOADING, as a batch."""
     return {
@@ -42,7 +57,7 @@ def run_record(
         "scenario": [cfg.scenario.name],
         "scenario_toml": [cfg.scenario_text],
         "seed": np.array([cfg.seed], dtype=np.int64),
-        "parameters": [as_json(cfg.public_parameters())],
+        "parameters": [parameters(cfg, shortfalls)],
         "loaded_at": [None],
         "status": [LOADING],
         "started_at": [as_text(started)],
@@ -65,9 +80,9 @@ def completed(record: Batch, rows: dict[str, int], digests: dict[str, str]) -> B
     }
 
 
-def check_same_run(interrupted: dict, cfg: GenerateConfig, where: str) -> None:
+def check_same_run(interrupted: dict, cfg: GenerateConfig, where: str, shortfalls: tuple = ()) -> None:
     """A --resume load carries on only with the parameters it was started with."""
-    if interrupted["parameters"] != as_json(cfg.public_parameters()) or (
+    if interrupted["parameters"] != parameters(cfg, shortfalls) or (
         interrupted["scenario_toml"] != cfg.scenario_text
     ):
         raise TargetError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import math
 import tomllib
 import types
 import typing
@@ -238,8 +239,15 @@ def _build(cls, data: dict, origin: str, where: str):
         raise ConfigError(
             f"{origin}: unknown key {where}{unknown[0]}", f"known keys here: {', '.join(sorted(names))}"
         )
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f)]
+    if missing:
+        raise ConfigError(f"{origin}: {where}{missing[0]} is missing", f"give {where}{missing[0]}")
     values = {k: _convert(hints[k], v, origin, f"{where}{k}") for k, v in data.items()}
     return cls(**values)
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
 def _convert(hint, value, origin: str, key: str):
@@ -264,6 +272,8 @@ def _convert(hint, value, origin: str, key: str):
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong("a number")
+        if not math.isfinite(value):
+            raise wrong("a finite number")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -274,6 +284,8 @@ def _convert(hint, value, origin: str, key: str):
             raise wrong("a string")
         return value
     if hint is dt.date:
+        if isinstance(value, dt.datetime):  # TOML's date-times are dates to Python, but carry a time
+            raise wrong("a date (YYYY-MM-DD) without a time")
         if isinstance(value, dt.date):
             return value
         try:
@@ -286,6 +298,34 @@ def _convert(hint, value, origin: str, key: str):
 def _prob(value: float, origin: str, key: str) -> None:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{origin}: {key} must be between 0 and 1, got {value}")
+
+
+def _within(value: float, low: float, high: float, origin: str, key: str) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{origin}: {key} must be from {low:g} to {high:g}, got {value:g}")
+
+
+# The range of every number that is not a probability: what a business could mean and the simulation and
+# the targets' column types carry (prices rise at most 25 % a year: over 50 years the dearest product
+# still fits unit_price's NUMERIC(12, 2), and times a bulk quantity, revenue's NUMERIC(14, 2)).
+CHANNEL_RANGES = {"stores_per_country": (1, 100), "return_lag_days": (0, 365), "quantity_median": (1, 100)}
+LIFECYCLE_RANGES = {
+    "first_purchase_delay_days": (0, 3650),
+    "occasional_orders_per_year": (0.01, 365),
+    "rate_sigma": (0, 3),
+    "trend_sigma": (0, 3),
+    "consumption_g_per_day": (0.001, 10_000),
+    "consumption_sigma": (0, 3),
+    "b2b_period_days": (1, 3650),
+    "dormant_median_days": (0, 3650),
+}
+SEASONALITY_RANGES = {"acquisition_growth_per_year": (-0.9, 10), "price_increase_per_year": (-0.25, 0.25)}
+TARGET_RANGES = {
+    "orders_per_active_customer_per_year": (0.01, 365 * 50), "one_time_tolerance": (0, 1),
+    "retention_tolerance": (0, 1), "orders_tolerance": (0, 100), "aov_tolerance": (0, 100),
+    "return_tolerance": (0, 1), "total_orders": (0, 10**15), "total_orders_tolerance": (0, 100),
+}  # fmt: skip
+WEIGHT_MAX = 1e6  # month, weekday and count weights: only their ratios matter
 
 
 def check(s: Scenario, origin: str) -> None:
@@ -319,10 +359,14 @@ def check(s: Scenario, origin: str) -> None:
             raise ConfigError(f"{origin}: {k}: stores_per_country and quantity_median must be >= 1")
         if len(ch.weekday_weights) != 7 or min(ch.weekday_weights) < 0 or max(ch.weekday_weights) <= 0:
             raise ConfigError(f"{origin}: {k}.weekday_weights needs 7 weights (Monday..Sunday), not all 0")
+        for key, (low, high) in CHANNEL_RANGES.items():
+            _within(getattr(ch, key), low, high, origin, f"{k}.{key}")
+        _within(max(ch.weekday_weights), 0, WEIGHT_MAX, origin, f"{k}.weekday_weights")
     if len(s.seasonality.month_weights) != 12 or min(s.seasonality.month_weights) <= 0:
         raise ConfigError(
             f"{origin}: seasonality.month_weights needs 12 positive weights (January..December)"
         )
+    _check_ranges(s, origin)
     if s.catalog.universe not in UNIVERSES:
         raise ConfigError(
             f"{origin}: catalog.universe {s.catalog.universe!r} is unknown",
@@ -350,6 +394,35 @@ def check(s: Scenario, origin: str) -> None:
                 _prob(p, origin, f"basket.{key}")
     if b.fallback_role not in ROLES:
         raise ConfigError(f"{origin}: basket.fallback_role must be one of {', '.join(ROLES)}")
+
+
+def _check_ranges(s: Scenario, origin: str) -> None:
+    """The numbers the structural checks leave open: each within what the simulation can carry."""
+    season, lc, t, b = s.seasonality, s.lifecycle, s.targets, s.basket
+    _within(max(season.month_weights), 0, WEIGHT_MAX, origin, "seasonality.month_weights")
+    for section, ranges, values in (
+        ("seasonality", SEASONALITY_RANGES, season),
+        ("lifecycle", LIFECYCLE_RANGES, lc),
+        ("targets", TARGET_RANGES, t),
+    ):
+        for key, (low, high) in ranges.items():
+            _within(getattr(values, key), low, high, origin, f"{section}.{key}")
+    for key in ("promo_share", "promo_discount_min", "promo_discount_max"):
+        _prob(getattr(season, key), origin, f"seasonality.{key}")
+    if season.promo_discount_min > season.promo_discount_max:
+        raise ConfigError(f"{origin}: seasonality.promo_discount_min is above promo_discount_max")
+    for channel, value in t.aov.items():
+        _within(value, 0.01, 1e9, origin, f"targets.aov.{channel}")
+    _prob(b.p_refill_invoice, origin, "basket.p_refill_invoice")
+    for key in ("p_accessory_invoice", "p_spare_part_invoice"):
+        if not getattr(b, key):
+            raise ConfigError(f"{origin}: basket.{key} needs at least one probability")
+        for p in getattr(b, key):
+            _prob(p, origin, f"basket.{key}")
+    weights = b.accessory_count_weights
+    if not weights or min(weights) < 0 or max(weights) <= 0:
+        raise ConfigError(f"{origin}: basket.accessory_count_weights needs weights >= 0, not all 0")
+    _within(max(weights), 0, WEIGHT_MAX, origin, "basket.accessory_count_weights")
 
 
 def describe_all() -> list[tuple[str, str]]:

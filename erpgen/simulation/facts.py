@@ -31,8 +31,8 @@ class BlockFacts:
     # per customer of the block
     segment: np.ndarray
     created: np.ndarray
-    first_purchase: np.ndarray  # -1: never bought
-    lost: np.ndarray  # -1: not lost within the range
+    first_purchase: np.ndarray  # dates.NO_DAY: never bought
+    lost: np.ndarray  # dates.NO_DAY: not lost within the range
     # lifecycle events, sorted by (customer, day, event)
     event_customer: np.ndarray
     event_code: np.ndarray

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from erpgen.dates import known
 from erpgen.simulation.facts import ACQUIRED, LOST
 from erpgen.simulation.purchase_days import History
 from erpgen.simulation.traits import CustomerTraits
@@ -24,7 +25,7 @@ def lifecycle_events(customers: CustomerTraits, history: History) -> LifecycleEv
     """Every customer's creation and lost decision (when within the range), and the events its purchases
     started or ended."""
     n = len(customers.ids)
-    lost = np.flatnonzero(history.lost >= 0)
+    lost = np.flatnonzero(known(history.lost))
     row = np.concatenate((np.arange(n), lost, history.event_row))
     code = np.concatenate((np.full(n, ACQUIRED), np.full(len(lost), LOST), history.event_code))
     day = np.concatenate((customers.created, history.lost[lost], history.event_day))

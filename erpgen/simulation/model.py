@@ -22,6 +22,9 @@ class Rates:
     p_one_time: float  # share of consumer customers in the ONE_TIME segment
     rate_scale: float = 1.0  # multiplies every repeat customer's purchase frequency
     loss_scale: float = 1.0  # multiplies the daily hazard of the lost decision
+    # the targets these rates leave out of reach (erpgen.calibrate.Shortfall): they travel with the rates
+    # from wherever the calibration ran, and change no draw
+    shortfalls: tuple = field(default=(), compare=False, repr=False)
 
     def daily_loss_hazard(self, lifecycle: Lifecycle) -> float:
         """A consumer's daily chance of deciding to leave, from the scenario's yearly loss.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from erpgen.dates import day_number
+from erpgen.dates import NO_DAY, day_number, known
 from erpgen.rng import Draws, Stream, geometric_of, normal_of
 from erpgen.simulation.calendar import Calendar
 from erpgen.simulation.draws import (
@@ -67,8 +67,8 @@ class PurchaseDays:
 class History:
     """What happened to each customer besides its purchases."""
 
-    first_purchase: np.ndarray  # per customer: day, -1 if it never bought
-    lost: np.ndarray  # per customer: day of the lost decision, -1 if not within the range
+    first_purchase: np.ndarray  # per customer: day, NO_DAY if it never bought
+    lost: np.ndarray  # per customer: day of the lost decision, NO_DAY if not within the range
     # FIRST_PURCHASE, DORMANT and REACTIVATED events, in no particular order
     event_row: np.ndarray
     event_code: np.ndarray
@@ -96,11 +96,11 @@ class _Progress:
     """Where each customer stands while the loop runs, one value per customer, and what it recorded."""
 
     day: np.ndarray  # its last candidate day (at first its creation): the next gap counts from here
-    first: np.ndarray  # its first purchase, -1 before
+    first: np.ndarray  # its first purchase, NO_DAY before
     lost_day: np.ndarray  # its lost decision, set at the first purchase
     owned: np.ndarray  # devices bought
     grams_last: np.ndarray  # refill grams bought on its last purchase day
-    dormant_since: np.ndarray  # the day a dormant spell began, -1 if none is under way
+    dormant_since: np.ndarray  # the day a dormant spell began, NO_DAY if none is under way
     # one tuple of arrays per iteration, concatenated once at the end
     purchases: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     events: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
@@ -109,7 +109,7 @@ class _Progress:
     def start(cls, created: np.ndarray) -> _Progress:
         n = len(created)
         never = np.full(n, np.iinfo(np.int64).max // 4, dtype=np.int64)
-        unset = np.full(n, -1, dtype=np.int64)
+        unset = np.full(n, NO_DAY, dtype=np.int64)
         return cls(created.copy(), unset, never, np.zeros(n, dtype=np.int64), np.zeros(n), unset.copy())
 
     def record_events(self, rows: np.ndarray, code: int, days: np.ndarray) -> None:
@@ -144,7 +144,7 @@ def purchase_days(
 def _step(clock: _Clock, progress: _Progress, rows: np.ndarray, event: int) -> np.ndarray:
     """One candidate day for each customer of `rows`; the customers whose history goes on."""
     seg, first = clock.customers.segment[rows], progress.first[rows]
-    started = first >= 0
+    started = known(first)
     u = clock.draws.columns(clock.customers.ids[rows], event, 0, _STEP_DRAWS)
     day = _due_day(clock, progress, rows, started, u_gap=u[:, :3], u_dormancy=u[:, 4:7])
     # occasional buying follows the months: thin candidates by the month's weight
@@ -167,7 +167,7 @@ def _step(clock: _Clock, progress: _Progress, rows: np.ndarray, event: int) -> n
     # customers that stop: a dormancy that had begun before the end is recorded without return
     done = rows[stop]
     since = progress.dormant_since[done]
-    dormant = (since >= 0) & (since < np.minimum(progress.lost_day[done], clock.till + 1))
+    dormant = known(since) & (since < np.minimum(progress.lost_day[done], clock.till + 1))
     if dormant.any():
         progress.record_events(done[dormant], DORMANT, since[dormant])
     return rows[~stop]
@@ -193,10 +193,13 @@ def _due_day(
         grams_last > 0, np.ceil(grams_last / (rhythm.consumption[rows] * drift) * noise), occasional_gap
     )
     b2b_gap = np.maximum(1, np.round(rhythm.b2b_period[rows] / drift * noise))
-    gap = np.where(seg == LOYAL, loyal_gap, np.where(seg == B2B, b2b_gap, occasional_gap)).astype(np.int64)
+    gap = np.where(seg == LOYAL, loyal_gap, np.where(seg == B2B, b2b_gap, occasional_gap))
+    # A gap that ends past the range ends the history all the same: capped at the range's end, a steep
+    # drift over decades or a tiny consumption cannot overflow the day numbers (fmin: NaN counts as past)
+    gap = np.fmin(gap, clock.till + 1 - day).astype(np.int64)
     gap = np.where(started, gap, rhythm.first_delay[rows])
     dormant_since = progress.dormant_since[rows]
-    goes_dormant = started & (u_dormancy[:, 0] < lc.p_dormant) & (dormant_since < 0)
+    goes_dormant = started & (u_dormancy[:, 0] < lc.p_dormant) & ~known(dormant_since)
     progress.dormant_since[rows] = np.where(goes_dormant, day + gap, dormant_since)
     due = day + gap
     if goes_dormant.any():
@@ -254,7 +257,7 @@ def _record_purchases(
     progress.grams_last[rows] = np.bincount(of, weights=model.gramm[product] * quantity, minlength=len(rows))
     events = np.full(len(rows), event, dtype=np.int64)
     progress.purchases.append((rows, day, events, has_device, n_refills, product, quantity))
-    back = progress.dormant_since[rows] >= 0
+    back = known(progress.dormant_since[rows])
     for code, mask, days in (
         (FIRST_PURCHASE, newly, day),
         (DORMANT, back, progress.dormant_since[rows]),
@@ -262,7 +265,7 @@ def _record_purchases(
     ):
         if mask.any():
             progress.record_events(rows[mask], code, days[mask])
-    progress.dormant_since[rows] = -1
+    progress.dormant_since[rows] = NO_DAY
 
 
 def _purchase_days(progress: _Progress) -> PurchaseDays:
@@ -290,7 +293,7 @@ def _purchase_days(progress: _Progress) -> PurchaseDays:
 
 def _history(clock: _Clock, progress: _Progress) -> History:
     first, lost_day = progress.first, progress.lost_day
-    lost = np.where((first >= 0) & (lost_day <= clock.till), lost_day, -1)
+    lost = np.where(known(first) & (lost_day <= clock.till), lost_day, NO_DAY)
     if progress.events:
         row, code, day = map(np.concatenate, zip(*progress.events))
     else:

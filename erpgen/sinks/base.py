@@ -3,7 +3,7 @@
 A batch is some rows of one table: a dict of equally long columns named after the table's columns,
 each a numpy integer array or a list (text, or any column that may hold None for NULL). A column holds
 what the simulation computes in, which is not always the table's type:
-  dates               days since 1970-01-01 (erpgen.dates), negative for NULL
+  dates               days since 1970-01-01 (erpgen.dates), dates.NO_DAY for NULL
   unit_price, revenue integer cents, under the names unit_price_cents and revenue_cents
   quantity            whole units
   returned_line_id    0 on a sale (NULL)

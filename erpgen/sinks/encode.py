@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import Date
 
-from erpgen.dates import EPOCH
+from erpgen.dates import EPOCH, known
 from erpgen.schema import TABLES
 from erpgen.sinks.base import Batch
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids, digits
@@ -47,7 +47,7 @@ def cents_to_text(cents: np.ndarray) -> np.ndarray:
 def table_rows(table: str, b: Batch, dates: IsoDates):
     """Rows of any table but the fact table as Python tuples in the schema's column order.
 
-    Day numbers become ISO dates (negative: NULL), `unit_price_cents` becomes the text '12.50', and None
+    Day numbers become ISO dates (NO_DAY: NULL), `unit_price_cents` becomes the text '12.50', and None
     stays NULL, so the same rows suit executemany, COPY text and CSV.
     """
     return zip(*table_columns(table, b, dates))
@@ -67,13 +67,14 @@ def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
 
 def _converted(col, b: Batch, dates: IsoDates, null: str | None) -> list[str | None] | None:
     """The text of a column that the batch holds in another form: unit_price as `unit_price_cents`, a
-    date as day numbers (negative: NULL, written as `null`). None for a column the batch holds as it is."""
+    date as day numbers (NO_DAY: NULL, written as `null`). None for a column the batch holds as it is."""
     if col.name == "unit_price" and "unit_price_cents" in b:
         return cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist()
     if isinstance(col.type, Date):
         days = np.asarray(b[col.name])
-        iso = dates(np.maximum(days, 0))
-        iso[days < 0] = null
+        dated = known(days)
+        iso = dates(np.where(dated, days, 0))
+        iso[~dated] = null
         return iso.tolist()
     return None
 

@@ -99,7 +99,9 @@ class MysqlSink(DatabaseSink):
         # Locks others hold (the swap into the target renames its tables) are waited for --lock-wait-timeout;
         # a limit on statements set for the account would cut the bulk load (MariaDB's max_statement_time)
         wait = max(1, math.ceil(self.lock_wait))
-        conn.exec_driver_sql("SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s", (wait, wait))
+        conn.exec_driver_sql(
+            "SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s", (wait, wait)
+        )
         if conn.dialect.is_mariadb:
             conn.exec_driver_sql("SET SESSION max_statement_time = 0")
 

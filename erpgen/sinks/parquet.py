@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallInteger, Table
 
+from erpgen.dates import known
 from erpgen.errors import ConfigError
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import discard, folder_beside
@@ -188,9 +189,9 @@ def _column(table: Table, name: str, b: Batch, typ):
         else:
             units = np.asarray(b[name], dtype=np.int64) * 10**typ.scale
         return _decimals(pa, units, typ)
-    if pa.types.is_date32(typ):  # days since 1970-01-01, as date32 stores them; negative: NULL
+    if pa.types.is_date32(typ):  # days since 1970-01-01, as date32 stores them; NO_DAY: NULL
         days = np.asarray(b[name], dtype=np.int32)
-        return pa.array(days, type=pa.int32(), mask=days < 0).view(typ)
+        return pa.array(days, type=pa.int32(), mask=~known(days)).view(typ)
     if pa.types.is_timestamp(typ):  # 'YYYY-MM-DD HH:MM:SS', which Arrow parses
         return pa.array(b[name], type=pa.string()).cast(typ)
     return pa.array(b[name], type=typ)  # integers (range-checked on the way down) and text (None: NULL)
