@@ -146,12 +146,18 @@ class _Pilot:
 def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
     """The rates that meet the scenario's targets on the pilot, with the targets they cannot meet
     (Rates.shortfalls, empty when every target is met)."""
-    t = cfg.scenario.targets
     pilot = _Pilot(cfg, catalog)
+    rates, measured = _fit(pilot)
+    return dataclasses.replace(rates, shortfalls=shortfalls(pilot, rates, measured))
+
+
+def _fit(pilot: _Pilot, till: dt.date | None = None) -> tuple[Rates, Metrics]:
+    """The rounds of calibration on the pilot (over its own range, or up to `till`): the rates, and the
+    figures they give."""
+    t = pilot.cfg.scenario.targets
     rates = Rates(p_one_time=t.one_time_share * 0.8)
-    measured: Metrics | None = None
     for _ in range(ROUNDS):
-        m = pilot.measure(rates)
+        m = pilot.measure(rates, till=till)
         close = (
             abs(m.one_time_share - t.one_time_share) < t.one_time_tolerance / 4
             and abs(m.yearly_retention - t.yearly_retention) < t.retention_tolerance / 4
@@ -159,8 +165,7 @@ def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
             < t.orders_tolerance / 4
         )
         if close:  # well inside every tolerance: more rounds would only chase the pilot's noise
-            measured = m
-            break
+            return rates, m
         p_one_time = rates.p_one_time + (t.one_time_share - m.one_time_share)
         rate_scale = rates.rate_scale * (
             t.orders_per_active_customer_per_year / max(m.orders_per_active_year, 1e-6)
@@ -172,9 +177,7 @@ def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
             rate_scale=_clip("rate_scale", rate_scale),
             loss_scale=_clip("loss_scale", loss_scale),
         )
-    if measured is None:  # the last round moved the rates: measure what they give
-        measured = pilot.measure(rates)
-    return dataclasses.replace(rates, shortfalls=shortfalls(pilot, rates, measured))
+    return rates, pilot.measure(rates, till=till)  # the last round moved the rates: what they give
 
 
 def _clip(knob: str, value: float) -> float:
@@ -207,15 +210,13 @@ def shortfalls(pilot: _Pilot, rates: Rates, m: Metrics) -> tuple[Shortfall, ...]
     missed = [f for f in FIGURES if _miss(f, m, t)]
     if not missed:
         return ()
-    if cfg.n_days < LONG_RANGE_DAYS:  # a short range may be all that holds a figure back
-        long = pilot.measure(rates, till=cfg.date_from + dt.timedelta(days=LONG_RANGE_DAYS - 1))
-        missed = [f for f in missed if _still_missed(_miss(f, m, t), _miss(f, long, t))]
+    if cfg.n_days < LONG_RANGE_DAYS:
+        # A short range may be all that holds a figure back (nobody has had time to come back), and it
+        # drives the calibration to extremes: a figure is out of reach only if rates calibrated over a long
+        # range miss it too.
+        _, long = _fit(pilot, till=cfg.date_from + dt.timedelta(days=LONG_RANGE_DAYS - 1))
+        missed = [f for f in missed if _miss(f, long, t)]
     return tuple(_explain(pilot, rates, f, m) for f in missed)
-
-
-def _still_missed(short: float | None, long: float | None) -> bool:
-    # met over the longer range, or overshot there the other way: the range was what held it back
-    return bool(short and long and math.copysign(1, short) == math.copysign(1, long))
 
 
 def _explain(pilot: _Pilot, rates: Rates, figure: Figure, m: Metrics) -> Shortfall:
