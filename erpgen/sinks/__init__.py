@@ -25,18 +25,19 @@ def sinks_for(options: RunOptions) -> list[Sink]:
     return sinks
 
 
-def database_sink(url: URL, *, replace: bool, resume: bool = False) -> Sink:
+def database_sink(url: URL, *, replace: bool, resume: bool = False, append: bool = False) -> Sink:
+    """The sink of a database URL; append=True: one that adds to the dataset there (ExtendableSink)."""
     if url.get_backend_name() == "postgresql":
         from erpgen.sinks.postgres import PostgresSink
 
-        return PostgresSink(url, replace=replace, resume=resume)
+        return PostgresSink(url, replace=replace, resume=resume, append=append)
     if url.get_backend_name() in ("mysql", "mariadb"):
         from erpgen.sinks.mysql import MysqlSink
 
-        return MysqlSink(url, replace=replace, resume=resume)
+        return MysqlSink(url, replace=replace, resume=resume, append=append)
     from erpgen.sinks.sqlite import SqliteSink
 
-    return SqliteSink(url, replace=replace, resume=resume)
+    return SqliteSink(url, replace=replace, resume=resume, append=append)
 
 
 def csv_sink(directory: str | Path) -> Sink:

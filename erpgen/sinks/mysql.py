@@ -54,8 +54,8 @@ def load_lock(database: str) -> str:
 
 
 class MysqlSink(DatabaseSink):
-    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
-        super().__init__(url, replace=replace, resume=resume)
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False, append: bool = False):
+        super().__init__(url, replace=replace, resume=resume, append=append)
         self.tag = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"  # also this run's GET_LOCK
         self.old = f"{self.tag}_old"  # where the target's previous erpgen tables go
         self.waiting = resume_database(url.database or "")
@@ -65,7 +65,11 @@ class MysqlSink(DatabaseSink):
 
     def begin(self) -> None:
         """Check and lock the target on a connection of its own, kept until the swap; then build in the
-        scratch database as every database sink builds in its target."""
+        scratch database as every database sink builds in its target. An extension (append) writes in
+        the target itself: InnoDB's inserts and updates are transactional, only DDL commits at once."""
+        if self.append:
+            super().begin()
+            return
         try:
             self.target = self._stack.enter_context(connect(self.url))
             self._lock_target(self.target)
@@ -89,6 +93,9 @@ class MysqlSink(DatabaseSink):
 
     def _connect_url(self) -> URL:
         return self.url.set(database=self.scratch)
+
+    def _lock_in_place(self, conn: Connection) -> None:
+        self._lock_target(conn)
 
     def _prepare(self, conn: Connection) -> None:
         """Nothing to make room for in a new scratch database."""
