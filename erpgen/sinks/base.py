@@ -108,7 +108,7 @@ class ExtendableSink(Sink):
     @abstractmethod
     def run_record(self) -> dict | None:
         """After begin(): the latest completed run record (erpgen.runlog), None when erpgen made no dataset
-        here, {"format_version": 0} when its tables are at an older revision."""
+        here, {"format_version": 1} when its tables are at an older revision (before format_version)."""
 
     @abstractmethod
     def update_rows(self, table: str, batch: Batch) -> None:

@@ -128,7 +128,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
         if not has_alembic_version(self.conn) or "erpgen_runs" not in inspect(self.conn).get_table_names():
             return None
         if migrate.current_revision(self.conn) != migrate.head_revision():
-            return {"format_version": 0, "revision": migrate.current_revision(self.conn)}
+            return {"format_version": 1}  # before Alembic revision 0005 every record was of format 1
         if runlog.interrupted_run(self.conn) is not None:
             raise TargetError(
                 f"{self.describe()} holds an interrupted --resume load",
