@@ -30,16 +30,18 @@ import numpy as np
 
 from erpgen import runlog
 from erpgen.calibrate import calibrate
-from erpgen.config import DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_SIZE, MAX_CUSTOMERS, MAX_YEARS, parse_date
+from erpgen.config import DEFAULT_BATCH_SIZE, MAX_CUSTOMERS, MAX_YEARS, parse_date
 from erpgen.customers import build_customers, customers_by
 from erpgen.dates import day_number
 from erpgen.digest import LoadDigests
+from erpgen.engines import BlockMaker
 from erpgen.errors import ConfigError, TargetError
+from erpgen.load import facts_of
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
 from erpgen.schema import FACT, TABLES
 from erpgen.scratch import Spill
-from erpgen.simulation import BlockFacts, Model, compact, simulate_block
+from erpgen.simulation import BlockFacts, Rates
 from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.sinks.base import Batch, ExtendableSink
 from erpgen.tables import events_batch, fact_batch, lifecycle_batch
@@ -47,6 +49,7 @@ from erpgen.tables import events_batch, fact_batch, lifecycle_batch
 Progress = Callable[[str, int], None]
 # the columns of customer_lifecycle an extension may set on rows loaded before: the truth learnt later
 LATER_TRUTH = ("first_purchase_on", "lost_on")
+BLOCK_SIZE = 10_000  # customers simulated together (a multiple of digest.SEGMENT)
 
 
 @dataclass
@@ -89,8 +92,11 @@ def extend(
     dataset is as it was. A `till` the data already covers changes nothing (summary.changed is False).
     Raises ConfigError for a bad date, TargetError for a target without a dataset of this erpgen's format,
     or one another run is writing to."""
+    from sqlalchemy.exc import DBAPIError
+
     from erpgen import urls
-    from erpgen.database import describe_db_error, is_driver_error
+    from erpgen.database import connect, describe_db_error, is_driver_error
+    from erpgen.engines.local import LocalBlocks
     from erpgen.sinks import database_sink
 
     day = parse_date(dt.datetime.now(dt.UTC).date() if till is None else till, "--till")
@@ -99,34 +105,45 @@ def extend(
     if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
         raise TargetError(f"{target} does not exist", "generate a dataset first, or fix --database-url")
     started, clock = runlog.now(), time.perf_counter()
+    try:
+        with connect(url) as conn:  # a first look, before the engine forks: no child inherits a connection
+            record = _usable(runlog.dataset_record(conn, target), target)
+    except DBAPIError as exc:
+        message = describe_db_error(exc, url)
+        raise TargetError(
+            f"cannot read the run record in {target}: {message}",
+            "another process is writing to it; run again when it is done" if "locked" in message else None,
+        ) from None
+    cfg = runlog.config_of(record)
+    covered = record["covers_till"] or cfg.date_till
+    summary = ExtendSummary(target, cfg.seed, cfg.scenario.name, covered, day)
+    if day <= covered:
+        return summary
+    _check_till(cfg, day)
+    catalog = catalog_for(cfg)
+    # the original run's rates: calibrating again would give the same, at a second's cost
+    rates = Rates(**json.loads(record["rates"])) if record["rates"] else calibrate(cfg, catalog)
     sink = database_sink(url, replace=False, append=True)
     assert isinstance(sink, ExtendableSink)
-    sink.begin()
-    try:
-        record = _usable(sink.run_record(), target)
-        cfg = runlog.config_of(record)
-        covered = record["covers_till"] or cfg.date_till
-        summary = ExtendSummary(target, cfg.seed, cfg.scenario.name, covered, day)
-        if day <= covered:
+    with LocalBlocks(cfg, catalog, 1, rates=rates, horizon=day) as engine:
+        sink.begin()
+        try:
+            if _usable(sink.run_record(), target)["run_id"] != record["run_id"]:
+                raise TargetError(f"another erpgen run extended {target} meanwhile", "run it again")
+            run = _Extension(engine, sink, record, covered, on_progress)
+            run.write(started)
+            summary.added, summary.updated = run.added, run.updated
+            if on_progress:
+                on_progress("commit", 0)
+            sink.commit()
+        except BaseException as exc:
             sink.abort()
-            return summary
-        _check_till(cfg, day)
-        catalog = catalog_for(cfg)
-        model = Model(cfg, catalog, calibrate(cfg, catalog), horizon=day)
-        run = _Extension(model, sink, record, covered, on_progress)
-        run.write(started)
-        summary.added, summary.updated = run.added, run.updated
-        if on_progress:
-            on_progress("commit", 0)
-        sink.commit()
-    except BaseException as exc:
-        sink.abort()
-        if is_driver_error(exc):
-            raise TargetError(
-                f"extending {target} failed: {describe_db_error(exc, url)}",
-                "nothing was changed; run it again",
-            ) from None
-        raise
+            if is_driver_error(exc):
+                raise TargetError(
+                    f"extending {target} failed: {describe_db_error(exc, url)}",
+                    "nothing was changed; run it again",
+                ) from None
+            raise
     summary.seconds = time.perf_counter() - clock
     return summary
 
@@ -160,9 +177,11 @@ class _Extension:
     """One extension: the customers to `till` simulated once (pass 1, kept in a scratch file), then each
     table written and hashed in turn from them (pass 2)."""
 
-    def __init__(self, model: Model, sink: ExtendableSink, record: dict, covered: dt.date, on_progress):
+    def __init__(self, engine: BlockMaker, sink: ExtendableSink, record: dict, covered: dt.date, on_progress):
+        model = engine.model
         cfg = model.cfg
-        self.model, self.sink, self.record, self.on_progress = model, sink, record, on_progress
+        self.engine, self.model, self.sink, self.record = engine, model, sink, record
+        self.on_progress = on_progress
         self.draws = Draws(cfg.seed)
         self.end = day_number(cfg.date_till)  # the original run's end: later lines are numbered by day
         self.covered = day_number(covered)  # the dataset's end now: later rows are written
@@ -181,7 +200,8 @@ class _Extension:
         self.learnt: list[Batch] = []
 
     def blocks(self) -> Iterator[np.ndarray]:
-        return count_blocks(self.n_customers, DEFAULT_BLOCK_SIZE)
+        # smaller than a load's: the engine's two processes share the simulation of a smaller dataset
+        return count_blocks(self.n_customers, BLOCK_SIZE)
 
     def write(self, started: dt.datetime) -> None:
         spill, first_ids = self._simulate()
@@ -212,8 +232,7 @@ class _Extension:
         block has on each day after the original end (lines are numbered by day, then block)."""
         spill, per_day, old_lines = Spill(), [], 0
         days = self.till - self.end
-        for ids in self.blocks():
-            f = compact(simulate_block(self.model, ids, self.draws))
+        for ids, f in zip(self.blocks(), self.engine.map(facts_of, self.blocks()), strict=True):
             later = f.invoice_date > self.end
             spill.add((ids, f, old_lines))
             old_lines += int(len(f) - later.sum())
@@ -278,19 +297,36 @@ class _Extension:
             yield b, np.asarray(b["event_date"]) > self.covered
 
     def _table(self, table: str, batches: Iterator[tuple[Batch, np.ndarray]]) -> None:
-        """Hash every row of `table`, write the new ones."""
-        written = 0
+        """Hash every row of `table`, write the new ones. The new fact lines are written together in
+        line id order: their ids go by day across blocks, and a table keyed by its rowid (SQLite) or a
+        B-tree primary key takes rows in key order several times faster than scattered."""
+        written, held = 0, []
         with self.digest.table_writer(table) as hashed, self.sink.table_writer(table) as out:
             for whole, new in batches:
                 hashed.write(whole)
                 part = _rows(whole, np.flatnonzero(new))
-                n = len(next(iter(part.values())))  # type: ignore[arg-type]
-                for lo in range(0, n, DEFAULT_BATCH_SIZE):
-                    out.write(_rows(part, np.arange(lo, min(n, lo + DEFAULT_BATCH_SIZE))))
-                written += n
+                written += len(next(iter(part.values())))  # type: ignore[arg-type]
+                if table == FACT.name:
+                    held.append(part)
+                else:
+                    self._write(out, part)
                 if self.on_progress:
                     self.on_progress(table, written)
+            if held:
+                part = {name: np.concatenate([p[name] for p in held]) for name in held[0]}  # type: ignore[misc]
+                del held
+                self._write(out, _rows(part, np.argsort(part["line_id"], kind="stable")))
         self.added[table] = written
+
+    @staticmethod
+    def _write(out, part: Batch) -> None:
+        n = len(next(iter(part.values())))  # type: ignore[arg-type]
+        for lo in range(0, n, DEFAULT_BATCH_SIZE):
+            out.write(
+                part
+                if n <= DEFAULT_BATCH_SIZE
+                else _rows(part, np.arange(lo, min(n, lo + DEFAULT_BATCH_SIZE)))
+            )
 
 
 def _rows(b: Batch, at: np.ndarray) -> Batch:

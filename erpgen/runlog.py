@@ -3,6 +3,7 @@ parameters, row counts, content digest) and, while a --resume load is under way,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -40,7 +41,13 @@ def as_json(value) -> str:
 
 
 def run_record(
-    cfg: GenerateConfig, *, started: dt.datetime, block_size: int, blocks_done: int, next_line_id: int
+    cfg: GenerateConfig,
+    *,
+    started: dt.datetime,
+    block_size: int,
+    blocks_done: int,
+    next_line_id: int,
+    rates: object | None = None,
 ) -> Batch:
     """The run's row, LOADING, as a batch."""
     return {
@@ -60,6 +67,7 @@ def run_record(
         "next_line_id": np.array([next_line_id], dtype=np.int64),
         "format_version": np.array([FORMAT], dtype=np.int64),
         "covers_till": np.array([day_number(cfg.date_till)], dtype=np.int64),
+        "rates": [None if rates is None else as_json(dataclasses.asdict(rates))],  # type: ignore[call-overload]
     }
 
 
@@ -112,6 +120,26 @@ def record_completion(conn: Connection) -> dict[str, int]:
 
 
 # -- the record of a completed dataset, for `erpgen extend` -------------------------------------------
+def dataset_record(conn: Connection, where: str) -> dict | None:
+    """The latest completed record of the dataset in the connected database (erpgen.extension), None
+    when erpgen made none there; {"format_version": 1} when its tables predate format_version."""
+    from sqlalchemy import inspect
+
+    from erpgen.database import has_alembic_version
+
+    if not has_alembic_version(conn) or erpgen_runs.name not in inspect(conn).get_table_names():
+        return None
+    # the columns, not Alembic's revision: importing Alembic costs more than a small extension
+    if "format_version" not in {c["name"] for c in inspect(conn).get_columns(erpgen_runs.name)}:
+        return {"format_version": 1}  # before Alembic revision 0005 every record was of format 1
+    if interrupted_run(conn) is not None:
+        raise TargetError(
+            f"{where} holds an interrupted --resume load",
+            "carry it on with generate --resume (same options) before extending it",
+        )
+    return latest_run(conn)
+
+
 def latest_run(conn: Connection) -> dict | None:
     """The latest completed record (the one an extension adds, or the load's), None if there is none."""
     from sqlalchemy import desc
@@ -125,8 +153,6 @@ def latest_run(conn: Connection) -> dict | None:
 
 def config_of(record: dict) -> GenerateConfig:
     """The run's GenerateConfig, rebuilt from its record: scenario text, seed and parameters."""
-    import dataclasses
-
     from erpgen import scenario as scenarios
     from erpgen.config import CATALOG_FLAGS, SCENARIO_FLAGS, make_config
 
@@ -160,4 +186,5 @@ def extension_record(
         "next_line_id": np.array([rows.get("sales_transactions", 0) + 1], dtype=np.int64),
         "format_version": np.array([FORMAT], dtype=np.int64),
         "covers_till": np.array([day_number(till)], dtype=np.int64),
+        "rates": [previous["rates"]],
     }

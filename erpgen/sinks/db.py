@@ -106,7 +106,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
     def _begin_in_place(self) -> None:
         """One transaction on the target itself, with its keys and indexes as they are: an extension adds
         a small share of rows to tables that stay in place, where a load builds new ones."""
-        self.conn = self._stack.enter_context(connect(self.url))
+        self.conn = self._stack.enter_context(connect(self.url, **self._engine_options()))
         try:
             self.conn.begin()
             self._lock_in_place(self.conn)
@@ -125,16 +125,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
 
     def run_record(self) -> dict | None:
         assert self.conn is not None
-        if not has_alembic_version(self.conn) or "erpgen_runs" not in inspect(self.conn).get_table_names():
-            return None
-        if migrate.current_revision(self.conn) != migrate.head_revision():
-            return {"format_version": 1}  # before Alembic revision 0005 every record was of format 1
-        if runlog.interrupted_run(self.conn) is not None:
-            raise TargetError(
-                f"{self.describe()} holds an interrupted --resume load",
-                "carry it on with generate --resume (same options) before extending it",
-            )
-        return runlog.latest_run(self.conn)
+        return runlog.dataset_record(self.conn, self.describe())
 
     def update_rows(self, table: str, batch: Batch) -> None:
         """Set the columns of `batch` on the rows its first column (the key) names: the truth columns an
