@@ -71,6 +71,13 @@ class DatabaseSink(ResumableSink, ExtendableSink):
         """Keep out a second erpgen run while this one adds to the dataset in place (extend)."""
         self._lock(conn)
 
+    def _defer_in_place(self, conn: Connection) -> None:
+        """Before an extension's rows: drop what checks them row by row, where that is slower than
+        checking the whole table once at the end (_restore_in_place)."""
+
+    def _restore_in_place(self, conn: Connection) -> None:
+        """Before an extension commits: build again what _defer_in_place dropped."""
+
     # -- the Sink interface ---------------------------------------------------------------------
     def begin(self) -> None:
         if self.append:
@@ -110,6 +117,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
         try:
             self.conn.begin()
             self._lock_in_place(self.conn)
+            self._defer_in_place(self.conn)
         except DBAPIError as exc:
             self.abort()
             message = describe_db_error(exc, self.url)
@@ -181,6 +189,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
     def commit(self) -> None:
         assert self.conn is not None
         if self.append:
+            self._restore_in_place(self.conn)
             self.conn.commit()
             self._stack.close()
             self.conn = None
