@@ -428,6 +428,51 @@ def report(done: list[Measurement], big: bool) -> None:
         )
 
 
+EXTEND_TILL = dt.date(DATE_TILL.year + 1, 12, 31)  # one year more
+
+
+def _timed(cmd: list[str], env: dict, cwd: str) -> tuple[float, str]:
+    """Seconds of one erpgen process, and what it printed; an error holding its last stderr line."""
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError(
+            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        )
+    return seconds, proc.stdout
+
+
+def measure_extend(target: str, customers: int, server: URL, tmp: str, runs: int) -> str:
+    """`erpgen generate` of `customers` x 11 years, then `erpgen extend` of that dataset by one year,
+    each timed end to end in its own process, `runs` times (medians): one line of the extend table."""
+    generate_s, extend_s, added = [], [], 0
+    try:
+        for run in range(runs):
+            with contextlib.ExitStack() as stack:
+                env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+                if target == "PostgreSQL":
+                    env["DATABASE_URL"] = stack.enter_context(fresh_database(server, f"extend_{run}"))
+                else:
+                    path = Path(tmp, f"extend-{run}.db")
+                    env["DATABASE_URL"] = f"sqlite:///{path}"
+                    stack.callback(lambda path=path: path.unlink(missing_ok=True))
+                generate = [sys.executable, str(CLI), "generate", "--n-customers", str(customers), "--seed", "42",
+                            "--date-from", str(ELEVEN_YEARS), "--date-till", str(DATE_TILL), "-q"]  # fmt: skip
+                generate_s.append(_timed(generate, env, tmp)[0])
+                seconds, printed = _timed(
+                    [sys.executable, str(CLI), "extend", "--till", str(EXTEND_TILL)], env, tmp
+                )
+                extend_s.append(seconds)
+                found = re.search(r"^\s*sales_transactions\s+([\d,]+) rows added", printed, re.M)
+                added = int(found.group(1).replace(",", "")) if found else 0
+    except Exception as exc:
+        return f"{target:<12} failed: {first_line(exc, server)}"
+    g, e = statistics.median(generate_s), statistics.median(extend_s)
+    verdict = "met" if e < g / 3 else "NOT met"
+    return f"{target:<12} {g:>10.2f} {e:>9.2f} {e / g:>7.0%} {added:>12,}   (< 1/3: {verdict})"
+
+
 def main() -> int:
     """Parse the options, print the machine, run the measurements, print the table and the targets."""
     p = argparse.ArgumentParser(description="Benchmark erpgen against a raw reference loader, in one run.")
@@ -448,6 +493,9 @@ def main() -> int:
         help="only the Dask client's own CPU and memory: Parquet, 2 workers, 3 years, 50k/200k/1M customers",
     )
     p.add_argument("--runs", type=int, default=1, help="runs of each measurement, median reported (1)")
+    p.add_argument(
+        "--extend", action="store_true", help="only: generate, then extend by one year (SQLite, PostgreSQL)"
+    )
     args = p.parse_args()
     server, pg_version = make_url(args.pg_url), "skipped"
     if not args.skip_pg:
@@ -461,6 +509,16 @@ def main() -> int:
     print(f"PostgreSQL {pg_version} ({server.render_as_string(hide_password=True)})")
     print(f"erpgen: {CLI} generate --workers {args.workers} --seed 42; median of {args.runs} run(s)")
     c, pg, sq = args.customers, not args.skip_pg, not args.skip_sqlite
+    if args.extend:
+        print(
+            f"\ngenerate {c / 1000:g}k x 11y ({ELEVEN_YEARS}..{DATE_TILL}), then extend --till {EXTEND_TILL}:"
+        )
+        print(f"{'target':<12} {'generate s':>10} {'extend s':>9} {'share':>7} {'lines added':>12}")
+        with tempfile.TemporaryDirectory(prefix="erpgen-bench-") as tmp:
+            for target, wanted in (("SQLite", sq), ("PostgreSQL", pg)):
+                if wanted:
+                    print(measure_extend(target, c, server, tmp, args.runs), flush=True)
+        return 0
     plan = [  # (wanted, key, target, customers, first day)
         (pg, "pg", "PostgreSQL", c, ELEVEN_YEARS),
         (pg and args.big, "big", "PostgreSQL", 300_000, FIFTEEN_YEARS),

@@ -8,9 +8,11 @@ The Python API is what the command line calls, one function per command:
     erpgen.estimate(n_customers=1_000_000)           # erpgen generate --dry-run: writes nothing
     erpgen.validate(database_url="sqlite:///shop.db")  # erpgen validate
     erpgen.verify(database_url="sqlite:///shop.db")    # erpgen verify
+    erpgen.extend(database_url="sqlite:///shop.db", till="2026-12-31")  # erpgen extend
     erpgen.report(database_url="sqlite:///shop.db", output="shop.html")  # erpgen report
 
-Each returns a typed result (RunSummary, Estimate, ValidationReport, VerifyResult, ReportSummary) and
+Each returns a typed result (RunSummary, Estimate, ValidationReport, VerifyResult, ReportSummary,
+ExtendSummary) and
 raises ConfigError or TargetError (both ErpGenError: a message and a hint) for input it cannot use; it
 never prints or exits. See docs/api.md. Importing erpgen is cheap: each function imports what it needs.
 """
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     import os
 
     from erpgen.estimation import Estimate
+    from erpgen.extension import ExtendSummary
     from erpgen.html_report import ReportSummary
     from erpgen.pipeline import RunSummary
     from erpgen.scenario import Scenario
@@ -42,11 +45,13 @@ __all__ = [
     "validate",
     "verify",
     "report",
+    "extend",
     "RunSummary",
     "Estimate",
     "ValidationReport",
     "VerifyResult",
     "ReportSummary",
+    "ExtendSummary",
     "ErpGenError",
     "ConfigError",
     "TargetError",
@@ -59,6 +64,7 @@ _LAZY = {
     "ValidationReport": "erpgen.validation",
     "VerifyResult": "erpgen.verification",
     "ReportSummary": "erpgen.html_report",
+    "ExtendSummary": "erpgen.extension",
 }
 
 
@@ -238,3 +244,25 @@ def report(
     from erpgen.html_report import build
 
     return build(database_url=database_url, output=output)
+
+
+def extend(
+    *,
+    database_url: str | None = None,
+    till: str | dt.date | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> ExtendSummary:
+    """Carry a dataset erpgen loaded on to a later day, in place: `erpgen extend`.
+
+    database_url   same as --database-url (None: sqlite:///erpgen.db here)
+    till           same as --till: the new last day (a date or "YYYY-MM-DD"; None: today, UTC)
+
+    Scenario, seed and parameters come from the dataset's run record. One transaction: it completes or
+    the dataset is as it was. Returns an ExtendSummary (target, seed, scenario, covered: the last day
+    before, till, added and updated rows per table, seconds; changed is False when the data already
+    covered `till`, and then nothing was written). Raises ConfigError for a bad date and TargetError
+    for a target it cannot extend (no erpgen dataset, an older data format, another run writing).
+    """
+    from erpgen.extension import extend as run
+
+    return run(database_url=database_url, till=till, on_progress=on_progress)

@@ -306,6 +306,40 @@ def verify(database_url: str) -> None:
 @cli.command()
 @_url_option
 @click.option(
+    "--till",
+    default=None,
+    help="The new last day of the data, YYYY-MM-DD (default: today). A day it already covers changes nothing.",
+)
+@click.option("--csv-dir", default=None, help="Not supported yet: extend the database, then export it again.")
+@click.option(
+    "--parquet-dir", default=None, help="Not supported yet: extend the database, then export it again."
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+def extend(
+    database_url: str, till: str | None, csv_dir: str | None, parquet_dir: str | None, quiet: bool
+) -> None:
+    """Carry a dataset erpgen loaded on to a later day: its customers go on living, new ones arrive, with
+    the scenario, seed and parameters it was made with. One transaction; earlier rows are kept as they
+    are, but for the lifecycle truth learnt later (customer_lifecycle's first_purchase_on and lost_on)."""
+    if csv_dir or parquet_dir:
+        flag = "--csv-dir" if csv_dir else "--parquet-dir"
+        raise click.UsageError(f"{flag}: extend writes to a database only; export files with generate")
+    progress = None if quiet else _Progress()
+    summary = erpgen.extend(database_url=database_url, till=till, on_progress=progress)
+    if progress is not None:
+        progress.close()
+    if not summary.changed:
+        click.echo(
+            f"erpgen: {summary.target} already covers {summary.till} (its data runs to {summary.covered}); "
+            "nothing to do"
+        )
+    elif not quiet:
+        click.echo(summary.render())
+
+
+@cli.command()
+@_url_option
+@click.option(
     "--output",
     "-o",
     default="report.html",

@@ -55,6 +55,9 @@ class GenerateConfig:
         for name in SCENARIO_FLAGS + CATALOG_FLAGS:
             v = getattr(self, name)
             out[name] = v.isoformat() if isinstance(v, dt.date) else v
+        # whether --faker-locale was given (every country's names from it) or is the scenario's own: the
+        # same faker_locale makes other names either way, and `erpgen extend` rebuilds the run from this
+        out["locale_override"] = self.locale_override
         return out
 
 

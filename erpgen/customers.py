@@ -165,11 +165,18 @@ _NUMBERS = np.array([str(k) for k in range(100)])  # the e-mail number, 0..99, a
 @lru_cache(maxsize=16)
 def acquisition_cdf(date_from, n_days: int, growth: float, months: tuple[float, ...]) -> np.ndarray:
     """Cumulative share of customers created by the end of each day: growth per year x month weight."""
-    days = np.datetime64(date_from, "D") + np.arange(n_days).astype("timedelta64[D]")
+    return _acquisition_curve(date_from, n_days, n_days, growth, months)
+
+
+def _acquisition_curve(date_from, n_days: int, length: int, growth: float, months) -> np.ndarray:
+    """acquisition_cdf over `length` days, still divided by its total over the first n_days: past the
+    range it goes on above 1 at the same growth and seasons. Its first n_days values are acquisition_cdf's,
+    bit for bit (a cumulative sum adds in order, so the days after the range change none before)."""
+    days = np.datetime64(date_from, "D") + np.arange(length).astype("timedelta64[D]")
     month = days.astype("datetime64[M]").astype(np.int64) % 12
-    weight = (1.0 + growth) ** (np.arange(n_days) / 365.25) * np.asarray(months)[month]
+    weight = (1.0 + growth) ** (np.arange(length) / 365.25) * np.asarray(months)[month]
     cdf = np.cumsum(weight)
-    return cdf / cdf[-1]
+    return cdf / cdf[n_days - 1]
 
 
 def created_day(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> np.ndarray:
@@ -178,13 +185,40 @@ def created_day(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> 
     Customer i (1-based) of N is created at the quantile (i - 1 + u) / N of the acquisition curve (growth
     over the years, seasonal by month), so ids follow creation order (the CSV export's customers are sorted
     by created_at) and no customer's date depends on any other customer.
+
+    Customers after the N-th (only `erpgen extend` asks for them) come after the range, at quantiles above 1
+    of the same curve carried on past its end: new customers keep arriving at the range's rate, growth and
+    seasons, and customer i's date still depends on i alone, not on how far a dataset is extended.
     """
     season = cfg.scenario.seasonality
-    cdf = acquisition_cdf(cfg.date_from, cfg.n_days, season.acquisition_growth_per_year, season.month_weights)
+    growth, months = season.acquisition_growth_per_year, season.month_weights
     u = draws.uniform(Stream.CUSTOMER, customer_ids, 0, Field.CREATED)
-    offset = np.searchsorted(cdf, (customer_ids - 1 + u) / cfg.n_customers, side="left")
-    start = day_number(cfg.date_from)
-    return start + np.minimum(offset, cfg.n_days - 1)
+    quantile = (customer_ids - 1 + u) / cfg.n_customers
+    length = cfg.n_days
+    while True:
+        cdf = _acquisition_curve(cfg.date_from, cfg.n_days, length, growth, months)
+        if cdf[-1] >= quantile.max(initial=0.0):
+            break
+        length += max(366, length // 4)  # only past the range (ids over N): extend and look again
+    offset = np.searchsorted(cdf, quantile, side="left")
+    # within the range as before: a quantile that rounds to 1 stays on its last day
+    offset = np.where(customer_ids <= cfg.n_customers, np.minimum(offset, cfg.n_days - 1), offset)
+    return day_number(cfg.date_from) + offset
+
+
+def customers_by(cfg: GenerateConfig, day: int, draws: Draws) -> int:
+    """How many customers exist by the end of `day` (a day number): N within the range, more after it."""
+    if day < day_number(cfg.date_till):
+        raise ValueError("customers_by counts customers past the range only")
+    season = cfg.scenario.seasonality
+    length = day - day_number(cfg.date_from) + 1
+    cdf = _acquisition_curve(
+        cfg.date_from, cfg.n_days, length, season.acquisition_growth_per_year, season.month_weights
+    )
+    # customer i exists by `day` when its quantile (i - 1 + u) / N is at most cdf[day]: i <= N cdf + 1
+    last = cfg.n_customers + int(np.ceil((cdf[-1] - 1.0) * cfg.n_customers)) + 1
+    ids = np.arange(cfg.n_customers + 1, last + 1, dtype=np.int64)
+    return cfg.n_customers + int((created_day(cfg, ids, draws) <= day).sum())
 
 
 def _mix(draws: Draws, ids: np.ndarray, b: int, shares: list[float]) -> np.ndarray:

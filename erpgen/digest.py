@@ -8,9 +8,9 @@ digest independent of how rows were batched, and lets a load compute it from its
 way to the sinks (LoadDigests) as cheaply as `erpgen verify` recomputes it from the database.
 
 The tables keyed by customer (schema.CUSTOMER_TABLES: customers, the fact table and the two lifecycle
-tables, all in customer order) are hashed the same way in segments of SEGMENT consecutive customer ids,
-and their digest covers the segments' digests in order: a Dask worker holding whole segments computes
-their part where the rows are, and only 32 bytes per segment travel.
+tables) are hashed in (customer_id, primary key) order (digest_order), the same way in segments of
+SEGMENT consecutive customer ids, and their digest covers the segments' digests in order: a Dask worker
+holding whole segments computes their part where the rows are, and only 32 bytes per segment travel.
 """
 
 from __future__ import annotations
@@ -140,6 +140,14 @@ def segment_runs(customer_id: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(seg[a]), int(a), int(b)) for a, b in zip(starts, ends)]
 
 
+def digest_order(table) -> list[str]:
+    """The columns a table's rows are hashed in the order of: its primary key, and for a table keyed by
+    customer the customer first. A generated fact table's line ids follow its customers, so both orders
+    are one; an extended one's do not (erpgen.extension numbers the lines it adds by day)."""
+    key = [c.name for c in table.primary_key.columns]
+    return key if table.name not in SEGMENTED or key[0] == "customer_id" else ["customer_id", *key]
+
+
 def _digest(table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> str:
     t = _TableHash(table, columns)
     t.rows(rows)
@@ -155,7 +163,7 @@ def database_digests(conn: Connection, *, seed_columns_only: bool = False) -> di
         if seed_columns_only and table.name not in SEED_COLUMNS:
             continue
         columns = SEED_COLUMNS[table.name] if seed_columns_only else tuple(c.name for c in table.columns)
-        order = ", ".join(c.name for c in table.primary_key.columns)
+        order = ", ".join(digest_order(table))
         sql = f"SELECT {', '.join(columns)} FROM {table.name} ORDER BY {order}"
         # per statement: Connection.execution_options() would change the connection for good
         result = conn.exec_driver_sql(sql, execution_options={"stream_results": True, "yield_per": 50_000})
@@ -192,7 +200,7 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
             data = pq.read_table(dataset, partitioning="hive" if table is FACT else None)
             if table is FACT:
                 data = data.drop_columns(["year"])
-            data = data.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
+            data = data.sort_by([(name, "ascending") for name in digest_order(table)])
         else:
             data = pq.read_table(Path(directory) / f"{table.name}.parquet")
         if tuple(data.column_names) != columns:

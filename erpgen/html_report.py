@@ -207,8 +207,7 @@ def _run(conn: Connection) -> dict:
     row = (
         conn.execute(
             text(
-                "SELECT erpgen_version, scenario, seed, parameters, status, loaded_at FROM erpgen_runs "
-                "ORDER BY run_id DESC"
+                "SELECT * FROM erpgen_runs ORDER BY run_id DESC"  # covers_till only from revision 0005 on
             )
         )
         .mappings()
@@ -411,7 +410,8 @@ def _page(f: Facts, run: dict, charts: list, checks: ValidationReport, target: s
         f"scenario <b>{e(str(run.get('scenario', 'unknown')))}</b>",
         f"seed <b>{e(str(run.get('seed', '-')))}</b>",
         f"<b>{f.customers:,}</b> customers",
-        f"created {e(str(run.get('date_from', '?')))} to {e(str(run.get('date_till', '?')))}",
+        # an extended dataset's customers go on to the day it covers
+        f"created {e(str(run.get('date_from', '?')))} to {e(str(run.get('covers_till') or run.get('date_till', '?')))}",
         f"sales {e(f.first_sale)} to {e(f.last_sale)}",
         f"loaded {e(str(run.get('loaded_at') or 'not completed')[:16])} by erpgen {e(str(run.get('erpgen_version', '?')))}",
         f"from <code>{e(target)}</code>",

@@ -162,7 +162,7 @@ def load(
     rows = {t.name: made[t.name] for t in TABLES if t.name in made}
     record = runlog.run_record(
         cfg, started=started, block_size=block_size, blocks_done=-(-cfg.n_customers // block_size),
-        next_line_id=lines + 1, shortfalls=blocks.model.rates.shortfalls,
+        next_line_id=lines + 1, rates=blocks.model.rates, shortfalls=blocks.model.rates.shortfalls,
     )  # fmt: skip
     writes.rows = rows
     writes.table("erpgen_runs", [runlog.completed(record, dict(rows), digest.digests())])
@@ -186,7 +186,7 @@ def load_resumable(
         _masters_and_customers(blocks, writes, block_size)
         record = runlog.run_record(
             cfg, started=runlog.now(), block_size=block_size, blocks_done=0, next_line_id=1,
-            shortfalls=blocks.model.rates.shortfalls,
+            rates=blocks.model.rates, shortfalls=blocks.model.rates.shortfalls,
         )  # fmt: skip
         writes.table("erpgen_runs", [record], progress=False)
         sink.checkpoint(blocks_done=0, next_line_id=1)

@@ -3,6 +3,7 @@ parameters, row counts, content digest) and, while a --resume load is under way,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -11,12 +12,19 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from erpgen.config import GenerateConfig
+from erpgen.dates import day_number
 from erpgen.errors import TargetError
 from erpgen.schema import TABLES, erpgen_runs
 from erpgen.sinks.base import Batch
 from erpgen.version import __version__
 
 LOADING, COMPLETE = "LOADING", "COMPLETE"
+# The data format a record's digests and data belong to. Raise it whenever the same parameters would
+# give other rows or other digests (a change to tests/golden/digests.json): `erpgen extend` carries on
+# only a dataset of this format, and `erpgen verify` compares digests only within it.
+#   1: before `erpgen extend` (records made before Alembic revision 0005)
+#   2: customer-keyed tables hashed in (customer_id, key) order; extensions (runlog.extension_record)
+FORMAT = 2
 
 
 def now() -> dt.datetime:
@@ -49,6 +57,7 @@ def run_record(
     blocks_done: int,
     next_line_id: int,
     shortfalls: tuple = (),
+    rates: object | None = None,
 ) -> Batch:
     """The run's row, LOADING, as a batch."""
     return {
@@ -66,6 +75,9 @@ def run_record(
         "block_size": np.array([block_size], dtype=np.int64),
         "blocks_done": np.array([blocks_done], dtype=np.int64),
         "next_line_id": np.array([next_line_id], dtype=np.int64),
+        "format_version": np.array([FORMAT], dtype=np.int64),
+        "covers_till": np.array([day_number(cfg.date_till)], dtype=np.int64),
+        "rates": [None if rates is None else as_json(dataclasses.asdict(rates))],  # type: ignore[call-overload]
     }
 
 
@@ -115,3 +127,74 @@ def record_completion(conn: Connection) -> dict[str, int]:
         )
     )  # fmt: skip
     return rows
+
+
+# -- the record of a completed dataset, for `erpgen extend` -------------------------------------------
+def dataset_record(conn: Connection, where: str) -> dict | None:
+    """The latest completed record of the dataset in the connected database (erpgen.extension), None
+    when erpgen made none there; {"format_version": 1} when its tables predate format_version."""
+    from sqlalchemy import inspect
+
+    from erpgen.database import has_alembic_version
+
+    if not has_alembic_version(conn) or erpgen_runs.name not in inspect(conn).get_table_names():
+        return None
+    # the columns, not Alembic's revision: importing Alembic costs more than a small extension
+    if "format_version" not in {c["name"] for c in inspect(conn).get_columns(erpgen_runs.name)}:
+        return {"format_version": 1}  # before Alembic revision 0005 every record was of format 1
+    if interrupted_run(conn) is not None:
+        raise TargetError(
+            f"{where} holds an interrupted --resume load",
+            "carry it on with generate --resume (same options) before extending it",
+        )
+    return latest_run(conn)
+
+
+def latest_run(conn: Connection) -> dict | None:
+    """The latest completed record (the one an extension adds, or the load's), None if there is none."""
+    from sqlalchemy import desc
+
+    completed = (
+        select(erpgen_runs).where(erpgen_runs.c.status == COMPLETE).order_by(desc(erpgen_runs.c.run_id))
+    )
+    row = conn.execute(completed.limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def config_of(record: dict) -> GenerateConfig:
+    """The run's GenerateConfig, rebuilt from its record: scenario text, seed and parameters."""
+    from erpgen import scenario as scenarios
+    from erpgen.config import CATALOG_FLAGS, SCENARIO_FLAGS, make_config
+
+    params = json.loads(record["parameters"])
+    text = record["scenario_toml"]
+    base = scenarios.parse(text, "the recorded scenario") if text else record["scenario"]
+    flags = {name: params[name] for name in SCENARIO_FLAGS + CATALOG_FLAGS if name != "faker_locale"}
+    if params.get("locale_override"):
+        flags["faker_locale"] = params["locale_override"]
+    cfg = make_config(scenario=base, seed=record["seed"], **flags)
+    return dataclasses.replace(cfg, scenario_text=text)
+
+
+def extension_record(
+    previous: dict, *, started: dt.datetime, till: dt.date, rows: dict[str, int], digests: dict[str, str]
+) -> Batch:
+    """The record of an extension: the original run's scenario, seed and parameters, the next run_id, the
+    whole tables' row counts and digests after it, and the day its data now covers."""
+    return {
+        **{name: [previous[name]] for name in ("erpgen_version", "scenario", "scenario_toml", "parameters")},
+        "run_id": np.array([previous["run_id"] + 1], dtype=np.int64),
+        "erpgen_version": [__version__],
+        "seed": np.array([previous["seed"]], dtype=np.int64),
+        "loaded_at": [as_text(now())],
+        "status": [COMPLETE],
+        "started_at": [as_text(started)],
+        "row_counts": [as_json(rows)],
+        "content_digest": [as_json(digests)],
+        "block_size": np.array([previous["block_size"]], dtype=np.int64),
+        "blocks_done": np.array([previous["blocks_done"]], dtype=np.int64),
+        "next_line_id": np.array([rows.get("sales_transactions", 0) + 1], dtype=np.int64),
+        "format_version": np.array([FORMAT], dtype=np.int64),
+        "covers_till": np.array([day_number(till)], dtype=np.int64),
+        "rates": [previous["rates"]],
+    }

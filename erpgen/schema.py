@@ -168,6 +168,10 @@ erpgen_runs = Table(
     Column("block_size", Integer, nullable=False),  # what --resume needs to carry on
     Column("blocks_done", Integer, nullable=False),
     Column("next_line_id", BigInteger, nullable=False),
+    # the data format that made the record (runlog.FORMAT): what `extend` and `verify` may compare with
+    Column("format_version", Integer, nullable=False),
+    Column("covers_till", Date, nullable=True),  # the last day the data covers after this run
+    Column("rates", Text, nullable=True),  # JSON: the calibrated simulation.Rates, which extensions reuse
     _one_of("status", ("LOADING", "COMPLETE")),
 )
 

@@ -54,10 +54,10 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
     """Recompute the content digest of the database at `database_url` (default sqlite:///erpgen.db) and
     compare it with the one its load recorded. Raises TargetError when there is nothing to verify: no
     such file, no completed erpgen load, or a load that recorded no digest."""
-    from sqlalchemy import inspect, select
+    from sqlalchemy import inspect
     from sqlalchemy.exc import DBAPIError
 
-    from erpgen import urls
+    from erpgen import runlog, urls
     from erpgen.database import connect, describe_db_error
     from erpgen.digest import database_digests
     from erpgen.errors import TargetError
@@ -70,9 +70,8 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
     with connect(url) as conn:
         run = None
         if erpgen_runs.name in inspect(conn).get_table_names():
-            completed = select(erpgen_runs).where(erpgen_runs.c.status == "COMPLETE")
             try:
-                run = conn.execute(completed).mappings().first()
+                run = runlog.latest_run(conn)  # an extension's record covers the whole tables
             except DBAPIError as exc:  # an erpgen_runs of an older schema
                 raise TargetError(
                     f"cannot read the load record in {target}: {describe_db_error(exc, url)}",
@@ -80,6 +79,13 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
                 ) from None
         if run is None:
             raise TargetError(f"{target} has no completed erpgen load to verify", "run erpgen generate first")
+        if run["format_version"] != runlog.FORMAT:
+            older = run["format_version"] < runlog.FORMAT
+            raise TargetError(
+                f"the load in {target} was recorded by {'an older' if older else 'a newer'} erpgen "
+                f"(data format {run['format_version']}, this erpgen's is {runlog.FORMAT}); digests not comparable",
+                "verify it with the erpgen that made it, or generate it again" if older else "upgrade erpgen",
+            )
         recorded = json.loads(run["content_digest"])
         if not recorded:
             raise TargetError(f"the load in {target} recorded no digest (made before erpgen 0.1's registry)")

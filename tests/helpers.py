@@ -125,10 +125,11 @@ def snapshot(url: str) -> dict[str, str]:
 
 
 # -- erpgen in a real process -------------------------------------------------------------------------
-def start(*args: str, cwd) -> subprocess.Popen:
-    """`erpgen generate ARGS` in a process (and process group) of its own; its progress lines on stderr."""
+def start(*args: str, cwd, command: str = "generate") -> subprocess.Popen:
+    """`erpgen generate ARGS` (or another command) in a process (and process group) of its own; its progress
+    lines on stderr."""
     return subprocess.Popen(
-        [sys.executable, str(REPO / "cli.py"), "generate", *map(str, args)],
+        [sys.executable, str(REPO / "cli.py"), command, *map(str, args)],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

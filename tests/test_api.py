@@ -219,8 +219,19 @@ def test_the_other_functions_take_their_commands_options(command):
             assert params[name].default == defaults[name]
 
 
+def test_extend_takes_its_commands_options():
+    cli_only = {"quiet", "csv_dir", "parquet_dir"}  # printing nothing; the file targets it refuses
+    params = inspect.signature(erpgen.extend).parameters
+    assert set(params) == set(options("extend")) - cli_only | {"on_progress"}
+    doc = inspect.getdoc(erpgen.extend)
+    for name, option in options("extend").items():
+        if name not in cli_only:
+            assert f"same as {option.opts[0]}" in doc, name
+            assert params[name].default is None and params[name].kind is inspect.Parameter.KEYWORD_ONLY
+
+
 def test_help_shows_the_real_parameters():
-    for name in ("generate", "estimate", "validate", "verify", "report"):
+    for name in ("generate", "estimate", "extend", "validate", "verify", "report"):
         text = pydoc.render_doc(getattr(erpgen, name), renderer=pydoc.plaintext)
         assert f"{name}(*, database_url" in text, text[:300]
     text = pydoc.render_doc(erpgen.generate, renderer=pydoc.plaintext)

@@ -16,7 +16,7 @@ import pickle
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from erpgen.calibrate import calibrate
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.digest import WorkerTables
-from erpgen.simulation import Model
+from erpgen.simulation import Model, Rates
 from erpgen.simulation.plan import even_blocks
 from erpgen.sinks.base import Sink
 
@@ -35,8 +35,12 @@ class LocalBlocks:
 
     hashes_customer_tables = False  # the loader hashes every row itself
 
-    def __init__(self, cfg: GenerateConfig, catalog: Catalog, workers: int):
+    def __init__(
+        self, cfg: GenerateConfig, catalog: Catalog, workers: int, *, rates: Rates | None = None, horizon=None
+    ):
+        """rates: a run's calibrated rates when known (erpgen extend); horizon: Model.horizon."""
         self.cfg, self.catalog, self.workers = cfg, catalog, workers
+        self.known_rates, self.horizon = rates, horizon
         self.pool: ProcessPoolExecutor | None = None
         self._model: Model | None = None
         # Whether the writing process simulates blocks too while it waits. Not where every target hands
@@ -49,9 +53,13 @@ class LocalBlocks:
         # Forked before any sink opens a connection, so no child inherits a database socket.
         self.pool = ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init,
-            initargs=(self.cfg, self.catalog, self.scratch),
+            initargs=(self.cfg, self.catalog, self.scratch, self.horizon),
         )  # fmt: skip
-        self.rates = self.pool.submit(_worker_calibrate)
+        if self.known_rates is None:
+            self.rates = self.pool.submit(_worker_calibrate)
+        else:
+            self.rates = Future()
+            self.rates.set_result(self.known_rates)
         for f in [self.pool.submit(_worker_ready) for _ in range(self.workers - 1)]:
             f.result()  # start every worker now, before connections exist
         return self
@@ -65,7 +73,7 @@ class LocalBlocks:
     @property
     def model(self) -> Model:
         if self._model is None:
-            self._model = Model(self.cfg, self.catalog, self.rates.result())
+            self._model = Model(self.cfg, self.catalog, self.rates.result(), horizon=self.horizon)
         return self._model
 
     def calibrated(self) -> bool:
@@ -141,10 +149,10 @@ class LocalBlocks:
 _WORKER: dict = {}
 
 
-def _worker_init(cfg: GenerateConfig, catalog: Catalog, scratch_dir: str) -> None:
+def _worker_init(cfg: GenerateConfig, catalog: Catalog, scratch_dir: str, horizon=None) -> None:
     _die_with_parent()
     _leave_signals_to_parent()
-    _WORKER.update(cfg=cfg, catalog=catalog, model=None, scratch=scratch_dir)
+    _WORKER.update(cfg=cfg, catalog=catalog, model=None, scratch=scratch_dir, horizon=horizon)
 
 
 def _die_with_parent() -> None:
@@ -184,7 +192,9 @@ def _worker_calibrate():
 def _in_worker(fn, rates, ids: np.ndarray) -> str:
     model = _WORKER["model"]
     if model is None or model.rates != rates:
-        model = _WORKER["model"] = Model(_WORKER["cfg"], _WORKER["catalog"], rates)
+        model = _WORKER["model"] = Model(
+            _WORKER["cfg"], _WORKER["catalog"], rates, horizon=_WORKER["horizon"]
+        )
     return _spilled(fn(model, ids), _WORKER["scratch"], ids)
 
 

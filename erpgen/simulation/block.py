@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from erpgen.dates import day_number
 from erpgen.rng import Draws
 from erpgen.simulation.calendar import Calendar
 from erpgen.simulation.facts import BlockFacts
@@ -31,7 +30,7 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     in whatever block it is simulated."""
     customers = customer_traits(model, ids, draws)
     habits = purchase_habits(model, customers, draws)
-    till = day_number(model.cfg.date_till)
+    till = model.till
     calendar = Calendar.spanning(int(customers.created.min(initial=till)), till + 1)
     history, invoices, lines = _sales(model, customers, habits, calendar, draws)
     prices = line_prices(model, customers, habits, calendar, invoices, lines, draws)

@@ -3,6 +3,7 @@ the catalog, so that a block only draws and looks up."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field, fields
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
+from erpgen.dates import day_number
 from erpgen.scenario import Lifecycle
 from erpgen.schema import ROLES
 from erpgen.stores import store_table
@@ -46,6 +48,9 @@ class Model:
     cfg: GenerateConfig
     catalog: Catalog
     rates: Rates
+    # the last day simulated, when not cfg.date_till: `erpgen extend` moves only the horizon, so that the
+    # model (its calibration, the acquisition curve, the price index) stays the original run's
+    horizon: dt.date | None = None
     # the scenario's basket options as matrices, one row per option a customer may draw; ragged rows are
     # padded with their last value, which holds from then on
     invoice_by_nth: np.ndarray = _derived()  # [option, j]: p that a day's (j+1)-th invoice follows
@@ -61,6 +66,11 @@ class Model:
     pool_cdf: dict[str, np.ndarray] = _derived()  # role -> popularity cdf over its pool
     prices: np.ndarray = _derived()  # list price in cents, by product id
     gramm: np.ndarray = _derived()  # grams of refill per unit, by product id
+
+    @property
+    def till(self) -> int:
+        """The day number of the last day simulated: no sale, return or event comes after it."""
+        return day_number(self.horizon or self.cfg.date_till)
 
     def __post_init__(self) -> None:
         s, b = self.cfg.scenario, self.cfg.scenario.basket

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from erpgen.dates import NO_DAY, day_number, known
+from erpgen.dates import NO_DAY, known
 from erpgen.rng import Draws, Stream, geometric_of, normal_of
 from erpgen.simulation.calendar import Calendar
 from erpgen.simulation.draws import (
@@ -127,7 +127,7 @@ def purchase_days(
     lc = model.cfg.scenario.lifecycle
     clock = _Clock(
         model, customers, rhythm, habits, calendar, draws,
-        till=day_number(model.cfg.date_till),
+        till=model.till,
         weekday_max=model.weekday_weights.max(axis=1),
         month_max=model.month_weights.max(),
         dormant_mu=math.log(max(1.0, lc.dormant_median_days)),

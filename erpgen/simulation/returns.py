@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from erpgen.dates import day_number
 from erpgen.rng import Draws, Stream
 from erpgen.simulation.invoices import Invoices
 from erpgen.simulation.lines import Lines
@@ -39,7 +38,7 @@ def credit_notes(
         p_lag, Stream.RETURN, lines.customer[line], lines.invoice_key[line], _RETURN_LAG
     )
     day = invoices.day[invoice] + lag
-    within = day <= day_number(model.cfg.date_till)
+    within = day <= model.till
     line, day = line[within], day[within]
     # consumers send a line back whole; a business returns part of a bulk line
     bought = lines.quantity[line]

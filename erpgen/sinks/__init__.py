@@ -29,18 +29,22 @@ def sinks_for(options: RunOptions) -> list[Sink]:
     return sinks
 
 
-def database_sink(url: URL, *, replace: bool, resume: bool = False, lock_wait: float = 60.0) -> Sink:
+def database_sink(
+    url: URL, *, replace: bool, resume: bool = False, append: bool = False, lock_wait: float = 60.0
+) -> Sink:
+    """The sink of a database URL; append=True: one that adds to the dataset there (ExtendableSink)."""
     if url.get_backend_name() == "postgresql":
         from erpgen.sinks.postgres import PostgresSink
 
-        return PostgresSink(url, replace=replace, resume=resume, lock_wait=lock_wait)
+        return PostgresSink(url, replace=replace, resume=resume, append=append, lock_wait=lock_wait)
     if url.get_backend_name() in ("mysql", "mariadb"):
         from erpgen.sinks.mysql import MysqlSink
 
-        return MysqlSink(url, replace=replace, resume=resume, lock_wait=lock_wait)
+        return MysqlSink(url, replace=replace, resume=resume, append=append, lock_wait=lock_wait)
     from erpgen.sinks.sqlite import SqliteSink
 
-    return SqliteSink(url, replace=replace, resume=resume)  # SQLite's write lock is told at once
+    # SQLite's write lock is told at once: nothing to wait for
+    return SqliteSink(url, replace=replace, resume=resume, append=append)
 
 
 def csv_sink(directory: str | Path) -> Sink:

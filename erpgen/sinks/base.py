@@ -46,12 +46,14 @@ class Sink(ABC):
     - offloads_writing: another process (a database server) does the heavy part of its writing, so the
       writing process has time to spare but should not spend memory on simulating;
     - parallel_writer(): it takes the tables keyed by customer from many workers at once;
-    - resumable: it commits block by block and carries on an interrupted load (ResumableSink).
+    - resumable: it commits block by block and carries on an interrupted load (ResumableSink);
+    - extendable: it adds to the dataset it holds in place (ExtendableSink).
     """
 
     tables: frozenset[str] = frozenset(t.name for t in TABLES)
     offloads_writing = False
     resumable = False
+    extendable = False
 
     @abstractmethod
     def describe(self) -> str:
@@ -95,3 +97,19 @@ class ResumableSink(Sink):
     def complete(self) -> dict[str, int]:
         """Mark the load complete (row counts, digests read back), build its keys and commit: the rows
         per table."""
+
+
+class ExtendableSink(Sink):
+    """A target that holds a dataset and can add to it in place, in one transaction (`erpgen extend`):
+    opened with append=True, begin() locks it against a second run and changes nothing yet."""
+
+    extendable = True
+
+    @abstractmethod
+    def run_record(self) -> dict | None:
+        """After begin(): the latest completed run record (erpgen.runlog), None when erpgen made no dataset
+        here, {"format_version": 1} when its tables are at an older revision (before format_version)."""
+
+    @abstractmethod
+    def update_rows(self, table: str, batch: Batch) -> None:
+        """Set the batch's columns on the rows of `table` whose key is the batch's first column."""

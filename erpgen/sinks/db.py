@@ -4,10 +4,12 @@ constraints on the fact table built after the bulk load (as pg_restore does), fr
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from abc import abstractmethod
 from collections.abc import Iterator
 
-from sqlalchemy import MetaData, Table, exists, inspect, select, table
+import numpy as np
+from sqlalchemy import Date, MetaData, Table, bindparam, exists, inspect, select, table, update
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -19,17 +21,21 @@ from erpgen.database import (
     has_alembic_version,
     lock_timed_out,
 )
+from erpgen.dates import EPOCH_DATE, NO_DAY
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, TABLES
-from erpgen.sinks.base import ResumableSink, TableWriter
+from erpgen.sinks.base import Batch, ExtendableSink, ResumableSink, TableWriter
 from erpgen.urls import mask
 
 
-class DatabaseSink(ResumableSink):
-    def __init__(self, url: URL, *, replace: bool, resume: bool = False, lock_wait: float = 60.0):
+class DatabaseSink(ResumableSink, ExtendableSink):
+    def __init__(
+        self, url: URL, *, replace: bool, resume: bool = False, append: bool = False, lock_wait: float = 60.0
+    ):
         self.url = url
         self.replace = replace
         self.resume = resume
+        self.append = append  # `erpgen extend`: rows added to the dataset in place, in one transaction
         self.lock_wait = lock_wait  # seconds; what a server's session waits for a lock others hold
         self.resuming: dict | None = None  # the interrupted run --resume carries on, if there is one
         self.conn: Connection | None = None
@@ -77,8 +83,22 @@ class DatabaseSink(ResumableSink):
     def _discard(self) -> None:
         """After rollback and close."""
 
+    def _lock_in_place(self, conn: Connection) -> None:
+        """Keep out a second erpgen run while this one adds to the dataset in place (extend)."""
+        self._lock(conn)
+
+    def _defer_in_place(self, conn: Connection) -> None:
+        """Before an extension's rows: drop what checks them row by row, where that is slower than
+        checking the whole table once at the end (_restore_in_place)."""
+
+    def _restore_in_place(self, conn: Connection) -> None:
+        """Before an extension commits: build again what _defer_in_place dropped."""
+
     # -- the Sink interface ---------------------------------------------------------------------
     def begin(self) -> None:
+        if self.append:
+            self._begin_in_place()
+            return
         self.conn = self._stack.enter_context(
             connect(self._connect_url(), shown_as=self.url, **self._engine_options())
         )
@@ -111,6 +131,49 @@ class DatabaseSink(ResumableSink):
         except BaseException:
             self.abort()
             raise
+
+    def _begin_in_place(self) -> None:
+        """One transaction on the target itself, with its keys and indexes as they are: an extension adds
+        a small share of rows to tables that stay in place, where a load builds new ones."""
+        self.conn = self._stack.enter_context(connect(self.url, **self._engine_options()))
+        try:
+            self.conn.begin()
+            self._lock_in_place(self.conn)
+            self._defer_in_place(self.conn)
+        except DBAPIError as exc:
+            self.abort()
+            message = describe_db_error(exc, self.url)
+            raise TargetError(
+                f"cannot write to {self.describe()}: {message}",
+                "another process is writing to it; run again when it is done"
+                if "locked" in message
+                else "check that the user may write there",
+            ) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def run_record(self) -> dict | None:
+        assert self.conn is not None
+        return runlog.dataset_record(self.conn, self.describe())
+
+    def update_rows(self, table: str, batch: Batch) -> None:
+        """Set the columns of `batch` on the rows its first column (the key) names: the truth columns an
+        extension learns (few rows: executemany of one UPDATE)."""
+        assert self.conn is not None
+        t = next(t for t in TABLES if t.name == table)
+        key, *columns = list(batch)
+        rows = [
+            {f"v_{name}": _value(t.c[name], v) for name, v in zip(batch, values)}
+            for values in zip(*(_plain(batch[name]) for name in batch))
+        ]
+        if rows:
+            statement = (
+                update(t)
+                .where(t.c[key] == bindparam(f"v_{key}"))
+                .values({name: bindparam(f"v_{name}") for name in columns})
+            )
+            self.conn.execute(statement, rows)
 
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[TableWriter]:
@@ -147,6 +210,12 @@ class DatabaseSink(ResumableSink):
 
     def commit(self) -> None:
         assert self.conn is not None
+        if self.append:
+            self._restore_in_place(self.conn)
+            self.conn.commit()
+            self._stack.close()
+            self.conn = None
+            return
         self._restore_constraints(self.conn)
         self.conn.commit()
         self._publish(self.conn)
@@ -161,7 +230,8 @@ class DatabaseSink(ResumableSink):
         with contextlib.suppress(Exception):
             self._stack.close()
         self.conn = None
-        self._discard()
+        if not self.append:  # in place there is nothing of the run's own to remove
+            self._discard()
 
     # -- target checks --------------------------------------------------------------------------
     def _lock(self, conn: Connection) -> None:
@@ -204,6 +274,17 @@ class DatabaseSink(ResumableSink):
         if has_alembic_version(conn):
             for t in [*reversed(TABLES), Table("alembic_version", MetaData())]:
                 t.drop(conn, checkfirst=True)
+
+
+def _plain(values) -> list:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def _value(column, value):
+    """A batch's value as the driver takes it for `column`: dates are day numbers (NO_DAY: NULL)."""
+    if isinstance(column.type, Date):
+        return None if value is None or value == NO_DAY else EPOCH_DATE + dt.timedelta(days=int(value))
+    return value
 
 
 def bulk_indexes():

@@ -55,8 +55,10 @@ def load_lock(database: str) -> str:
 
 
 class MysqlSink(DatabaseSink):
-    def __init__(self, url: URL, *, replace: bool, resume: bool = False, lock_wait: float = 60.0):
-        super().__init__(url, replace=replace, resume=resume, lock_wait=lock_wait)
+    def __init__(
+        self, url: URL, *, replace: bool, resume: bool = False, append: bool = False, lock_wait: float = 60.0
+    ):
+        super().__init__(url, replace=replace, resume=resume, append=append, lock_wait=lock_wait)
         self.tag = f"{SCRATCH_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"  # also this run's GET_LOCK
         self.old = f"{self.tag}_old"  # where the target's previous erpgen tables go
         self.waiting = resume_database(url.database or "")
@@ -66,7 +68,11 @@ class MysqlSink(DatabaseSink):
 
     def begin(self) -> None:
         """Check and lock the target on a connection of its own, kept until the swap; then build in the
-        scratch database as every database sink builds in its target."""
+        scratch database as every database sink builds in its target. An extension (append) writes in
+        the target itself: InnoDB's inserts and updates are transactional, only DDL commits at once."""
+        if self.append:
+            super().begin()
+            return
         try:
             self.target = self._stack.enter_context(connect(self.url))
             self._session(self.target)
@@ -91,6 +97,9 @@ class MysqlSink(DatabaseSink):
 
     def _connect_url(self) -> URL:
         return self.url.set(database=self.scratch)
+
+    def _lock_in_place(self, conn: Connection) -> None:
+        self._lock_target(conn)
 
     def _prepare(self, conn: Connection) -> None:
         """Nothing to make room for in a new scratch database."""

@@ -31,8 +31,8 @@ from erpgen.urls import sqlite_path
 
 
 class SqliteSink(DatabaseSink):
-    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
-        super().__init__(url, replace=replace, resume=resume)
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False, append: bool = False):
+        super().__init__(url, replace=replace, resume=resume, append=append)
         self.path = sqlite_path(url)
         self._fresh = not self.path.exists() or self.path.stat().st_size == 0
         # A resumable load keeps one well-known scratch file (a later --resume finds it) and its journal
@@ -50,7 +50,7 @@ class SqliteSink(DatabaseSink):
         return {"sqlite_fast": self._fresh and not self.resume, "sqlite_foreign_keys": False}
 
     def begin(self) -> None:
-        if self._fresh:
+        if self._fresh and not self.append:
             if self.path.parent.exists() and not os.access(self.path.parent, os.W_OK):
                 raise TargetError(
                     f"cannot write in {self.path.parent}", "choose a directory you can write to"

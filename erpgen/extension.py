@@ -1,0 +1,340 @@
+"""`erpgen extend`: carry a dataset erpgen loaded on to a later day, in place, in one transaction.
+
+Why any number of steps gives the same dataset (path independence):
+- the model is the original run's, rebuilt from its record (scenario text, seed, parameters) and
+  calibrated as that run was; only the horizon moves (Model.horizon). A customer's history is a function
+  of (seed, customer, model) that a later horizon only carries on (tests/test_extend_model.py);
+- customers 1..N were created within the original range; customer N+k comes after it, on the same
+  acquisition curve carried on (customers.created_day): which customers exist by a day depends on the
+  day alone;
+- fact lines dated up to the original end keep the ids the load gave them (in customer order); every later
+  line is numbered after them in the order of (day, customer, its place in the customer's history), so a
+  line's id depends only on the lines of its day and before it, not on where a step ended.
+
+What an extension writes: the rows dated after the dataset's end (customers created after it, their and
+everyone's later lines and lifecycle events), and in customer_lifecycle the two columns that only become
+known later: first_purchase_on and lost_on, where they fall after the old end. Nothing else is rewritten.
+Its record in erpgen_runs holds the digests of the whole tables after it, taken from the simulated rows on
+the way (as a load takes them), in erpgen.digest's order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from erpgen import runlog
+from erpgen.calibrate import calibrate
+from erpgen.config import DEFAULT_BATCH_SIZE, MAX_CUSTOMERS, MAX_YEARS, parse_date
+from erpgen.customers import build_customers, customers_by
+from erpgen.dates import day_number
+from erpgen.digest import LoadDigests
+from erpgen.engines import BlockMaker
+from erpgen.errors import ConfigError, TargetError
+from erpgen.load import facts_of
+from erpgen.masters import catalog_for
+from erpgen.rng import Draws
+from erpgen.schema import FACT, TABLES
+from erpgen.scratch import Spill
+from erpgen.simulation import BlockFacts, Rates
+from erpgen.simulation.plan import blocks as count_blocks
+from erpgen.sinks.base import Batch, ExtendableSink
+from erpgen.tables import events_batch, fact_batch, lifecycle_batch
+
+Progress = Callable[[str, int], None]
+# the columns of customer_lifecycle an extension may set on rows loaded before: the truth learnt later
+LATER_TRUTH = ("first_purchase_on", "lost_on")
+BLOCK_SIZE = 10_000  # customers simulated together (a multiple of digest.SEGMENT)
+
+
+@dataclass
+class ExtendSummary:
+    """What extend() did: where (safe to print), the day the data covered before and covers now, the
+    rows added and updated per table (empty when it was already covered), and the time."""
+
+    target: str
+    seed: int
+    scenario: str
+    covered: dt.date  # the dataset's last day before
+    till: dt.date  # the day asked for: its last day after, when it is later
+    added: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return self.till > self.covered
+
+    def render(self) -> str:
+        lines = [
+            f"erpgen: extended {self.target} from {self.covered} to {self.till} in {self.seconds:.1f} s "
+            f"(scenario {self.scenario}, seed {self.seed})"
+        ]
+        width = max((len(t) for t in self.added), default=0)
+        for table, n in self.added.items():
+            updated = self.updated.get(table)
+            lines.append(
+                f"  {table:<{width}}  {n:>12,} rows added" + (f", {updated:,} updated" if updated else "")
+            )
+        return "\n".join(lines)
+
+
+def extend(
+    *, database_url: str | None = None, till: str | dt.date | None = None, on_progress: Progress | None = None
+) -> ExtendSummary:
+    """Carry the dataset at `database_url` (default sqlite:///erpgen.db) on to `till` (default: today),
+    with the scenario, seed and parameters its run record holds. One transaction: it completes, or the
+    dataset is as it was. A `till` the data already covers changes nothing (summary.changed is False).
+    Raises ConfigError for a bad date, TargetError for a target without a dataset of this erpgen's format,
+    or one another run is writing to."""
+    from sqlalchemy.exc import DBAPIError
+
+    from erpgen import urls
+    from erpgen.database import connect, describe_db_error, is_driver_error
+    from erpgen.engines.local import LocalBlocks
+    from erpgen.sinks import database_sink
+
+    day = parse_date(dt.datetime.now(dt.UTC).date() if till is None else till, "--till")
+    url = urls.parse(database_url or urls.DEFAULT_URL)
+    target = urls.mask(url)
+    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
+        raise TargetError(f"{target} does not exist", "generate a dataset first, or fix --database-url")
+    started, clock = runlog.now(), time.perf_counter()
+    try:
+        with connect(url) as conn:  # a first look, before the engine forks: no child inherits a connection
+            record = _usable(runlog.dataset_record(conn, target), target)
+    except DBAPIError as exc:
+        message = describe_db_error(exc, url)
+        raise TargetError(
+            f"cannot read the run record in {target}: {message}",
+            "another process is writing to it; run again when it is done" if "locked" in message else None,
+        ) from None
+    cfg = runlog.config_of(record)
+    covered = record["covers_till"] or cfg.date_till
+    summary = ExtendSummary(target, cfg.seed, cfg.scenario.name, covered, day)
+    if day <= covered:
+        return summary
+    _check_till(cfg, day)
+    catalog = catalog_for(cfg)
+    # the original run's rates: calibrating again would give the same, at a second's cost
+    rates = Rates(**json.loads(record["rates"])) if record["rates"] else calibrate(cfg, catalog)
+    sink = database_sink(url, replace=False, append=True)
+    assert isinstance(sink, ExtendableSink)
+    with LocalBlocks(cfg, catalog, 1, rates=rates, horizon=day) as engine:
+        sink.begin()
+        try:
+            if _usable(sink.run_record(), target)["run_id"] != record["run_id"]:
+                raise TargetError(f"another erpgen run extended {target} meanwhile", "run it again")
+            run = _Extension(engine, sink, record, covered, on_progress)
+            run.write(started)
+            summary.added, summary.updated = run.added, run.updated
+            if on_progress:
+                on_progress("commit", 0)
+            sink.commit()
+        except BaseException as exc:
+            sink.abort()
+            if is_driver_error(exc):
+                raise TargetError(
+                    f"extending {target} failed: {describe_db_error(exc, url)}",
+                    "nothing was changed; run it again",
+                ) from None
+            raise
+    summary.seconds = time.perf_counter() - clock
+    return summary
+
+
+def _usable(record: dict | None, target: str) -> dict:
+    """The run record, if this erpgen can carry its dataset on."""
+    if record is None:
+        raise TargetError(
+            f"{target} holds no dataset erpgen made", "generate one first (erpgen generate), then extend it"
+        )
+    if record["format_version"] != runlog.FORMAT:
+        older = record["format_version"] < runlog.FORMAT
+        raise TargetError(
+            f"the dataset in {target} was made by {'an older' if older else 'a newer'} erpgen "
+            f"(data format {record['format_version']}; this erpgen extends format {runlog.FORMAT})",
+            "generate it again with this erpgen to extend it" if older else "extend it with a newer erpgen",
+        )
+    return record
+
+
+def _check_till(cfg, day: dt.date) -> None:
+    years = ((day - cfg.date_from).days + 1) / 365.25
+    if years > MAX_YEARS:
+        raise ConfigError(
+            f"--till {day} would make the history {years:.0f} years long; the limit is {MAX_YEARS}",
+            "invoice numbers per customer are 6 digits wide",
+        )
+
+
+class _Extension:
+    """One extension: the customers to `till` simulated once (pass 1, kept in a scratch file), then each
+    table written and hashed in turn from them (pass 2)."""
+
+    def __init__(self, engine: BlockMaker, sink: ExtendableSink, record: dict, covered: dt.date, on_progress):
+        model = engine.model
+        cfg = model.cfg
+        self.engine, self.model, self.sink, self.record = engine, model, sink, record
+        self.on_progress = on_progress
+        self.draws = Draws(cfg.seed)
+        self.end = day_number(cfg.date_till)  # the original run's end: later lines are numbered by day
+        self.covered = day_number(covered)  # the dataset's end now: later rows are written
+        self.till = model.till
+        self.known = customers_by(cfg, self.covered, self.draws)  # customers the dataset holds
+        self.n_customers = customers_by(cfg, self.till, self.draws)
+        if self.n_customers > MAX_CUSTOMERS:
+            raise ConfigError(
+                f"by {model.horizon} there would be {self.n_customers:,} customers, over the limit of "
+                f"{MAX_CUSTOMERS:,}",
+                "extend to an earlier day",
+            )
+        self.digest = LoadDigests()
+        self.added: dict[str, int] = {}
+        self.updated: dict[str, int] = {}
+        self.learnt: list[Batch] = []
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        # smaller than a load's: the engine's two processes share the simulation of a smaller dataset
+        return count_blocks(self.n_customers, BLOCK_SIZE)
+
+    def write(self, started: dt.datetime) -> None:
+        spill, first_ids = self._simulate()
+        try:
+            self._table("customers", self._customers())
+            self._table(FACT.name, self._facts(spill, first_ids))
+            self._table("customer_lifecycle", self._lifecycle(spill))
+            self._learnt()
+            self._table("lifecycle_events", self._events(spill))
+        finally:
+            spill.close()
+        previous = json.loads(self.record["row_counts"])
+        rows = {
+            t.name: previous.get(t.name, 0) + self.added.get(t.name, 0) for t in TABLES if t.name in previous
+        }
+        # the masters never change: their digests are the record's
+        digests = {**json.loads(self.record["content_digest"]), **self.digest.digests()}
+        digests = {t.name: digests[t.name] for t in TABLES if t.name in digests}
+        new = runlog.extension_record(
+            self.record, started=started, till=self.model.horizon, rows=rows, digests=digests
+        )
+        with self.sink.table_writer("erpgen_runs") as w:
+            w.write(new)
+
+    # -- pass 1 -----------------------------------------------------------------------------------
+    def _simulate(self) -> tuple[Spill, np.ndarray]:
+        """Every block simulated to the horizon, into a scratch file; and the id of the first line each
+        block has on each day after the original end (lines are numbered by day, then block)."""
+        spill, per_day, old_lines = Spill(), [], 0
+        days = self.till - self.end
+        for ids, f in zip(self.blocks(), self.engine.map(facts_of, self.blocks()), strict=True):
+            later = f.invoice_date > self.end
+            spill.add((ids, f, old_lines))
+            old_lines += int(len(f) - later.sum())
+            per_day.append(np.bincount(f.invoice_date[later] - self.end - 1, minlength=days))
+            if self.on_progress:
+                self.on_progress("customers simulated", int(ids[-1]))
+        counts = np.array(per_day, dtype=np.int64).reshape(len(per_day), days)
+        day_totals = counts.sum(axis=0)
+        before_day = np.cumsum(day_totals) - day_totals
+        first_ids = old_lines + 1 + before_day[None, :] + (np.cumsum(counts, axis=0) - counts)
+        return spill, first_ids
+
+    # -- pass 2: each table's whole batches (hashed) and which of their rows are new (written) ----------
+    def _customers(self) -> Iterator[tuple[Batch, np.ndarray]]:
+        for ids in self.blocks():
+            yield build_customers(self.model.cfg, ids, self.draws), ids > self.known
+
+    def _facts(self, spill: Spill, first_ids: np.ndarray) -> Iterator[tuple[Batch, np.ndarray]]:
+        for k, (_, f, old_before) in enumerate(spill):
+            line_id = self._line_ids(f, first_ids[k], old_before)
+            b = fact_batch(f, 1)
+            b["line_id"] = line_id
+            b["returned_line_id"] = np.where(f.returned >= 0, line_id[np.maximum(f.returned, 0)], 0)
+            order = np.lexsort((line_id, f.customer_id))  # digest order: customer, then line id
+            b = {name: np.asarray(values)[order] for name, values in b.items()}
+            yield b, b["invoice_date"] > self.covered
+
+    def _line_ids(self, f: BlockFacts, first_of_day: np.ndarray, old_before: int) -> np.ndarray:
+        """Lines up to the original end: the load's ids (customer order). Later ones: by day, then block,
+        then their place in the block (customer, then the customer's history)."""
+        line_id = np.empty(len(f), dtype=np.int64)
+        later = f.invoice_date > self.end
+        line_id[~later] = old_before + 1 + np.arange(len(f) - int(later.sum()))
+        at = np.flatnonzero(later)
+        at = at[np.argsort(f.invoice_date[at], kind="stable")]
+        day = f.invoice_date[at].astype(np.int64) - self.end - 1
+        rank = np.arange(len(at)) - np.searchsorted(day, day, side="left")
+        line_id[at] = first_of_day[day] + rank
+        return line_id
+
+    def _lifecycle(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
+        for ids, f, _ in spill:
+            b = lifecycle_batch(ids, f)
+            known = ids <= self.known
+            learnt = known & ((f.first_purchase > self.covered) | (f.lost > self.covered))
+            if learnt.any():
+                self.learnt.append({"customer_id": b["customer_id"][learnt],
+                                    **{name: np.asarray(b[name])[learnt] for name in LATER_TRUTH}})  # fmt: skip
+            yield b, ~known
+
+    def _learnt(self) -> None:
+        """The truth columns of customers loaded before, where it fell after the old end: once the new
+        rows are in (a bulk writer holds the connection while it is open)."""
+        for batch in self.learnt:
+            self.sink.update_rows("customer_lifecycle", batch)
+            n = len(batch["customer_id"])  # type: ignore[arg-type]
+            self.updated["customer_lifecycle"] = self.updated.get("customer_lifecycle", 0) + n
+
+    def _events(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
+        for _, f, _ in spill:
+            b = events_batch(f)
+            yield b, np.asarray(b["event_date"]) > self.covered
+
+    def _table(self, table: str, batches: Iterator[tuple[Batch, np.ndarray]]) -> None:
+        """Hash every row of `table`, write the new ones. The new fact lines are written together in
+        line id order: their ids go by day across blocks, and a table keyed by its rowid (SQLite) or a
+        B-tree primary key takes rows in key order several times faster than scattered."""
+        written, held = 0, []
+        with self.digest.table_writer(table) as hashed, self.sink.table_writer(table) as out:
+            for whole, new in batches:
+                hashed.write(whole)
+                part = _rows(whole, np.flatnonzero(new))
+                written += len(next(iter(part.values())))  # type: ignore[arg-type]
+                if table == FACT.name:
+                    held.append(part)
+                else:
+                    self._write(out, part)
+                if self.on_progress:
+                    self.on_progress(table, written)
+            if held:
+                part = {name: np.concatenate([p[name] for p in held]) for name in held[0]}  # type: ignore[misc]
+                del held
+                self._write(out, _rows(part, np.argsort(part["line_id"], kind="stable")))
+        self.added[table] = written
+
+    @staticmethod
+    def _write(out, part: Batch) -> None:
+        n = len(next(iter(part.values())))  # type: ignore[arg-type]
+        for lo in range(0, n, DEFAULT_BATCH_SIZE):
+            out.write(
+                part
+                if n <= DEFAULT_BATCH_SIZE
+                else _rows(part, np.arange(lo, min(n, lo + DEFAULT_BATCH_SIZE)))
+            )
+
+
+def _rows(b: Batch, at: np.ndarray) -> Batch:
+    """Rows `at` of a batch (numpy columns or lists)."""
+    out: Batch = {}
+    for name, values in b.items():
+        if isinstance(values, np.ndarray):
+            out[name] = values[at]
+        else:
+            out[name] = [values[i] for i in at.tolist()]  # type: ignore[index]
+    return out

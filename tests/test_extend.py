@@ -1,0 +1,288 @@
+"""`erpgen extend`: a loaded dataset carried on to a later day, in place, on SQLite, PostgreSQL and MariaDB.
+
+Any steps give the same dataset; rows loaded before stay as they were but for the truth learnt later;
+nothing in the data shows where the extension began; a killed extension leaves the dataset as it was; a
+second run, a day already covered, a database erpgen did not make or made in another data format are one
+line each."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from .helpers import (
+    FACTS_STARTED,
+    REPO,
+    SMALL,
+    assert_one_clean_line,
+    digests,
+    kill,
+    rows,
+    scalar,
+    snapshot,
+    start,
+    wait_for,
+)
+
+STEPS = ("2022-01-01", "2022-01-31", "2022-12-31", "2023-01-01", "2023-01-31")  # a day, a month, a year
+
+
+def _generate(erpgen, url: str, *args: str) -> None:
+    r = erpgen("generate", "--database-url", url, *(args or SMALL), "-q")
+    assert r.code == 0, r
+
+
+def _extend(erpgen, url: str, till: str):
+    r = erpgen("extend", "--database-url", url, "--till", till, "-q")
+    assert r.code == 0, r
+    return r
+
+
+def _sqlite(tmp_path, name: str) -> str:
+    return f"sqlite:///{tmp_path / name}"
+
+
+def test_one_step_and_many_give_the_same_dataset(tmp_path, erpgen):
+    one, steps = _sqlite(tmp_path, "one.db"), _sqlite(tmp_path, "steps.db")
+    _generate(erpgen, one)
+    _generate(erpgen, steps)
+    _extend(erpgen, one, STEPS[-1])
+    for till in STEPS:
+        _extend(erpgen, steps, till)
+    assert digests(one) == digests(steps)
+    assert snapshot(one)["sales_transactions"] == snapshot(steps)["sales_transactions"]
+    for url in (one, steps):
+        assert erpgen("verify", "--database-url", url).code == 0
+        r = erpgen("validate", "--database-url", url)
+        assert r.code == 0, r
+    assert scalar(steps, "SELECT count(*) FROM erpgen_runs") == 1 + len(STEPS)
+    assert str(scalar(steps, "SELECT max(invoice_date) FROM sales_transactions")) <= STEPS[-1]
+    assert str(scalar(one, "SELECT max(created_at) FROM customers")) > "2022-12-01"
+
+
+def test_rows_loaded_before_stay_but_for_the_truth_learnt_later(tmp_path, erpgen):
+    url = _sqlite(tmp_path, "erpgen.db")
+    _generate(erpgen, url)
+    tables = (
+        "customers",
+        "sales_transactions",
+        "customer_lifecycle",
+        "lifecycle_events",
+        "products",
+        "stores",
+    )
+    before = {t: rows(url, f"SELECT * FROM {t}") for t in tables}
+    _extend(erpgen, url, "2022-12-31")
+    for t in tables:
+        after = rows(url, f"SELECT * FROM {t}")
+        assert len(after) >= len(before[t])
+        if t != "customer_lifecycle":
+            assert set(before[t]) <= set(after), t
+    # customer_lifecycle: (customer_id, segment, acquired_on, first_purchase_on, lost_on); only the last two
+    # change, and only from NULL to a day after the old end
+    after = {r[0]: r for r in rows(url, "SELECT * FROM customer_lifecycle")}
+    learnt = 0
+    for old in before["customer_lifecycle"]:
+        new = after[old[0]]
+        assert new[:3] == old[:3]
+        for was, now in zip(old[3:], new[3:]):
+            if was != now:
+                assert was is None and str(now) > "2021-12-31"
+                learnt += 1
+    assert learnt > 0
+    # the lines added are numbered after the old ones, by day
+    added = rows(url, "SELECT line_id, invoice_date FROM sales_transactions WHERE line_id > "
+                      f"{len(before['sales_transactions'])} ORDER BY line_id")  # fmt: skip
+    assert added and [d for _, d in added] == sorted(d for _, d in added)
+    assert min(str(d) for _, d in added) > "2021-12-31"
+
+
+@pytest.mark.parametrize("server", ["pg_url", "mysql_url"])
+def test_postgres_and_mariadb_extend_to_the_same_data_as_sqlite(server, request, tmp_path, erpgen):
+    url, lite = request.getfixturevalue(server), _sqlite(tmp_path, "erpgen.db")
+    for target in (url, lite):
+        _generate(erpgen, target)
+        _extend(erpgen, target, "2022-06-30")
+        _extend(erpgen, target, "2023-01-31")
+    assert digests(url) == digests(lite)
+    r = erpgen("verify", "--database-url", url)
+    assert r.code == 0, r
+
+
+def test_a_day_already_covered_changes_nothing_and_says_so(tmp_path, erpgen):
+    url = _sqlite(tmp_path, "erpgen.db")
+    _generate(erpgen, url)
+    before = snapshot(url)
+    for till in ("2021-06-30", "2021-12-31"):
+        r = erpgen("extend", "--database-url", url, "--till", till)
+        assert r.code == 0 and r.out.strip().splitlines() == [
+            f"erpgen: {url} already covers {till} (its data runs to 2021-12-31); nothing to do"
+        ], r
+    assert snapshot(url) == before
+
+
+def test_what_it_cannot_extend_is_one_line(tmp_path, erpgen):
+    r = erpgen("extend", "--database-url", _sqlite(tmp_path, "missing.db"))
+    assert_one_clean_line(r, "does not exist")
+    assert not (tmp_path / "missing.db").exists()
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as raw:
+        raw.execute("CREATE TABLE notes (x INTEGER)")
+    assert_one_clean_line(
+        erpgen("extend", "--database-url", f"sqlite:///{other}"), "holds no dataset erpgen made"
+    )
+    url = _sqlite(tmp_path, "erpgen.db")
+    _generate(erpgen, url)
+    for bad in (["--till", "2022-02-30"], ["--parquet-dir", str(tmp_path / "lake")], ["--csv-dir", "x"]):
+        assert_one_clean_line(erpgen("extend", "--database-url", url, *bad))
+    assert_one_clean_line(erpgen("extend", "--database-url", url, "--till", "2075-01-01"), "the limit is 50")
+    assert scalar(url, "SELECT count(*) FROM erpgen_runs") == 1
+
+
+def test_a_dataset_of_an_older_data_format_is_refused_by_extend_and_verify(tmp_path, erpgen):
+    url = _sqlite(tmp_path, "erpgen.db")
+    _generate(erpgen, url)
+    with sqlite3.connect(tmp_path / "erpgen.db") as raw:
+        raw.execute("UPDATE erpgen_runs SET format_version = 1")
+    before = snapshot(url)
+    assert_one_clean_line(erpgen("extend", "--database-url", url), "made by an older erpgen", "data format 1")
+    assert_one_clean_line(
+        erpgen("verify", "--database-url", url), "recorded by an older erpgen", "not comparable"
+    )
+    assert snapshot(url) == before
+    # a database still at the revision before the format number is older too
+    assert erpgen("db", "downgrade", "--revision", "0004", "--database-url", url).code == 0
+    assert_one_clean_line(erpgen("extend", "--database-url", url), "made by an older erpgen")
+
+
+def test_a_second_extend_while_one_runs_is_refused(pg_url, mysql_url, tmp_path, erpgen):
+    from erpgen.sinks.mysql import load_lock
+    from erpgen.sinks.postgres import ADVISORY_LOCK_KEY
+
+    for url, take in (
+        (pg_url, f"SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})"),
+        (mysql_url, f"SELECT GET_LOCK('{load_lock(make_url(mysql_url).database)}', 10)"),
+    ):
+        _generate(erpgen, url)
+        before = snapshot(url)
+        driver = "postgresql+psycopg" if url.startswith("postgresql") else "mysql+pymysql"
+        engine = create_engine(make_url(url).set(drivername=driver))
+        held, release = threading.Event(), threading.Event()
+
+        def hold(
+            engine=engine, take=take, held=held, release=release
+        ) -> None:  # stands in for a first run that is still writing
+            with engine.connect() as conn:
+                conn.execute(text(take))
+                held.set()
+                release.wait(30)
+
+        t = threading.Thread(target=hold)
+        t.start()
+        try:
+            assert held.wait(10)
+            r = erpgen("extend", "--database-url", url, "--till", "2022-12-31")
+            assert_one_clean_line(r, "another erpgen run is loading into")
+        finally:
+            release.set()
+            t.join()
+            engine.dispose()
+        assert snapshot(url) == before
+    url = _sqlite(tmp_path, "erpgen.db")
+    _generate(erpgen, url)
+    with sqlite3.connect(tmp_path / "erpgen.db", timeout=0.1) as other:
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        r = erpgen("extend", "--database-url", url, "--till", "2022-12-31")
+        other.rollback()
+    assert_one_clean_line(r, "database is locked", "another process is writing to it")
+
+
+@pytest.mark.parametrize("server", ["sqlite", "pg_url"])
+def test_a_killed_extend_leaves_the_dataset_as_it_was(server, request, tmp_path, erpgen):
+    url = _sqlite(tmp_path, "erpgen.db") if server == "sqlite" else request.getfixturevalue(server)
+    _generate(erpgen, url, "--n-customers", "20000", "--date-from", "2020-01-01", "--date-till", "2021-12-31")
+    before = snapshot(url)
+    proc = start("--database-url", url, "--till", "2025-12-31", cwd=tmp_path, command="extend")
+    try:
+        wait_for(proc, FACTS_STARTED)  # the new customers are written, in the extension's transaction
+    finally:
+        kill(proc)
+    assert snapshot(url) == before
+    _extend(erpgen, url, "2022-03-31")  # and it carries on as if nothing had happened
+    assert erpgen("verify", "--database-url", url).code == 0
+
+
+def test_no_seam_where_the_extension_began(tmp_path, erpgen):
+    """The year after the old end, extended, against the same year of a direct generate with as many
+    customers, and against the year before (the trend: the direct run's own)."""
+    ext, direct = _sqlite(tmp_path, "ext.db"), _sqlite(tmp_path, "direct.db")
+    common = ["--date-from", "2018-01-01", "--seed", "11"]
+    _generate(erpgen, ext, *common, "--n-customers", "3000", "--date-till", "2021-12-31")
+    _extend(erpgen, ext, "2022-12-31")
+    n = scalar(ext, "SELECT count(*) FROM customers")
+    _generate(erpgen, direct, *common, "--n-customers", str(n), "--date-till", "2022-12-31")
+
+    def figures(url: str, year: int) -> dict[str, float]:
+        sales = f"returned_line_id IS NULL AND invoice_date BETWEEN '{year}-01-01' AND '{year}-12-31'"
+        before = (
+            f"returned_line_id IS NULL AND invoice_date BETWEEN '{year - 1}-01-01' AND '{year - 1}-12-31'"
+        )
+        return {
+            "orders per month": scalar(
+                url, f"SELECT count(DISTINCT invoice_id) FROM sales_transactions WHERE {sales}"
+            )
+            / 12,
+            "active per month": scalar(
+                url,
+                f"SELECT avg(n) FROM (SELECT count(DISTINCT customer_id) AS n FROM sales_transactions "
+                f"WHERE {sales} GROUP BY substr(invoice_date, 1, 7))",
+            ),
+            "retention": scalar(
+                url,
+                f"SELECT 1.0 * count(DISTINCT customer_id) / (SELECT count(DISTINCT customer_id) FROM "
+                f"sales_transactions WHERE {before}) FROM sales_transactions WHERE {sales} AND customer_id IN "
+                f"(SELECT customer_id FROM sales_transactions WHERE {before})",
+            ),
+            "return rate": scalar(
+                url,
+                "SELECT 1.0 * sum(returned_line_id IS NOT NULL) / sum(returned_line_id IS NULL) FROM "
+                f"sales_transactions WHERE invoice_date BETWEEN '{year}-01-01' AND '{year}-12-31'",
+            ),
+            "new per month": scalar(
+                url,
+                f"SELECT count(*) FROM customers WHERE created_at BETWEEN '{year}-01-01' AND '{year}-12-31'",
+            )
+            / 12,
+        }
+
+    after, same_year, year_before, direct_before = (
+        figures(ext, 2022), figures(direct, 2022), figures(ext, 2021), figures(direct, 2021)
+    )  # fmt: skip
+    for name in ("orders per month", "active per month", "new per month"):
+        # within 12% of the direct run (whose calibration saw one year more), and the same trend
+        assert abs(after[name] / same_year[name] - 1) < 0.12, (name, after, same_year)
+        trend, direct_trend = after[name] / year_before[name], same_year[name] / direct_before[name]
+        assert abs(trend - direct_trend) < 0.12, (name, trend, direct_trend)
+        assert 0.95 < trend < 1.4, (name, trend)
+    assert abs(after["retention"] - same_year["retention"]) < 0.05, (after, same_year)
+    assert abs(after["retention"] - year_before["retention"]) < 0.05, (after, year_before)
+    assert abs(after["return rate"] - same_year["return rate"]) < 0.015, (after, same_year)
+    assert abs(after["return rate"] - year_before["return rate"]) < 0.015, (after, year_before)
+
+
+def test_the_run_is_rebuilt_from_its_record_whatever_its_flags(tmp_path, erpgen):
+    """A scenario file and a --faker-locale (which changes every country's names) are carried on: the
+    recorded digest of the whole customers table, taken from the rebuilt run, matches what is loaded."""
+    scenario = tmp_path / "shop.toml"
+    scenario.write_text((REPO / "erpgen" / "scenarios" / "gym-coffee.toml").read_text())
+    url = _sqlite(tmp_path, "erpgen.db")
+    flags = ["--scenario", str(scenario), "--faker-locale", "de_DE", "--n-customers", "400"]
+    _generate(erpgen, url, *flags, "--date-from", "2020-01-01", "--date-till", "2021-12-31")
+    _extend(erpgen, url, "2022-12-31")
+    r = erpgen("verify", "--database-url", url)
+    assert r.code == 0, r
+    assert scalar(url, "SELECT count(*) FROM customers") > 400
