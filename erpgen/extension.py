@@ -122,7 +122,10 @@ def extend(
     _check_till(cfg, day)
     catalog = catalog_for(cfg)
     # the original run's rates: calibrating again would give the same, at a second's cost
-    rates = Rates(**json.loads(record["rates"])) if record["rates"] else calibrate(cfg, catalog)
+    knobs = json.loads(record["rates"]) if record["rates"] else None
+    rates = (
+        Rates(**{k: v for k, v in knobs.items() if k != "shortfalls"}) if knobs else calibrate(cfg, catalog)
+    )
     sink = database_sink(url, replace=False, append=True)
     assert isinstance(sink, ExtendableSink)
     with LocalBlocks(cfg, catalog, 1, rates=rates, horizon=day) as engine:

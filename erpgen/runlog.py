@@ -77,7 +77,10 @@ def run_record(
         "next_line_id": np.array([next_line_id], dtype=np.int64),
         "format_version": np.array([FORMAT], dtype=np.int64),
         "covers_till": np.array([day_number(cfg.date_till)], dtype=np.int64),
-        "rates": [None if rates is None else as_json(dataclasses.asdict(rates))],  # type: ignore[call-overload]
+        # the knobs only (an extension simulates on with them); the shortfalls are kept in the parameters
+        "rates": [
+            None if rates is None else as_json(dataclasses.asdict(dataclasses.replace(rates, shortfalls=())))
+        ],  # type: ignore[call-overload]
     }
 
 

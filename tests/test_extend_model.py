@@ -12,7 +12,7 @@ import numpy as np
 
 from erpgen.config import make_config
 from erpgen.customers import build_customers, created_day, customers_by
-from erpgen.dates import day_number
+from erpgen.dates import NO_DAY, day_number
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
 from erpgen.simulation import Model, Rates, simulate_block
@@ -40,8 +40,8 @@ def test_a_longer_horizon_only_adds_rows_after_the_shorter_ones_end():
         # the line a credit note gives back: the same line, counted among the rows up to T1
         where = np.cumsum(old) - 1
         assert np.array_equal(a.returned, np.where(b.returned[old] >= 0, where[b.returned[old]], -1))
-        assert np.array_equal(a.first_purchase, np.where(b.first_purchase <= t1, b.first_purchase, -1))
-        assert np.array_equal(a.lost, np.where(b.lost <= t1, b.lost, -1))
+        assert np.array_equal(a.first_purchase, np.where(b.first_purchase <= t1, b.first_purchase, NO_DAY))
+        assert np.array_equal(a.lost, np.where(b.lost <= t1, b.lost, NO_DAY))
         early = b.event_day <= t1
         for name in ("event_customer", "event_code", "event_day"):
             assert np.array_equal(getattr(a, name), getattr(b, name)[early]), name
