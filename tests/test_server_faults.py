@@ -209,3 +209,32 @@ def test_the_server_going_mid_load(server, fault, load, expected, tmp_path):
                            text=True, cwd=tmp_path, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert digests(url) == expected
+
+
+@pytest.mark.parametrize("fault", ["killed", "restarted"])
+def test_the_server_going_mid_extend(server, fault, tmp_path):
+    """`erpgen extend` is one transaction too: the dataset stays as it was, and the same command carries on."""
+    url = server.create(f"erpgen_extend_{fault[0]}")
+    made = subprocess.run([*start_command(), "--database-url", url, "--n-customers", "20000", "--date-from",
+                           "2020-01-01", "--date-till", "2021-12-31", "-q"], capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    before = digests(url)
+    extend = ["--database-url", url, "--till", "2025-12-31"]
+    proc = start(*extend, cwd=tmp_path, command="extend")
+    try:
+        wait_for(proc, FACTS_STARTED)  # its new customers are written, in its transaction
+        (server.kill if fault == "killed" else server.restart)()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        end_group(proc)
+    if fault == "killed":
+        server.start()
+    assert proc.returncode == 2, err
+    assert err.strip().splitlines()[-1].startswith("erpgen: error: ") and "Traceback" not in err, err
+    assert digests(url) == before
+    again = subprocess.run([sys.executable, str(REPO / "cli.py"), "extend", *extend, "-q"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    verify = subprocess.run([sys.executable, str(REPO / "cli.py"), "verify", "--database-url", url],
+                            capture_output=True, text=True)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
