@@ -1,6 +1,6 @@
 """One contract for every target erpgen writes: the same tests, run once per target.
 
-The targets: SQLite, PostgreSQL and MariaDB (--database-url), CSV and Parquet directories (--no-database
+The targets: SQLite, DuckDB, PostgreSQL and MariaDB (--database-url), CSV and Parquet directories (--no-database
 --csv-dir / --parquet-dir), and the Dask engine loading PostgreSQL (its workers COPY the fact lines).
 
   (a) the same seed gives the content SQLite holds, table by table (erpgen.digest), whatever the speed
@@ -70,6 +70,7 @@ class Supports:
 
 SUPPORTS = {
     "sqlite": Supports("every table", "erpgen verify", "refuses", "out of the target", server=False),
+    "duckdb": Supports("every table", "erpgen verify", "refuses", "out of the target", server=False),
     "postgresql": Supports("every table", "erpgen verify", "refuses", "in the target", server=True),
     "mariadb": Supports("every table", "erpgen verify", "refuses", "out of the target", server=True),
     "csv": Supports("seed columns", None, "overwrites", None, server=False),
@@ -91,6 +92,7 @@ DATASET = ["--n-customers", "2500", "--date-from", "2019-01-01", "--date-till", 
 # options that change speed and memory only: each target's load in (a) adds its own
 SPEED_ONLY = {
     "sqlite": ["--workers", "2", "--block-size", "100", "--batch-size", "333"],
+    "duckdb": ["--batch-size", "333", "--block-size", "400"],
     "postgresql": ["--batch-size", "333", "--block-size", "37"],
     "mariadb": ["--batch-size", "333", "--block-size", "400"],
     "csv": ["--batch-size", "997"],
@@ -296,6 +298,36 @@ class Sqlite(Database):
         return 0
 
 
+class Duckdb(Database):
+    def __init__(self, directory: Path, known: frozenset[str]):
+        directory.mkdir()
+        self.directory, self.path = directory, directory / "erpgen.duckdb"
+        super().__init__("duckdb", f"duckdb:///{self.path}", known)
+
+    def state(self):
+        return super().state() if self.path.exists() else None
+
+    def leftovers(self, *pids: int) -> list[str]:
+        return sorted(p.name for p in self.directory.iterdir() if p.name != self.path.name)
+
+    def blocks_done(self) -> int:
+        """The scratch file beside the target (README) is locked by the loading process, so its record is
+        read from a copy of the file and its write-ahead log, which DuckDB replays on opening."""
+        import shutil
+        import tempfile
+
+        import duckdb
+
+        for scratch in self.directory.glob(".erpgen.duckdb.resume.partial"):
+            with tempfile.TemporaryDirectory() as copy, contextlib.suppress(duckdb.Error, OSError):
+                shutil.copy(scratch, f"{copy}/c.duckdb")
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.copy(f"{scratch}.wal", f"{copy}/c.duckdb.wal")
+                with contextlib.closing(duckdb.connect(f"{copy}/c.duckdb")) as raw:
+                    return raw.execute("SELECT blocks_done FROM erpgen_runs").fetchone()[0] or 0
+        return 0
+
+
 class Postgres(Database):
     COPYING = "COPY %sales_transactions%"  # the name may come quoted
 
@@ -452,6 +484,9 @@ def target(name, request, tmp_path, reference) -> Target:
     known = reference.tables
     if name == "sqlite":
         return Sqlite(tmp_path / "sqlite", known)
+    if name == "duckdb":
+        pytest.importorskip("duckdb_engine")
+        return Duckdb(tmp_path / "duckdb", known)
     if name == "postgresql":
         return Postgres(name, request.getfixturevalue("pg_url"), known)
     if name == "mariadb":
@@ -504,6 +539,8 @@ KILLS = [  # (target, when the kill lands, what the target held before)
     ("sqlite", "facts", "nothing"),  # a new file is built under a scratch name
     ("sqlite", "facts", "a dataset"),  # an existing one is loaded in place, in one transaction
     ("sqlite", "keys", "a dataset"),
+    ("duckdb", "facts", "nothing"),  # a new file is built under a scratch name
+    ("duckdb", "facts", "a dataset"),  # an existing one is loaded in place, in one transaction
     ("postgresql", "facts", "a dataset"),
     ("postgresql", "keys", "a dataset"),
     ("mariadb", "facts", "a dataset"),

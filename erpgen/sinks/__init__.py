@@ -38,6 +38,10 @@ def database_sink(url: URL, *, replace: bool, resume: bool = False, lock_wait: f
         from erpgen.sinks.mysql import MysqlSink
 
         return MysqlSink(url, replace=replace, resume=resume, lock_wait=lock_wait)
+    if url.get_backend_name() == "duckdb":
+        from erpgen.sinks.duckdb import DuckdbSink
+
+        return DuckdbSink(url, replace=replace, resume=resume)  # DuckDB locks its file for one process
     from erpgen.sinks.sqlite import SqliteSink
 
     return SqliteSink(url, replace=replace, resume=resume)  # SQLite's write lock is told at once
