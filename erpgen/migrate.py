@@ -69,10 +69,9 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
 def _create_at_head(connection: Connection, revision: str) -> None:
     """DuckDB: the head's tables made from the metadata, and stamped head. The revisions cannot run there:
     DuckDB alters no table that another references (0002 adds columns to stores, which products
-    reference) and adds or drops no constraint on an existing table. tests/test_schema.py checks the
+    reference) and adds or drops no constraint on an existing table. tests/test_duckdb.py checks the
     result against the metadata, as `alembic check` does for the other databases."""
     from alembic import command
-
     from sqlalchemy import MetaData
 
     from erpgen.errors import TargetError

@@ -1,7 +1,7 @@
 """One contract for every target erpgen writes: the same tests, run once per target.
 
-The targets: SQLite, DuckDB, PostgreSQL and MariaDB (--database-url), CSV and Parquet directories (--no-database
---csv-dir / --parquet-dir), and the Dask engine loading PostgreSQL (its workers COPY the fact lines).
+The targets: SQLite, DuckDB, PostgreSQL and MariaDB (--database-url), CSV, Parquet and Delta directories
+(--no-database --csv-dir / --parquet-dir / --delta-dir), and the Dask engine loading PostgreSQL (its workers COPY the fact lines).
 
   (a) the same seed gives the content SQLite holds, table by table (erpgen.digest), whatever the speed
       options, and the load's own record of its digest agrees with what is there;
@@ -75,6 +75,7 @@ SUPPORTS = {
     "mariadb": Supports("every table", "erpgen verify", "refuses", "out of the target", server=True),
     "csv": Supports("seed columns", None, "overwrites", None, server=False),
     "parquet": Supports("every table", "erpgen_runs.parquet", "overwrites", None, server=False),
+    "delta": Supports("every table", "the erpgen_runs table", "overwrites", None, server=False),
     "dask": Supports(
         "every table", "erpgen verify", "refuses", None, server=True, killed_leaves="erpgen_stage_"
     ),
@@ -83,6 +84,7 @@ TARGETS = list(SUPPORTS)
 RESUME_REFUSAL = {
     "csv": "--resume loads into a database only",
     "parquet": "--resume loads into a database only",
+    "delta": "--resume loads into a database only",
     "dask": "--resume works with the local engine",
 }
 
@@ -97,6 +99,7 @@ SPEED_ONLY = {
     "mariadb": ["--batch-size", "333", "--block-size", "400"],
     "csv": ["--batch-size", "997"],
     "parquet": ["--batch-size", "997", "--block-size", "400"],
+    "delta": ["--batch-size", "997", "--block-size", "400"],
     "dask": ["--block-size", "1000"],
 }
 # a small dataset, and another one a target holds before
@@ -479,6 +482,29 @@ class Parquet(Directory):
         return run["status"] == "COMPLETE" and json.loads(run["content_digest"]) == self.digests()
 
 
+class Delta(Directory):
+    def __init__(self, directory: Path, known: frozenset[str]):
+        # --delta-dir: "every table as a Delta table", a directory each
+        super().__init__("delta", directory, set(known - {"alembic_version"}))
+
+    def digests(self) -> dict[str, str]:
+        from erpgen.digest import delta_digests
+
+        return delta_digests(self.directory)
+
+    def put_foreign(self) -> None:
+        self.directory.mkdir()
+        (self.directory / "notes.txt").write_text("keep me")
+        (self.directory / "customers").mkdir()
+        (self.directory / "customers" / "theirs.csv").write_text("their own customers, by the same name\n")
+
+    def recorded_digest_matches(self, erpgen) -> bool:
+        from deltalake import DeltaTable
+
+        (run,) = DeltaTable(str(self.directory / "erpgen_runs")).to_pyarrow_table().to_pylist()
+        return run["status"] == "COMPLETE" and json.loads(run["content_digest"]) == self.digests()
+
+
 @pytest.fixture
 def target(name, request, tmp_path, reference) -> Target:
     known = reference.tables
@@ -496,6 +522,9 @@ def target(name, request, tmp_path, reference) -> Target:
     if name == "parquet":
         pytest.importorskip("pyarrow")
         return Parquet(tmp_path / "parquet", known)
+    if name == "delta":
+        pytest.importorskip("deltalake")
+        return Delta(tmp_path / "delta", known)
     if name == "dask":
         pytest.importorskip("distributed")
         return DaskOnPostgres(
@@ -517,7 +546,8 @@ def test_a_the_same_seed_gives_the_content_sqlite_holds(name, target, reference,
     assert target.digests() == reference.expected(name)
     assert target.leftovers() == []
     if isinstance(target, Directory):
-        assert sorted(target.state()) == sorted(target.files)  # the export's own files, nothing else
+        # the export's own files (or, for Delta, table folders), nothing else
+        assert sorted({entry.split("/")[0] for entry in target.state()}) == sorted(target.files)
     if SUPPORTS[name].record is None:
         assert not any("erpgen_runs" in entry for entry in target.state()), target.state()
     else:
@@ -547,6 +577,7 @@ KILLS = [  # (target, when the kill lands, what the target held before)
     ("mariadb", "keys", "a dataset"),  # the scratch database is complete: only the RENAME is left
     ("csv", "facts", "a dataset"),
     ("parquet", "facts", "a dataset"),
+    ("delta", "facts", "a dataset"),
     ("dask", "facts", "a dataset"),
 ]
 

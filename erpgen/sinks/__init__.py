@@ -26,6 +26,8 @@ def sinks_for(options: RunOptions) -> list[Sink]:
         sinks.append(csv_sink(options.csv_dir))
     if options.parquet_dir:
         sinks.append(parquet_sink(options.parquet_dir))
+    if options.delta_dir:
+        sinks.append(delta_sink(options.delta_dir))
     return sinks
 
 
@@ -59,4 +61,10 @@ def parquet_sink(directory: str | Path) -> Sink:
     return ParquetSink(Path(directory))
 
 
-__all__ = ["Sink", "sinks_for", "database_sink", "csv_sink", "parquet_sink"]
+def delta_sink(directory: str | Path) -> Sink:
+    from erpgen.sinks.delta import DeltaSink
+
+    return DeltaSink(Path(directory))
+
+
+__all__ = ["Sink", "sinks_for", "database_sink", "csv_sink", "parquet_sink", "delta_sink"]
