@@ -97,6 +97,14 @@ def _create_at_head(connection: Connection, revision: str) -> None:
 def downgrade(connection: Connection, revision: str = "base") -> None:
     from alembic import command
 
+    if connection.dialect.name == "duckdb":  # the revisions' ALTERs cannot run there (_create_at_head)
+        from erpgen.errors import TargetError
+
+        raise TargetError(
+            "a DuckDB database cannot be downgraded: erpgen makes it at its latest schema only",
+            "delete the file (or use --replace) to load it again",
+        )
+
     command.downgrade(alembic_config(connection), revision)
 
 

@@ -126,3 +126,32 @@ def test_a_missing_file_is_not_created_by_reading_it(tmp_path, erpgen):
         r = erpgen(command, "--database-url", url)
         assert r.code == 2 and "does not exist" in r.err, r
     assert list(tmp_path.iterdir()) == []
+
+
+def test_db_upgrade_makes_the_latest_schema_and_downgrade_is_refused(tmp_path, erpgen):
+    url = f"duckdb:///{tmp_path / 'schema.duckdb'}"
+    r = erpgen("db", "upgrade", "--database-url", url)
+    assert r.code == 0 and "revision 0004" in r.out, r
+    r = erpgen("db", "downgrade", "--database-url", url)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "cannot be downgraded" in r.err, r
+    assert erpgen("generate", "--database-url", url, *SMALL, "-q").code == 0  # fills the tables upgrade made
+
+
+@pytest.mark.parametrize(
+    ("missing", "args", "hint"),
+    [
+        ("duckdb_engine", ["--database-url", "duckdb:///x.duckdb"], "pip install 'erpgen[duckdb]'"),
+        ("deltalake", ["--no-database", "--delta-dir", "lake"], "pip install 'erpgen[delta]'"),
+    ],
+)
+def test_a_missing_package_is_one_line_and_nothing_written(
+    missing, args, hint, tmp_path, monkeypatch, erpgen
+):
+    """As on a machine without the extra: the import finds nothing (a None in sys.modules)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, missing, None)
+    monkeypatch.chdir(tmp_path)
+    r = erpgen("generate", *args, "--n-customers", "20")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and hint in r.err, r
+    assert list(tmp_path.iterdir()) == []
