@@ -32,6 +32,7 @@ SCRATCH = ".erpgen-delta-*.partial"
 PARTITION = "year"  # of the fact table: the year of invoice_date
 # batches waiting for the writer thread: enough to keep it busy, few enough to bound the memory
 QUEUED = 4
+STOP_WAIT_S = 30  # what a failed load waits for the writer thread to stop
 
 
 def _deltalake():
@@ -153,7 +154,9 @@ class _DeltaWriter:
         if failed:
             with contextlib.suppress(BaseException):
                 self._put(RuntimeError("the load failed"))
-            self.thread.join()
+            # bounded: a second interruption may have kept the stop from reaching the thread, which then
+            # waits on the queue (a daemon, it ends with the process; its files go with the scratch folder)
+            self.thread.join(timeout=STOP_WAIT_S)
             return
         self._put(_END)
         self.thread.join()
