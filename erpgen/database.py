@@ -133,14 +133,14 @@ def connect(url: URL, *, shown_as: URL | None = None, **engine_kw) -> Iterator[C
         try:
             conn = engine.connect()
         except (OperationalError, ProgrammingError, DBAPIError) as exc:
-            hint = (
-                "check that the directory exists and is writable"
-                if is_file(url)
-                else "check the host, port, user, password and database name"
-            )
-            raise TargetError(
-                f"cannot connect to {mask(shown)}: {describe_db_error(exc, url)}", hint
-            ) from None
+            message = describe_db_error(exc, url)
+            if "Could not set lock on file" in message:  # DuckDB: one process at a time may write a file
+                hint = "another process has the file open: run again when it has closed it"
+            elif is_file(url):
+                hint = "check that the directory exists and is writable"
+            else:
+                hint = "check the host, port, user, password and database name"
+            raise TargetError(f"cannot connect to {mask(shown)}: {message}", hint) from None
         with conn:
             yield conn
     finally:

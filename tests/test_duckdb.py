@@ -155,3 +155,29 @@ def test_a_missing_package_is_one_line_and_nothing_written(
     r = erpgen("generate", *args, "--n-customers", "20")
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and hint in r.err, r
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_another_process_has_open_is_one_line(tmp_path, erpgen):
+    import subprocess
+    import sys
+
+    path = tmp_path / "shop.duckdb"
+    url = f"duckdb:///{path}"
+    assert erpgen("generate", "--database-url", url, *SMALL, "-q").code == 0
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('open'); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        r = erpgen("generate", "--database-url", url, *SMALL, "--replace", "-q")
+    finally:
+        holder.communicate(timeout=30)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r
+    assert "Could not set lock" in r.err and "another process has the file open" in r.err, r
