@@ -63,8 +63,8 @@ ROW = np.dtype([
 class Measurement:
     """One line of the table: which erpgen run, then its figures and its reference's."""
 
-    key: str  # pg, big, sqlite, parquet, bigparquet or original
-    target: str  # PostgreSQL, SQLite, Parquet or CSV
+    key: str  # pg, big, sqlite, duckdb, parquet, bigparquet, delta, csv or original
+    target: str  # PostgreSQL, SQLite, DuckDB, Parquet, Delta or CSV
     customers: int
     date_from: dt.date
     lines: int = 0
@@ -159,6 +159,10 @@ def run_erpgen(
             env["DATABASE_URL"] = stack.enter_context(fresh_database(server, f"erpgen_{m.key}_{run}"))
         elif m.target == "SQLite":
             cmd += ["--database-url", f"sqlite:///{out}"]
+        elif m.target == "DuckDB":
+            cmd += ["--database-url", f"duckdb:///{out}"]
+        elif m.target == "Delta":
+            cmd += ["--no-database", "--delta-dir", str(out)]
         elif m.target == "CSV":
             cmd += ["--no-database", "--csv-dir", str(out)]
         else:
@@ -325,12 +329,12 @@ def reference_sqlite(n: int, n_customers: int, date_from: dt.date) -> float:
 
 
 def reference_seconds(m: Measurement, server: URL) -> float | None:
-    """Seconds of `m`'s reference for m.lines rows (None for Parquet). It runs in a newly spawned
+    """Seconds of `m`'s reference for m.lines rows (None for the file exports and DuckDB). It runs in a newly spawned
     process because a child's ru_maxrss starts at its parent's peak RSS (exec records the high-water
     mark of the address space it replaces), so this process must stay small."""
     if m.key == "original":  # the original generator's seconds for as many lines
         return m.lines / ORIGINAL_LINES_PER_S
-    if m.target in ("Parquet", "CSV"):
+    if m.target in ("Parquet", "CSV", "DuckDB", "Delta"):  # no raw loader to compare with
         return None
     call = (reference_pg, server) if m.target == "PostgreSQL" else (reference_sqlite,)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -486,6 +490,8 @@ def main() -> int:
     p.add_argument("--skip-sqlite", action="store_true", help="no SQLite measurements (nor the original's)")
     p.add_argument("--skip-parquet", action="store_true", help="no Parquet measurement")
     p.add_argument("--skip-csv", action="store_true", help="no CSV measurement")
+    p.add_argument("--skip-duckdb", action="store_true", help="no DuckDB measurement")
+    p.add_argument("--skip-delta", action="store_true", help="no Delta Lake measurement")
     p.add_argument("--dask", action="store_true", help="also --engine dask with 1 and 2 local workers")
     p.add_argument(
         "--dask-client",
@@ -523,7 +529,9 @@ def main() -> int:
         (pg, "pg", "PostgreSQL", c, ELEVEN_YEARS),
         (pg and args.big, "big", "PostgreSQL", 300_000, FIFTEEN_YEARS),
         (sq, "sqlite", "SQLite", c, ELEVEN_YEARS),
+        (not args.skip_duckdb, "duckdb", "DuckDB", c, ELEVEN_YEARS),
         (not args.skip_parquet, "parquet", "Parquet", c, ELEVEN_YEARS),
+        (not args.skip_delta, "delta", "Delta", c, ELEVEN_YEARS),
         (not args.skip_parquet and args.big, "bigparquet", "Parquet", 300_000, FIFTEEN_YEARS),
         (not args.skip_csv, "csv", "CSV", c, ELEVEN_YEARS),
         (sq, "original", "SQLite", 10_000, ELEVEN_YEARS),

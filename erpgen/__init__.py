@@ -106,6 +106,7 @@ def generate(
     seed: int = 42,
     csv_dir: str | os.PathLike[str] | None = None,
     parquet_dir: str | os.PathLike[str] | None = None,
+    delta_dir: str | os.PathLike[str] | None = None,
     no_database: bool = False,
     replace: bool = False,
     resume: bool = False,
@@ -124,8 +125,9 @@ def generate(
     same default, except that database_url is not read from $DATABASE_URL. The scenario's values
     (n_customers to faker_locale) are taken where the parameter is None.
 
-    database_url   same as --database-url: sqlite:///path.db, postgresql://user@host:5432/db,
-                   mysql:// or mariadb://user@host:3306/db; None: sqlite:///erpgen.db here
+    database_url   same as --database-url: sqlite:///path.db, duckdb:///path.duckdb,
+                   postgresql://user@host:5432/db, mysql:// or mariadb://user@host:3306/db;
+                   None: sqlite:///erpgen.db here
     scenario       same as --scenario: a built-in name, the path of a .toml file, or a Scenario
     n_customers    same as --n-customers: number of customers
     date_from      same as --date-from: first day customers are created (a date or "YYYY-MM-DD")
@@ -146,7 +148,8 @@ def generate(
     seed           same as --seed: the same seed gives the same data everywhere
     csv_dir        same as --csv-dir: also write the CSV files there
     parquet_dir    same as --parquet-dir: also write every table as Parquet there
-    no_database    same as --no-database: write only csv_dir / parquet_dir
+    delta_dir      same as --delta-dir: also write every table as a Delta Lake table there
+    no_database    same as --no-database: write only csv_dir / parquet_dir / delta_dir
     replace        same as --replace: drop an existing erpgen dataset in the target first
     resume         same as --resume: commit block by block, and carry on an interrupted resume=True load
     workers        same as --workers: processes simulating blocks in parallel
@@ -193,7 +196,7 @@ estimate.__signature__ = _signature(generate).replace(  # type: ignore[attr-defi
 def _run_parameters(given: dict[str, Any]) -> dict[str, Any]:
     """generate()'s and estimate()'s arguments as erpgen.config.make_run takes them."""
     params = {k: v for k, v in given.items() if k != "on_progress"}
-    for name in ("csv_dir", "parquet_dir"):
+    for name in ("csv_dir", "parquet_dir", "delta_dir"):
         if params.get(name) is not None:
             params[name] = str(params[name])
     return params

@@ -28,8 +28,9 @@ def _url_option(f):
         envvar="DATABASE_URL",
         default=DEFAULT_URL,
         show_default=True,
-        help="Target database: sqlite:///path.db, postgresql://user@host:5432/db or "
-        "mysql://user@host:3306/db for MySQL and MariaDB (env: DATABASE_URL).",
+        help="Target database: sqlite:///path.db, duckdb:///path.duckdb (needs pip install "
+        "'erpgen[duckdb]'), postgresql://user@host:5432/db or mysql://user@host:3306/db for MySQL and "
+        "MariaDB (env: DATABASE_URL).",
     )(f)
 
 
@@ -99,7 +100,16 @@ def _scenario_flag(name: str, type_, help_text: str):
     help="Also write every table as a Parquet file here (needs pyarrow: pip install 'erpgen[parquet]').",
 )
 @click.option(
-    "--no-database", is_flag=True, help="Write only the --csv-dir / --parquet-dir files, no database."
+    "--delta-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write every table as a Delta Lake table here, the sales partitioned by year "
+    "(needs deltalake: pip install 'erpgen[delta]').",
+)
+@click.option(
+    "--no-database",
+    is_flag=True,
+    help="Write only the --csv-dir / --parquet-dir / --delta-dir files, no database.",
 )
 @click.option("--replace", is_flag=True, help="Drop an existing erpgen dataset in the target first.")
 @click.option(

@@ -180,6 +180,7 @@ class RunOptions:
     no_database: bool = False
     csv_dir: str | None = None
     parquet_dir: str | None = None
+    delta_dir: str | None = None
     replace: bool = False
     resume: bool = False
     workers: int = 1
@@ -199,6 +200,7 @@ def make_options(
     no_database: bool = False,
     csv_dir: str | None = None,
     parquet_dir: str | None = None,
+    delta_dir: str | None = None,
     replace: bool = False,
     resume: bool = False,
     workers: int = 1,
@@ -240,15 +242,18 @@ def make_options(
         raise ConfigError(
             "--resume works with the local engine", "--engine dask loads atomically: leave out --resume"
         )
-    if resume and (no_database or csv_dir or parquet_dir):
+    if resume and (no_database or csv_dir or parquet_dir or delta_dir):
         raise ConfigError(
-            "--resume loads into a database only", "leave out --csv-dir, --parquet-dir, --no-database"
+            "--resume loads into a database only",
+            "leave out --csv-dir, --parquet-dir, --delta-dir, --no-database",
         )
-    if no_database and not (csv_dir or parquet_dir):
-        raise ConfigError("--no-database leaves nothing to write", "add --csv-dir or --parquet-dir")
+    if no_database and not (csv_dir or parquet_dir or delta_dir):
+        raise ConfigError(
+            "--no-database leaves nothing to write", "add --csv-dir, --parquet-dir or --delta-dir"
+        )
     return RunOptions(
         database_url=None if no_database else database_url, no_database=no_database, csv_dir=csv_dir,
-        parquet_dir=parquet_dir, replace=replace, resume=resume, workers=workers, engine=engine,
+        parquet_dir=parquet_dir, delta_dir=delta_dir, replace=replace, resume=resume, workers=workers, engine=engine,
         scheduler=scheduler, block_size=block_size, batch_size=batch_size, lock_wait_timeout=lock_wait_timeout,
         accept_calibration_shortfall=accept_calibration_shortfall,
     )  # fmt: skip

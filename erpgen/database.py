@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from erpgen.errors import TargetError
 from erpgen.schema import TABLES
-from erpgen.urls import mask, mask_text, sqlite_path
+from erpgen.urls import is_file, mask, mask_text, sqlite_path
 
 CONNECT_TIMEOUT_S = 10
 
@@ -43,6 +43,9 @@ def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: boo
             connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "local_infile": True},
             **pool,
         )
+    if url.get_backend_name() == "duckdb":
+        _quiet_duckdb_engine()
+        return create_engine(url, **pool)
     engine = create_engine(url, **pool)
 
     @event.listens_for(engine, "connect")
@@ -61,6 +64,17 @@ def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: boo
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _quiet_duckdb_engine() -> None:
+    """duckdb-engine warns, on every reflection, of index reflection it does not do; erpgen reflects table
+    names only, so the warning would only reach the user's terminal."""
+    import warnings
+
+    with contextlib.suppress(ImportError):
+        from duckdb_engine import DuckDBEngineWarning
+
+        warnings.filterwarnings("ignore", category=DuckDBEngineWarning)
 
 
 def _null_pool():
@@ -94,6 +108,10 @@ def is_driver_error(exc: BaseException) -> bool:
         import pymysql
 
         errors += (pymysql.Error,)
+    with contextlib.suppress(ImportError):
+        import duckdb
+
+        errors += (duckdb.Error,)
     return isinstance(exc, errors)
 
 
@@ -103,7 +121,7 @@ def connect(url: URL, *, shown_as: URL | None = None, **engine_kw) -> Iterator[C
 
     `shown_as`: the URL to name in errors when `url` is a scratch file standing in for it."""
     shown = shown_as or url
-    if url.get_backend_name() == "sqlite":
+    if is_file(url):
         path = sqlite_path(shown)
         if not path.parent.exists():
             raise TargetError(
@@ -115,14 +133,14 @@ def connect(url: URL, *, shown_as: URL | None = None, **engine_kw) -> Iterator[C
         try:
             conn = engine.connect()
         except (OperationalError, ProgrammingError, DBAPIError) as exc:
-            hint = (
-                "check that the directory exists and is writable"
-                if url.get_backend_name() == "sqlite"
-                else "check the host, port, user, password and database name"
-            )
-            raise TargetError(
-                f"cannot connect to {mask(shown)}: {describe_db_error(exc, url)}", hint
-            ) from None
+            message = describe_db_error(exc, url)
+            if "Could not set lock on file" in message:  # DuckDB: one process at a time may write a file
+                hint = "another process has the file open: run again when it has closed it"
+            elif is_file(url):
+                hint = "check that the directory exists and is writable"
+            else:
+                hint = "check the host, port, user, password and database name"
+            raise TargetError(f"cannot connect to {mask(shown)}: {message}", hint) from None
         with conn:
             yield conn
     finally:

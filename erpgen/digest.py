@@ -194,7 +194,6 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
     for table in TABLES:
         if table.name == "erpgen_runs":  # as in database_digests
             continue
-        columns = tuple(c.name for c in table.columns)
         dataset = Path(directory) / table.name  # from --engine dask: part-*.parquet (the fact table by year=)
         if dataset.is_dir():
             data = pq.read_table(dataset, partitioning="hive" if table is FACT else None)
@@ -203,9 +202,33 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
             data = data.sort_by([(name, "ascending") for name in digest_order(table)])
         else:
             data = pq.read_table(Path(directory) / f"{table.name}.parquet")
-        if tuple(data.column_names) != columns:
-            raise ValueError(f"{table.name}.parquet has columns {data.column_names}, expected {columns}")
-        out[table.name] = _digest(table.name, columns, zip(*(c.to_pylist() for c in data.columns)))
+        out[table.name] = arrow_digest(table.name, data, f"{table.name}.parquet")
+    return out
+
+
+def arrow_digest(table: str, data, source: str) -> str:
+    """Digest of an Arrow table holding every column of `table` in primary-key order (`source` names where
+    it was read from, for the error of a table with other columns)."""
+    columns = tuple(c.name for c in _BY_NAME[table].columns)
+    if tuple(data.column_names) != columns:
+        raise ValueError(f"{source} has columns {data.column_names}, expected {columns}")
+    return _digest(table, columns, zip(*(c.to_pylist() for c in data.columns)))
+
+
+def delta_digests(directory: str | Path) -> dict[str, str]:
+    """Digest of the Delta export (--delta-dir), comparable with database_digests(conn): each table's
+    latest version read with deltalake, in primary-key order, the fact table without its partition column."""
+    from deltalake import DeltaTable
+
+    out = {}
+    for table in TABLES:
+        if table.name == "erpgen_runs":  # as in database_digests
+            continue
+        data = DeltaTable(str(Path(directory) / table.name)).to_pyarrow_table()
+        if table is FACT:
+            data = data.drop_columns(["year"])
+        data = data.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
+        out[table.name] = arrow_digest(table.name, data, f"{table.name} (Delta)")
     return out
 
 

@@ -15,17 +15,21 @@ SAMPLE = 2000
 # bytes on disk per fact line and per customer (customer, lifecycle and event rows), indexes included
 BYTES = {
     "sqlite": (94, 320),
+    "duckdb": (60, 205),
     "postgresql": (138, 500),
     "mysql": (190, 320),
     "parquet": (30, 120),
+    "delta": (19, 75),
     "csv": (55, 110),
 }
 # seconds per fact line and per customer, end to end, and fixed seconds (start, calibration, keys)
 SECONDS = {
     "sqlite": (2.6e-6, 8e-6, 1.0),
+    "duckdb": (2.9e-6, 9e-6, 1.0),
     "postgresql": (3.2e-6, 8e-6, 1.0),
     "mysql": (8.5e-6, 8e-6, 1.0),
     "parquet": (0.65e-6, 1.5e-6, 1.0),
+    "delta": (1.8e-6, 4e-6, 1.0),
 }
 
 
@@ -80,9 +84,11 @@ def estimate(**params: object) -> Estimate:
 
         backend = urls.parse(options.database_url or urls.DEFAULT_URL).get_backend_name()
         backend = "mysql" if backend == "mariadb" else backend  # one server family, one set of figures
-    outputs = [b for b in (backend, options.csv_dir and "csv", options.parquet_dir and "parquet") if b]
+    exports = (options.csv_dir and "csv", options.parquet_dir and "parquet", options.delta_dir and "delta")
+    outputs = [b for b in (backend, *exports) if b]
     size = {o: output_bytes(o, lines, n) for o in outputs}
-    per_line, per_customer, fixed = SECONDS[backend or "parquet"]
+    files_only = "delta" if options.delta_dir and not options.parquet_dir else "parquet"
+    per_line, per_customer, fixed = SECONDS[backend or files_only]
     seconds = fixed + per_line * lines + per_customer * n
     shortfalls = [s.describe() for s in model.rates.shortfalls]
     return Estimate(rows, size, seconds, sinks_for(options)[0].describe(), shortfalls)
@@ -99,7 +105,7 @@ def _sample(model):
 
 
 def output_bytes(output: str, lines: int, customers: int) -> int:
-    """Bytes on disk of a run's `output` (sqlite, postgresql, mysql, csv, parquet)."""
+    """Bytes on disk of a run's `output` (sqlite, postgresql, mysql, duckdb, csv, parquet, delta)."""
     per_line, per_customer = BYTES["mysql" if output == "mariadb" else output]
     return per_line * lines + per_customer * customers
 

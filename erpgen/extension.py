@@ -104,6 +104,11 @@ def extend(
     target = urls.mask(url)
     if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
         raise TargetError(f"{target} does not exist", "generate a dataset first, or fix --database-url")
+    if url.get_backend_name() not in ("sqlite", "postgresql", "mysql", "mariadb"):
+        raise TargetError(
+            f"erpgen extend carries on SQLite, PostgreSQL and MariaDB/MySQL datasets, not {url.get_backend_name()}",
+            "generate the dataset again to the later day instead",
+        )
     started, clock = runlog.now(), time.perf_counter()
     try:
         with connect(url) as conn:  # a first look, before the engine forks: no child inherits a connection

@@ -75,7 +75,7 @@ def build(*, database_url: str | None = None, output: str | Path = "report.html"
             f"cannot write {out}: directory {out.parent} does not exist", "create it or choose another -o"
         )
     url = urls.parse(database_url or urls.DEFAULT_URL)
-    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
+    if urls.missing_file(url):
         raise TargetError(
             f"{urls.mask(url)} does not exist", "generate a dataset first, or fix --database-url"
         )

@@ -29,6 +29,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     from alembic.config import Config
 
+    if connection is not None and connection.dialect.name == "duckdb":
+        _register_duckdb()
+
     # stdout as it is now: Config's default is bound when alembic is first imported, which may be
     # inside a redirection (click's test runner) that has been closed since
     cfg = Config(stdout=sys.stdout)
@@ -38,14 +41,69 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+def _register_duckdb() -> None:
+    """Alembic knows no DuckDB; duckdb-engine speaks PostgreSQL's dialect, so PostgreSQL's DDL suits it
+    (a subclass of DefaultImpl registers itself under its __dialect__ when it is defined)."""
+    global _DuckDBImpl
+    if _DuckDBImpl is None:
+        from alembic.ddl.postgresql import PostgresqlImpl
+
+        class DuckDBImpl(PostgresqlImpl):
+            __dialect__ = "duckdb"
+
+        _DuckDBImpl = DuckDBImpl
+
+
+_DuckDBImpl = None
+
+
 def upgrade(connection: Connection, revision: str = "head") -> None:
     from alembic import command
 
+    if connection.dialect.name == "duckdb":
+        _create_at_head(connection, revision)
+        return
     command.upgrade(alembic_config(connection), revision)
+
+
+def _create_at_head(connection: Connection, revision: str) -> None:
+    """DuckDB: the head's tables made from the metadata, and stamped head. The revisions cannot run there:
+    DuckDB alters no table that another references (0002 adds columns to stores, which products
+    reference) and adds or drops no constraint on an existing table. tests/test_duckdb.py checks the
+    result against the metadata, as `alembic check` does for the other databases."""
+    from alembic import command
+    from sqlalchemy import MetaData
+
+    from erpgen.errors import TargetError
+    from erpgen.schema import metadata
+
+    current = current_revision(connection)
+    if current == head_revision():
+        return
+    if current is not None or revision not in ("head", head_revision()):
+        raise TargetError(
+            f"DuckDB databases are made at erpgen's latest schema only (asked: {current} -> {revision})",
+            "generate into a new DuckDB file",
+        )
+    # from a copy: SQLAlchemy leaves a key that an AddConstraint was made of (a PostgreSQL or MySQL load's
+    # keys, built after its bulk load) out of every later CREATE TABLE of its own table
+    fresh = MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        table.to_metadata(fresh)
+    fresh.create_all(connection)
+    command.stamp(alembic_config(connection), "head")
 
 
 def downgrade(connection: Connection, revision: str = "base") -> None:
     from alembic import command
+
+    if connection.dialect.name == "duckdb":  # the revisions' ALTERs cannot run there (_create_at_head)
+        from erpgen.errors import TargetError
+
+        raise TargetError(
+            "a DuckDB database cannot be downgraded: erpgen makes it at its latest schema only",
+            "delete the file (or use --replace) to load it again",
+        )
 
     command.downgrade(alembic_config(connection), revision)
 
@@ -53,6 +111,8 @@ def downgrade(connection: Connection, revision: str = "base") -> None:
 def current_revision(connection: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
+    if connection.dialect.name == "duckdb":
+        _register_duckdb()
     return MigrationContext.configure(connection).get_current_revision()
 
 

@@ -12,7 +12,9 @@ from sqlalchemy.exc import ArgumentError
 from erpgen.errors import TargetError
 
 DEFAULT_URL = "sqlite:///erpgen.db"
-SUPPORTED = ("sqlite", "postgresql", "mysql", "mariadb")
+SUPPORTED = ("sqlite", "duckdb", "postgresql", "mysql", "mariadb")
+# Targets that are one local file (a scratch file renamed into place; `validate` and friends need it to exist)
+FILE_BACKENDS = ("sqlite", "duckdb")
 
 
 def parse(url: str) -> URL:
@@ -23,13 +25,14 @@ def parse(url: str) -> URL:
     except ArgumentError:
         raise TargetError(
             f"cannot parse database URL {mask_text(url)!r}",
-            "use sqlite:///path/to/file.db, postgresql://user@host:5432/dbname or mysql://user@host:3306/dbname",
+            "use sqlite:///path/to/file.db, duckdb:///path/to/file.duckdb, postgresql://user@host:5432/dbname "
+            "or mysql://user@host:3306/dbname",
         ) from None
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED:
         raise TargetError(
             f"unsupported database {backend!r} in {mask(parsed)}",
-            "erpgen loads into sqlite:/// files and postgresql://, mysql:// or mariadb:// servers",
+            "erpgen loads into sqlite:/// and duckdb:/// files and postgresql://, mysql:// or mariadb:// servers",
         )
     if backend in ("mysql", "mariadb"):
         # PyMySQL: pure Python, so no C compiler or client library; LOAD DATA does the bulk work anyway
@@ -48,6 +51,18 @@ def parse(url: str) -> URL:
         if not parsed.database:
             raise TargetError(
                 f"no database name in {mask(parsed)}", "add it: postgresql://user@host:5432/dbname"
+            )
+    if backend == "duckdb":
+        parsed = parsed.set(drivername="duckdb")
+        if importlib.util.find_spec("duckdb") is None or importlib.util.find_spec("duckdb_engine") is None:
+            raise TargetError(
+                "duckdb:// needs the duckdb and duckdb-engine packages, which are not installed",
+                "pip install 'erpgen[duckdb]'",
+            )
+        if not parsed.database or parsed.database == ":memory:":
+            raise TargetError(
+                "an in-memory DuckDB database would vanish when erpgen exits",
+                "give a file: duckdb:///erpgen.duckdb",
             )
     if backend == "sqlite":
         parsed = parsed.set(drivername="sqlite")
@@ -79,4 +94,15 @@ def mask_text(text: str, password: str | None = None) -> str:
 
 
 def sqlite_path(url: URL) -> Path:
+    """The file of a sqlite:/// or duckdb:/// URL."""
     return Path(url.database or "").expanduser()
+
+
+def is_file(url: URL) -> bool:
+    """Whether the target is one local file (SQLite, DuckDB) rather than a server."""
+    return url.get_backend_name() in FILE_BACKENDS
+
+
+def missing_file(url: URL) -> bool:
+    """A file target that does not exist (reading it would create an empty one)."""
+    return is_file(url) and not sqlite_path(url).exists()

@@ -70,7 +70,8 @@ def _fmt(x: float) -> str:
 
 
 class _Sql:
-    """The few expressions SQLite, PostgreSQL and MySQL/MariaDB spell differently."""
+    """The few expressions SQLite, PostgreSQL, DuckDB and MySQL/MariaDB spell differently (DuckDB reads
+    PostgreSQL's, but its `/` divides integers into a double)."""
 
     _TEMPLATES = {  # {0}: a column, or the later of two dates and {1} the earlier
         "postgresql": (
@@ -88,7 +89,9 @@ class _Sql:
 
     def __init__(self, dialect: str):
         self.mysql = dialect in ("mysql", "mariadb")
-        self._year, self._month, self._days = self._TEMPLATES["mysql" if self.mysql else dialect]
+        self.duckdb = dialect == "duckdb"
+        spelling = "mysql" if self.mysql else "postgresql" if self.duckdb else dialect
+        self._year, self._month, self._days = self._TEMPLATES[spelling]
 
     def year(self, col: str) -> str:
         return self._year.format(col)
@@ -101,7 +104,7 @@ class _Sql:
 
     def half(self, n: str) -> str:
         """Integer n // 2."""
-        return f"{n} DIV 2" if self.mysql else f"{n} / 2"
+        return f"{n} DIV 2" if self.mysql else f"{n} // 2" if self.duckdb else f"{n} / 2"
 
 
 def validate(*, database_url: str | None = None, scenario: str | None = None) -> ValidationReport:
@@ -109,7 +112,7 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
     figures against the targets of `scenario` (default: the one the data was made with). Raises
     TargetError when there is no dataset to check."""
     url = urls.parse(database_url or urls.DEFAULT_URL)
-    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
+    if urls.missing_file(url):
         raise TargetError(
             f"{urls.mask(url)} does not exist", "generate a dataset first, or fix --database-url"
         )

@@ -65,7 +65,7 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
 
     url = urls.parse(database_url or urls.DEFAULT_URL)
     target = urls.mask(url)
-    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
+    if urls.missing_file(url):
         raise TargetError(f"{target} does not exist", "generate a dataset first, or fix --database-url")
     with connect(url) as conn:
         run = None

@@ -60,6 +60,8 @@ def _timeouts(url, seconds: int) -> dict:
         return {"connect_timeout": seconds, "options": f"-c statement_timeout={seconds * 1000}"}
     if backend in ("mysql", "mariadb"):
         return {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
+    if backend == "duckdb":
+        return {}  # a local file, which another process either has locked (an error at once) or not
     return {"timeout": min(seconds, 30)}  # SQLite: how long to wait for a lock
 
 

@@ -1,7 +1,7 @@
 """One contract for every target erpgen writes: the same tests, run once per target.
 
-The targets: SQLite, PostgreSQL and MariaDB (--database-url), CSV and Parquet directories (--no-database
---csv-dir / --parquet-dir), and the Dask engine loading PostgreSQL (its workers COPY the fact lines).
+The targets: SQLite, DuckDB, PostgreSQL and MariaDB (--database-url), CSV, Parquet and Delta directories
+(--no-database --csv-dir / --parquet-dir / --delta-dir), and the Dask engine loading PostgreSQL (its workers COPY the fact lines).
 
   (a) the same seed gives the content SQLite holds, table by table (erpgen.digest), whatever the speed
       options, and the load's own record of its digest agrees with what is there;
@@ -70,10 +70,12 @@ class Supports:
 
 SUPPORTS = {
     "sqlite": Supports("every table", "erpgen verify", "refuses", "out of the target", server=False),
+    "duckdb": Supports("every table", "erpgen verify", "refuses", "out of the target", server=False),
     "postgresql": Supports("every table", "erpgen verify", "refuses", "in the target", server=True),
     "mariadb": Supports("every table", "erpgen verify", "refuses", "out of the target", server=True),
     "csv": Supports("seed columns", None, "overwrites", None, server=False),
     "parquet": Supports("every table", "erpgen_runs.parquet", "overwrites", None, server=False),
+    "delta": Supports("every table", "the erpgen_runs table", "overwrites", None, server=False),
     "dask": Supports(
         "every table", "erpgen verify", "refuses", None, server=True, killed_leaves="erpgen_stage_"
     ),
@@ -82,6 +84,7 @@ TARGETS = list(SUPPORTS)
 RESUME_REFUSAL = {
     "csv": "--resume loads into a database only",
     "parquet": "--resume loads into a database only",
+    "delta": "--resume loads into a database only",
     "dask": "--resume works with the local engine",
 }
 
@@ -91,10 +94,12 @@ DATASET = ["--n-customers", "2500", "--date-from", "2019-01-01", "--date-till", 
 # options that change speed and memory only: each target's load in (a) adds its own
 SPEED_ONLY = {
     "sqlite": ["--workers", "2", "--block-size", "100", "--batch-size", "333"],
+    "duckdb": ["--batch-size", "333", "--block-size", "400"],
     "postgresql": ["--batch-size", "333", "--block-size", "37"],
     "mariadb": ["--batch-size", "333", "--block-size", "400"],
     "csv": ["--batch-size", "997"],
     "parquet": ["--batch-size", "997", "--block-size", "400"],
+    "delta": ["--batch-size", "997", "--block-size", "400"],
     "dask": ["--block-size", "1000"],
 }
 # a small dataset, and another one a target holds before
@@ -296,6 +301,36 @@ class Sqlite(Database):
         return 0
 
 
+class Duckdb(Database):
+    def __init__(self, directory: Path, known: frozenset[str]):
+        directory.mkdir()
+        self.directory, self.path = directory, directory / "erpgen.duckdb"
+        super().__init__("duckdb", f"duckdb:///{self.path}", known)
+
+    def state(self):
+        return super().state() if self.path.exists() else None
+
+    def leftovers(self, *pids: int) -> list[str]:
+        return sorted(p.name for p in self.directory.iterdir() if p.name != self.path.name)
+
+    def blocks_done(self) -> int:
+        """The scratch file beside the target (README) is locked by the loading process, so its record is
+        read from a copy of the file and its write-ahead log, which DuckDB replays on opening."""
+        import shutil
+        import tempfile
+
+        import duckdb
+
+        for scratch in self.directory.glob(".erpgen.duckdb.resume.partial"):
+            with tempfile.TemporaryDirectory() as copy, contextlib.suppress(duckdb.Error, OSError):
+                shutil.copy(scratch, f"{copy}/c.duckdb")
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.copy(f"{scratch}.wal", f"{copy}/c.duckdb.wal")
+                with contextlib.closing(duckdb.connect(f"{copy}/c.duckdb")) as raw:
+                    return raw.execute("SELECT blocks_done FROM erpgen_runs").fetchone()[0] or 0
+        return 0
+
+
 class Postgres(Database):
     COPYING = "COPY %sales_transactions%"  # the name may come quoted
 
@@ -447,11 +482,37 @@ class Parquet(Directory):
         return run["status"] == "COMPLETE" and json.loads(run["content_digest"]) == self.digests()
 
 
+class Delta(Directory):
+    def __init__(self, directory: Path, known: frozenset[str]):
+        # --delta-dir: "every table as a Delta table", a directory each
+        super().__init__("delta", directory, set(known - {"alembic_version"}))
+
+    def digests(self) -> dict[str, str]:
+        from erpgen.digest import delta_digests
+
+        return delta_digests(self.directory)
+
+    def put_foreign(self) -> None:
+        self.directory.mkdir()
+        (self.directory / "notes.txt").write_text("keep me")
+        (self.directory / "customers").mkdir()
+        (self.directory / "customers" / "theirs.csv").write_text("their own customers, by the same name\n")
+
+    def recorded_digest_matches(self, erpgen) -> bool:
+        from deltalake import DeltaTable
+
+        (run,) = DeltaTable(str(self.directory / "erpgen_runs")).to_pyarrow_table().to_pylist()
+        return run["status"] == "COMPLETE" and json.loads(run["content_digest"]) == self.digests()
+
+
 @pytest.fixture
 def target(name, request, tmp_path, reference) -> Target:
     known = reference.tables
     if name == "sqlite":
         return Sqlite(tmp_path / "sqlite", known)
+    if name == "duckdb":
+        pytest.importorskip("duckdb_engine")
+        return Duckdb(tmp_path / "duckdb", known)
     if name == "postgresql":
         return Postgres(name, request.getfixturevalue("pg_url"), known)
     if name == "mariadb":
@@ -461,6 +522,9 @@ def target(name, request, tmp_path, reference) -> Target:
     if name == "parquet":
         pytest.importorskip("pyarrow")
         return Parquet(tmp_path / "parquet", known)
+    if name == "delta":
+        pytest.importorskip("deltalake")
+        return Delta(tmp_path / "delta", known)
     if name == "dask":
         pytest.importorskip("distributed")
         return DaskOnPostgres(
@@ -482,7 +546,8 @@ def test_a_the_same_seed_gives_the_content_sqlite_holds(name, target, reference,
     assert target.digests() == reference.expected(name)
     assert target.leftovers() == []
     if isinstance(target, Directory):
-        assert sorted(target.state()) == sorted(target.files)  # the export's own files, nothing else
+        # the export's own files (or, for Delta, table folders), nothing else
+        assert sorted({entry.split("/")[0] for entry in target.state()}) == sorted(target.files)
     if SUPPORTS[name].record is None:
         assert not any("erpgen_runs" in entry for entry in target.state()), target.state()
     else:
@@ -504,12 +569,15 @@ KILLS = [  # (target, when the kill lands, what the target held before)
     ("sqlite", "facts", "nothing"),  # a new file is built under a scratch name
     ("sqlite", "facts", "a dataset"),  # an existing one is loaded in place, in one transaction
     ("sqlite", "keys", "a dataset"),
+    ("duckdb", "facts", "nothing"),  # a new file is built under a scratch name
+    ("duckdb", "facts", "a dataset"),  # an existing one is loaded in place, in one transaction
     ("postgresql", "facts", "a dataset"),
     ("postgresql", "keys", "a dataset"),
     ("mariadb", "facts", "a dataset"),
     ("mariadb", "keys", "a dataset"),  # the scratch database is complete: only the RENAME is left
     ("csv", "facts", "a dataset"),
     ("parquet", "facts", "a dataset"),
+    ("delta", "facts", "a dataset"),
     ("dask", "facts", "a dataset"),
 ]
 

@@ -141,6 +141,8 @@ def test_what_it_cannot_extend_is_one_line(tmp_path, erpgen):
         assert_one_clean_line(erpgen("extend", "--database-url", url, *bad))
     assert_one_clean_line(erpgen("extend", "--database-url", url, "--till", "2075-01-01"), "the limit is 50")
     assert scalar(url, "SELECT count(*) FROM erpgen_runs") == 1
+    duck = f"duckdb:///{tmp_path / 'erpgen.duckdb'}"  # a DuckDB dataset, which extend does not carry on yet
+    assert_one_clean_line(erpgen("extend", "--database-url", duck), "not duckdb")
 
 
 def test_a_dataset_of_an_older_data_format_is_refused_by_extend_and_verify(tmp_path, erpgen):

@@ -26,6 +26,8 @@ def sinks_for(options: RunOptions) -> list[Sink]:
         sinks.append(csv_sink(options.csv_dir))
     if options.parquet_dir:
         sinks.append(parquet_sink(options.parquet_dir))
+    if options.delta_dir:
+        sinks.append(delta_sink(options.delta_dir))
     return sinks
 
 
@@ -41,6 +43,10 @@ def database_sink(
         from erpgen.sinks.mysql import MysqlSink
 
         return MysqlSink(url, replace=replace, resume=resume, append=append, lock_wait=lock_wait)
+    if url.get_backend_name() == "duckdb":
+        from erpgen.sinks.duckdb import DuckdbSink
+
+        return DuckdbSink(url, replace=replace, resume=resume)  # DuckDB locks its file for one process
     from erpgen.sinks.sqlite import SqliteSink
 
     # SQLite's write lock is told at once: nothing to wait for
@@ -59,4 +65,10 @@ def parquet_sink(directory: str | Path) -> Sink:
     return ParquetSink(Path(directory))
 
 
-__all__ = ["Sink", "sinks_for", "database_sink", "csv_sink", "parquet_sink"]
+def delta_sink(directory: str | Path) -> Sink:
+    from erpgen.sinks.delta import DeltaSink
+
+    return DeltaSink(Path(directory))
+
+
+__all__ = ["Sink", "sinks_for", "database_sink", "csv_sink", "parquet_sink", "delta_sink"]

@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallInteger, Table
+from sqlalchemy import Table
 
-from erpgen.dates import known
 from erpgen.errors import ConfigError
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import discard, folder_beside
+from erpgen.sinks.arrow import arrow_column, arrow_schema, record_batch
 from erpgen.sinks.base import Batch, Sink
-from erpgen.tables import batch_invoice_ids
 
 _BY_NAME = {t.name: t for t in TABLES}
 # this process's folder; not the CSV sink's name: both may share one directory, and CSV's commit removes
@@ -96,10 +95,7 @@ class _ParquetWriter:
         self.writer, self.table, self.schema = writer, table, schema
 
     def write(self, b: Batch) -> None:
-        pa = _pyarrow()
-        table = _BY_NAME[self.table]
-        arrays = [_column(table, col.name, b, field.type) for col, field in zip(table.columns, self.schema)]
-        self.writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+        self.writer.write_batch(record_batch(_BY_NAME[self.table], b, self.schema))
 
 
 class PartWriter:
@@ -113,7 +109,7 @@ class PartWriter:
         pa = _pyarrow()
         t = _BY_NAME[table]
         schema = arrow_schema(t)
-        arrays = [_column(t, col.name, b, f.type) for col, f in zip(t.columns, schema)]
+        arrays = [arrow_column(t, col.name, b, f.type) for col, f in zip(t.columns, schema)]
         folder = Path(self.root) / table
         if t is not FACT:
             pa.parquet.write_table(
@@ -148,69 +144,3 @@ def dictionary_columns(table: Table) -> list[str]:
     key = [c.name for c in table.primary_key.columns]
     plain = _PLAIN | (set(key) if len(key) == 1 else set())
     return [c.name for c in table.columns if c.name not in plain]
-
-
-def arrow_schema(table: Table):
-    """The Arrow schema of an erpgen table: its columns in order, typed after the SQLAlchemy types."""
-    pa = _pyarrow()
-    fields = []
-    for col in table.columns:
-        t = col.type
-        if isinstance(t, BigInteger):  # before Integer: BigInteger and SmallInteger are Integers too
-            typ = pa.int64()
-        elif isinstance(t, SmallInteger):
-            typ = pa.int16()
-        elif isinstance(t, Integer):
-            typ = pa.int32()
-        elif isinstance(t, Numeric):
-            typ = pa.decimal128(t.precision, t.scale)
-        elif isinstance(t, Date):
-            typ = pa.date32()
-        elif isinstance(t, DateTime):
-            typ = pa.timestamp("s")  # Parquet has no seconds unit: the file holds (exact) milliseconds
-        else:
-            typ = pa.string()
-        fields.append(pa.field(col.name, typ, nullable=col.nullable))
-    return pa.schema(fields)
-
-
-def _column(table: Table, name: str, b: Batch, typ):
-    """One Arrow column from the batch; what the batch holds for it is documented in sinks.base."""
-    pa = _pyarrow()
-    if table is FACT and name == "invoice_id":
-        return _fixed_width_strings(pa, batch_invoice_ids(b))
-    if table is FACT and name == "returned_line_id":  # 0: a sale, which gives nothing back
-        ids = np.asarray(b[name], dtype=np.int64)
-        return pa.array(ids, type=typ, mask=ids == 0)
-    if pa.types.is_decimal(typ):
-        # money arrives in cents (`<name>_cents`), quantities as whole units
-        if f"{name}_cents" in b:
-            units = np.asarray(b[f"{name}_cents"], dtype=np.int64) * 10 ** (typ.scale - 2)
-        else:
-            units = np.asarray(b[name], dtype=np.int64) * 10**typ.scale
-        return _decimals(pa, units, typ)
-    if pa.types.is_date32(typ):  # days since 1970-01-01, as date32 stores them; NO_DAY: NULL
-        days = np.asarray(b[name], dtype=np.int32)
-        return pa.array(days, type=pa.int32(), mask=~known(days)).view(typ)
-    if pa.types.is_timestamp(typ):  # 'YYYY-MM-DD HH:MM:SS', which Arrow parses
-        return pa.array(b[name], type=pa.string()).cast(typ)
-    return pa.array(b[name], type=typ)  # integers (range-checked on the way down) and text (None: NULL)
-
-
-def _decimals(pa, units: np.ndarray, typ):
-    """Exact decimal128 from integer minor units: each value as a little-endian 128-bit two's complement
-    (low word the value, high word its sign), which is Arrow's layout on the little-endian machines it
-    supports, with no per-row Decimal objects."""
-    words = np.empty((len(units), 2), dtype="<i8")
-    words[:, 0] = units
-    words[:, 1] = units >> 63
-    return pa.Array.from_buffers(typ, len(units), [None, pa.py_buffer(words)])
-
-
-def _fixed_width_strings(pa, values: np.ndarray):
-    """A numpy 'S<n>' array of ASCII values that all fill n bytes (as invoice ids do) -> Arrow strings
-    over the same bytes: only the offsets are new."""
-    width = values.dtype.itemsize
-    offsets = np.arange(0, (len(values) + 1) * width, width, dtype=np.int32)
-    data = pa.py_buffer(np.ascontiguousarray(values))
-    return pa.Array.from_buffers(pa.string(), len(values), [None, pa.py_buffer(offsets), data])

@@ -1,0 +1,157 @@
+"""DuckDB: Arrow tables inserted in one transaction through DuckDB's own bulk path.
+
+As with SQLite, a new file is built under a scratch name and renamed into place when complete, so the
+target path only ever holds a finished database; an existing file (--replace) is loaded in place inside
+one transaction, DDL included, so a failure rolls it back. Each batch becomes an Arrow table (typed by
+sinks.arrow, as the Parquet export is) that DuckDB reads with no per-row Python.
+
+DuckDB enforces primary keys, foreign keys and CHECKs as rows arrive, and can neither drop nor add a key
+on an existing table, so the keys are there throughout the load; only the secondary indexes are built at
+the end. Its foreign keys do not see rows of the same INSERT: a batch's sale lines go in before the
+credit-note lines that point at them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.schema import CreateIndex, DropIndex
+
+from erpgen.errors import TargetError
+from erpgen.schema import FACT, TABLES
+from erpgen.scratch import remove_stale_scratch
+from erpgen.sinks.base import Batch
+from erpgen.sinks.db import DatabaseSink, bulk_indexes
+from erpgen.sinks.names import quote
+from erpgen.urls import sqlite_path
+
+_BY_NAME = {t.name: t for t in TABLES}
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+    except ImportError:
+        raise TargetError("duckdb:// needs pyarrow", "pip install 'erpgen[duckdb]'") from None
+    return pyarrow
+
+
+class DuckdbSink(DatabaseSink):
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
+        super().__init__(url, replace=replace, resume=resume)
+        _pyarrow()  # fail before anything is simulated
+        self.path = sqlite_path(url)
+        self._fresh = not self.path.exists() or self.path.stat().st_size == 0
+        # A resumable load keeps one well-known scratch file (a later --resume finds it); DuckDB's write-ahead
+        # log makes each committed block survive a kill.
+        tag = "resume" if resume else str(os.getpid())
+        self._scratch = self.path.with_name(f".{self.path.name}.{tag}.partial")
+
+    def _connect_url(self) -> URL:
+        return self.url.set(database=str(self._scratch)) if self._fresh else self.url
+
+    def begin(self) -> None:
+        if self._fresh:
+            if self.path.parent.exists() and not os.access(self.path.parent, os.W_OK):
+                raise TargetError(
+                    f"cannot write in {self.path.parent}", "choose a directory you can write to"
+                )
+            for suffix in ("", ".wal"):
+                remove_stale_scratch(self.path.parent, f".{self.path.name}.*.partial{suffix}")
+            if not self.resume:
+                _remove(self._scratch)
+                waiting = self.path.with_name(f".{self.path.name}.resume.partial")
+                if waiting.exists() and not self.replace:
+                    raise TargetError(
+                        f"{self.describe()} has an interrupted --resume load waiting in {waiting.name}",
+                        "add --resume (same options) to carry it on, or --replace to start again",
+                    )
+                _remove(waiting)
+        super().begin()
+
+    def _defer_constraints(self, conn: Connection) -> None:
+        for ix in bulk_indexes():
+            conn.execute(DropIndex(ix))
+
+    def _restore_constraints(self, conn: Connection) -> None:
+        for ix in bulk_indexes():
+            conn.execute(CreateIndex(ix))
+
+    def _finalise(self) -> None:
+        if self._fresh:
+            # closed: DuckDB has checkpointed its log into the file, so the file alone is the database
+            with open(self._scratch, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(self._scratch, self.path)
+            with contextlib.suppress(OSError):
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+
+    def _discard(self) -> None:
+        if self._fresh and not (self.resume and self._scratch.exists() and self._has_checkpoint()):
+            _remove(self._scratch)
+
+    def _has_checkpoint(self) -> bool:
+        """Whether the scratch file holds a committed part of a resumable load (keep it for --resume)."""
+        import duckdb
+
+        try:
+            with contextlib.closing(duckdb.connect(str(self._scratch), read_only=True)) as con:
+                row = con.execute("SELECT count(*) FROM erpgen_runs WHERE status = 'LOADING'").fetchone()
+                return bool(row and row[0])
+        except duckdb.Error:
+            return False
+
+    @contextlib.contextmanager
+    def _writer(self, conn: Connection, table: str) -> Iterator[_Writer]:
+        yield _Writer(conn, table)
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", ".wal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+class _Writer:
+    def __init__(self, conn: Connection, table: str):
+        from erpgen.sinks.arrow import arrow_schema
+
+        self.duck = conn.connection.dbapi_connection  # the duckdb connection, in SQLAlchemy's transaction
+        self.table = _BY_NAME[table]
+        self.schema = arrow_schema(self.table)
+        self.quoted_table = quote(conn, table)
+
+    def write(self, batch: Batch) -> None:
+        from erpgen.sinks.arrow import record_batch
+
+        pa = _pyarrow()
+        rows = pa.Table.from_batches([record_batch(self.table, batch, self.schema)])
+        if not rows.num_rows:
+            return
+        if self.table is FACT:
+            import pyarrow.compute as pc
+
+            credits = rows.column("returned_line_id").is_valid()
+            self._insert(rows.filter(pc.invert(credits)))
+            self._insert(rows.filter(credits))
+        else:
+            self._insert(rows)
+
+    def _insert(self, rows) -> None:
+        if not rows.num_rows:
+            return
+        # DuckDB takes no new work while a result is unread, and a query SQLAlchemy read one row of (the
+        # run record a --resume load reads) leaves its rest unread
+        self.duck.complete()
+        self.duck.register("erpgen_batch", rows)  # DuckDB scans the Arrow buffers in place
+        try:
+            self.duck.execute(f"INSERT INTO {self.quoted_table} SELECT * FROM erpgen_batch")
+        finally:
+            self.duck.unregister("erpgen_batch")
