@@ -179,8 +179,12 @@ def start_command() -> list[str]:
     return [sys.executable, str(REPO / "cli.py"), "generate"]
 
 
-@pytest.mark.parametrize("load", ["one transaction", "--resume"])
-@pytest.mark.parametrize("fault", ["killed", "restarted"])
+# each kind of load meets each fault on one server or the other: both faults on both servers would double
+# the time for no path that the others do not take
+@pytest.mark.parametrize(
+    "fault, load",
+    [("killed", "one transaction"), ("restarted", "one transaction"), ("restarted", "--resume")],
+)
 def test_the_server_going_mid_load(server, fault, load, expected, tmp_path):
     database = f"erpgen_fault_{fault[0]}{load[2]}"
     url = server.create(database)
@@ -211,7 +215,7 @@ def test_the_server_going_mid_load(server, fault, load, expected, tmp_path):
     assert digests(url) == expected
 
 
-@pytest.mark.parametrize("fault", ["killed", "restarted"])
+@pytest.mark.parametrize("fault", ["killed"])
 def test_the_server_going_mid_extend(server, fault, tmp_path):
     """`erpgen extend` is one transaction too: the dataset stays as it was, and the same command carries on."""
     url = server.create(f"erpgen_extend_{fault[0]}")
