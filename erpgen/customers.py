@@ -238,13 +238,6 @@ def channel_index(cfg: GenerateConfig, ids: np.ndarray, draws: Draws) -> np.ndar
     return _mix(draws, ids, Field.CHANNEL, [c.share for c in cfg.scenario.channels.values()])
 
 
-def prepare_pools(cfg: GenerateConfig) -> None:
-    """Build (and cache) the identity pools of every locale the scenario's countries use: the Faker part
-    of making customers, done ahead by a process that would otherwise wait (for the calibration)."""
-    for country in cfg.scenario.countries.values():
-        _pool_arrays(locale_of(cfg, country), cfg.seed)
-
-
 def locale_of(cfg: GenerateConfig, country) -> str:
     return cfg.locale_override or country.locale or cfg.faker_locale
 

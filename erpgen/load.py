@@ -20,6 +20,7 @@ from erpgen.config import RunOptions
 from erpgen.customers import build_customers
 from erpgen.digest import LoadDigests
 from erpgen.engines import BlockMaker
+from erpgen.errors import ConfigError
 from erpgen.masters import master_batches
 from erpgen.rng import Draws
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
@@ -45,6 +46,26 @@ class _Writes:
         self.sinks, self.batch_size, self.on_progress = sinks, batch_size, on_progress
         self.rows: dict[str, int] = {}
         self.handed: set[int] = set()  # sinks whose tables keyed by customer an engine's workers write
+        # Progress is held back (the latest count per table) until the calibration has passed: a run
+        # that its targets stop prints only the line that says why, not tables it then discards.
+        self.held: dict[str, int] | None = {}
+
+    def report(self, table: str, rows: int) -> None:
+        if self.on_progress is None:
+            return
+        if self.held is None:
+            self.on_progress(table, rows)
+        else:
+            self.held[table] = rows
+
+    def calibrated(self, blocks: BlockMaker, options: RunOptions) -> None:
+        """Wait for the calibration, refuse a shortfall the options do not accept, then let progress out."""
+        if self.held is None:
+            return
+        refuse_shortfall(blocks, options)
+        held, self.held = self.held, None
+        for table, rows in held.items():
+            self.report(table, rows)
 
     def keepers(self, table: str) -> list[Sink]:
         """The sinks this process writes `table` to."""
@@ -55,7 +76,6 @@ class _Writes:
 
     def table(self, table: str, batches: Iterable[Batch], *, progress: bool = True) -> None:
         keep = self.keepers(table)
-        on_progress = self.on_progress if progress else None
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(s.table_writer(table)) for s in keep]
             count = 0
@@ -65,8 +85,8 @@ class _Writes:
                         w.write(chunk)
                 count += len(next(iter(batch.values())))  # type: ignore[arg-type]
                 del batch, chunk  # not held while the next batch is made (a fact block, simulated here)
-                if on_progress:
-                    on_progress(table, self.rows.get(table, 0) + count)
+                if progress:
+                    self.report(table, self.rows.get(table, 0) + count)
         self.rows[table] = self.rows.get(table, 0) + count
 
 
@@ -99,6 +119,18 @@ def _masters_and_customers(
     writes.table("customers", customers())
 
 
+def refuse_shortfall(blocks: BlockMaker, options: RunOptions) -> None:
+    """Wait for the calibration; ConfigError naming each target it could not reach, unless the options
+    accept that. Called before anything is committed: the caller's abort leaves every target as it was."""
+    shortfalls = blocks.model.rates.shortfalls
+    if shortfalls and not options.accept_calibration_shortfall:
+        raise ConfigError(
+            "the scenario's targets cannot all be met: " + "; ".join(s.describe() for s in shortfalls),
+            "change those targets (or the knobs that fight them) in the scenario, or pass "
+            "--accept-calibration-shortfall to load the data anyway",
+        )
+
+
 def load(
     blocks: BlockMaker, sinks: list[Sink], options: RunOptions, on_progress: Progress | None = None
 ) -> dict[str, int]:
@@ -114,9 +146,11 @@ def load(
     def start_facts() -> None:
         # the workers simulate the first fact blocks while this process makes the customers
         if not fact_blocks and blocks.calibrated():
+            writes.calibrated(blocks, options)
             fact_blocks.append(blocks.map(facts_of, blocks.cut(block_size)))
 
     _masters_and_customers(blocks, writes, block_size, between=start_facts)
+    writes.calibrated(blocks, options)
 
     # The lifecycle tables are a few rows per customer, written after the fact pass: their compact codes
     # go to a scratch file block by block meanwhile, so memory stays bounded by the block.
@@ -184,6 +218,7 @@ def load_resumable(
     if interrupted is None:
         block_size, first_block, next_line = options.block_size, 0, 1
         _masters_and_customers(blocks, writes, block_size)
+        writes.calibrated(blocks, options)
         record = runlog.run_record(
             cfg, started=runlog.now(), block_size=block_size, blocks_done=0, next_line_id=1,
             rates=blocks.model.rates, shortfalls=blocks.model.rates.shortfalls,
@@ -191,6 +226,7 @@ def load_resumable(
         writes.table("erpgen_runs", [record], progress=False)
         sink.checkpoint(blocks_done=0, next_line_id=1)
     else:
+        writes.calibrated(blocks, options)
         runlog.check_same_run(interrupted, cfg, sink.describe(), blocks.model.rates.shortfalls)
         block_size = interrupted["block_size"]
         first_block, next_line = interrupted["blocks_done"], interrupted["next_line_id"]

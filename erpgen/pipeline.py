@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from erpgen.config import make_run
-from erpgen.customers import prepare_pools
 from erpgen.database import describe_db_error, is_driver_error, lock_timed_out
 from erpgen.engines import block_maker
-from erpgen.errors import ConfigError, TargetError
+from erpgen.errors import TargetError
 from erpgen.estimation import fact_lines
 from erpgen.load import load, load_resumable
 from erpgen.masters import catalog_for
@@ -67,12 +66,9 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
 def _load(cfg, options, sinks: list[Sink], on_progress, lines: list[int]) -> dict[str, int]:
     begun: list[Sink] = []
     # The engine starts (and forks its workers) before any sink opens a connection. One of its workers
-    # calibrates the rates, and the sinks begin only once the calibration has found every target in
-    # reach (or the options accept what it could not reach).
+    # calibrates the rates while this process writes the masters and customers; a target the calibration
+    # cannot reach stops the load there (erpgen.load), and the abort below leaves every target as it was.
     with block_maker(cfg, catalog_for(cfg), options) as blocks:
-        prepare_pools(cfg)  # the customers' Faker pools, made while a worker calibrates
-        # waits for the calibration: a target it cannot reach stops the run before anything is written
-        refuse_shortfall(blocks.model.rates.shortfalls, options)
         try:
             for sink in sinks:
                 sink.begin()
@@ -105,12 +101,3 @@ def _load(cfg, options, sinks: list[Sink], on_progress, lines: list[int]) -> dic
                 ) from None
             raise
 
-
-def refuse_shortfall(shortfalls: tuple, options) -> None:
-    """ConfigError naming each target the calibration could not reach, unless the options accept that."""
-    if shortfalls and not options.accept_calibration_shortfall:
-        raise ConfigError(
-            "the scenario's targets cannot all be met: " + "; ".join(s.describe() for s in shortfalls),
-            "change those targets (or the knobs that fight them) in the scenario, or pass "
-            "--accept-calibration-shortfall to load the data anyway",
-        )

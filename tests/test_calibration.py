@@ -1,4 +1,4 @@
-"""Targets the calibration cannot reach are named before anything is written (issue 17, finding 3): a
+"""Targets the calibration cannot reach are named before anything is committed (issue 17, finding 3): a
 scenario asking for 99 % one-time buyers, 95 % yearly retention and 80 orders per active customer per
 year used to load with exit 0 and data far off (85 %, 34 %, 11)."""
 
@@ -32,7 +32,7 @@ def impossible(tmp_path):
     return path
 
 
-def test_unreachable_targets_are_refused_before_anything_is_written(erpgen, tmp_path, impossible):
+def test_unreachable_targets_are_refused_before_anything_is_committed(erpgen, tmp_path, impossible):
     target = tmp_path / "erpgen.db"
     r = erpgen("generate", "--scenario", impossible, *YEARS, "--n-customers", "200", "--database-url",
                f"sqlite:///{target}", "--csv-dir", tmp_path / "csv", "--parquet-dir", tmp_path / "pq")  # fmt: skip
