@@ -96,6 +96,24 @@ def places(
     return out
 
 
+def extension_places(
+    url, lines: int, customers: int, simulated: int, server_folder: str | None
+) -> list[Place]:
+    """Where `erpgen extend` writes (the dataset, in place; its scratch file of every simulated fact line),
+    with what it needs in each place: `lines` and `customers` it adds, `simulated` fact lines in all."""
+    from erpgen.estimation import output_bytes
+
+    backend = url.get_backend_name()
+    needs = output_bytes(backend, lines, customers)
+    if backend == "sqlite":
+        folder = urls.sqlite_path(url).resolve().parent
+        dataset = Place("the SQLite file's folder", str(folder), needs, "free some space there", folder)
+    else:
+        hint = "free space on the database server's disk, or extend to an earlier --till"
+        dataset = server_place(url, needs, server_folder, hint)
+    return [dataset, temp_place(simulated * SCRATCH_BYTES_PER_LINE)]
+
+
 def server_place(url, needs: int, server_folder: str | None, hint: str) -> Place:
     """A database server: its disk cannot be read from here (it may be another machine's), but the folder
     it keeps its data in tells its administrator which disk to look at."""
