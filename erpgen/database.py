@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import re
+import sqlite3
 from collections.abc import Iterator
 
 from sqlalchemy import create_engine, event, inspect
@@ -14,6 +17,13 @@ from erpgen.schema import TABLES
 from erpgen.urls import is_file, mask, mask_text, sqlite_path
 
 CONNECT_TIMEOUT_S = 10
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
+MYSQL_DISK_FULL = (1021, 1114)  # ER_DISK_FULL, ER_RECORD_FILE_FULL ("The table is full")
+# MariaDB/MySQL report a file they could not write under many codes of their own (3, 1005, 1006, 1026,
+# 1030: Error writing file, Can't create table, Got error ... from storage engine); the OS error in the
+# text is what says the disk is full: ENOSPC, EDQUOT, or the handler's "No more room in record file"
+MYSQL_FULL_TEXT = re.compile(r"\b(?:Errcode|errno): (?:28|122)\b|\bGot error (?:28|122|135)\b")
 
 
 def make_engine(url: URL, *, sqlite_fast: bool = False, sqlite_foreign_keys: bool = True) -> Engine:
@@ -99,8 +109,6 @@ def describe_db_error(exc: BaseException, url: URL | None = None) -> str:
 
 def is_driver_error(exc: BaseException) -> bool:
     """Whether `exc` comes from a database driver or the file system (what a target can fail with)."""
-    import sqlite3
-
     import psycopg
 
     errors: tuple[type, ...] = (DBAPIError, psycopg.Error, sqlite3.Error, OSError)
@@ -160,3 +168,17 @@ def lock_timed_out(message: str) -> bool:
     """Whether a server's error says a lock wait ran out (PostgreSQL's lock_timeout, MariaDB/MySQL's
     lock_wait_timeout or innodb_lock_wait_timeout)."""
     return "lock timeout" in message or "Lock wait timeout" in message
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a driver or file-system error says that a disk (or a quota) is full."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, OSError):
+        return orig.errno in FULL_ERRNOS
+    if isinstance(orig, sqlite3.Error):
+        return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if getattr(orig, "sqlstate", None) == POSTGRES_DISK_FULL:
+        return True
+    args = getattr(orig, "args", ())
+    text = str(args[1]) if len(args) == 2 else ""
+    return bool(args) and (args[0] in MYSQL_DISK_FULL or bool(MYSQL_FULL_TEXT.search(text)))

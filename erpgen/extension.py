@@ -36,6 +36,7 @@ from erpgen.dates import day_number
 from erpgen.digest import LoadDigests
 from erpgen.engines import BlockMaker
 from erpgen.errors import ConfigError, TargetError
+from erpgen.estimation import fact_lines
 from erpgen.load import facts_of
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
@@ -94,8 +95,8 @@ def extend(
     or one another run is writing to."""
     from sqlalchemy.exc import DBAPIError
 
-    from erpgen import urls
-    from erpgen.database import connect, describe_db_error, is_driver_error
+    from erpgen import space, urls
+    from erpgen.database import connect, describe_db_error, is_disk_full, is_driver_error
     from erpgen.engines.local import LocalBlocks
     from erpgen.sinks import database_sink
 
@@ -134,11 +135,11 @@ def extend(
     sink = database_sink(url, replace=False, append=True)
     assert isinstance(sink, ExtendableSink)
     with LocalBlocks(cfg, catalog, 1, rates=rates, horizon=day) as engine:
+        run = _Extension(engine, sink, record, covered, on_progress)
         sink.begin()
         try:
             if _usable(sink.run_record(), target)["run_id"] != record["run_id"]:
                 raise TargetError(f"another erpgen run extended {target} meanwhile", "run it again")
-            run = _Extension(engine, sink, record, covered, on_progress)
             run.write(started)
             summary.added, summary.updated = run.added, run.updated
             if on_progress:
@@ -146,6 +147,10 @@ def extend(
             sink.commit()
         except BaseException as exc:
             sink.abort()
+            if is_disk_full(exc):  # "run it again" would hit the same wall: say where, and how much
+                lines, customers, simulated = run.sizes()
+                candidates = space.extension_places(url, lines, customers, simulated, sink.data_directory)
+                raise space.full_error(space.Clue.of(exc), candidates, "nothing was changed") from None
             if is_driver_error(exc):
                 raise TargetError(
                     f"extending {target} failed: {describe_db_error(exc, url)}",
@@ -203,9 +208,19 @@ class _Extension:
                 "extend to an earlier day",
             )
         self.digest = LoadDigests()
+        self.simulated: int | None = None  # fact lines up to the horizon, once pass 1 has counted them
         self.added: dict[str, int] = {}
         self.updated: dict[str, int] = {}
         self.learnt: list[Batch] = []
+
+    def sizes(self) -> tuple[int, int, int]:
+        """About how many fact lines and customers the extension adds, and how many fact lines it
+        simulates (its scratch file holds them all): counted by pass 1, else estimated from a sample."""
+        simulated = self.simulated
+        if simulated is None:
+            simulated = fact_lines(self.model) * self.n_customers // max(1, self.model.cfg.n_customers)
+        before = json.loads(self.record["row_counts"]).get(FACT.name, 0)
+        return max(0, simulated - before), self.n_customers - self.known, simulated
 
     def blocks(self) -> Iterator[np.ndarray]:
         # smaller than a load's: the engine's two processes share the simulation of a smaller dataset
@@ -238,15 +253,17 @@ class _Extension:
     def _simulate(self) -> tuple[Spill, np.ndarray]:
         """Every block simulated to the horizon, into a scratch file; and the id of the first line each
         block has on each day after the original end (lines are numbered by day, then block)."""
-        spill, per_day, old_lines = Spill(), [], 0
+        spill, per_day, old_lines, simulated = Spill(), [], 0, 0
         days = self.till - self.end
         for ids, f in zip(self.blocks(), self.engine.map(facts_of, self.blocks()), strict=True):
             later = f.invoice_date > self.end
+            simulated += len(f)
             spill.add((ids, f, old_lines))
             old_lines += int(len(f) - later.sum())
             per_day.append(np.bincount(f.invoice_date[later] - self.end - 1, minlength=days))
             if self.on_progress:
                 self.on_progress("customers simulated", int(ids[-1]))
+        self.simulated = simulated
         counts = np.array(per_day, dtype=np.int64).reshape(len(per_day), days)
         day_totals = counts.sum(axis=0)
         before_day = np.cumsum(day_totals) - day_totals

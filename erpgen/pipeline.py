@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from erpgen.config import make_run
-from erpgen.database import describe_db_error, is_driver_error, lock_timed_out
+from erpgen.database import describe_db_error, is_disk_full, is_driver_error, lock_timed_out
 from erpgen.engines import block_maker
 from erpgen.errors import TargetError
 from erpgen.estimation import fact_lines
 from erpgen.load import load, load_resumable
 from erpgen.masters import catalog_for
 from erpgen.sinks import Sink, sinks_for
-from erpgen.space import Clue, disk_full_error, is_disk_full
+from erpgen.space import Clue, disk_full_error
 
 
 @dataclass
@@ -58,7 +58,7 @@ def generate(*, on_progress: Callable[[str, int], None] | None = None, **params:
     # Out here the failed load's frames are gone, and with them the scratch files they held open: the
     # free space read now is what the next run would find.
     if lines:
-        raise disk_full_error(clue, cfg, options, lines[0])
+        raise disk_full_error(clue, cfg, options, lines[0], sinks[0].data_directory)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -9,7 +9,6 @@ has free and about how much the run needs there (erpgen.estimation's sizes per r
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sqlite3
@@ -21,24 +20,7 @@ from erpgen import urls
 from erpgen.config import GenerateConfig, RunOptions
 from erpgen.errors import TargetError
 
-FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
-MYSQL_DISK_FULL = (1021, 1114)  # ER_DISK_FULL, ER_RECORD_FILE_FULL ("The table is full")
 SCRATCH_BYTES_PER_LINE = 60  # a simulated block's facts as pickled into a scratch file, per line
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether a driver or file-system error says that a disk (or a quota) is full."""
-    orig = getattr(exc, "orig", None) or exc
-    if isinstance(orig, OSError):
-        return orig.errno in FULL_ERRNOS
-    if isinstance(orig, sqlite3.Error):
-        return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-    if getattr(orig, "sqlstate", None) == POSTGRES_DISK_FULL:
-        return True
-    args = getattr(orig, "args", ())
-    text = str(args[1]) if len(args) == 2 else ""
-    return bool(args) and (args[0] in MYSQL_DISK_FULL or "Errcode: 28" in text)
 
 
 @dataclass(frozen=True)
@@ -67,6 +49,7 @@ class Place:
     needs: int  # bytes the run writes there, about
     hint: str
     folder: Path | None = None  # None: a database server
+    room_hint: str | None = None  # making room, the command unchanged (where `hint` also offers a change)
 
     def free(self) -> int | None:
         if self.folder is None:
@@ -80,8 +63,11 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def places(cfg: GenerateConfig, options: RunOptions, lines: int) -> list[Place]:
-    """Where the run writes, with what it needs in each place (`lines`: its sales lines, about)."""
+def places(
+    cfg: GenerateConfig, options: RunOptions, lines: int, server_folder: str | None = None
+) -> list[Place]:
+    """Where the run writes, with what it needs in each place (`lines`: its sales lines, about;
+    `server_folder`: where the database server keeps its data, when it said)."""
     from erpgen.estimation import output_bytes
 
     n = cfg.n_customers
@@ -93,10 +79,10 @@ def places(cfg: GenerateConfig, options: RunOptions, lines: int) -> list[Place]:
             path = urls.sqlite_path(url).resolve()
             out.append(Place("the SQLite file's folder", str(path.parent), output_bytes("sqlite", lines, n),
                              "free some space there or put the file elsewhere with --database-url",
-                             path.parent))  # fmt: skip
+                             path.parent, "free some space there"))  # fmt: skip
         else:
-            out.append(Place("the database server", urls.mask(url), output_bytes(backend, lines, n),
-                             "free space on the database server's disk, or load fewer --n-customers"))  # fmt: skip
+            out.append(server_place(url, output_bytes(backend, lines, n), server_folder,
+                                    "free space on the database server's disk, or load fewer --n-customers"))  # fmt: skip
     for what, directory, kind in (
         ("CSV", options.csv_dir, "csv"),
         ("Parquet", options.parquet_dir, "parquet"),
@@ -106,11 +92,42 @@ def places(cfg: GenerateConfig, options: RunOptions, lines: int) -> list[Place]:
             out.append(Place(f"the {what} folder", str(folder), output_bytes(kind, lines, n),
                              f"free some space there or choose another --{kind}-dir", folder))  # fmt: skip
     block_lines = lines * min(n, options.block_size) // max(1, n)
-    temp = Path(tempfile.gettempdir()).resolve()
-    in_flight = block_lines * SCRATCH_BYTES_PER_LINE * (options.workers + 2)
-    out.append(Place("the scratch folder (TMPDIR)", str(temp), in_flight,
-                     "set TMPDIR to a folder with more room", temp))  # fmt: skip
+    out.append(temp_place(block_lines * SCRATCH_BYTES_PER_LINE * (options.workers + 2)))
     return out
+
+
+def extension_places(
+    url, lines: int, customers: int, simulated: int, server_folder: str | None
+) -> list[Place]:
+    """Where `erpgen extend` writes (the dataset, in place; its scratch file of every simulated fact line),
+    with what it needs in each place: `lines` and `customers` it adds, `simulated` fact lines in all."""
+    from erpgen.estimation import output_bytes
+
+    backend = url.get_backend_name()
+    needs = output_bytes(backend, lines, customers)
+    if backend == "sqlite":
+        folder = urls.sqlite_path(url).resolve().parent
+        dataset = Place("the SQLite file's folder", str(folder), needs, "free some space there", folder)
+    else:
+        hint = "free space on the database server's disk, or extend to an earlier --till"
+        dataset = server_place(url, needs, server_folder, hint)
+    return [dataset, temp_place(simulated * SCRATCH_BYTES_PER_LINE)]
+
+
+def server_place(url, needs: int, server_folder: str | None, hint: str) -> Place:
+    """A database server: its disk cannot be read from here (it may be another machine's), but the folder
+    it keeps its data in tells its administrator which disk to look at."""
+    where = urls.mask(url) + (f" (data directory {server_folder})" if server_folder else "")
+    return Place(
+        "the database server", where, needs, hint, room_hint="free space on the database server's disk"
+    )
+
+
+def temp_place(needs: int) -> Place:
+    temp = Path(tempfile.gettempdir()).resolve()
+    return Place(
+        "the scratch folder (TMPDIR)", str(temp), needs, "set TMPDIR to a folder with more room", temp
+    )
 
 
 def full_place(clue: Clue, candidates: list[Place]) -> Place | None:
@@ -134,21 +151,33 @@ def full_place(clue: Clue, candidates: list[Place]) -> Place | None:
     return None
 
 
-def disk_full_error(clue: Clue, cfg: GenerateConfig, options: RunOptions, lines: int) -> TargetError:
-    """The one line for a full disk: where, what is free there, about how much the run needs."""
-    candidates = places(cfg, options, lines)
+def disk_full_error(
+    clue: Clue, cfg: GenerateConfig, options: RunOptions, lines: int, server_folder: str | None = None
+) -> TargetError:
+    """The one line for a full disk under a load: where, what is free there, about how much it needs."""
+    candidates = places(cfg, options, lines, server_folder)
+    if options.resume:  # its committed blocks stay, and with room the same command carries on from them
+        then = "then run the same command, with --resume, to carry on"
+        return full_error(clue, candidates, "the blocks committed so far are kept", then)
+    return full_error(clue, candidates, "nothing was committed")
+
+
+def full_error(clue: Clue, candidates: list[Place], outcome: str, then: str | None = None) -> TargetError:
+    """The one line for a full disk among `candidates` (where the run writes): where, what is free there,
+    about how much the run needs; `outcome` says what became of the target, `then` what to do once there
+    is room (unsaid: run it again)."""
     place = full_place(clue, candidates)
     if place is None:  # room everywhere now: a quota, or something else that filled the disk and left
         shown = "; ".join(f"{p.what} {p.where}: {_room(p)}" for p in candidates)
         return TargetError(
             f"a disk was full, though every place this run writes has the room it needs now ({shown}), "
-            "and nothing was committed",
-            "check disk quotas and what else writes there, then run it again",
+            f"and {outcome}",
+            f"check disk quotas and what else writes there, {then or 'then run it again'}",
         )
     return TargetError(
         f"the disk is full under {place.what} {place.where}{_room(place, ', which has ')}; this run needs "
-        f"about {_size(place.needs)} there, and nothing was committed",
-        place.hint,
+        f"about {_size(place.needs)} there, and {outcome}",
+        f"{place.room_hint or place.hint}; {then}" if then else place.hint,
     )
 
 

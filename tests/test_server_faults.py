@@ -12,149 +12,23 @@ holds for those parameters.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from .helpers import FACTS_STARTED, REPO, connect, digests, end_group, start, table_names, wait_for
+from .helpers import FACTS_STARTED, REPO, digests, end_group, start, table_names, wait_for
+from .servers import OwnMariadb, OwnPostgres, server_base
 
 BIG = ["--n-customers", "20000", "--block-size", "2000", "--seed", "5", "-q"]
 SMALL = ["--n-customers", "20000", "--block-size", "2000", "--seed", "5"]  # the same, with progress lines
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def as_user(user: str) -> list[str]:
-    """initdb and mariadbd refuse to run as root: run them as the service's own user then."""
-    return ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
-
-
-def wait_until(ready, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"{what} never came"
-        time.sleep(0.1)
-
-
-class OwnPostgres:
-    kind = "postgresql"
-
-    def __init__(self, base: Path):
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-        if not found:
-            pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin) to make a cluster with")
-        self.bin, self.data, self.port = found[-1].parent, base / "data", free_port()
-        self.user = as_user("postgres")
-        subprocess.run([*self.user, self.bin / "initdb", "-D", self.data, "--auth=trust", "-U", "postgres",
-                        "-E", "UTF8"], check=True, capture_output=True)  # fmt: skip
-        self.options = f"-p {self.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.log = base / "log"
-
-    def _ctl(self, *args: str) -> None:
-        subprocess.run([*self.user, self.bin / "pg_ctl", "-D", self.data, "-l", self.log, *args],
-                       check=True, capture_output=True, timeout=120)  # fmt: skip
-
-    def start(self) -> None:
-        self._ctl("-o", self.options, "-w", "start")
-
-    def kill(self) -> None:
-        self._ctl("-m", "immediate", "stop")
-
-    def restart(self) -> None:
-        self._ctl("-m", "fast", "-o", self.options, "-w", "restart")
-
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self._ctl("-m", "immediate", "stop")
-
-    def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def create(self, database: str) -> str:
-        with connect(self.url("postgres"), isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f"CREATE DATABASE {database}"))
-        return self.url(database)
-
-
-class OwnMariadb:
-    kind = "mariadb"
-
-    def __init__(self, base: Path):
-        if not shutil.which("mariadb-install-db") or not Path("/usr/sbin/mariadbd").exists():
-            pytest.skip("no MariaDB server binaries (mariadb-install-db, /usr/sbin/mariadbd)")
-        self.base, self.data, self.port = base, base / "data", free_port()
-        self.user = as_user("mysql")
-        subprocess.run(["mariadb-install-db", f"--datadir={self.data}", "--auth-root-authentication-method=normal",
-                        "--skip-test-db", *(["--user=mysql"] if self.user else [])],
-                       check=True, capture_output=True)  # fmt: skip
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [*self.user, "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.data}", f"--port={self.port}",
-             "--bind-address=127.0.0.1", f"--socket={self.base / 'sock'}", f"--pid-file={self.base / 'pid'}",
-             "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=64M", "--skip-log-bin"],
-            stdout=subprocess.DEVNULL, stderr=open(self.base / "log", "ab"), start_new_session=True,
-        )  # fmt: skip
-        wait_until(self._up, "MariaDB on its port")
-
-    def _up(self) -> bool:
-        assert self.proc.poll() is None, (self.base / "log").read_text()[-2000:]
-        try:
-            with connect(self.url("mysql"), timeout=2) as conn:
-                conn.execute(text("SELECT 1"))
-            return True
-        except Exception:
-            return False
-
-    def _signal(self, sig: int) -> None:
-        pid = int((self.base / "pid").read_text())
-        os.kill(pid, sig)
-        wait_until(lambda: self.proc.poll() is not None, "the end of mariadbd")
-
-    def kill(self) -> None:
-        self._signal(signal.SIGKILL)
-
-    def restart(self) -> None:
-        self._signal(signal.SIGTERM)
-        self.start()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                self._signal(signal.SIGKILL)
-
-    def url(self, database: str) -> str:
-        return f"mysql://root@127.0.0.1:{self.port}/{database}"
-
-    def create(self, database: str) -> str:
-        with connect(self.url("mysql")) as conn:
-            conn.execute(text(f"CREATE DATABASE {database}"))
-        return self.url(database)
-
-
 @pytest.fixture(scope="module", params=[OwnPostgres, OwnMariadb], ids=["postgresql", "mariadb"])
 def server(request):
-    base = Path(
-        tempfile.mkdtemp(prefix="erpgen-server-")
-    )  # not under pytest's tmp: the service user reads it
-    os.chmod(base, 0o755)
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres" if request.param is OwnPostgres else "mysql")
+    base = server_base("postgres" if request.param is OwnPostgres else "mysql")
     own = request.param(base)
     own.start()
     try:

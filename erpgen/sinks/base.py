@@ -48,12 +48,16 @@ class Sink(ABC):
     - parallel_writer(): it takes the tables keyed by customer from many workers at once;
     - resumable: it commits block by block and carries on an interrupted load (ResumableSink);
     - extendable: it adds to the dataset it holds in place (ExtendableSink).
+    And what it learns once begun, for a message to name:
+    - data_directory: where its database server keeps the data, if the server says (its disk is the
+      one to look at when the server reports a full disk).
     """
 
     tables: frozenset[str] = frozenset(t.name for t in TABLES)
     offloads_writing = False
     resumable = False
     extendable = False
+    data_directory: str | None = None
 
     @abstractmethod
     def describe(self) -> str:

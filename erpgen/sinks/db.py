@@ -19,6 +19,7 @@ from erpgen.database import (
     describe_db_error,
     erpgen_tables_present,
     has_alembic_version,
+    is_disk_full,
     lock_timed_out,
 )
 from erpgen.dates import EPOCH_DATE, NO_DAY
@@ -115,6 +116,8 @@ class DatabaseSink(ResumableSink, ExtendableSink):
                 self._defer_constraints(self.conn)
         except DBAPIError as exc:
             self.abort()
+            if is_disk_full(exc):  # not the user's rights: the caller names the disk and what it needs
+                raise
             message = describe_db_error(exc, self.url)
             if lock_timed_out(message):
                 raise TargetError(
@@ -142,6 +145,8 @@ class DatabaseSink(ResumableSink, ExtendableSink):
             self._defer_in_place(self.conn)
         except DBAPIError as exc:
             self.abort()
+            if is_disk_full(exc):
+                raise
             message = describe_db_error(exc, self.url)
             raise TargetError(
                 f"cannot write to {self.describe()}: {message}",

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import DropConstraint
 
-from erpgen.database import connect, describe_db_error
+from erpgen.database import connect, describe_db_error, is_disk_full
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, FACT, FACT_COLUMNS, TABLES
 from erpgen.sinks.base import Batch
@@ -77,6 +77,7 @@ class MysqlSink(DatabaseSink):
             self.target = self._stack.enter_context(connect(self.url))
             self._session(self.target)
             self._lock_target(self.target)
+            self._note_data_directory(self.target)
             carry_on = self._waiting_run(self.target) and not self.replace
             if carry_on and not self.resume:
                 raise TargetError(
@@ -100,6 +101,11 @@ class MysqlSink(DatabaseSink):
 
     def _lock_in_place(self, conn: Connection) -> None:
         self._lock_target(conn)
+        self._note_data_directory(conn)
+
+    def _note_data_directory(self, conn: Connection) -> None:
+        # read now: once the server's disk is full, a query may be one more thing it cannot do
+        self.data_directory = conn.exec_driver_sql("SELECT @@datadir").scalar()
 
     def _prepare(self, conn: Connection) -> None:
         """Nothing to make room for in a new scratch database."""
@@ -149,6 +155,8 @@ class MysqlSink(DatabaseSink):
                     f"CHARACTER SET {quote(conn, charset)} COLLATE {quote(conn, collation)}"
                 )
         except DBAPIError as exc:
+            if is_disk_full(exc):
+                raise
             raise TargetError(
                 f"cannot create the scratch database {name} on {self.describe()}: "
                 f"{describe_db_error(exc, self.url)}",
