@@ -43,6 +43,7 @@ class Channel:
     discount_min: float = 0.0  # standing per-customer discount (B2B price lists)
     discount_max: float = 0.0
     quantity_median: float = 1.0  # units per line; B2B buys in bulk
+    quantity_sigma: float = 0.5  # spread of that median across customers (lognormal sigma), when above 1
     # Monday..Sunday
     weekday_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
@@ -315,7 +316,10 @@ def _within(value: float, low: float, high: float, origin: str, key: str) -> Non
 # The range of every number that is not a probability: what a business could mean and the simulation and
 # the targets' column types carry (prices rise at most 25 % a year: over 50 years the dearest product
 # still fits unit_price's NUMERIC(12, 2), and times a bulk quantity, revenue's NUMERIC(14, 2)).
-CHANNEL_RANGES = {"stores_per_country": (1, 100), "return_lag_days": (0, 365), "quantity_median": (1, 100)}
+CHANNEL_RANGES = {
+    "stores_per_country": (1, 100), "return_lag_days": (0, 365), "quantity_median": (1, 100),
+    "quantity_sigma": (0, 3),
+}  # fmt: skip
 LIFECYCLE_RANGES = {
     "first_purchase_delay_days": (0, 3650),
     "occasional_orders_per_year": (0.01, 365),
