@@ -43,7 +43,9 @@ def cdnow(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cdnow")
     real = folder / "cdnow.db"
     with sqlite3.connect(real) as con:
-        con.execute("CREATE TABLE purchases (customer_id TEXT, date DATE, number_of_cds INT, dollar_value REAL)")
+        con.execute(
+            "CREATE TABLE purchases (customer_id TEXT, date DATE, number_of_cds INT, dollar_value REAL)"
+        )
         con.executemany("INSERT INTO purchases VALUES (?, ?, ?, ?)", _cdnow_rows())
     real_url, twin_url = f"sqlite:///{real}", f"sqlite:///{folder / 'twin.db'}"
     result = fit(database_url=real_url, table="purchases", output=str(folder / "cdnow.toml"))
@@ -98,7 +100,9 @@ def _bgnbd(history) -> tuple[float, float, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = BetaGeoFitter().fit(f, r, t)
-        predicted = np.asarray(model.conditional_expected_number_of_purchases_up_to_time((END - CAL_END) / 7, f, r, t))
+        predicted = np.asarray(
+            model.conditional_expected_number_of_purchases_up_to_time((END - CAL_END) / 7, f, r, t)
+        )
     return float(predicted.sum() / h.sum()), float(np.corrcoef(predicted, h)[0, 1]), int(keep.sum())
 
 

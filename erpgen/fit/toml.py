@@ -51,6 +51,8 @@ def _value(v) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, dt.date):
         return v.isoformat()
+    if hasattr(v, "item") and not isinstance(v, (str, tuple)):  # a numpy scalar
+        v = v.item()
     if isinstance(v, float):
         return repr(round(v, 6))
     if isinstance(v, int):

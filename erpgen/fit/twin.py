@@ -297,8 +297,8 @@ def _weighted(values: dict[str, float], labels: list[str], weights: list[float],
 
 
 def _weekday_weights(share: tuple[float, ...]) -> tuple[float, ...]:
-    top = max(share) or 1.0
-    return tuple(round(s / top, 4) for s in share)
+    top = float(max(share)) or 1.0
+    return tuple(round(float(s) / top, 4) for s in share)
 
 
 def _countries(m: Measures, notes: list[str]) -> dict[str, Country]:
