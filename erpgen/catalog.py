@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,7 +166,17 @@ def _gym_coffee() -> dict[str, list[Item]]:
     }
 
 
-UNIVERSES = {"air-freshener": _air_freshener, "gym-coffee": _gym_coffee}
+GENERIC_ITEMS = 10_000
+
+
+def _generic() -> dict[str, list[Item]]:
+    """Numbered items of one category and no names of their own: the catalog of a fitted twin (erpgen fit),
+    priced by build_catalog from the scenario's price_median and price_spread."""
+    items = [(f"Item {i:05d}", "Generic", "ITEM", None, None) for i in range(1, GENERIC_ITEMS + 1)]
+    return {"DEVICE": [], "ACCESSORY": items, "SPARE_PART": [], "REFILL": [], "BULK_REFILL": []}
+
+
+UNIVERSES = {"air-freshener": _air_freshener, "gym-coffee": _gym_coffee, "generic": _generic}
 ROLE_OF_POOL = {"DEVICE": "DEVICE", "ACCESSORY": "ACCESSORY", "SPARE_PART": "SPARE_PART", "REFILL": "REFILL",
                 "BULK_REFILL": "REFILL"}  # fmt: skip
 
@@ -191,6 +202,15 @@ def _price_cents(rng, category: str, brand: str, gramm_g: int | None, list_price
     return int(round(steps * ROUND_TO * 100))
 
 
+def _lognormal_prices(n: int, median: float, spread: float) -> list[int]:
+    """n list prices in cents at evenly spaced quantiles of a lognormal: the spread is met exactly by even
+    a small catalog, and no price depends on a draw."""
+    from statistics import NormalDist
+
+    z = [NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)]
+    return [max(1, round(median * math.exp(spread * x) * 100)) for x in z]
+
+
 def build_catalog(
     *,
     seed: int,
@@ -200,6 +220,8 @@ def build_catalog(
     n_refills: int,
     n_bulk_refills: int,
     universe: str = "air-freshener",
+    price_median: float = 20.0,
+    price_spread: float = 0.5,
 ) -> Catalog:
     """Sample the product list from the universe: fixed counts per pool, regular refills spread evenly
     over the refill brands, shuffled, numbered 1..N and priced."""
@@ -216,9 +238,17 @@ def build_catalog(
         brand_pool = [r for r in pools["REFILL"] if r[1] == brand]
         picks += [(item, "REFILL") for item in rng.sample(brand_pool, quota)]
     rng.shuffle(picks)
+    if universe == "generic":
+        prices = _lognormal_prices(len(picks), price_median, price_spread)
+        rng.shuffle(prices)  # popularity follows the product id: a popular item is not the cheapest
+    else:
+        prices = [None] * len(picks)
     products = tuple(
-        Product(i, name, brand, category, role, g, _price_cents(rng, category, brand, g, price))
-        for i, ((name, brand, category, g, price), role) in enumerate(picks, start=1)
-    )
+        Product(
+            i, name, brand, category, role, g,
+            _price_cents(rng, category, brand, g, price) if cents is None else cents,
+        )
+        for i, (((name, brand, category, g, price), role), cents) in enumerate(zip(picks, prices), start=1)
+    )  # fmt: skip
     categories = tuple(sorted({(p.category, p.role) for p in products}))
     return Catalog(products, categories)

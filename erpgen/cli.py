@@ -365,6 +365,86 @@ def report(database_url: str, output: str) -> None:
     click.echo(erpgen.report(database_url=database_url, output=output).render())
 
 
+def _column_options(f):
+    for role, meaning in reversed(
+        (
+            ("customer", "the customer"),
+            ("date", "the date or timestamp of the sale"),
+            ("amount", "the line's amount (negative on returns, or see --returns)"),
+            ("quantity", "units on the line (optional; negative on returns)"),
+            ("product", "the product (optional)"),
+            ("channel", "the channel or store (optional)"),
+            ("country", "the country (optional)"),
+            (
+                "document",
+                "the invoice or order the line belongs to (optional; else an order is a customer's day)",
+            ),
+            ("returns", "a flag that marks return lines (optional)"),
+        )
+    ):
+        f = click.option(
+            f"--{role}",
+            metavar="COLUMN",
+            default=None,
+            help=f"Column holding {meaning}; default: found by name.",
+        )(f)
+    return f
+
+
+@cli.command()
+@click.option(
+    "--database-url",
+    default=None,
+    help="Database holding the sales history (with --table): sqlite:///path.db, postgresql://..., mysql://...",
+)
+@click.option(
+    "--table", default=None, help="The table (or schema.table) of sales lines, with --database-url."
+)
+@click.option(
+    "--csv", "csv_path", metavar="FILE", default=None, help="A CSV file of sales lines, with a header."
+)
+@click.option("--parquet", metavar="PATH", default=None, help="A Parquet file or folder of sales lines.")
+@_column_options
+@click.option("--output", "-o", default="twin.toml", show_default=True, help="The scenario file to write.")
+@click.option("--name", default=None, help="The scenario's name (default: the output file's name).")
+@click.option(
+    "--seed", type=int, default=42, show_default=True, help="Seed of the twin's pilot, and of sampling."
+)
+@click.option(
+    "--max-rows",
+    type=int,
+    default=20_000_000,
+    show_default=True,
+    help="A bigger source is sampled: whole customers, kept by a hash of (--seed, customer id).",
+)
+@click.option(
+    "--compare",
+    nargs=2,
+    metavar="REAL TWIN",
+    default=None,
+    help="Print the figures of two histories side by side instead (each a database URL, .csv or Parquet "
+    "path; an erpgen dataset is read as such, the other side by --table and the column options).",
+)
+def fit(compare: tuple[str, str] | None, csv_path: str | None, **params) -> None:
+    """Fit a scenario to a real sales history: its synthetic twin.
+
+    Reads a table, CSV or Parquet file of sales lines, measures the figures erpgen's scenarios are made
+    of (one-time buyers, retention, purchase rhythm, basket, prices, seasons, returns, ...) and writes a
+    scenario that 'erpgen generate --scenario' turns into data shaped like it. Only aggregates are
+    written: no customer, product or amount of the source.
+    """
+    from erpgen.fit import compare as compare_histories
+    from erpgen.fit import fit as fit_history
+
+    if compare:
+        keep = ("table", "max_rows", "seed", "customer", "date", "amount", "quantity", "product", "channel",
+                "country", "document", "returns")  # fmt: skip
+        kwargs = {k: v for k, v in params.items() if k in keep}
+        click.echo(compare_histories(real=compare[0], twin=compare[1], **kwargs).render())
+        return
+    click.echo(fit_history(csv=csv_path, **params).render())
+
+
 @cli.group()
 def db() -> None:
     """Schema migrations (Alembic) on a target database."""

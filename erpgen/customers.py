@@ -163,18 +163,25 @@ _NUMBERS = np.array([str(k) for k in range(100)])  # the e-mail number, 0..99, a
 
 
 @lru_cache(maxsize=16)
-def acquisition_cdf(date_from, n_days: int, growth: float, months: tuple[float, ...]) -> np.ndarray:
-    """Cumulative share of customers created by the end of each day: growth per year x month weight."""
-    return _acquisition_curve(date_from, n_days, n_days, growth, months)
+def acquisition_cdf(
+    date_from, n_days: int, growth: float, months: tuple[float, ...], window: int = 0
+) -> np.ndarray:
+    """Cumulative share of customers created by the end of each day: growth per year x month weight, over
+    the first `window` days only when it is not 0."""
+    return _acquisition_curve(date_from, n_days, n_days, growth, months, window)
 
 
-def _acquisition_curve(date_from, n_days: int, length: int, growth: float, months) -> np.ndarray:
+def _acquisition_curve(
+    date_from, n_days: int, length: int, growth: float, months, window: int = 0
+) -> np.ndarray:
     """acquisition_cdf over `length` days, still divided by its total over the first n_days: past the
     range it goes on above 1 at the same growth and seasons. Its first n_days values are acquisition_cdf's,
     bit for bit (a cumulative sum adds in order, so the days after the range change none before)."""
     days = np.datetime64(date_from, "D") + np.arange(length).astype("timedelta64[D]")
     month = days.astype("datetime64[M]").astype(np.int64) % 12
     weight = (1.0 + growth) ** (np.arange(length) / 365.25) * np.asarray(months)[month]
+    if window:
+        weight[window:] = 0.0
     cdf = np.cumsum(weight)
     return cdf / cdf[n_days - 1]
 
@@ -191,13 +198,14 @@ def created_day(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> 
     seasons, and customer i's date still depends on i alone, not on how far a dataset is extended.
     """
     season = cfg.scenario.seasonality
-    growth, months = season.acquisition_growth_per_year, season.month_weights
+    growth, months, window = season.acquisition_growth_per_year, season.month_weights, season.acquisition_days
     u = draws.uniform(Stream.CUSTOMER, customer_ids, 0, Field.CREATED)
     quantile = (customer_ids - 1 + u) / cfg.n_customers
     length = cfg.n_days
     while True:
-        cdf = _acquisition_curve(cfg.date_from, cfg.n_days, length, growth, months)
-        if cdf[-1] >= quantile.max(initial=0.0):
+        cdf = _acquisition_curve(cfg.date_from, cfg.n_days, length, growth, months, window)
+        # past a closed acquisition window no one arrives: a quantile above the curve's top is never reached
+        if cdf[-1] >= quantile.max(initial=0.0) or (window and length >= window):
             break
         length += max(366, length // 4)  # only past the range (ids over N): extend and look again
     offset = np.searchsorted(cdf, quantile, side="left")
@@ -213,8 +221,9 @@ def customers_by(cfg: GenerateConfig, day: int, draws: Draws) -> int:
     season = cfg.scenario.seasonality
     length = day - day_number(cfg.date_from) + 1
     cdf = _acquisition_curve(
-        cfg.date_from, cfg.n_days, length, season.acquisition_growth_per_year, season.month_weights
-    )
+        cfg.date_from, cfg.n_days, length, season.acquisition_growth_per_year, season.month_weights,
+        season.acquisition_days,
+    )  # fmt: skip
     # customer i exists by `day` when its quantile (i - 1 + u) / N is at most cdf[day]: i <= N cdf + 1
     last = cfg.n_customers + int(np.ceil((cdf[-1] - 1.0) * cfg.n_customers)) + 1
     ids = np.arange(cfg.n_customers + 1, last + 1, dtype=np.int64)

@@ -43,6 +43,7 @@ class Channel:
     discount_min: float = 0.0  # standing per-customer discount (B2B price lists)
     discount_max: float = 0.0
     quantity_median: float = 1.0  # units per line; B2B buys in bulk
+    quantity_sigma: float = 0.5  # spread of that median across customers (lognormal sigma), when above 1
     # Monday..Sunday
     weekday_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 
@@ -92,6 +93,9 @@ class Seasonality:
     # January..December; retail's Oct-Nov peak (and a December tail)
     month_weights: tuple[float, ...] = (0.85, 0.8, 0.9, 0.9, 0.95, 0.9, 0.9, 0.95, 1.0, 1.25, 1.45, 1.15)
     acquisition_growth_per_year: float = 0.06  # new customers per year grow (or shrink, if < 0)
+    # customers arrive over the range's first days only (0: over the whole range): a source whose
+    # customers are one cohort (CDNOW's all came in the first quarter) has no acquisition after it
+    acquisition_days: int = 0
     price_increase_per_year: float = 0.03  # list prices step up every 1 January
     promo_share: float = 0.06  # share of consumer lines sold on promotion (more in November)
     promo_discount_min: float = 0.10
@@ -109,6 +113,10 @@ class CatalogSize:
     n_spare_parts: int = 8
     n_refills: int = 74
     n_bulk_refills: int = 1
+    # the "generic" universe's price list (erpgen fit writes these): list prices spread lognormally
+    # around price_median with log-sigma price_spread; the other universes have their own prices
+    price_median: float = 20.0
+    price_spread: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -308,7 +316,10 @@ def _within(value: float, low: float, high: float, origin: str, key: str) -> Non
 # The range of every number that is not a probability: what a business could mean and the simulation and
 # the targets' column types carry (prices rise at most 25 % a year: over 50 years the dearest product
 # still fits unit_price's NUMERIC(12, 2), and times a bulk quantity, revenue's NUMERIC(14, 2)).
-CHANNEL_RANGES = {"stores_per_country": (1, 100), "return_lag_days": (0, 365), "quantity_median": (1, 100)}
+CHANNEL_RANGES = {
+    "stores_per_country": (1, 100), "return_lag_days": (0, 365), "quantity_median": (1, 100),
+    "quantity_sigma": (0, 3),
+}  # fmt: skip
 LIFECYCLE_RANGES = {
     "first_purchase_delay_days": (0, 3650),
     "occasional_orders_per_year": (0.01, 365),
@@ -319,7 +330,11 @@ LIFECYCLE_RANGES = {
     "b2b_period_days": (1, 3650),
     "dormant_median_days": (0, 3650),
 }
-SEASONALITY_RANGES = {"acquisition_growth_per_year": (-0.9, 10), "price_increase_per_year": (-0.25, 0.25)}
+SEASONALITY_RANGES = {
+    "acquisition_growth_per_year": (-0.9, 10), "price_increase_per_year": (-0.25, 0.25),
+    "acquisition_days": (0, 366 * 50),
+}  # fmt: skip
+CATALOG_RANGES = {"price_median": (0.01, 1e6), "price_spread": (0, 3)}
 TARGET_RANGES = {
     "orders_per_active_customer_per_year": (0.01, 365 * 50), "one_time_tolerance": (0, 1),
     "retention_tolerance": (0, 1), "orders_tolerance": (0, 100), "aov_tolerance": (0, 100),
@@ -407,6 +422,8 @@ def _check_ranges(s: Scenario, origin: str) -> None:
     ):
         for key, (low, high) in ranges.items():
             _within(getattr(values, key), low, high, origin, f"{section}.{key}")
+    for key, (low, high) in CATALOG_RANGES.items():
+        _within(getattr(s.catalog, key), low, high, origin, f"catalog.{key}")
     for key in ("promo_share", "promo_discount_min", "promo_discount_max"):
         _prob(getattr(season, key), origin, f"seasonality.{key}")
     if season.promo_discount_min > season.promo_discount_max:

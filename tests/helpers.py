@@ -41,6 +41,26 @@ def assert_one_clean_line(r, *expected: str) -> None:
     assert PASSWORD not in r.err + r.out
 
 
+def assert_only_aggregates(scenario_text: str, identifiers: list[str], amounts: list[float]) -> None:
+    """A fitted scenario holds no identifier of its source (customer, product, document, e-mail...) and
+    none of its money figures (the scenario's order values and prices, the medians and percentiles in its
+    header) is one of the source's amounts."""
+    import tomllib
+
+    data = tomllib.loads(scenario_text)
+    words = set(re.findall(r'[^\s\[\],={}"]+', scenario_text)) | set(re.findall(r'"([^"]*)"', scenario_text))
+    # the customer count is the last id of a source numbered 1..N (CDNOW): a count, not an identifier
+    words -= {str(data["n_customers"]), str(data["targets"]["total_orders"])}
+    assert [i for i in identifiers if i in words] == []
+    cents = {round(abs(a) * 100) for a in amounts}
+    money = [*data["targets"]["aov"].values(), data["catalog"]["price_median"]]
+    for line in scenario_text.splitlines():
+        if line.startswith("#") and ("order value" in line or "unit price" in line):
+            money += [float(x.replace(",", "")) for x in re.findall(r"[\d,]+\.\d\d\b", line)]
+    assert money
+    assert [m for m in money if round(m * 100) in cents] == []
+
+
 # -- SQL on a target ----------------------------------------------------------------------------------
 def sql_url(url: str):
     """The URL with the driver the tests read through: psycopg 3, PyMySQL, or SQLite's own."""

@@ -32,7 +32,9 @@ def even_blocks(cfg: GenerateConfig, rates: Rates, block_size: int) -> Iterator[
     the start."""
     n, days = cfg.n_customers, cfg.n_days
     season = cfg.scenario.seasonality
-    cdf = acquisition_cdf(cfg.date_from, days, season.acquisition_growth_per_year, season.month_weights)
+    cdf = acquisition_cdf(
+        cfg.date_from, days, season.acquisition_growth_per_year, season.month_weights, season.acquisition_days
+    )
     created_by = np.concatenate(([0.0], cdf)) * n  # customers created before each day, and in all
     buying_days = _FIRST_BURST_DAYS + expected_buying_days(cfg, rates, days - np.arange(days))
     expected = np.cumsum(np.diff(created_by) * buying_days)

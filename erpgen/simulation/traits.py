@@ -104,7 +104,8 @@ def purchase_habits(model: Model, customers: CustomerTraits, draws: Draws) -> Pu
         return draws.integers(Stream.KNOBS, size, ids, 0, b)
 
     quantity_median = np.array([c.quantity_median for c in channels])[channel]
-    quantity_base = quantity_median * np.exp(0.5 * draws.normal(Stream.KNOBS, ids, 0, _K_QTY))
+    quantity_sigma = np.array([c.quantity_sigma for c in channels])[channel]
+    quantity_base = quantity_median * np.exp(quantity_sigma * draws.normal(Stream.KNOBS, ids, 0, _K_QTY))
     lo = np.array([c.discount_min for c in channels])[channel]
     hi = np.array([c.discount_max for c in channels])[channel]
     return PurchaseHabits(

@@ -1,0 +1,157 @@
+"""erpgen fit on each kind of source (SQLite, PostgreSQL, CSV, Parquet), its bad inputs, and what leaves
+the source: the same history gives the same scenario from every source, and only aggregates."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sqlite3
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import create_engine, text
+
+from .helpers import assert_one_clean_line, assert_only_aggregates
+
+COLUMNS = ("client", "sold_on", "email", "sku", "qty", "line_amount", "shop", "country_code", "receipt")
+
+
+def _history(customers: int = 300, seed: int = 3) -> list[tuple]:
+    """A small shop's lines: customers with hex ids and e-mails, products with names, receipts."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(customers):
+        ident, orders = f"cust-{rng.integers(16**8):08x}", 1 + int(rng.geometric(0.35)) - 1
+        day = dt.date(2021, 1, 1) + dt.timedelta(days=int(rng.integers(0, 500)))
+        shop, country = ("web-shop", "GB") if c % 3 else ("High Street", "DE")
+        for o in range(max(1, orders)):
+            for _ in range(1 + int(rng.integers(0, 2))):
+                qty = int(rng.integers(1, 4)) * (-1 if rng.random() < 0.05 else 1)
+                amount = round(qty * (9.0 + rng.random() * 40) + 0.01, 2)
+                rows.append((ident, day.isoformat(), f"{ident}@example.org", f"Widget {rng.integers(40):02d}",
+                             qty, amount, shop, country, f"R-{c:05d}-{o:03d}"))  # fmt: skip
+            day += dt.timedelta(days=int(rng.integers(3, 120)))
+            if day > dt.date(2023, 6, 30):
+                break
+    return rows
+
+
+def _sqlite(path, rows) -> str:
+    with sqlite3.connect(path) as con:
+        con.execute(f"CREATE TABLE lines ({', '.join(COLUMNS)})")
+        con.executemany(f"INSERT INTO lines VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+    return f"sqlite:///{path}"
+
+
+def _csv(path, rows) -> str:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+    return str(path)
+
+
+def _parquet(path, rows) -> str:
+    cols = list(zip(*rows))
+    table = pa.table({name: list(col) for name, col in zip(COLUMNS, cols)})
+    table = table.set_column(1, "sold_on", pa.array([dt.date.fromisoformat(d) for d in cols[1]]))
+    pq.write_table(table, path)
+    return str(path)
+
+
+ARGS = ["--customer", "client", "--date", "sold_on", "--amount", "line_amount", "--quantity", "qty",
+        "--product", "sku", "--channel", "shop", "--country", "country_code", "--document", "receipt"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return _history()
+
+
+def test_the_same_history_fits_the_same_twin_from_every_source(erpgen, rows, tmp_path, pg_url):
+    engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE lines (client text, sold_on date, email text, sku text, qty int, "
+                          "line_amount numeric(10,2), shop text, country_code text, receipt text)"))  # fmt: skip
+        conn.execute(text(f"INSERT INTO lines VALUES ({', '.join(':' + c for c in COLUMNS)})"),
+                     [dict(zip(COLUMNS, r)) | {"sold_on": dt.date.fromisoformat(r[1])} for r in rows])  # fmt: skip
+    engine.dispose()
+    sources = {
+        "sqlite": ["--database-url", _sqlite(tmp_path / "s.db", rows), "--table", "lines"],
+        "postgresql": ["--database-url", pg_url, "--table", "lines"],
+        "csv": ["--csv", _csv(tmp_path / "s.csv", rows)],
+        "parquet": ["--parquet", _parquet(tmp_path / "s.parquet", rows)],
+    }
+    texts = {}
+    for kind, where in sources.items():
+        out = tmp_path / f"{kind}.toml"
+        r = erpgen("fit", *where, *ARGS, "-o", out, "--name", "shop")
+        assert r.code == 0, r
+        assert "one-time buyers" in r.out
+        texts[kind] = out.read_text()
+    assert len(set(texts.values())) == 1, "every source must give the same scenario"
+    text_ = texts["sqlite"]
+    assert 'universe = "generic"' in text_ and "[channels.ONLINE]" in text_ and "[channels.RETAIL]" in text_
+    identifiers = sorted(
+        {r[0] for r in rows} | {r[2] for r in rows} | {r[3] for r in rows} | {r[8] for r in rows}
+    )
+    assert_only_aggregates(text_, identifiers, [r[5] for r in rows])
+    # the twin generates, and compare measures both sides alike
+    twin = f"sqlite:///{tmp_path / 'twin.db'}"
+    assert erpgen("generate", "-q", "--scenario", tmp_path / "sqlite.toml", "--database-url", twin).code == 0
+    r = erpgen("fit", "--compare", sources["csv"][1], twin, *ARGS)
+    assert r.code == 0, r
+    assert "revenue share of the top 20 % of customers" in r.out and "real" in r.out and "twin" in r.out
+
+
+def test_a_big_parquet_source_is_sampled_by_customer(erpgen, rows, tmp_path):
+    path = _parquet(tmp_path / "s.parquet", rows)
+    r = erpgen("fit", "--parquet", path, *ARGS, "-o", tmp_path / "t.toml", "--max-rows", str(len(rows) // 2))
+    assert r.code == 0, r
+    assert "sampled:" in r.out
+
+
+def _bad(tmp_path, rows, header=COLUMNS) -> str:
+    path = tmp_path / "bad.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+BAD = {
+    "missing column": (lambda rows: rows, ["--customer", "nobody"], "has no column 'nobody'"),
+    "not a date": (lambda rows: [(*r[:1], "soon", *r[2:]) for r in rows], [], "is not a date"),
+    "not a number": (lambda rows: [(*r[:5], "lots", *r[6:]) for r in rows], [], "is not a number"),
+    "empty": (lambda rows: [], [], "is empty"),
+    "one customer": (lambda rows: [(rows[0][0], *r[1:]) for r in rows], [], "one customer only"),
+    "no repeat purchases": (
+        lambda rows: [(f"c{i}", *r[1:8], f"R{i}") for i, r in enumerate(rows) if r[4] > 0],
+        [], "no repeat purchases",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_sources_give_one_line(erpgen, rows, tmp_path, case):
+    change, extra, message = BAD[case]
+    path = _bad(tmp_path, change(rows))
+    args = [a for a in ARGS if True]
+    if extra:
+        args[1] = extra[1]
+    r = erpgen("fit", "--csv", path, *args, "-o", tmp_path / "t.toml")
+    assert_one_clean_line(r, message)
+    assert not (tmp_path / "t.toml").exists()
+
+
+def test_a_csv_over_max_rows_is_refused_in_one_line(erpgen, rows, tmp_path):
+    r = erpgen("fit", "--csv", _bad(tmp_path, rows), *ARGS, "--max-rows", "10", "-o", tmp_path / "t.toml")
+    assert_one_clean_line(r, "more than --max-rows 10 rows")
+
+
+def test_a_missing_table_gives_one_line(erpgen, rows, tmp_path):
+    url = _sqlite(tmp_path / "s.db", rows)
+    assert_one_clean_line(erpgen("fit", "--database-url", url, "--table", "nope"), "no such table")
