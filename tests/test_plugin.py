@@ -10,13 +10,20 @@ import pytest
 
 from .conftest import REPO
 
-USER_TESTS = """
+# the inner test files' imports and row counter (engines disposed: a DuckDB file takes one writer)
+INNER_HEAD = """
 import pytest
 from sqlalchemy import create_engine, text
 
 def count(url, table):
-    with create_engine(url).connect() as conn:
-        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+    engine.dispose()
+    return n
+"""
+
+USER_TESTS = INNER_HEAD + """
 
 def test_default(erpgen_database):
     assert count(erpgen_database, "customers") == 200
@@ -84,17 +91,7 @@ def _counted(**params):
 erpgen.generate = _counted
 """
 
-SMALL_TESTS = """
-import pytest
-from sqlalchemy import create_engine, text
-
-def count(url, table):
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        n = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-    engine.dispose()
-    return n
-
+SMALL_TESTS = INNER_HEAD + """
 @pytest.mark.erpgen(n_customers=40, date_from="2024-01-01")
 @pytest.mark.parametrize("i", range(4))
 def test_small(erpgen_database, i):
@@ -156,17 +153,7 @@ def test_xdist_workers_build_each_parameter_set_once(pytester, monkeypatch):
     assert len(_built(builds)) == 2  # one per parameter set, though both workers needed both
 
 
-DUCKDB_TESTS = """
-import pytest
-from sqlalchemy import create_engine, text
-
-def count(url, table):
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        n = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-    engine.dispose()
-    return n
-
+DUCKDB_TESTS = INNER_HEAD + """
 @pytest.mark.erpgen(n_customers=40, date_from="2024-01-01", target="duckdb")
 def test_marked(erpgen_database):
     assert erpgen_database.startswith("duckdb:///")

@@ -64,16 +64,8 @@ def test_the_server_going_mid_load(server, fault, load, expected, tmp_path):
     url = server.create(database)
     resume = ["--resume"] if load == "--resume" else []
     proc = start("--database-url", url, *SMALL, *resume, cwd=tmp_path)
-    try:
-        wait_for(proc, FACTS_STARTED)
-        time.sleep(1)  # into the fact lines (a --resume load has committed some blocks by then)
-        (server.kill if fault == "killed" else server.restart)()
-        _, err = proc.communicate(timeout=120)
-    finally:
-        end_group(proc)
-    if fault == "killed":
-        server.start()
-    assert proc.returncode == 2, err
+    # a second into the fact lines (a --resume load has committed some blocks by then)
+    err = _fault_under(proc, server, fault, settle=1)
     last = err.strip().splitlines()[-1]
     assert last.startswith("erpgen: error: ") and "Traceback" not in err, err
     assert [line for line in err.splitlines() if not line.startswith("erpgen: ")] == [], err
@@ -89,6 +81,22 @@ def test_the_server_going_mid_load(server, fault, load, expected, tmp_path):
     assert digests(url) == expected
 
 
+def _fault_under(proc, server, fault: str, settle: float = 0) -> str:
+    """Kill or restart `server` once `proc` is writing fact lines (and `settle` seconds more), bring it
+    back, and return what `proc` printed on stderr; it must have ended with exit 2."""
+    try:
+        wait_for(proc, FACTS_STARTED)
+        time.sleep(settle)
+        (server.kill if fault == "killed" else server.restart)()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        end_group(proc)
+    if fault == "killed":
+        server.start()
+    assert proc.returncode == 2, err
+    return err
+
+
 @pytest.mark.parametrize("fault", ["killed"])
 def test_the_server_going_mid_extend(server, fault, tmp_path):
     """`erpgen extend` is one transaction too: the dataset stays as it was, and the same command carries on."""
@@ -99,15 +107,7 @@ def test_the_server_going_mid_extend(server, fault, tmp_path):
     before = digests(url)
     extend = ["--database-url", url, "--till", "2025-12-31"]
     proc = start(*extend, cwd=tmp_path, command="extend")
-    try:
-        wait_for(proc, FACTS_STARTED)  # its new customers are written, in its transaction
-        (server.kill if fault == "killed" else server.restart)()
-        _, err = proc.communicate(timeout=120)
-    finally:
-        end_group(proc)
-    if fault == "killed":
-        server.start()
-    assert proc.returncode == 2, err
+    err = _fault_under(proc, server, fault)  # its new customers are written, in its transaction
     assert err.strip().splitlines()[-1].startswith("erpgen: error: ") and "Traceback" not in err, err
     assert digests(url) == before
     again = subprocess.run([sys.executable, str(REPO / "cli.py"), "extend", *extend, "-q"], capture_output=True,
