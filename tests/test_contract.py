@@ -469,8 +469,15 @@ class Csv(Directory):
 
 class Parquet(Directory):
     def __init__(self, directory: Path, known: frozenset[str]):
-        # --parquet-dir: "every table as a Parquet file"
-        super().__init__("parquet", directory, {f"{t}.parquet" for t in known - {"alembic_version"}})
+        # --parquet-dir: the small tables a Parquet file each, those keyed by customer a dataset directory
+        datasets = {"customers", "sales_transactions", "customer_lifecycle", "lifecycle_events"}
+        files = {t if t in datasets else f"{t}.parquet" for t in known - {"alembic_version"}}
+        super().__init__("parquet", directory, files)
+
+    def put_foreign(self) -> None:
+        self.directory.mkdir()
+        (self.directory / "notes.txt").write_text("keep me")
+        (self.directory / "customers.parquet").write_text("their own customers, by the same name\n")
 
     def digests(self) -> dict[str, str]:
         return parquet_digests(self.directory)
