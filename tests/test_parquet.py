@@ -34,7 +34,9 @@ def test_parquet_holds_the_database_data_with_real_types(erpgen, sqlite_url, tmp
     tables = [t for t in table_names(sqlite_url) if t != "alembic_version"]
     datasets = {"customers", "sales_transactions", "customer_lifecycle", "lifecycle_events"}
     # the small tables one file each; the tables keyed by customer a dataset directory each, as with dask
-    assert sorted(p.name for p in out.glob("*.parquet")) == [f"{t}.parquet" for t in tables if t not in datasets]
+    assert sorted(p.name for p in out.glob("*.parquet")) == [
+        f"{t}.parquet" for t in tables if t not in datasets
+    ]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(datasets)
     assert [p.name for p in (out / "customers").iterdir()] == ["part-000000.parquet"]
     years = sorted(p.name for p in (out / "sales_transactions").iterdir())
@@ -46,7 +48,9 @@ def test_parquet_holds_the_database_data_with_real_types(erpgen, sqlite_url, tmp
     assert "year" in sales.column_names  # the partition, read back from the folder names
     sales = sales.drop_columns(["year"])
     # a year's lines gathered into row groups of up to YEAR_ROWS, not one per batch of 997
-    sizes = [pq.ParquetFile(p).metadata.num_row_groups for p in (out / "sales_transactions").rglob("*.parquet")]
+    sizes = [
+        pq.ParquetFile(p).metadata.num_row_groups for p in (out / "sales_transactions").rglob("*.parquet")
+    ]
     assert sum(sizes) == len(years)
     assert sales.schema.field("invoice_id").type == pa.string()
     assert sales.schema.field("invoice_date").type == pa.date32()
