@@ -130,9 +130,8 @@ def extend(
                 "generate the dataset again to the later day instead",
             )
         try:
-            with connect(
-                url
-            ) as conn:  # a first look, before the engine forks: no child inherits a connection
+            # a first look, before the engine forks: no child inherits a connection
+            with connect(url) as conn:
                 record = _usable(runlog.dataset_record(conn, target), target)
         except DBAPIError as exc:
             message = describe_db_error(exc, url)
@@ -196,9 +195,8 @@ def _export_sink(**directories: str | os.PathLike | None):
     if not given:
         return None
     ((flag, directory),) = given.items()
-    return {"csv_dir": sinks.csv_sink, "parquet_dir": sinks.parquet_sink, "delta_dir": sinks.delta_sink}[
-        flag
-    ](directory, append=True)
+    make = {"csv_dir": sinks.csv_sink, "parquet_dir": sinks.parquet_sink, "delta_dir": sinks.delta_sink}
+    return make[flag](directory, append=True)
 
 
 def _usable(record: dict | None, target: str) -> dict:
