@@ -253,12 +253,18 @@ def extend(
     *,
     database_url: str | None = None,
     till: str | dt.date | None = None,
+    csv_dir: str | os.PathLike | None = None,
+    parquet_dir: str | os.PathLike | None = None,
+    delta_dir: str | os.PathLike | None = None,
     on_progress: Callable[[str, int], None] | None = None,
 ) -> ExtendSummary:
     """Carry a dataset erpgen loaded on to a later day, in place: `erpgen extend`.
 
     database_url   same as --database-url (None: sqlite:///erpgen.db here)
     till           same as --till: the new last day (a date or "YYYY-MM-DD"; None: today, UTC)
+    csv_dir        same as --csv-dir: extend the CSV export there instead of a database
+    parquet_dir    same as --parquet-dir: extend the Parquet export there instead of a database
+    delta_dir      same as --delta-dir: extend the Delta tables there instead of a database
 
     Scenario, seed and parameters come from the dataset's run record. One transaction: it completes or
     the dataset is as it was. Returns an ExtendSummary (target, seed, scenario, covered: the last day
@@ -268,4 +274,11 @@ def extend(
     """
     from erpgen.extension import extend as run
 
-    return run(database_url=database_url, till=till, on_progress=on_progress)
+    return run(
+        database_url=database_url,
+        till=till,
+        csv_dir=csv_dir,
+        parquet_dir=parquet_dir,
+        delta_dir=delta_dir,
+        on_progress=on_progress,
+    )

@@ -320,22 +320,42 @@ def verify(database_url: str) -> None:
     default=None,
     help="The new last day of the data, YYYY-MM-DD (default: today). A day it already covers changes nothing.",
 )
-@click.option("--csv-dir", default=None, help="Not supported yet: extend the database, then export it again.")
 @click.option(
-    "--parquet-dir", default=None, help="Not supported yet: extend the database, then export it again."
+    "--csv-dir",
+    default=None,
+    help="Extend the CSV export in this directory instead of a database: rows appended to its files.",
+)
+@click.option(
+    "--parquet-dir",
+    default=None,
+    help="Extend the Parquet export in this directory instead of a database: new part files.",
+)
+@click.option(
+    "--delta-dir",
+    default=None,
+    help="Extend the Delta tables in this directory instead of a database: one new commit per table.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+@click.pass_context
 def extend(
-    database_url: str, till: str | None, csv_dir: str | None, parquet_dir: str | None, quiet: bool
+    ctx: click.Context,
+    database_url: str,
+    till: str | None,
+    csv_dir: str | None,
+    parquet_dir: str | None,
+    delta_dir: str | None,
+    quiet: bool,
 ) -> None:
     """Carry a dataset erpgen loaded on to a later day: its customers go on living, new ones arrive, with
     the scenario, seed and parameters it was made with. One transaction; earlier rows are kept as they
     are, but for the lifecycle truth learnt later (customer_lifecycle's first_purchase_on and lost_on)."""
-    if csv_dir or parquet_dir:
-        flag = "--csv-dir" if csv_dir else "--parquet-dir"
-        raise click.UsageError(f"{flag}: extend writes to a database only; export files with generate")
+    directories = {"csv_dir": csv_dir, "parquet_dir": parquet_dir, "delta_dir": delta_dir}
+    if any(directories.values()):
+        if ctx.get_parameter_source("database_url") is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("extend carries on one target at a time: a --database-url or a directory")
+        database_url = None  # type: ignore[assignment]  # the directory is the target, not DATABASE_URL
     progress = None if quiet else _Progress()
-    summary = erpgen.extend(database_url=database_url, till=till, on_progress=progress)
+    summary = erpgen.extend(database_url=database_url, till=till, on_progress=progress, **directories)
     if progress is not None:
         progress.close()
     if not summary.changed:

@@ -172,7 +172,10 @@ def database_digests(conn: Connection, *, seed_columns_only: bool = False) -> di
 
 
 def csv_digests(directory: str | Path) -> dict[str, str]:
-    """Digest of the CSV export, comparable with database_digests(seed_columns_only=True)."""
+    """Digest of the CSV export, comparable with database_digests(seed_columns_only=True). An extended
+    export's sales_transactions.csv has the lines each extension added after the others, in line id order;
+    the file has no line ids, but a customer's lines come in line id order whatever the extensions, so a
+    stable sort by customer (in memory) puts them in digest order."""
     out = {}
     for table, columns in SEED_COLUMNS.items():
         with open(Path(directory) / f"{table}.csv", newline="") as f:
@@ -180,21 +183,24 @@ def csv_digests(directory: str | Path) -> dict[str, str]:
             header = tuple(next(reader))
             if header != columns:
                 raise ValueError(f"{table}.csv has columns {header}, expected {columns}")
-            out[table] = _digest(table, columns, reader)
+            order = [columns.index(name) for name in digest_order(_BY_NAME[table]) if name in columns]
+            rows = reader if order == [0] else sorted(reader, key=lambda row: [int(row[k]) for k in order])
+            out[table] = _digest(table, columns, rows)
     return out
 
 
 def parquet_digests(directory: str | Path) -> dict[str, str]:
     """Digest of the Parquet export, comparable with database_digests(conn): the files hold every column,
-    rows in primary-key order (a dataset directory, as --engine dask writes the tables keyed by customer, is
-    read whole and put back in that order)."""
+    a small table's rows in primary-key order; a dataset directory (a table keyed by customer, its part files
+    in any order) is read whole and put in digest order."""
     import pyarrow.parquet as pq
 
     out = {}
     for table in TABLES:
         if table.name == "erpgen_runs":  # as in database_digests
             continue
-        dataset = Path(directory) / table.name  # from --engine dask: part-*.parquet (the fact table by year=)
+        # the tables keyed by customer: part files (the fact table's in year= folders)
+        dataset = Path(directory) / table.name
         if dataset.is_dir():
             data = pq.read_table(dataset, partitioning="hive" if table is FACT else None)
             if table is FACT:
@@ -217,7 +223,7 @@ def arrow_digest(table: str, data, source: str) -> str:
 
 def delta_digests(directory: str | Path) -> dict[str, str]:
     """Digest of the Delta export (--delta-dir), comparable with database_digests(conn): each table's
-    latest version read with deltalake, in primary-key order, the fact table without its partition column."""
+    latest version read with deltalake, in digest order, the fact table without its partition column."""
     from deltalake import DeltaTable
 
     out = {}
@@ -227,7 +233,7 @@ def delta_digests(directory: str | Path) -> dict[str, str]:
         data = DeltaTable(str(Path(directory) / table.name)).to_pyarrow_table()
         if table is FACT:
             data = data.drop_columns(["year"])
-        data = data.sort_by([(c.name, "ascending") for c in table.primary_key.columns])
+        data = data.sort_by([(name, "ascending") for name in digest_order(table)])
         out[table.name] = arrow_digest(table.name, data, f"{table.name} (Delta)")
     return out
 

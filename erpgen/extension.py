@@ -20,8 +20,10 @@ the way (as a load takes them), in erpgen.digest's order.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -86,13 +88,20 @@ class ExtendSummary:
 
 
 def extend(
-    *, database_url: str | None = None, till: str | dt.date | None = None, on_progress: Progress | None = None
+    *,
+    database_url: str | None = None,
+    till: str | dt.date | None = None,
+    csv_dir: str | os.PathLike | None = None,
+    parquet_dir: str | os.PathLike | None = None,
+    delta_dir: str | os.PathLike | None = None,
+    on_progress: Progress | None = None,
 ) -> ExtendSummary:
-    """Carry the dataset at `database_url` (default sqlite:///erpgen.db) on to `till` (default: today),
-    with the scenario, seed and parameters its run record holds. One transaction: it completes, or the
-    dataset is as it was. A `till` the data already covers changes nothing (summary.changed is False).
-    Raises ConfigError for a bad date, TargetError for a target without a dataset of this erpgen's format,
-    or one another run is writing to."""
+    """Carry the dataset at `database_url` (default sqlite:///erpgen.db), or in the one export directory
+    given instead (csv_dir, parquet_dir, delta_dir), on to `till` (default: today), with the scenario, seed
+    and parameters its run record holds. One transaction: it completes, or the dataset is as it was. A
+    `till` the data already covers changes nothing (summary.changed is False). Raises ConfigError for a bad
+    date, TargetError for a target without a dataset of this erpgen's format, or one another run is
+    writing to."""
     from sqlalchemy.exc import DBAPIError
 
     from erpgen import space, urls
@@ -101,25 +110,38 @@ def extend(
     from erpgen.sinks import database_sink
 
     day = parse_date(dt.datetime.now(dt.UTC).date() if till is None else till, "--till")
-    url = urls.parse(database_url or urls.DEFAULT_URL)
-    target = urls.mask(url)
-    if url.get_backend_name() == "sqlite" and not urls.sqlite_path(url).exists():
-        raise TargetError(f"{target} does not exist", "generate a dataset first, or fix --database-url")
-    if url.get_backend_name() not in ("sqlite", "postgresql", "mysql", "mariadb"):
-        raise TargetError(
-            f"erpgen extend carries on SQLite, PostgreSQL and MariaDB/MySQL datasets, not {url.get_backend_name()}",
-            "generate the dataset again to the later day instead",
-        )
     started, clock = runlog.now(), time.perf_counter()
-    try:
-        with connect(url) as conn:  # a first look, before the engine forks: no child inherits a connection
-            record = _usable(runlog.dataset_record(conn, target), target)
-    except DBAPIError as exc:
-        message = describe_db_error(exc, url)
-        raise TargetError(
-            f"cannot read the run record in {target}: {message}",
-            "another process is writing to it; run again when it is done" if "locked" in message else None,
-        ) from None
+    url = None
+    sink = _export_sink(csv_dir=csv_dir, parquet_dir=parquet_dir, delta_dir=delta_dir)
+    if sink is not None:  # files: the record is read without a connection for a forked engine to inherit
+        target = sink.describe()
+        try:
+            record = _usable(sink.run_record(), target)
+        except OSError as exc:
+            raise TargetError(f"cannot read the run record in {target}: {describe_db_error(exc)}") from None
+    else:
+        url = urls.parse(database_url or urls.DEFAULT_URL)
+        target = urls.mask(url)
+        if urls.is_file(url) and not urls.sqlite_path(url).exists():
+            raise TargetError(f"{target} does not exist", "generate a dataset first, or fix --database-url")
+        if url.get_backend_name() not in ("sqlite", "duckdb", "postgresql", "mysql", "mariadb"):
+            raise TargetError(
+                f"erpgen extend carries on SQLite, DuckDB, PostgreSQL and MariaDB/MySQL datasets, not "
+                f"{url.get_backend_name()}",
+                "generate the dataset again to the later day instead",
+            )
+        try:
+            # a first look, before the engine forks: no child inherits a connection
+            with connect(url) as conn:
+                record = _usable(runlog.dataset_record(conn, target), target)
+        except DBAPIError as exc:
+            message = describe_db_error(exc, url)
+            raise TargetError(
+                f"cannot read the run record in {target}: {message}",
+                "another process is writing to it; run again when it is done"
+                if "locked" in message
+                else None,
+            ) from None
     cfg = runlog.config_of(record)
     covered = record["covers_till"] or cfg.date_till
     summary = ExtendSummary(target, cfg.seed, cfg.scenario.name, covered, day)
@@ -132,7 +154,9 @@ def extend(
     rates = (
         Rates(**{k: v for k, v in knobs.items() if k != "shortfalls"}) if knobs else calibrate(cfg, catalog)
     )
-    sink = database_sink(url, replace=False, append=True)
+    if sink is None:
+        assert url is not None
+        sink = database_sink(url, replace=False, append=True)
     assert isinstance(sink, ExtendableSink)
     with LocalBlocks(cfg, catalog, 1, rates=rates, horizon=day) as engine:
         run = _Extension(engine, sink, record, covered, on_progress)
@@ -141,7 +165,9 @@ def extend(
             if _usable(sink.run_record(), target)["run_id"] != record["run_id"]:
                 raise TargetError(f"another erpgen run extended {target} meanwhile", "run it again")
             run.write(started)
-            summary.added, summary.updated = run.added, run.updated
+            # the rows of the tables the target keeps (a CSV export holds no lifecycle tables)
+            summary.added = {t: n for t, n in run.added.items() if t in sink.tables}
+            summary.updated = run.updated
             if on_progress:
                 on_progress("commit", 0)
             sink.commit()
@@ -159,6 +185,23 @@ def extend(
             raise
     summary.seconds = time.perf_counter() - clock
     return summary
+
+
+def _export_sink(**directories: str | os.PathLike | None):
+    """The sink of the one export directory given (extending it, append=True), None when none is."""
+    from erpgen import sinks
+
+    given = {flag: d for flag, d in directories.items() if d}
+    if len(given) > 1:
+        raise ConfigError(
+            "extend carries on one target at a time: " + ", ".join(f"--{f.replace('_', '-')}" for f in given),
+            "run it once per directory",
+        )
+    if not given:
+        return None
+    ((flag, directory),) = given.items()
+    make = {"csv_dir": sinks.csv_sink, "parquet_dir": sinks.parquet_sink, "delta_dir": sinks.delta_sink}
+    return make[flag](directory, append=True)
 
 
 def _usable(record: dict | None, target: str) -> dict:
@@ -311,6 +354,8 @@ class _Extension:
     def _learnt(self) -> None:
         """The truth columns of customers loaded before, where it fell after the old end: once the new
         rows are in (a bulk writer holds the connection while it is open)."""
+        if "customer_lifecycle" not in self.sink.tables:
+            return
         for batch in self.learnt:
             self.sink.update_rows("customer_lifecycle", batch)
             n = len(batch["customer_id"])  # type: ignore[arg-type]
@@ -326,12 +371,16 @@ class _Extension:
         line id order: their ids go by day across blocks, and a table keyed by its rowid (SQLite) or a
         B-tree primary key takes rows in key order several times faster than scattered."""
         written, held = 0, []
-        with self.digest.table_writer(table) as hashed, self.sink.table_writer(table) as out:
+        kept = table in self.sink.tables  # a CSV export keeps no lifecycle tables: those are only hashed
+        with (
+            self.digest.table_writer(table) as hashed,
+            self.sink.table_writer(table) if kept else contextlib.nullcontext(_Nowhere()) as out,
+        ):
             for whole, new in batches:
                 hashed.write(whole)
                 part = _rows(whole, np.flatnonzero(new))
                 written += len(next(iter(part.values())))  # type: ignore[arg-type]
-                if table == FACT.name:
+                if table == FACT.name and kept:
                     held.append(part)
                 else:
                     self._write(out, part)
@@ -352,6 +401,13 @@ class _Extension:
                 if n <= DEFAULT_BATCH_SIZE
                 else _rows(part, np.arange(lo, min(n, lo + DEFAULT_BATCH_SIZE)))
             )
+
+
+class _Nowhere:
+    """The writer of a table the target does not keep."""
+
+    def write(self, batch: Batch) -> None:
+        pass
 
 
 def _rows(b: Batch, at: np.ndarray) -> Batch:

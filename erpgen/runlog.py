@@ -142,8 +142,10 @@ def dataset_record(conn: Connection, where: str) -> dict | None:
 
     if not has_alembic_version(conn) or erpgen_runs.name not in inspect(conn).get_table_names():
         return None
-    # the columns, not Alembic's revision: importing Alembic costs more than a small extension
-    if "format_version" not in {c["name"] for c in inspect(conn).get_columns(erpgen_runs.name)}:
+    # the columns, not Alembic's revision: importing Alembic costs more than a small extension; read off
+    # an empty result, as inspect().get_columns fails on DuckDB (duckdb-engine asks for pg_collation)
+    columns = conn.exec_driver_sql(f"SELECT * FROM {erpgen_runs.name} WHERE 1 = 0").keys()
+    if "format_version" not in columns:
         return {"format_version": 1}  # before Alembic revision 0005 every record was of format 1
     if interrupted_run(conn) is not None:
         raise TargetError(
@@ -162,6 +164,12 @@ def latest_run(conn: Connection) -> dict | None:
     )
     row = conn.execute(completed.limit(1)).mappings().first()
     return dict(row) if row else None
+
+
+def latest_of(records: list[dict]) -> dict | None:
+    """The latest completed record among rows of erpgen_runs read from files (CSV, Parquet, Delta)."""
+    done = [r for r in records if r["status"] == COMPLETE]
+    return max(done, key=lambda r: r["run_id"]) if done else None
 
 
 def config_of(record: dict) -> GenerateConfig:

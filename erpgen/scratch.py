@@ -4,6 +4,7 @@ process id so that what a killed run left behind can be told from what a live on
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pickle
 import re
@@ -101,3 +102,35 @@ def folder_beside(directory: Path, pattern: str, *, what: str, flag: str) -> Pat
             f"cannot write {what} in {directory}: {exc.strerror}", f"choose a writable {flag}"
         ) from None
     return scratch
+
+
+def lock_directory(directory: Path, *, flag: str) -> int:
+    """Keep a second erpgen run from extending the files in `directory` while this one does: an exclusive
+    flock on the directory itself (held by an open descriptor, which the caller closes; the kernel lets go
+    of it when the process ends, however it ends)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise TargetError(f"cannot open {directory}: {exc.strerror}", f"check {flag}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise TargetError(
+            f"another erpgen run is writing to {directory}", "run it again when that one is done"
+        ) from None
+    return fd
+
+
+def mirror(source: Path, copy: Path) -> None:
+    """`copy` made a tree like `source` whose files are hard links to source's: erpgen never writes into a
+    published file again (it writes a new one and renames it), so both trees may share them until one
+    takes the other's place. Copied where the file system has no hard links."""
+    for folder, _, files in os.walk(source):
+        here = copy / Path(folder).relative_to(source)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            try:
+                os.link(Path(folder) / name, here / name)
+            except OSError:
+                shutil.copy2(Path(folder) / name, here / name)

@@ -220,7 +220,7 @@ def test_the_other_functions_take_their_commands_options(command):
 
 
 def test_extend_takes_its_commands_options():
-    cli_only = {"quiet", "csv_dir", "parquet_dir"}  # printing nothing; the file targets it refuses
+    cli_only = {"quiet"}  # printing nothing
     params = inspect.signature(erpgen.extend).parameters
     assert set(params) == set(options("extend")) - cli_only | {"on_progress"}
     doc = inspect.getdoc(erpgen.extend)

@@ -73,7 +73,7 @@ SUPPORTS = {
     "duckdb": Supports("every table", "erpgen verify", "refuses", "out of the target", server=False),
     "postgresql": Supports("every table", "erpgen verify", "refuses", "in the target", server=True),
     "mariadb": Supports("every table", "erpgen verify", "refuses", "out of the target", server=True),
-    "csv": Supports("seed columns", None, "overwrites", None, server=False),
+    "csv": Supports("seed columns", "erpgen_runs.csv", "overwrites", None, server=False),
     "parquet": Supports("every table", "erpgen_runs.parquet", "overwrites", None, server=False),
     "delta": Supports("every table", "the erpgen_runs table", "overwrites", None, server=False),
     "dask": Supports(
@@ -457,20 +457,39 @@ class Directory(Target):
 
 class Csv(Directory):
     def __init__(self, directory: Path):
-        # --csv-dir: "products.csv, customers.csv and sales_transactions.csv"
-        super().__init__("csv", directory, {"products.csv", "customers.csv", "sales_transactions.csv"})
+        # --csv-dir: "products.csv, customers.csv and sales_transactions.csv", and the run record
+        files = {"products.csv", "customers.csv", "sales_transactions.csv", "erpgen_runs.csv"}
+        super().__init__("csv", directory, files)
 
     def digests(self) -> dict[str, str]:
         return csv_digests(self.directory)
 
     def recorded_digest_matches(self, erpgen) -> bool:
-        raise AssertionError("a CSV export records no digest")
+        """erpgen_runs.csv records the digests of the whole tables, of which the files hold some columns:
+        its row counts are what the files hold."""
+        import csv
+
+        with open(self.directory / "erpgen_runs.csv", newline="") as f:
+            (run,) = csv.DictReader(f)
+        counts = json.loads(run["row_counts"])
+        for table in ("products", "customers", "sales_transactions"):
+            with open(self.directory / f"{table}.csv", newline="") as f:
+                if counts[table] != sum(1 for _ in csv.reader(f)) - 1:  # the header aside
+                    return False
+        return run["status"] == "COMPLETE"
 
 
 class Parquet(Directory):
     def __init__(self, directory: Path, known: frozenset[str]):
-        # --parquet-dir: "every table as a Parquet file"
-        super().__init__("parquet", directory, {f"{t}.parquet" for t in known - {"alembic_version"}})
+        # --parquet-dir: the small tables a Parquet file each, those keyed by customer a dataset directory
+        datasets = {"customers", "sales_transactions", "customer_lifecycle", "lifecycle_events"}
+        files = {t if t in datasets else f"{t}.parquet" for t in known - {"alembic_version"}}
+        super().__init__("parquet", directory, files)
+
+    def put_foreign(self) -> None:
+        self.directory.mkdir()
+        (self.directory / "notes.txt").write_text("keep me")
+        (self.directory / "customers.parquet").write_text("their own customers, by the same name\n")
 
     def digests(self) -> dict[str, str]:
         return parquet_digests(self.directory)

@@ -138,11 +138,17 @@ def test_what_it_cannot_extend_is_one_line(tmp_path, erpgen):
     url = _sqlite(tmp_path, "erpgen.db")
     _generate(erpgen, url)
     for bad in (["--till", "2022-02-30"], ["--parquet-dir", str(tmp_path / "lake")], ["--csv-dir", "x"]):
-        assert_one_clean_line(erpgen("extend", "--database-url", url, *bad))
+        assert_one_clean_line(erpgen("extend", "--database-url", url, *bad))  # one target at a time
     assert_one_clean_line(erpgen("extend", "--database-url", url, "--till", "2075-01-01"), "the limit is 50")
     assert scalar(url, "SELECT count(*) FROM erpgen_runs") == 1
-    duck = f"duckdb:///{tmp_path / 'erpgen.duckdb'}"  # a DuckDB dataset, which extend does not carry on yet
-    assert_one_clean_line(erpgen("extend", "--database-url", duck), "not duckdb")
+    duck = f"duckdb:///{tmp_path / 'erpgen.duckdb'}"
+    assert_one_clean_line(erpgen("extend", "--database-url", duck), "does not exist")
+    for flag in ("--csv-dir", "--parquet-dir", "--delta-dir"):  # a directory without an export of erpgen's
+        assert_one_clean_line(erpgen("extend", flag, tmp_path), "holds no dataset erpgen made")
+    assert_one_clean_line(
+        erpgen("extend", "--csv-dir", tmp_path, "--parquet-dir", tmp_path), "one target at a time"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["erpgen.db", "other.db"]
 
 
 def test_a_dataset_of_an_older_data_format_is_refused_by_extend_and_verify(tmp_path, erpgen):

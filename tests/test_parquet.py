@@ -32,12 +32,26 @@ def test_parquet_holds_the_database_data_with_real_types(erpgen, sqlite_url, tmp
     )
     assert r.code == 0, r
     tables = [t for t in table_names(sqlite_url) if t != "alembic_version"]
-    assert sorted(p.name for p in out.glob("*.parquet")) == [f"{t}.parquet" for t in tables]
+    datasets = {"customers", "sales_transactions", "customer_lifecycle", "lifecycle_events"}
+    # the small tables one file each; the tables keyed by customer a dataset directory each, as with dask
+    assert sorted(p.name for p in out.glob("*.parquet")) == [
+        f"{t}.parquet" for t in tables if t not in datasets
+    ]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(datasets)
+    assert [p.name for p in (out / "customers").iterdir()] == ["part-000000.parquet"]
+    years = sorted(p.name for p in (out / "sales_transactions").iterdir())
+    assert years == ["year=2019", "year=2020", "year=2021"]
     assert not list(out.glob(".erpgen-*"))  # no scratch left behind
     assert parquet_digests(out) == digests(sqlite_url)
 
-    sales = pq.read_table(out / "sales_transactions.parquet")
-    assert pq.ParquetFile(out / "sales_transactions.parquet").metadata.num_row_groups > 1
+    sales = pq.read_table(out / "sales_transactions")
+    assert "year" in sales.column_names  # the partition, read back from the folder names
+    sales = sales.drop_columns(["year"])
+    # a year's lines gathered into row groups of up to YEAR_ROWS, not one per batch of 997
+    sizes = [
+        pq.ParquetFile(p).metadata.num_row_groups for p in (out / "sales_transactions").rglob("*.parquet")
+    ]
+    assert sum(sizes) == len(years)
     assert sales.schema.field("invoice_id").type == pa.string()
     assert sales.schema.field("invoice_date").type == pa.date32()
     assert sales.schema.field("quantity").type == pa.decimal128(12, 3)
@@ -50,11 +64,11 @@ def test_parquet_holds_the_database_data_with_real_types(erpgen, sqlite_url, tmp
     assert any(r["invoice_id"].startswith("CRN-") for r in rows)
     assert all(r["revenue"] == r["quantity"] * r["unit_price"] for r in rows)
 
-    lifecycle = pq.read_table(out / "customer_lifecycle.parquet")
+    lifecycle = pq.read_table(out / "customer_lifecycle")
     assert lifecycle.schema.field("lost_on").type == pa.date32()
     assert 0 < lifecycle["lost_on"].null_count < 300  # negative day numbers became NULL
     assert pq.read_table(out / "products.parquet").schema.field("unit_price").type == pa.decimal128(12, 2)
-    assert pq.read_table(out / "customers.parquet").schema.field("email_opt_in").type == pa.int16()
+    assert pq.read_table(out / "customers").schema.field("email_opt_in").type == pa.int16()
     runs = pq.read_table(out / "erpgen_runs.parquet")
     # written as timestamp('s'); Parquet has no seconds unit, so it stores (and reads back) milliseconds
     assert runs.schema.field("loaded_at").type == pa.timestamp("ms")
@@ -71,7 +85,7 @@ def test_no_database_writes_only_the_files(erpgen, tmp_path):
     assert r.code == 0, r
     assert not skipped.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["files-only"]
-    assert (out / "customers.parquet").exists()
+    assert (out / "customers" / "part-000000.parquet").exists()
 
 
 def test_parquet_dir_that_is_a_file_fails_cleanly(erpgen, tmp_path):

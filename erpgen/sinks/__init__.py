@@ -46,29 +46,30 @@ def database_sink(
     if url.get_backend_name() == "duckdb":
         from erpgen.sinks.duckdb import DuckdbSink
 
-        return DuckdbSink(url, replace=replace, resume=resume)  # DuckDB locks its file for one process
+        # DuckDB locks its file for one process
+        return DuckdbSink(url, replace=replace, resume=resume, append=append)
     from erpgen.sinks.sqlite import SqliteSink
 
     # SQLite's write lock is told at once: nothing to wait for
     return SqliteSink(url, replace=replace, resume=resume, append=append)
 
 
-def csv_sink(directory: str | Path) -> Sink:
+def csv_sink(directory: str | Path, *, append: bool = False) -> Sink:
     from erpgen.sinks.csv import CsvSink
 
-    return CsvSink(Path(directory))
+    return CsvSink(Path(directory), append=append)
 
 
-def parquet_sink(directory: str | Path) -> Sink:
+def parquet_sink(directory: str | Path, *, append: bool = False) -> Sink:
     from erpgen.sinks.parquet import ParquetSink
 
-    return ParquetSink(Path(directory))
+    return ParquetSink(Path(directory), append=append)
 
 
-def delta_sink(directory: str | Path) -> Sink:
+def delta_sink(directory: str | Path, *, append: bool = False) -> Sink:
     from erpgen.sinks.delta import DeltaSink
 
-    return DeltaSink(Path(directory))
+    return DeltaSink(Path(directory), append=append)
 
 
 __all__ = ["Sink", "sinks_for", "database_sink", "csv_sink", "parquet_sink", "delta_sink"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallInteger, Table
 
-from erpgen.dates import known
+from erpgen.dates import NO_DAY, known
 from erpgen.schema import FACT
 from erpgen.sinks.base import Batch
 from erpgen.tables import batch_invoice_ids
@@ -90,3 +90,53 @@ def _fixed_width_strings(pa, values: np.ndarray):
     offsets = np.arange(0, (len(values) + 1) * width, width, dtype=np.int32)
     data = pa.py_buffer(np.ascontiguousarray(values))
     return pa.Array.from_buffers(pa.string(), len(values), [None, pa.py_buffer(offsets), data])
+
+
+def batch_of(table: Table, data) -> Batch:
+    """An Arrow table of `table`'s integer, date and text columns back as a batch (sinks.base): what an
+    extension rewrites of a file it updates (customer_lifecycle). Dates become day numbers, NULL NO_DAY."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out: Batch = {}
+    for col in table.columns:
+        values = data.column(col.name)
+        if pa.types.is_date32(values.type):
+            days = pc.fill_null(values.cast(pa.int32()), NO_DAY)
+            out[col.name] = days.to_numpy().astype(np.int64)
+        elif pa.types.is_integer(values.type) and not values.null_count:
+            out[col.name] = values.to_numpy().astype(np.int64)
+        elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            out[col.name] = values.to_pylist()
+        else:
+            raise TypeError(f"{table.name}.{col.name}: {values.type} is not read back into a batch")
+    return out
+
+
+def joined(batches: list[Batch]) -> Batch:
+    """Batches of one table's same columns (numpy) as one."""
+    return {name: np.concatenate([np.asarray(b[name]) for b in batches]) for name in batches[0]}
+
+
+def with_updates(table: Table, data, update: Batch):
+    """The Arrow table `data` of `table` with the update's columns (a batch whose first column is the key)
+    set on the rows whose key it names; None when it names none of them."""
+    import pyarrow as pa
+
+    key, *columns = list(update)
+    wanted = np.asarray(update[key])
+    ids = data.column(key).to_numpy()
+    if not len(wanted) or not len(ids):
+        return None
+    order = np.argsort(wanted, kind="stable")
+    at = np.minimum(np.searchsorted(wanted, ids, sorter=order), len(order) - 1)
+    hit = wanted[order[at]] == ids
+    if not hit.any():
+        return None
+    b = batch_of(table, data)
+    for name in columns:
+        values = np.asarray(b[name]).copy()
+        values[hit] = np.asarray(update[name])[order[at[hit]]]
+        b[name] = values
+    schema = arrow_schema(table)
+    return pa.Table.from_batches([record_batch(table, b, schema)], schema=schema)

@@ -6,8 +6,16 @@ thread runs the writer and takes the batches as the load hands them over, so the
 held whole. All tables are written under a scratch folder in the directory and moved into place on
 commit, as the Parquet export's files are: a run that fails leaves the directory as it was, and a
 reader opens each table whole, old or new. A table replaced by a new run starts a new history (version
-0); the previous run's versions go with it. deltalake is imported lazily: it is an optional dependency
-(erpgen[delta]).
+0); the previous run's versions go with it.
+
+Extended (append=True): each table the extension adds to is mirrored into the scratch folder by hard
+links (Delta never writes a file of a table again: data files and log entries are only ever added, and
+deltalake replaces _last_checkpoint by a rename), and gets one more commit there: an append of the new
+rows (the fact table's go into their year= partitions, as new files); customer_lifecycle, whose later
+truth is set on rows written before, gets one overwrite commit holding the whole (small) table instead.
+On commit each mirrored table takes the place of the old one, its history carried on (version n + 1): a
+failed or killed extension leaves the directory as it was. deltalake is imported lazily: it is an
+optional dependency (erpgen[delta]).
 """
 
 from __future__ import annotations
@@ -22,14 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
+from erpgen import runlog
 from erpgen.errors import ConfigError
 from erpgen.schema import FACT, TABLES
-from erpgen.scratch import discard, folder_beside
-from erpgen.sinks.base import Batch, Sink
+from erpgen.scratch import discard, folder_beside, lock_directory, mirror
+from erpgen.sinks.base import Batch, ExtendableSink
 
 _BY_NAME = {t.name: t for t in TABLES}
 SCRATCH = ".erpgen-delta-*.partial"
 PARTITION = "year"  # of the fact table: the year of invoice_date
+REWRITTEN = "customer_lifecycle"  # the table an extension overwrites (its later truth), in one commit
 # batches waiting for the writer thread: enough to keep it busy, few enough to bound the memory
 QUEUED = 4
 STOP_WAIT_S = 30  # what a failed load waits for the writer thread to stop
@@ -54,23 +64,52 @@ def delta_schema(table):
     return schema.append(pa.field(PARTITION, pa.int32(), nullable=False)) if table is FACT else schema
 
 
-class DeltaSink(Sink):
-    def __init__(self, directory: Path):
+class DeltaSink(ExtendableSink):
+    def __init__(self, directory: Path, *, append: bool = False):
         _deltalake()  # fail before anything is simulated
         self.directory = directory
+        self.append = append  # `erpgen extend`: one more commit per table
         self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
         self.made_directory = False
+        self.written: set[str] = set()  # the tables this run has put in the scratch folder
+        self.new_rows: list = []  # an extension's new customer_lifecycle rows (Arrow), for its overwrite
+        self.updates: list[Batch] = []
+        self.lock: int | None = None
 
     def describe(self) -> str:
         return f"{self.directory}/ (Delta)"
 
     def begin(self) -> None:
+        if self.append:
+            self.lock = lock_directory(self.directory, flag="--delta-dir")
         self.made_directory = not self.directory.exists()
         self.scratch = folder_beside(self.directory, SCRATCH, what="Delta tables", flag="--delta-dir")
 
+    def run_record(self) -> dict | None:
+        """The latest completed record in the erpgen_runs table (before begin() too: a read)."""
+        deltalake = _deltalake()
+        path = self.directory / "erpgen_runs"
+        if not (path / "_delta_log").is_dir():
+            return None
+        return runlog.latest_of(deltalake.DeltaTable(str(path)).to_pyarrow_table().to_pylist())
+
+    def update_rows(self, table: str, batch: Batch) -> None:
+        """Kept until commit, when customer_lifecycle's overwrite commit carries them."""
+        assert table == REWRITTEN, table
+        self.updates.append(batch)
+
     @contextlib.contextmanager
-    def table_writer(self, table: str) -> Iterator[_DeltaWriter]:
-        writer = _DeltaWriter(self.scratch / table, _BY_NAME[table])
+    def table_writer(self, table: str) -> Iterator[object]:
+        self.written.add(table)
+        place = self.scratch / table
+        if self.append and (self.directory / table).is_dir():
+            mirror(self.directory / table, place)
+            if table == REWRITTEN:
+                yield _Kept(self.new_rows, _BY_NAME[table])
+                return
+            writer = _DeltaWriter(place, _BY_NAME[table], mode="append")
+        else:
+            writer = _DeltaWriter(place, _BY_NAME[table])
         try:
             yield writer
         except BaseException:
@@ -78,8 +117,30 @@ class DeltaSink(Sink):
             raise
         writer.close(failed=False)
 
+    def _overwrite_lifecycle(self) -> None:
+        """customer_lifecycle as it is now, with the truth learnt and the new rows: one overwrite commit."""
+        import pyarrow as pa
+
+        from erpgen.sinks.arrow import arrow_schema, joined, with_updates
+
+        deltalake, table = _deltalake(), _BY_NAME[REWRITTEN]
+        place = self.scratch / REWRITTEN
+        data = deltalake.DeltaTable(str(place)).to_pyarrow_table().select([c.name for c in table.columns])
+        if self.updates:
+            updated = with_updates(table, data, joined(self.updates))
+            data = data if updated is None else updated
+        schema = arrow_schema(table)
+        whole = pa.concat_tables(
+            [data.cast(schema), *(pa.Table.from_batches([b], schema=schema) for b in self.new_rows)]
+        )
+        deltalake.write_deltalake(str(place), whole, mode="overwrite")
+
     def commit(self) -> None:
+        if self.append and REWRITTEN in self.written:
+            self._overwrite_lifecycle()
         for table in TABLES:
+            if table.name not in self.written:
+                continue
             place, old = self.directory / table.name, self.scratch / f"{table.name}.old"
             if place.is_dir():
                 os.replace(place, old)  # moved aside, not deleted, so the new one takes its place at once
@@ -87,9 +148,28 @@ class DeltaSink(Sink):
                 place.unlink()
             os.replace(self.scratch / table.name, place)
         shutil.rmtree(self.scratch, ignore_errors=True)
+        self._unlock()
 
     def abort(self) -> None:
         discard(self.scratch, made_directory=self.made_directory)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+
+class _Kept:
+    """An extension's new customer_lifecycle rows, kept (as Arrow) for the table's overwrite commit."""
+
+    def __init__(self, rows: list, table):
+        self.rows, self.table = rows, table
+
+    def write(self, b: Batch) -> None:
+        from erpgen.sinks.arrow import record_batch
+
+        self.rows.append(record_batch(self.table, b))
 
 
 _END = object()
@@ -99,16 +179,21 @@ class _DeltaWriter:
     """Batches in, one Delta commit out: write_deltalake runs on a thread and reads the batches from a
     queue as a RecordBatchReader."""
 
-    def __init__(self, path: Path, table):
+    def __init__(self, path: Path, table, *, mode: str = "error"):
         import pyarrow as pa
 
         self.table, self.schema = table, delta_schema(table)
+        if mode == "append":  # the table's own types (Delta keeps timestamps in microseconds)
+            self.schema = pa.schema(_deltalake().DeltaTable(str(path)).schema().to_arrow())
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUED)
         self.error: BaseException | None = None
         reader = pa.RecordBatchReader.from_batches(self.schema, self._batches())
         partition = [PARTITION] if table is FACT else None
         self.thread = threading.Thread(
-            target=self._write, args=(str(path), reader, partition), name=f"delta-{table.name}", daemon=True
+            target=self._write,
+            args=(str(path), reader, partition, mode),
+            name=f"delta-{table.name}",
+            daemon=True,
         )
         self.thread.start()
 
@@ -118,9 +203,9 @@ class _DeltaWriter:
                 raise batch  # the load failed: the writer stops, and the table is never committed
             yield batch
 
-    def _write(self, path: str, reader, partition) -> None:
+    def _write(self, path: str, reader, partition, mode: str) -> None:
         try:
-            _deltalake().write_deltalake(path, reader, partition_by=partition, mode="error")
+            _deltalake().write_deltalake(path, reader, partition_by=partition, mode=mode)
         except BaseException as exc:  # handed to the loading thread
             self.error = exc
 
@@ -148,7 +233,7 @@ class _DeltaWriter:
             days = np.asarray(b["invoice_date"], dtype=np.int64)
             years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int32) + 1970
             batch = batch.append_column(self.schema.field(PARTITION), pa.array(years, type=pa.int32()))
-        self._put(batch)
+        self._put(batch.cast(self.schema))
 
     def close(self, *, failed: bool) -> None:
         if failed:

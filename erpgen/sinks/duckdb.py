@@ -9,6 +9,10 @@ DuckDB enforces primary keys, foreign keys and CHECKs as rows arrive, and can ne
 on an existing table, so the keys are there throughout the load; only the secondary indexes are built at
 the end. Its foreign keys do not see rows of the same INSERT: a batch's sale lines go in before the
 credit-note lines that point at them.
+
+`erpgen extend` adds to the file in place, in one transaction (DatabaseSink's append), with the keys as
+they are: it only adds rows and sets two unindexed columns of customer_lifecycle, which DuckDB does
+in place; a failed or killed extension is rolled back (DuckDB's log holds no uncommitted work).
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ def _pyarrow():
 
 
 class DuckdbSink(DatabaseSink):
-    def __init__(self, url: URL, *, replace: bool, resume: bool = False):
-        super().__init__(url, replace=replace, resume=resume)
+    def __init__(self, url: URL, *, replace: bool, resume: bool = False, append: bool = False):
+        super().__init__(url, replace=replace, resume=resume, append=append)
         _pyarrow()  # fail before anything is simulated
         self.path = sqlite_path(url)
         self._fresh = not self.path.exists() or self.path.stat().st_size == 0

@@ -1,10 +1,21 @@
-"""Parquet files, one per table, with the schema's columns and real types (date32, decimal128, int32/64).
+"""Parquet files with the schema's columns and real types (date32, decimal128, int32/64): the small tables
+one file each (<table>.parquet), the tables keyed by customer a dataset directory each, which
+pyarrow.parquet.read_table (DuckDB, Spark, pandas) reads whole: <table>/part-<n>.parquet, and the fact
+table hive-partitioned by invoice year, sales_transactions/year=YYYY/part-<n>.parquet. One layout for both
+engines (--engine dask's workers write a part per block, PartWriter; the local engine one per table and
+year), and the one an extension adds part files to (`erpgen extend`, below).
 
 Columns are built from the numpy batches without a Python loop over the fact rows, and each batch is
-appended to the table's file as it arrives. Files are written under a scratch directory and moved into
-place on commit, so the directory never holds a half-written export. With --engine dask the tables keyed
-by customer are datasets instead, a directory of part files written by the workers (PartWriter), which
-pyarrow.parquet.read_table reads whole. pyarrow is imported lazily: it is an optional dependency
+appended to its file as it arrives. Files are written under a scratch directory and moved into place on
+commit, so the directory never holds a half-written export.
+
+Extended (append=True): each dataset directory is mirrored into the scratch folder by hard links (the
+files are never written again, so the links share them safely) and the new rows go into new part files
+there, part-run<run id>.parquet (a year that has lines already gets one more file in its year=
+directory); only the customer_lifecycle parts holding customers whose later truth became known are
+written again (as new files, in the mirror), and erpgen_runs.parquet, one small file, with the new
+record added. On commit each mirrored directory takes the place of the old one: a failed or killed
+extension leaves the directory as it was. pyarrow is imported lazily: it is an optional dependency
 (erpgen[parquet]).
 """
 
@@ -19,16 +30,22 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Table
 
-from erpgen.errors import ConfigError
+from erpgen import runlog
+from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
-from erpgen.scratch import discard, folder_beside
-from erpgen.sinks.arrow import arrow_column, arrow_schema, record_batch
-from erpgen.sinks.base import Batch, Sink
+from erpgen.scratch import discard, folder_beside, lock_directory, mirror
+from erpgen.sinks.arrow import arrow_column, arrow_schema, joined, record_batch, with_updates
+from erpgen.sinks.base import Batch, ExtendableSink
 
 _BY_NAME = {t.name: t for t in TABLES}
+DATASETS = frozenset(t.name for t in CUSTOMER_TABLES)  # the tables written as dataset directories
 # this process's folder; not the CSV sink's name: both may share one directory, and CSV's commit removes
 # its own
 SCRATCH = ".erpgen-parquet-*.partial"
+LOCAL_PART = "part-000000.parquet"  # the local engine's one part per table (and year)
+# rows of one invoice year gathered before they go to its file as a row group: the local engine's batches
+# hold lines of every year, and a row group per batch and year would be small
+YEAR_ROWS = 65_536
 
 
 def _pyarrow():
@@ -40,54 +57,194 @@ def _pyarrow():
     return pyarrow
 
 
-class ParquetSink(Sink):
-    def __init__(self, directory: Path):
+class ParquetSink(ExtendableSink):
+    def __init__(self, directory: Path, *, append: bool = False):
         _pyarrow()  # fail before anything is simulated
         self.directory = directory
-        self.from_workers = False  # the tables keyed by customer are datasets written by an engine's workers
+        self.append = append  # `erpgen extend`: new part files beside the old ones
         self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
         self.made_directory = False  # whether this run made the directory (begin)
+        self.written: set[str] = set()  # the tables this run has put in the scratch folder
+        self.part = LOCAL_PART  # the name of the part files this run adds
+        self.updates: dict[str, list[Batch]] = {}
+        self.lock: int | None = None
 
     def describe(self) -> str:
         return f"{self.directory}/ (Parquet)"
 
     def begin(self) -> None:
+        if self.append:
+            self.lock = lock_directory(self.directory, flag="--parquet-dir")
         self.made_directory = not self.directory.exists()
         self.scratch = folder_beside(self.directory, SCRATCH, what="Parquet files", flag="--parquet-dir")
 
     def parallel_writer(self) -> PartWriter:
         """--engine dask: each table keyed by customer as a dataset written by the workers, a file per block
-        (<table>/part-<block>.parquet; the fact table hive-partitioned by invoice year,
+        (<table>/part-<block>.parquet; the fact table by invoice year,
         sales_transactions/year=YYYY/part-<block>.parquet), in a directory they all can reach."""
-        self.from_workers = True
         for table in CUSTOMER_TABLES:
             (self.scratch / table.name).mkdir()
+            self.written.add(table.name)
         return PartWriter(str(self.scratch))
 
+    # -- the record, and extending (ExtendableSink) ----------------------------------------------------
+    def run_record(self) -> dict | None:
+        """The latest completed record in erpgen_runs.parquet (before begin() too: a file read)."""
+        pa = _pyarrow()
+        path = self.directory / "erpgen_runs.parquet"
+        if not path.is_file():
+            return None
+        if (self.directory / f"{FACT.name}.parquet").is_file():
+            raise TargetError(
+                f"{self.describe()} holds an export of an older erpgen (one file per table), which extend "
+                "cannot add part files to",
+                "generate it again with this erpgen",
+            )
+        runs = pa.parquet.read_table(path).to_pylist()
+        record = runlog.latest_of(runs)
+        if record is not None:
+            self.part = f"part-run{record['run_id'] + 1:06d}.parquet"
+        return record
+
+    def update_rows(self, table: str, batch: Batch) -> None:
+        """Kept until commit: the parts they touch are written again once, with every update."""
+        self.updates.setdefault(table, []).append(batch)
+
+    def _mirrored(self, table: str) -> Path:
+        """The table's dataset directory in the scratch folder: the old one's files linked, on first use."""
+        place = self.scratch / table
+        if table not in self.written:
+            self.written.add(table)
+            if (self.directory / table).is_dir():
+                mirror(self.directory / table, place)
+            else:
+                place.mkdir()
+        return place
+
+    def _apply_updates(self) -> None:
+        for table, batches in self.updates.items():
+            for part in sorted(self._mirrored(table).rglob("*.parquet")):
+                _update_part(_BY_NAME[table], part, joined(batches))
+        self.updates = {}
+
+    # -- writing ------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:
         pa = _pyarrow()
-        schema = arrow_schema(_BY_NAME[table])
-        path = self.scratch / f"{table}.parquet"
-        with pa.parquet.ParquetWriter(
-            path, schema, use_dictionary=dictionary_columns(_BY_NAME[table])
-        ) as writer:
+        t = _BY_NAME[table]
+        schema = arrow_schema(t)
+        if table in DATASETS:
+            folder = self._mirrored(table) if self.append else self.scratch / table
+            folder.mkdir(exist_ok=True)
+            self.written.add(table)
+            if t is FACT:
+                years = _YearParts(folder, self.part, schema)
+                try:
+                    yield years
+                finally:
+                    years.close()
+                return
+            path = folder / self.part
+        else:
+            path = self.scratch / f"{table}.parquet"
+            self.written.add(table)
+        kept = None
+        if self.append and (self.directory / f"{table}.parquet").is_file():
+            kept = pa.parquet.read_table(self.directory / f"{table}.parquet")  # erpgen_runs: a few rows
+        with pa.parquet.ParquetWriter(path, schema, use_dictionary=dictionary_columns(t)) as writer:
+            if kept is not None:
+                writer.write_table(kept.cast(schema))
             yield _ParquetWriter(writer, table, schema)
 
     def commit(self) -> None:
+        if self.updates:
+            self._apply_updates()
         for table in TABLES:
-            # one layout per table: a file, or (from --engine dask's workers) a dataset directory
-            name = table.name if self.from_workers and table in CUSTOMER_TABLES else f"{table.name}.parquet"
+            if table.name not in self.written:
+                continue
+            name = table.name if table.name in DATASETS else f"{table.name}.parquet"
+            aside = self.scratch / f"{table.name}.old"
+            # one layout per table: an older export's single file goes too
             for old in (self.directory / table.name, self.directory / f"{table.name}.parquet"):
                 if old.is_dir():
-                    shutil.rmtree(old)
+                    os.replace(old, aside)  # moved aside, not deleted, so the new one takes its place at once
                 else:
                     old.unlink(missing_ok=True)
             os.replace(self.scratch / name, self.directory / name)
         shutil.rmtree(self.scratch, ignore_errors=True)
+        self._unlock()
 
     def abort(self) -> None:
         discard(self.scratch, made_directory=self.made_directory)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+
+def _update_part(table: Table, part: Path, update: Batch) -> None:
+    """Write `part` again, as a new file (the old one may be a link to the published one), with the
+    update's columns set on the rows it names; untouched when it names none of its rows."""
+    pa = _pyarrow()
+    data = with_updates(table, pa.parquet.read_table(part), update)
+    if data is None:
+        return
+    fresh = part.with_name(f".{part.name}.new")
+    pa.parquet.write_table(data, fresh, use_dictionary=dictionary_columns(table))
+    os.replace(fresh, part)  # the link in the mirror is replaced; the published file keeps its bytes
+
+
+class _YearParts:
+    """The fact lines of the local engine (or of an extension) as one part file per invoice year,
+    year=YYYY/<part>, each year's lines in the order they arrive."""
+
+    def __init__(self, folder: Path, part: str, schema):
+        self.folder, self.part, self.schema = folder, part, schema
+        self.writers: dict[int, object] = {}
+        self.waiting: dict[int, list] = {}
+
+    def write(self, b: Batch) -> None:
+        pa = _pyarrow()
+        lines = pa.Table.from_batches([record_batch(FACT, b, self.schema)])
+        for year, rows in _by_year(np.asarray(b["invoice_date"], dtype=np.int64), lines):
+            waiting = self.waiting.setdefault(year, [])
+            waiting.append(rows)
+            if sum(len(r) for r in waiting) >= YEAR_ROWS:
+                self._flush(year)
+
+    def _flush(self, year: int) -> None:
+        pa = _pyarrow()
+        rows = self.waiting.pop(year, [])
+        if not rows:
+            return
+        if year not in self.writers:
+            (self.folder / f"year={year}").mkdir(exist_ok=True)
+            self.writers[year] = pa.parquet.ParquetWriter(
+                self.folder / f"year={year}" / self.part, self.schema, use_dictionary=dictionary_columns(FACT)
+            )
+        self.writers[year].write_table(pa.concat_tables(rows))  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        try:
+            for year in list(self.waiting):
+                self._flush(year)
+        finally:
+            for writer in self.writers.values():
+                writer.close()  # type: ignore[attr-defined]
+
+
+def _by_year(days: np.ndarray, lines) -> Iterator[tuple[int, object]]:
+    """(year, its rows) of an Arrow table of fact lines: one gather into year order (stable: the lines'
+    order within a year), then a zero-copy slice per year."""
+    years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    order = np.argsort(years, kind="stable")
+    lines = lines.take(order)
+    years = years[order]
+    bounds = np.flatnonzero(np.r_[True, years[1:] != years[:-1], True])
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        yield int(years[lo]), lines.slice(lo, hi - lo)
 
 
 class _ParquetWriter:
@@ -118,18 +275,12 @@ class PartWriter:
                 use_dictionary=dictionary_columns(t),
             )
             return
-        days = np.asarray(b["invoice_date"], dtype=np.int64)
-        years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-        # one gather into year order (stable: line order within a year), then a zero-copy slice per year
-        order = np.argsort(years, kind="stable")
-        lines = pa.Table.from_arrays(arrays, schema=schema).take(order)
-        years = years[order]
-        bounds = np.flatnonzero(np.r_[True, years[1:] != years[:-1], True])
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            (folder / f"year={years[lo]}").mkdir(exist_ok=True)
+        lines = pa.Table.from_arrays(arrays, schema=schema)
+        for year, rows in _by_year(np.asarray(b["invoice_date"], dtype=np.int64), lines):
+            (folder / f"year={year}").mkdir(exist_ok=True)
             pa.parquet.write_table(
-                lines.slice(lo, hi - lo),
-                folder / f"year={years[lo]}" / f"part-{block_no:06d}.parquet",
+                rows,
+                folder / f"year={year}" / f"part-{block_no:06d}.parquet",
                 use_dictionary=dictionary_columns(FACT),
             )
 
