@@ -210,13 +210,10 @@ def _usable(record: dict | None, target: str) -> dict:
         raise TargetError(
             f"{target} holds no dataset erpgen made", "generate one first (erpgen generate), then extend it"
         )
-    if record["format_version"] != runlog.FORMAT:
-        older = record["format_version"] < runlog.FORMAT
-        raise TargetError(
-            f"the dataset in {target} was made by {'an older' if older else 'a newer'} erpgen "
-            f"(data format {record['format_version']}; this erpgen extends format {runlog.FORMAT})",
-            "generate it again with this erpgen to extend it" if older else "extend it with a newer erpgen",
-        )
+    runlog.check_format(
+        record, target, verb="extends", consequence="its history would not carry on as it began",
+        older_fix="generate it again with this erpgen to extend it",
+    )  # fmt: skip
     return record
 
 

@@ -133,6 +133,19 @@ def record_completion(conn: Connection) -> dict[str, int]:
 
 
 # -- the record of a completed dataset, for `erpgen extend` -------------------------------------------
+def check_format(record: dict, target: str, *, verb: str, consequence: str, older_fix: str) -> None:
+    """TargetError unless the record's data format is this erpgen's: `verb` is what this erpgen does with
+    the format ("extends", "verifies"), `consequence` why another format will not do."""
+    version = record["format_version"]
+    if version != FORMAT:
+        older = version < FORMAT
+        raise TargetError(
+            f"the dataset in {target} was recorded by {'an older' if older else 'a newer'} erpgen "
+            f"(data format {version}; this erpgen {verb} format {FORMAT}): {consequence}",
+            older_fix if older else "upgrade erpgen",
+        )
+
+
 def dataset_record(conn: Connection, where: str) -> dict | None:
     """The latest completed record of the dataset in the connected database (erpgen.extension), None
     when erpgen made none there; {"format_version": 1} when its tables predate format_version."""

@@ -16,6 +16,20 @@ from pathlib import Path
 from erpgen.errors import TargetError
 
 
+def publish(scratch: Path, path: Path) -> None:
+    """Rename a finished scratch file onto `path`, durably: the file's bytes reach the disk before the
+    rename, and the rename before this returns, so a crash leaves the old target or the whole new one."""
+    with open(scratch, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(scratch, path)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 def remove_stale_scratch(directory: str | Path, pattern: str) -> None:
     """Delete scratch files or folders (`pattern` has one `*` standing for a process id) left by runs
     that were killed: their process is gone, so nothing will ever finish or remove them."""

@@ -79,13 +79,10 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
                 ) from None
         if run is None:
             raise TargetError(f"{target} has no completed erpgen load to verify", "run erpgen generate first")
-        if run["format_version"] != runlog.FORMAT:
-            older = run["format_version"] < runlog.FORMAT
-            raise TargetError(
-                f"the load in {target} was recorded by {'an older' if older else 'a newer'} erpgen "
-                f"(data format {run['format_version']}, this erpgen's is {runlog.FORMAT}); digests not comparable",
-                "verify it with the erpgen that made it, or generate it again" if older else "upgrade erpgen",
-            )
+        runlog.check_format(
+            run, target, verb="verifies", consequence="digests not comparable",
+            older_fix="verify it with the erpgen that made it, or generate it again",
+        )  # fmt: skip
         recorded = json.loads(run["content_digest"])
         if not recorded:
             raise TargetError(f"the load in {target} recorded no digest (made before erpgen 0.1's registry)")

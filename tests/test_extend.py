@@ -157,14 +157,14 @@ def test_a_dataset_of_an_older_data_format_is_refused_by_extend_and_verify(tmp_p
     with sqlite3.connect(tmp_path / "erpgen.db") as raw:
         raw.execute("UPDATE erpgen_runs SET format_version = 1")
     before = snapshot(url)
-    assert_one_clean_line(erpgen("extend", "--database-url", url), "made by an older erpgen", "data format 1")
+    assert_one_clean_line(erpgen("extend", "--database-url", url), "recorded by an older erpgen", "data format 1")
     assert_one_clean_line(
         erpgen("verify", "--database-url", url), "recorded by an older erpgen", "not comparable"
     )
     assert snapshot(url) == before
     # a database still at the revision before the format number is older too
     assert erpgen("db", "downgrade", "--revision", "0004", "--database-url", url).code == 0
-    assert_one_clean_line(erpgen("extend", "--database-url", url), "made by an older erpgen")
+    assert_one_clean_line(erpgen("extend", "--database-url", url), "recorded by an older erpgen")
 
 
 def test_a_second_extend_while_one_runs_is_refused(pg_url, mysql_url, tmp_path, erpgen):

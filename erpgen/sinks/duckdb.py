@@ -27,7 +27,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 
 from erpgen.errors import TargetError
 from erpgen.schema import FACT, TABLES
-from erpgen.scratch import remove_stale_scratch
+from erpgen.scratch import publish, remove_stale_scratch
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.names import quote
@@ -88,15 +88,7 @@ class DuckdbSink(DatabaseSink):
     def _finalise(self) -> None:
         if self._fresh:
             # closed: DuckDB has checkpointed its log into the file, so the file alone is the database
-            with open(self._scratch, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(self._scratch, self.path)
-            with contextlib.suppress(OSError):
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+            publish(self._scratch, self.path)
 
     def _discard(self) -> None:
         if self._fresh and not (self.resume and self._scratch.exists() and self._has_checkpoint()):

@@ -21,7 +21,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 
 from erpgen.errors import TargetError
 from erpgen.schema import FACT, FACT_COLUMNS
-from erpgen.scratch import remove_stale_scratch
+from erpgen.scratch import publish, remove_stale_scratch
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, table_columns
@@ -82,15 +82,7 @@ class SqliteSink(DatabaseSink):
 
     def _finalise(self) -> None:
         if self._fresh:
-            with open(self._scratch, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(self._scratch, self.path)
-            with contextlib.suppress(OSError):
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+            publish(self._scratch, self.path)
 
     def _discard(self) -> None:
         if self._fresh and not (self.resume and self._scratch.exists() and self._has_checkpoint()):
