@@ -100,4 +100,3 @@ def _load(cfg, options, sinks: list[Sink], on_progress, lines: list[int]) -> dic
                     f"loading into {', '.join(s.describe() for s in sinks)} failed: {message}", kept
                 ) from None
             raise
-

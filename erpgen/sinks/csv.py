@@ -27,11 +27,10 @@ from sqlalchemy import Date, DateTime, Integer
 
 from erpgen import runlog
 from erpgen.schema import SEED_COLUMNS, erpgen_runs
-from erpgen.scratch import discard, folder_beside, lock_directory
-from erpgen.sinks.base import Batch, ExtendableSink
+from erpgen.sinks.base import Batch
 from erpgen.sinks.encode import IsoDates, fact_lines, table_rows
+from erpgen.sinks.folder import FolderSink
 
-SCRATCH = ".erpgen-*.partial"  # this process's folder; files move out of it at commit
 FILES = {
     "products": "products.csv",
     "customers": "customers.csv",
@@ -41,26 +40,16 @@ FILES = {
 COLUMNS = {**SEED_COLUMNS, "erpgen_runs": tuple(c.name for c in erpgen_runs.columns)}
 
 
-class CsvSink(ExtendableSink):
+class CsvSink(FolderSink):
+    SCRATCH = ".erpgen-*.partial"  # this process's folder; files move out of it at commit
+    KIND, FLAG = "CSV", "--csv-dir"
+
     tables = frozenset(FILES)  # the tables of the seed's CSV export, the files its users expect; the record
 
     def __init__(self, directory: Path, *, append: bool = False):
-        self.directory = directory
-        self.append = append  # `erpgen extend`: rows added at the end of copies of the files
-        self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
-        self.made_directory = False  # whether this run made the directory (begin)
+        super().__init__(directory, append=append)
         self.dates = IsoDates()
         self.written: list[str] = []  # the files of this run in the scratch directory
-        self.lock: int | None = None
-
-    def describe(self) -> str:
-        return f"{self.directory}/ (CSV)"
-
-    def begin(self) -> None:
-        if self.append:
-            self.lock = lock_directory(self.directory, flag="--csv-dir")
-        self.made_directory = not self.directory.exists()
-        self.scratch = folder_beside(self.directory, SCRATCH, what="CSV files", flag="--csv-dir")
 
     def run_record(self) -> dict | None:
         """The latest completed record in erpgen_runs.csv (before begin() too: a file read)."""
@@ -95,17 +84,7 @@ class CsvSink(ExtendableSink):
     def commit(self) -> None:
         for name in self.written:
             os.replace(self.scratch / name, self.directory / name)
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        self._unlock()
-
-    def abort(self) -> None:
-        discard(self.scratch, made_directory=self.made_directory)
-        self._unlock()
-
-    def _unlock(self) -> None:
-        if self.lock is not None:
-            os.close(self.lock)
-            self.lock = None
+        self._committed()
 
 
 def _typed_run(row: dict[str, str]) -> dict:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,11 +32,11 @@ import numpy as np
 from erpgen import runlog
 from erpgen.errors import ConfigError
 from erpgen.schema import FACT, TABLES
-from erpgen.scratch import discard, folder_beside, lock_directory, mirror
-from erpgen.sinks.base import Batch, ExtendableSink
+from erpgen.scratch import mirror
+from erpgen.sinks.base import Batch
+from erpgen.sinks.folder import FolderSink
 
 _BY_NAME = {t.name: t for t in TABLES}
-SCRATCH = ".erpgen-delta-*.partial"
 PARTITION = "year"  # of the fact table: the year of invoice_date
 REWRITTEN = "customer_lifecycle"  # the table an extension overwrites (its later truth), in one commit
 # batches waiting for the writer thread: enough to keep it busy, few enough to bound the memory
@@ -64,26 +63,16 @@ def delta_schema(table):
     return schema.append(pa.field(PARTITION, pa.int32(), nullable=False)) if table is FACT else schema
 
 
-class DeltaSink(ExtendableSink):
+class DeltaSink(FolderSink):
+    SCRATCH = ".erpgen-delta-*.partial"
+    KIND, FLAG = "Delta", "--delta-dir"
+
     def __init__(self, directory: Path, *, append: bool = False):
         _deltalake()  # fail before anything is simulated
-        self.directory = directory
-        self.append = append  # `erpgen extend`: one more commit per table
-        self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
-        self.made_directory = False
+        super().__init__(directory, append=append)
         self.written: set[str] = set()  # the tables this run has put in the scratch folder
         self.new_rows: list = []  # an extension's new customer_lifecycle rows (Arrow), for its overwrite
         self.updates: list[Batch] = []
-        self.lock: int | None = None
-
-    def describe(self) -> str:
-        return f"{self.directory}/ (Delta)"
-
-    def begin(self) -> None:
-        if self.append:
-            self.lock = lock_directory(self.directory, flag="--delta-dir")
-        self.made_directory = not self.directory.exists()
-        self.scratch = folder_beside(self.directory, SCRATCH, what="Delta tables", flag="--delta-dir")
 
     def run_record(self) -> dict | None:
         """The latest completed record in the erpgen_runs table (before begin() too: a read)."""
@@ -147,17 +136,7 @@ class DeltaSink(ExtendableSink):
             elif place.exists():
                 place.unlink()
             os.replace(self.scratch / table.name, place)
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        self._unlock()
-
-    def abort(self) -> None:
-        discard(self.scratch, made_directory=self.made_directory)
-        self._unlock()
-
-    def _unlock(self) -> None:
-        if self.lock is not None:
-            os.close(self.lock)
-            self.lock = None
+        self._committed()
 
 
 class _Kept:

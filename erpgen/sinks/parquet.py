@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,15 +32,13 @@ from sqlalchemy import Table
 from erpgen import runlog
 from erpgen.errors import ConfigError, TargetError
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
-from erpgen.scratch import discard, folder_beside, lock_directory, mirror
+from erpgen.scratch import mirror
 from erpgen.sinks.arrow import arrow_column, arrow_schema, joined, record_batch, with_updates
-from erpgen.sinks.base import Batch, ExtendableSink
+from erpgen.sinks.base import Batch
+from erpgen.sinks.folder import FolderSink
 
 _BY_NAME = {t.name: t for t in TABLES}
 DATASETS = frozenset(t.name for t in CUSTOMER_TABLES)  # the tables written as dataset directories
-# this process's folder; not the CSV sink's name: both may share one directory, and CSV's commit removes
-# its own
-SCRATCH = ".erpgen-parquet-*.partial"
 LOCAL_PART = "part-000000.parquet"  # the local engine's one part per table (and year)
 # rows of one invoice year gathered before they go to its file as a row group: the local engine's batches
 # hold lines of every year, and a row group per batch and year would be small
@@ -57,26 +54,18 @@ def _pyarrow():
     return pyarrow
 
 
-class ParquetSink(ExtendableSink):
+class ParquetSink(FolderSink):
+    # this process's folder; not the CSV sink's name: both may share one directory, and CSV's commit
+    # removes its own
+    SCRATCH = ".erpgen-parquet-*.partial"
+    KIND, FLAG = "Parquet", "--parquet-dir"
+
     def __init__(self, directory: Path, *, append: bool = False):
         _pyarrow()  # fail before anything is simulated
-        self.directory = directory
-        self.append = append  # `erpgen extend`: new part files beside the old ones
-        self.scratch = directory / SCRATCH.replace("*", str(os.getpid()))
-        self.made_directory = False  # whether this run made the directory (begin)
+        super().__init__(directory, append=append)
         self.written: set[str] = set()  # the tables this run has put in the scratch folder
         self.part = LOCAL_PART  # the name of the part files this run adds
         self.updates: dict[str, list[Batch]] = {}
-        self.lock: int | None = None
-
-    def describe(self) -> str:
-        return f"{self.directory}/ (Parquet)"
-
-    def begin(self) -> None:
-        if self.append:
-            self.lock = lock_directory(self.directory, flag="--parquet-dir")
-        self.made_directory = not self.directory.exists()
-        self.scratch = folder_beside(self.directory, SCRATCH, what="Parquet files", flag="--parquet-dir")
 
     def parallel_writer(self) -> PartWriter:
         """--engine dask: each table keyed by customer as a dataset written by the workers, a file per block
@@ -171,17 +160,7 @@ class ParquetSink(ExtendableSink):
                 else:
                     old.unlink(missing_ok=True)
             os.replace(self.scratch / name, self.directory / name)
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        self._unlock()
-
-    def abort(self) -> None:
-        discard(self.scratch, made_directory=self.made_directory)
-        self._unlock()
-
-    def _unlock(self) -> None:
-        if self.lock is not None:
-            os.close(self.lock)
-            self.lock = None
+        self._committed()
 
 
 def _update_part(table: Table, part: Path, update: Batch) -> None:
