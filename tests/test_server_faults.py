@@ -110,11 +110,11 @@ def _fault_under(proc, server, fault: str, settle: float = 0) -> str:
 def test_the_server_going_mid_extend(server, fault, tmp_path):
     """`erpgen extend` is one transaction too: the dataset stays as it was, and the same command carries on."""
     url = server.create(f"erpgen_extend_{fault[0]}")
-    made = subprocess.run([*start_command(), "--database-url", url, "--n-customers", "20000", "--date-from",
+    made = subprocess.run([*start_command(), "--database-url", url, "--n-customers", "5000", "--date-from",
                            "2020-01-01", "--date-till", "2021-12-31", "-q"], capture_output=True, text=True)  # fmt: skip
     assert made.returncode == 0, made.stderr
     before = digests(url)
-    extend = ["--database-url", url, "--till", "2025-12-31"]
+    extend = ["--database-url", url, "--till", "2022-12-31"]
     proc = start(*extend, cwd=tmp_path, command="extend")
     err = _fault_under(proc, server, fault)  # its new customers are written, in its transaction
     assert err.strip().splitlines()[-1].startswith("erpgen: error: ") and "Traceback" not in err, err
