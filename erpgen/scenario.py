@@ -85,6 +85,9 @@ class Lifecycle:
     p_dormant: float = 0.04  # chance, after a purchase, of a dormant spell
     dormant_median_days: float = 300.0
     yearly_loss: float = 0.30  # chance a repeat customer decides to leave within a year (calibrated)
+    # spread of that chance across customers (lognormal sigma): 0, all alike; wider, more leave soon
+    # and more stay for years, so a customer who has kept buying is likelier to go on
+    loss_sigma: float = 0.0
     b2b_loss_factor: float = 0.4  # B2B customers leave at this fraction of the consumer rate
 
 
@@ -329,6 +332,7 @@ LIFECYCLE_RANGES = {
     "consumption_sigma": (0, 3),
     "b2b_period_days": (1, 3650),
     "dormant_median_days": (0, 3650),
+    "loss_sigma": (0, 4),
 }
 SEASONALITY_RANGES = {
     "acquisition_growth_per_year": (-0.9, 10), "price_increase_per_year": (-0.25, 0.25),

@@ -41,6 +41,9 @@ class Measures:
     gap_p25: float | None
     gap_p75: float | None
     long_gap_share: float | None  # of repeat buyers, those with a gap over LONG_GAP_DAYS
+    # how a customer's purchase days in the range's first half foretell those in its second half (the
+    # correlation, over the customers who first bought in the first half)
+    persistence: float | None
     top20_share: float  # of net revenue, by the top 20 % of customers
     order_value_mean: float
     order_value_median: float
@@ -104,6 +107,7 @@ class Measures:
             ("days between purchases: quartiles", "-" if self.gap_p25 is None else
              f"{self.gap_p25:.0f} .. {self.gap_p75:.0f}"),
             (f"repeat buyers with a gap over {LONG_GAP_DAYS} days", pct(self.long_gap_share)),
+            ("purchase days, first half vs second: correlation", num(self.persistence)),
             ("revenue share of the top 20 % of customers", pct(self.top20_share)),
             ("order value: mean", cash(self.order_value_mean)),
             ("order value: median", cash(self.order_value_median)),
@@ -169,6 +173,7 @@ def measure(h: History) -> Measures:
         gap_p25=float(np.percentile(gaps, 25)) if len(gaps) else None,
         gap_p75=float(np.percentile(gaps, 75)) if len(gaps) else None,
         long_gap_share=long_share,
+        persistence=_persistence(o.customer, o.day, first_day, last_day),
         top20_share=_top_share(revenue, 0.2),
         order_value_mean=float(o.value.mean()) if n_orders else 0.0,
         order_value_median=float(np.median(o.value)) if n_orders else 0.0,
@@ -255,6 +260,21 @@ def _gaps(cust: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, float | None]:
         return gaps, None
     long = np.unique(c[1:][same][gaps > LONG_GAP_DAYS])
     return gaps, len(long) / len(repeat)
+
+
+def _persistence(customer: np.ndarray, day: np.ndarray, first_day: int, last_day: int) -> float | None:
+    """The correlation, across the customers who first bought in the range's first half, of their
+    purchase days in the first half and in the second. None when the halves cannot show it."""
+    days = np.unique(customer * 1_000_000 + (day - first_day))
+    c, d = days // 1_000_000, days % 1_000_000
+    mid = (last_day - first_day + 1) // 2
+    ids, row = np.unique(c, return_inverse=True)
+    early = np.bincount(row[d < mid], minlength=len(ids))
+    late = np.bincount(row[d >= mid], minlength=len(ids))
+    late, early = late[early > 0], early[early > 0]
+    if len(early) < 30 or early.std() == 0 or late.std() == 0:
+        return None
+    return float(np.corrcoef(early, late)[0, 1])
 
 
 def _top_share(revenue: np.ndarray, top: float) -> float:

@@ -17,7 +17,7 @@ from erpgen.simulation.model import Model
 
 # b-values of the KNOBS stream
 _K_NTH, _K_DEVICE, _K_REFILL, _K_ACC, _K_SPARE, _K_SEGMENT, _K_RATE, _K_TREND, _K_CONS, _K_PERIOD = range(10)
-_K_QTY, _K_DISCOUNT, _K_STORE, _K_LOST, _K_FIRST = range(10, 15)
+_K_QTY, _K_DISCOUNT, _K_STORE, _K_LOST, _K_FIRST, _K_LOSS_SPREAD = range(10, 16)
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ def buying_rhythm(model: Model, customers: CustomerTraits, draws: Draws) -> Buyi
     # The lost decision: a daily hazard from the yearly loss, counted from the first purchase.
     hazard = model.rates.daily_loss_hazard(lc)
     hazard = np.where(customers.segment == B2B, hazard * lc.b2b_loss_factor, hazard)
+    if lc.loss_sigma > 0:  # no draw without a spread: the scenarios without one keep their histories
+        hazard = hazard * np.exp(lc.loss_sigma * normal(_K_LOSS_SPREAD))
     lost_after = draws.geometric_failures(np.minimum(hazard, 1.0), Stream.KNOBS, ids, 0, _K_LOST)
     first_delay = draws.geometric_failures(
         np.full(len(ids), 1.0 / (1.0 + lc.first_purchase_delay_days)), Stream.KNOBS, ids, 0, _K_FIRST
