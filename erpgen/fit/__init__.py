@@ -55,13 +55,17 @@ class Comparison:
         return head + "\n" + _side_by_side(self.real_rows, self.twin_rows, "real", "twin")
 
 
+WIDE = 26  # characters of the widest value that sets its column's width
+
+
 def _side_by_side(left: list[tuple[str, str]], right: list[tuple[str, str]], a: str, b: str) -> str:
     rights = dict(right)
     names = [name for name, _ in left] + [name for name, _ in right if name not in dict(left)]
     lefts = dict(left)
     w0 = max(len(n) for n in names)
-    w1 = max(len(a), *(len(v) for v in lefts.values()))
-    w2 = max(len(b), *(len(v) for v in rights.values()))
+    # a long value (twelve months of seasonality) overflows its row rather than widen every row to it
+    w1 = max(len(a), *(len(v) for v in lefts.values() if len(v) <= WIDE))
+    w2 = max(len(b), *(len(v) for v in rights.values() if len(v) <= WIDE))
     out = [f"  {'':<{w0}}  {a:>{w1}}  {b:>{w2}}"]
     out += [f"  {n:<{w0}}  {lefts.get(n, '-'):>{w1}}  {rights.get(n, '-'):>{w2}}" for n in names]
     return "\n".join(out)
