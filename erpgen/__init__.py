@@ -217,11 +217,21 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
     return run(database_url=database_url, scenario=scenario)
 
 
-def verify(*, database_url: str | None = None) -> VerifyResult:
+def verify(
+    *,
+    database_url: str | None = None,
+    csv_dir: str | os.PathLike | None = None,
+    parquet_dir: str | os.PathLike | None = None,
+    delta_dir: str | os.PathLike | None = None,
+) -> VerifyResult:
     """Recompute the content digest of a loaded database and compare it with the one its load recorded:
     `erpgen verify`.
 
     database_url   same as --database-url (None: sqlite:///erpgen.db here)
+    csv_dir        same as --csv-dir: verify the CSV export there instead (its row counts: the files keep
+                   only some columns, the record's digests cover them all)
+    parquet_dir    same as --parquet-dir: verify the Parquet export there instead
+    delta_dir      same as --delta-dir: verify the Delta tables there instead
 
     Returns a VerifyResult: .ok, .differing (the tables that changed), the recorded and actual digests
     per table, and the load's seed, scenario and time. Raises TargetError when there is nothing to
@@ -229,7 +239,7 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
     """
     from erpgen.verification import verify as run
 
-    return run(database_url=database_url)
+    return run(database_url=database_url, csv_dir=csv_dir, parquet_dir=parquet_dir, delta_dir=delta_dir)
 
 
 def report(

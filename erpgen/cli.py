@@ -303,11 +303,30 @@ def validate(database_url: str, scenario: str | None) -> None:
         raise SystemExit(1)
 
 
+def _one_target(ctx: click.Context, verb: str, database_url: str, directories: dict) -> str | None:
+    """The database URL, or None when an export directory is the target (DATABASE_URL then does not count;
+    a --database-url given beside a directory is an error)."""
+    if not any(directories.values()):
+        return database_url
+    if ctx.get_parameter_source("database_url") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"{verb} takes one target at a time: a --database-url or a directory")
+    return None
+
+
 @cli.command()
 @_url_option
-def verify(database_url: str) -> None:
-    """Recompute the content digest of a loaded database and compare it with the one its load recorded."""
-    result = erpgen.verify(database_url=database_url)
+@click.option("--csv-dir", default=None, help="Verify the CSV export in this directory (its row counts).")
+@click.option("--parquet-dir", default=None, help="Verify the Parquet export in this directory.")
+@click.option("--delta-dir", default=None, help="Verify the Delta tables in this directory.")
+@click.pass_context
+def verify(
+    ctx: click.Context, database_url: str, csv_dir: str | None, parquet_dir: str | None, delta_dir: str | None
+) -> None:
+    """Recompute the content digest of a loaded database (or export) and compare it with the one its load
+    recorded."""
+    directories = {"csv_dir": csv_dir, "parquet_dir": parquet_dir, "delta_dir": delta_dir}
+    database_url = _one_target(ctx, "verify", database_url, directories)  # type: ignore[assignment]
+    result = erpgen.verify(database_url=database_url, **directories)
     click.echo(result.render())
     if not result.ok:
         raise SystemExit(1)
@@ -350,10 +369,7 @@ def extend(
     the scenario, seed and parameters it was made with. One transaction; earlier rows are kept as they
     are, but for the lifecycle truth learnt later (customer_lifecycle's first_purchase_on and lost_on)."""
     directories = {"csv_dir": csv_dir, "parquet_dir": parquet_dir, "delta_dir": delta_dir}
-    if any(directories.values()):
-        if ctx.get_parameter_source("database_url") is click.core.ParameterSource.COMMANDLINE:
-            raise click.UsageError("extend carries on one target at a time: a --database-url or a directory")
-        database_url = None  # type: ignore[assignment]  # the directory is the target, not DATABASE_URL
+    database_url = _one_target(ctx, "extend", database_url, directories)  # type: ignore[assignment]
     progress = None if quiet else _Progress()
     summary = erpgen.extend(database_url=database_url, till=till, on_progress=progress, **directories)
     if progress is not None:

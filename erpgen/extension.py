@@ -107,12 +107,12 @@ def extend(
     from erpgen import space, urls
     from erpgen.database import connect, describe_db_error, is_disk_full, is_driver_error
     from erpgen.engines.local import LocalBlocks
-    from erpgen.sinks import database_sink
+    from erpgen.sinks import database_sink, export_sink
 
     day = parse_date(dt.datetime.now(dt.UTC).date() if till is None else till, "--till")
     started, clock = runlog.now(), time.perf_counter()
     url = None
-    sink = _export_sink(csv_dir=csv_dir, parquet_dir=parquet_dir, delta_dir=delta_dir)
+    sink = export_sink("extend", csv_dir=csv_dir, parquet_dir=parquet_dir, delta_dir=delta_dir)
     if sink is not None:  # files: the record is read without a connection for a forked engine to inherit
         target = sink.describe()
         try:
@@ -185,23 +185,6 @@ def extend(
             raise
     summary.seconds = time.perf_counter() - clock
     return summary
-
-
-def _export_sink(**directories: str | os.PathLike | None):
-    """The sink of the one export directory given (extending it, append=True), None when none is."""
-    from erpgen import sinks
-
-    given = {flag: d for flag, d in directories.items() if d}
-    if len(given) > 1:
-        raise ConfigError(
-            "extend carries on one target at a time: " + ", ".join(f"--{f.replace('_', '-')}" for f in given),
-            "run it once per directory",
-        )
-    if not given:
-        return None
-    ((flag, directory),) = given.items()
-    make = {"csv_dir": sinks.csv_sink, "parquet_dir": sinks.parquet_sink, "delta_dir": sinks.delta_sink}
-    return make[flag](directory, append=True)
 
 
 def _usable(record: dict | None, target: str) -> dict:

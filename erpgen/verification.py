@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 
 
@@ -22,6 +23,7 @@ class VerifyResult:
     loaded_at: dt.datetime | None
     recorded: dict[str, str]
     actual: dict[str, str]
+    checked: str = "digest"  # what recorded and actual hold: content digests, or row counts (CSV)
 
     @property
     def differing(self) -> list[str]:
@@ -42,18 +44,31 @@ class VerifyResult:
         for table in sorted(set(self.recorded) | set(self.actual)):
             state = "DIFF" if table in bad else "ok  "
             lines.append(f"  {state}  {table:<20} {self.actual.get(table, '-')[:16]}")
-        lines.append(
+        what = (
             "content matches the recorded digest"
-            if not bad
-            else f"{len(bad)} table(s) differ from the recorded digest"
+            if self.checked == "digest"
+            else "row counts match the record"
         )
+        lines.append(what if not bad else f"{len(bad)} table(s) differ from the recorded {self.checked}")
         return "\n".join(lines)
 
 
-def verify(*, database_url: str | None = None) -> VerifyResult:
-    """Recompute the content digest of the database at `database_url` (default sqlite:///erpgen.db) and
-    compare it with the one its load recorded. Raises TargetError when there is nothing to verify: no
-    such file, no completed erpgen load, or a load that recorded no digest."""
+def verify(
+    *,
+    database_url: str | None = None,
+    csv_dir: str | os.PathLike | None = None,
+    parquet_dir: str | os.PathLike | None = None,
+    delta_dir: str | os.PathLike | None = None,
+) -> VerifyResult:
+    """Recompute the content digest of the database at `database_url` (default sqlite:///erpgen.db), or of
+    the one export directory given instead, and compare it with the one its run recorded (a CSV export:
+    its row counts). Raises TargetError when there is nothing to verify: no such file, no completed erpgen
+    load, or a load that recorded no digest."""
+    from erpgen.sinks import export_sink
+
+    sink = export_sink("verify", csv_dir=csv_dir, parquet_dir=parquet_dir, delta_dir=delta_dir)
+    if sink is not None:
+        return _verify_files(sink)
     from sqlalchemy import inspect
     from sqlalchemy.exc import DBAPIError
 
@@ -95,4 +110,33 @@ def verify(*, database_url: str | None = None) -> VerifyResult:
         loaded_at=run["loaded_at"],
         recorded=recorded,
         actual=actual,
+    )
+
+
+def _verify_files(sink) -> VerifyResult:
+    """verify() of an export directory: its run record read from the files, its tables recomputed."""
+    from erpgen import runlog
+    from erpgen.errors import TargetError
+    from erpgen.sinks.csv import CsvSink
+
+    target = sink.describe()
+    try:
+        run = sink.run_record()
+        if run is None:
+            raise TargetError(f"{target} has no completed erpgen run to verify", "run erpgen generate first")
+        runlog.check_format(
+            run, target, verb="verifies", consequence="digests not comparable",
+            older_fix="verify it with the erpgen that made it, or generate it again",
+        )  # fmt: skip
+        recorded, actual = sink.recomputed(run)
+    except (OSError, ValueError) as exc:  # a file gone or not the shape erpgen wrote
+        raise TargetError(f"cannot read {target}: {exc}", "generate the export again") from None
+    return VerifyResult(
+        target=target,
+        seed=run["seed"],
+        scenario=run["scenario"],
+        loaded_at=run["loaded_at"],
+        recorded=recorded,
+        actual=actual,
+        checked="row count" if isinstance(sink, CsvSink) else "digest",
     )

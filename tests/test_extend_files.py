@@ -121,6 +121,9 @@ def test_two_steps_give_sqlites_one_step_and_keep_what_was_written(kind, made, t
         record = _record(kind, args)
         assert record["run_id"] == 3 and str(record["covers_till"]) == END
         assert json.loads(record["content_digest"]) == digests(reference)
+        r = erpgen("verify", *args)
+        match = "row counts match the record" if kind == "csv" else "content matches the recorded digest"
+        assert r.code == 0 and match in r.out, r
     after = _state(kind, args)
     # nothing written before is rewritten, but for the truth learnt later and the record
     rewritten = {
@@ -192,3 +195,34 @@ def test_a_killed_extend_leaves_the_files_as_they_were(kind, larger, tmp_path, e
         assert json.loads(_record(kind, args)["content_digest"]) == _digests(kind, args)
     elif kind == "duckdb":
         assert erpgen("verify", *args).code == 0
+
+
+def _tamper(kind: str, folder: Path) -> str:
+    """Change one table of an export as another program would: the table changed."""
+    if kind == "csv":
+        path = folder / "sales_transactions.csv"
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[:-1]))  # one line fewer
+        return "sales_transactions"
+    if kind == "parquet":
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        path = folder / "products.parquet"
+        data = pq.read_table(path)
+        pq.write_table(data.filter(pc.field("product_id") != data["product_id"][0]), path)
+        return "products"
+    from deltalake import DeltaTable
+
+    DeltaTable(str(folder / "stores")).delete("store_id = 101")  # a commit of its own, as a reader sees it
+    return "stores"
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "delta"])
+def test_verify_names_the_table_another_program_changed(kind, made, tmp_path, erpgen):
+    args = _copy(made, kind, tmp_path)
+    assert erpgen("verify", *args).code == 0
+    table = _tamper(kind, Path(args[1]))
+    r = erpgen("verify", *args)
+    assert r.code == 1 and "1 table(s) differ" in r.out, r
+    assert [line.split()[1] for line in r.out.splitlines() if line.strip().startswith("DIFF")] == [table], r

@@ -73,3 +73,21 @@ def delta_sink(directory: str | Path, *, append: bool = False) -> Sink:
 
 
 __all__ = ["Sink", "sinks_for", "database_sink", "csv_sink", "parquet_sink", "delta_sink"]
+
+
+def export_sink(verb: str, **directories: str | Path | None) -> Sink | None:
+    """The sink of the one export directory given (csv_dir, parquet_dir, delta_dir; append=True: its files
+    carry on), None when none is. `verb` ("extend", "verify") names the command in the error of two."""
+    from erpgen.errors import ConfigError
+
+    given = {flag: d for flag, d in directories.items() if d}
+    if len(given) > 1:
+        raise ConfigError(
+            f"{verb} takes one target at a time: " + ", ".join(f"--{f.replace('_', '-')}" for f in given),
+            "run it once per directory",
+        )
+    if not given:
+        return None
+    ((flag, directory),) = given.items()
+    make = {"csv_dir": csv_sink, "parquet_dir": parquet_sink, "delta_dir": delta_sink}
+    return make[flag](directory, append=True)

@@ -82,6 +82,11 @@ class DeltaSink(FolderSink):
             return None
         return runlog.latest_of(deltalake.DeltaTable(str(path)).to_pyarrow_table().to_pylist())
 
+    def content_digests(self) -> dict[str, str]:
+        from erpgen.digest import delta_digests
+
+        return delta_digests(self.directory)
+
     def update_rows(self, table: str, batch: Batch) -> None:
         """Kept until commit, when customer_lifecycle's overwrite commit carries them."""
         assert table == REWRITTEN, table

@@ -4,6 +4,7 @@ export; and, for `erpgen extend`, a lock on the directory, so that a second exte
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -36,6 +37,14 @@ class FolderSink(ExtendableSink):
     def abort(self) -> None:
         discard(self.scratch, made_directory=self.made_directory)
         self._unlock()
+
+    def recomputed(self, record: dict) -> tuple[dict[str, str], dict[str, str]]:
+        """`erpgen verify`: what the run record says of each table, and the same recomputed from the files
+        (content digests, erpgen.digest)."""
+        return json.loads(record["content_digest"]), self.content_digests()
+
+    def content_digests(self) -> dict[str, str]:
+        raise NotImplementedError
 
     def _committed(self) -> None:
         """After the files have moved into place: the scratch folder goes, the lock is let go."""

@@ -95,6 +95,11 @@ class ParquetSink(FolderSink):
             self.part = f"part-run{record['run_id'] + 1:06d}.parquet"
         return record
 
+    def content_digests(self) -> dict[str, str]:
+        from erpgen.digest import parquet_digests
+
+        return parquet_digests(self.directory)
+
     def update_rows(self, table: str, batch: Batch) -> None:
         """Kept until commit: the parts they touch are written again once, with every update."""
         self.updates.setdefault(table, []).append(batch)
