@@ -7,12 +7,14 @@ three figures erpgen calibrates (one-time buyers, yearly retention, orders per a
 become its targets, so that `erpgen generate` meets them as it meets any scenario's (erpgen.calibrate).
 
 What no single knob sets is the shape of buying: how unequal customers are (the top 20 %'s share of
-revenue, the 90th percentile of orders per buyer), how long the gaps between purchases are, and how many
+revenue, the 90th percentile of orders per buyer), how long the gaps between purchases are, how many
 repeat buyers stay away for half a year, how much a customer's buying in the range's first half foretells
-its second. Those come from a small search: for a few settings of the spread of purchase rates
-(lifecycle.rate_sigma) and of dormant spells (p_dormant, dormant_median_days), erpgen calibrates the
-targets on a pilot, simulates it, measures it with the same code as the source, and keeps the setting
-closest to the source.
+its second, and how many of the heaviest buyers of the first half buy nothing in the second. Those come
+from a small search: for a few settings of the spread of purchase rates (lifecycle.rate_sigma), of dormant
+spells (p_dormant, dormant_median_days), of the chance of leaving across customers (loss_sigma: where it
+is wide, heavy buyers stay, which dormancy alone does not make them do) and of basket sizes, erpgen
+calibrates the targets on a pilot, simulates it, measures it with the same code as the source, and keeps
+the setting closest to the source, skipping those whose targets calibration cannot meet.
 """
 
 from __future__ import annotations
