@@ -21,6 +21,7 @@ from erpgen.fit.source import History
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LONG_GAP_DAYS = 180
+HEAVY_SHARE = 0.1  # heavy_lapse: the heaviest this share of the first half's buyers
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Measures:
     # how a customer's purchase days in the range's first half foretell those in its second half (the
     # correlation, over the customers who first bought in the first half)
     persistence: float | None
+    # of the heaviest HEAVY_SHARE of those customers (by purchase days in the first half), the share with
+    # none in the second: where customers differ in how soon they leave, heavy buyers stay
+    heavy_lapse: float | None
     top20_share: float  # of net revenue, by the top 20 % of customers
     order_value_mean: float
     order_value_median: float
@@ -108,6 +112,8 @@ class Measures:
              f"{self.gap_p25:.0f} .. {self.gap_p75:.0f}"),
             (f"repeat buyers with a gap over {LONG_GAP_DAYS} days", pct(self.long_gap_share)),
             ("purchase days, first half vs second: correlation", num(self.persistence)),
+            (f"heaviest {100 * HEAVY_SHARE:.0f} % of first-half buyers: none in the second half",
+             pct(self.heavy_lapse)),
             ("revenue share of the top 20 % of customers", pct(self.top20_share)),
             ("order value: mean", cash(self.order_value_mean)),
             ("order value: median", cash(self.order_value_median)),
@@ -158,6 +164,7 @@ def measure(h: History) -> Measures:
     unit_price = unit_price[np.isfinite(unit_price) & (unit_price > 0)]
     channel = _by_channel(h, o, sale)
     month_index = _month_index(o, first_day, last_day)
+    halves = _halves(o.customer, o.day, first_day, last_day)
     return Measures(
         customers=len(buyers),
         orders=n_orders,
@@ -173,7 +180,8 @@ def measure(h: History) -> Measures:
         gap_p25=float(np.percentile(gaps, 25)) if len(gaps) else None,
         gap_p75=float(np.percentile(gaps, 75)) if len(gaps) else None,
         long_gap_share=long_share,
-        persistence=_persistence(o.customer, o.day, first_day, last_day),
+        persistence=_persistence(*halves),
+        heavy_lapse=_heavy_lapse(*halves),
         top20_share=_top_share(revenue, 0.2),
         order_value_mean=float(o.value.mean()) if n_orders else 0.0,
         order_value_median=float(np.median(o.value)) if n_orders else 0.0,
@@ -262,19 +270,40 @@ def _gaps(cust: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, float | None]:
     return gaps, len(long) / len(repeat)
 
 
-def _persistence(customer: np.ndarray, day: np.ndarray, first_day: int, last_day: int) -> float | None:
-    """The correlation, across the customers who first bought in the range's first half, of their
-    purchase days in the first half and in the second. None when the halves cannot show it."""
+def _halves(
+    customer: np.ndarray, day: np.ndarray, first_day: int, last_day: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Purchase days in the range's first half and in its second, of each customer who first bought in
+    the first half."""
     days = np.unique(customer * 1_000_000 + (day - first_day))
     c, d = days // 1_000_000, days % 1_000_000
     mid = (last_day - first_day + 1) // 2
     ids, row = np.unique(c, return_inverse=True)
     early = np.bincount(row[d < mid], minlength=len(ids))
     late = np.bincount(row[d >= mid], minlength=len(ids))
-    late, early = late[early > 0], early[early > 0]
+    return early[early > 0], late[early > 0]
+
+
+def _persistence(early: np.ndarray, late: np.ndarray) -> float | None:
+    """The correlation of the customers' purchase days in the first half and in the second. None when
+    the halves cannot show it."""
     if len(early) < 30 or early.std() == 0 or late.std() == 0:
         return None
     return float(np.corrcoef(early, late)[0, 1])
+
+
+def _heavy_lapse(early: np.ndarray, late: np.ndarray) -> float | None:
+    """Of the heaviest HEAVY_SHARE of the customers by purchase days in the first half, the share with
+    none in the second. Customers tied at the cut count in part, as a random draw among them would, so
+    that the figure moves smoothly and two histories are compared on the same share of customers."""
+    heavy = HEAVY_SHARE * len(early)
+    if heavy < 10 or early.max() < 2:
+        return None
+    cut = np.sort(early)[::-1][math.ceil(heavy) - 1]
+    above, at = early > cut, early == cut
+    part = (heavy - above.sum()) / at.sum()
+    lapsed = (late[above] == 0).sum() + part * (late[at] == 0).sum()
+    return float(lapsed / heavy)
 
 
 def _top_share(revenue: np.ndarray, top: float) -> float:

@@ -7,12 +7,14 @@ three figures erpgen calibrates (one-time buyers, yearly retention, orders per a
 become its targets, so that `erpgen generate` meets them as it meets any scenario's (erpgen.calibrate).
 
 What no single knob sets is the shape of buying: how unequal customers are (the top 20 %'s share of
-revenue, the 90th percentile of orders per buyer), how long the gaps between purchases are, and how many
+revenue, the 90th percentile of orders per buyer), how long the gaps between purchases are, how many
 repeat buyers stay away for half a year, how much a customer's buying in the range's first half foretells
-its second. Those come from a small search: for a few settings of the spread of purchase rates
-(lifecycle.rate_sigma) and of dormant spells (p_dormant, dormant_median_days), erpgen calibrates the
-targets on a pilot, simulates it, measures it with the same code as the source, and keeps the setting
-closest to the source.
+its second, and how many of the heaviest buyers of the first half buy nothing in the second. Those come
+from a small search: for a few settings of the spread of purchase rates (lifecycle.rate_sigma), of dormant
+spells (p_dormant, dormant_median_days), of the chance of leaving across customers (loss_sigma: where it
+is wide, heavy buyers stay, which dormancy alone does not make them do) and of basket sizes, erpgen
+calibrates the targets on a pilot, simulates it, measures it with the same code as the source, and keeps
+the setting closest to the source, skipping those whose targets calibration cannot meet.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from erpgen.scenario import (
 DEFAULT_PRODUCTS = 200  # a source without a product column: a catalog this size carries its price spread
 SEARCH_CUSTOMERS = 4000  # the pilot of the shape search; the same customers for every setting tried
 CHECK_CUSTOMERS = 30_000  # the twin at (up to) this size checks the calibrated figures once
+INFEASIBLE = 1e6  # added to the distance of a setting whose targets calibration cannot meet
 # (rate_sigma, p_dormant, dormant_median_days): the settings the search tries, coarse, then around the best
 RATE_SIGMAS = (0.3, 0.6, 0.9, 1.2, 1.5)
 BASKET_SIGMAS = (0.3, 0.5, 0.7, 0.9)  # the spread of basket sizes across customers (bulk lines only)
@@ -50,12 +53,8 @@ DORMANCY = (
     (0.0, 120.0), (0.01, 200.0), (0.02, 200.0), (0.04, 200.0), (0.08, 200.0), (0.08, 360.0), (0.15, 240.0)
 )  # fmt: skip
 # the spread of the lost decision across customers (lifecycle.loss_sigma), as the buy-till-you-die models
-# have it: one alike for all leaves a customer's purchases in one half of the range foretelling too little
-# of the other. The search cannot tell it apart from dormancy by the figures it reads; this value makes
-# BG/NBD, fitted on CDNOW's first half, predict its twin as it predicts CDNOW (README, "Proof on CDNOW").
-# So wide a spread loses some customers the day after their first purchase: where the one-time buyers the
-# source shows leave no room for them, a narrower one
-LOSS_SIGMAS = (2.5, 1.25, 0.0)
+# have it; the heavy buyers' lapse (Measures.heavy_lapse) shows it, where dormancy alone cannot
+LOSS_SIGMAS = (0.0, 1.0, 2.0, 3.0)
 # a locale for the country codes sources use most; other countries are folded into the first one
 LOCALES = {
     "US": "en_US", "GB": "en_GB", "UK": "en_GB", "IE": "en_IE", "AU": "en_AU", "CA": "en_CA", "NZ": "en_NZ",
@@ -104,7 +103,6 @@ def fit_twin(h: History, *, seed: int = 42, name: str = "twin", search: bool = T
     notes: list[str] = []
     scenario = _mapped(m, h, name, notes)
     if search:
-        scenario = _loss_spread(scenario, seed)
         scenario, pilot = _search(scenario, m, seed)
         scenario, pilot = _retargeted(scenario, m, seed)
     else:
@@ -347,42 +345,36 @@ def _peak_months(h: History) -> tuple[tuple[int, ...], float]:
     return tuple(sorted(int(t) + 1 for t in top)), index
 
 
-def _loss_spread(scenario: Scenario, seed: int) -> Scenario:
-    """The scenario with the widest of LOSS_SIGMAS whose targets calibration meets."""
-    from erpgen.calibrate import calibrate
-    from erpgen.config import make_config
-    from erpgen.masters import catalog_for
-
-    for sigma in LOSS_SIGMAS:
-        trial = dataclasses.replace(
-            scenario, lifecycle=dataclasses.replace(scenario.lifecycle, loss_sigma=sigma)
-        )
-        cfg = make_config(scenario=trial, seed=seed)
-        if not calibrate(cfg, catalog_for(cfg)).shortfalls:
-            return trial
-    return trial
-
-
 # -- the shape search ---------------------------------------------------------------------------
 def _search(scenario: Scenario, m: Measures, seed: int) -> tuple[Scenario, Measures]:
     tried: dict[tuple[float, ...], tuple[float, Measures]] = {}
 
     def score(*key: float) -> float:
         if key not in tried:
-            pilot = _pilot_measures(_with_shape(scenario, *key), seed)
-            tried[key] = (_distance(pilot, m), pilot)
+            pilot, met = _pilot(_with_shape(scenario, *key), seed)
+            # a setting whose targets calibration cannot meet `erpgen generate` would refuse: it loses to
+            # every one it meets, and the closest of them still wins where none does
+            tried[key] = (_distance(pilot, m) + (0.0 if met else INFEASIBLE), pilot)
         return tried[key][0]
 
-    # the spread of rates first (it sets concentration), then dormancy (the long gaps), then the spread
-    # of basket sizes (the rest of the concentration), then rates again
+    # the spread of rates first (it sets concentration), then the spread of the lost decision (the heavy
+    # buyers' lapse) with the rates' neighbours, as it moves concentration too; then dormancy (the long
+    # gaps, persistence), the lost decision again, the spread of basket sizes (the rest of the
+    # concentration), then rates again
     dormancy, basket = DORMANCY[1], 0.5
-    sigma = min(RATE_SIGMAS, key=lambda s: score(s, *dormancy, basket))
-    dormancy = min(DORMANCY, key=lambda d: score(sigma, *d, basket))
+    sigma = min(RATE_SIGMAS, key=lambda s: score(s, *dormancy, basket, LOSS_SIGMAS[0]))
+    at = RATE_SIGMAS.index(sigma)
+    sigma, loss = min(
+        ((s, x) for x in LOSS_SIGMAS for s in RATE_SIGMAS[max(0, at - 1) : at + 2]),
+        key=lambda k: score(k[0], *dormancy, basket, k[1]),
+    )
+    dormancy = min(DORMANCY, key=lambda d: score(sigma, *d, basket, loss))
+    loss = min(LOSS_SIGMAS, key=lambda x: score(sigma, *dormancy, basket, x))
     if any(c.quantity_median > 1 for c in scenario.channels.values()):
-        basket = min(BASKET_SIGMAS, key=lambda b: score(sigma, *dormancy, b))
+        basket = min(BASKET_SIGMAS, key=lambda b: score(sigma, *dormancy, b, loss))
     near = sorted({max(0.1, sigma - 0.15), sigma, sigma + 0.15})
-    sigma = min(near, key=lambda s: score(s, *dormancy, basket))
-    key = (sigma, *dormancy, basket)
+    sigma = min(near, key=lambda s: score(s, *dormancy, basket, loss))
+    key = (sigma, *dormancy, basket, loss)
     return _with_shape(scenario, *key), tried[key][1]
 
 
@@ -411,11 +403,12 @@ def _retargeted(scenario: Scenario, m: Measures, seed: int) -> tuple[Scenario, M
 
 
 def _with_shape(
-    scenario: Scenario, sigma: float, p_dormant: float, dormant_days: float, basket: float
+    scenario: Scenario, sigma: float, p_dormant: float, dormant_days: float, basket: float, loss: float
 ) -> Scenario:
     lc = dataclasses.replace(
-        scenario.lifecycle, rate_sigma=sigma, p_dormant=p_dormant, dormant_median_days=dormant_days
-    )
+        scenario.lifecycle, rate_sigma=sigma, p_dormant=p_dormant, dormant_median_days=dormant_days,
+        loss_sigma=loss,
+    )  # fmt: skip
     # a wider spread of a lognormal raises its mean: the median moves down to keep the units per line
     channels = {
         k: dataclasses.replace(
@@ -437,6 +430,7 @@ def _distance(twin: Measures, real: Measures) -> float:
         (twin.gap_median, real.gap_median, 1.0),
         (twin.long_gap_share, real.long_gap_share, 1.0),
         (twin.persistence, real.persistence, 1.0),
+        (twin.heavy_lapse, real.heavy_lapse, 1.0),
         (twin.one_time_share, real.one_time_share, 1.0),
         (twin.order_value_median, real.order_value_median, 0.5),
         (twin.order_value_p90, real.order_value_p90, 0.5),
@@ -450,8 +444,12 @@ def _distance(twin: Measures, real: Measures) -> float:
 
 
 def _pilot_measures(scenario: Scenario, seed: int, customers: int = 0) -> Measures:
+    return _pilot(scenario, seed, customers)[0]
+
+
+def _pilot(scenario: Scenario, seed: int, customers: int = 0) -> tuple[Measures, bool]:
     """The figures of the twin on a pilot: the scenario calibrated as `erpgen generate` would, then
-    SEARCH_CUSTOMERS customers simulated and measured."""
+    SEARCH_CUSTOMERS customers simulated and measured; and whether calibration met its targets."""
     from erpgen.calibrate import calibrate
     from erpgen.config import make_config
     from erpgen.masters import catalog_for
@@ -464,7 +462,7 @@ def _pilot_measures(scenario: Scenario, seed: int, customers: int = 0) -> Measur
     n = min(customers or SEARCH_CUSTOMERS, scenario.n_customers)
     pilot_cfg = dataclasses.replace(cfg, scenario=dataclasses.replace(scenario, n_customers=n))
     facts = simulate_block(Model(pilot_cfg, catalog, rates), np.arange(1, n + 1, dtype=np.int64), Draws(seed))
-    return measure(facts_history(facts))
+    return measure(facts_history(facts)), not rates.shortfalls
 
 
 def facts_history(facts) -> History:
