@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -518,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     # on a connection the server had closed (the command line owns the terminal: the library leaves
     # logging to its caller)
     logging.getLogger("psycopg").setLevel(logging.ERROR)
+    # Arrow's default allocator (mimalloc) keeps what the Parquet, Delta and DuckDB sinks free between
+    # batches (a year's rows gathered, written, dropped), and a load's peak memory grows with it; the
+    # system allocator gives it back at no cost in time (bench/README.md). An environment that names a
+    # pool keeps it; set before pyarrow is imported, here and in the workers that inherit it.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     with _sigterm_as_interrupt():
         return _run(args, debug)
 

@@ -43,6 +43,7 @@ LOCAL_PART = "part-000000.parquet"  # the local engine's one part per table (and
 # rows of one invoice year gathered before they go to its file as a row group: the local engine's batches
 # hold lines of every year, and a row group per batch and year would be small
 YEAR_ROWS = 65_536
+WAITING_ROWS = 2 * YEAR_ROWS  # rows of all years held back at most
 
 
 def _pyarrow():
@@ -197,6 +198,10 @@ class _YearParts:
             waiting.append(rows)
             if sum(len(r) for r in waiting) >= YEAR_ROWS:
                 self._flush(year)
+        # Every year fills at once (lines come in customer order): held back to YEAR_ROWS each, a long range
+        # would hold most of the table. Past WAITING_ROWS in all, the fullest year goes out as it is.
+        while sum(len(r) for rows in self.waiting.values() for r in rows) > WAITING_ROWS:
+            self._flush(max(self.waiting, key=lambda y: sum(len(r) for r in self.waiting[y])))
 
     def _flush(self, year: int) -> None:
         pa = _pyarrow()
@@ -220,15 +225,15 @@ class _YearParts:
 
 
 def _by_year(days: np.ndarray, lines) -> Iterator[tuple[int, object]]:
-    """(year, its rows) of an Arrow table of fact lines: one gather into year order (stable: the lines'
-    order within a year), then a zero-copy slice per year."""
+    """(year, its rows) of an Arrow table of fact lines, the lines' order kept within a year. Each year's
+    rows are a copy of their own (a gather): a slice would keep the whole batch alive while its year
+    waits, and the other years' rows with it."""
     years = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
     order = np.argsort(years, kind="stable")
-    lines = lines.take(order)
-    years = years[order]
-    bounds = np.flatnonzero(np.r_[True, years[1:] != years[:-1], True])
+    years_sorted = years[order]
+    bounds = np.flatnonzero(np.r_[True, years_sorted[1:] != years_sorted[:-1], True])
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        yield int(years[lo]), lines.slice(lo, hi - lo)
+        yield int(years_sorted[lo]), lines.take(order[lo:hi])
 
 
 class _ParquetWriter:
