@@ -61,10 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _recorded_parameters(url: str) -> dict | None:
-    from sqlalchemy import select
-
+    """The parameters and version of the load the database holds as it is now: None when there is none, or
+    when a test has since extended it (`erpgen extend` keeps the parameters: the data is not theirs)."""
     from erpgen.database import connect
-    from erpgen.schema import erpgen_runs
+    from erpgen.runlog import latest_run
     from erpgen.urls import parse
 
     target = parse(url)
@@ -72,14 +72,15 @@ def _recorded_parameters(url: str) -> dict | None:
         target = target.update_query_dict({"access_mode": "read_only"})
     try:
         with connect(target) as conn:
-            row = conn.execute(
-                select(erpgen_runs.c.parameters, erpgen_runs.c.erpgen_version).where(
-                    erpgen_runs.c.status == "COMPLETE"
-                )
-            ).first()
+            run = latest_run(conn)
     except Exception:
         return None
-    return {"parameters": json.loads(row.parameters), "version": row.erpgen_version} if row else None
+    if run is None:
+        return None
+    parameters = json.loads(run["parameters"])
+    if str(run["covers_till"]) != parameters.get("date_till"):  # extended past its load's last day
+        return None
+    return {"parameters": parameters, "version": run["erpgen_version"]}
 
 
 def ensure_database(url: str, params: dict) -> str:

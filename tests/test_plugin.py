@@ -8,6 +8,8 @@ import tomllib
 
 import pytest
 
+import erpgen
+
 from .conftest import REPO
 
 # the inner test files' imports and row counter (engines disposed: a DuckDB file takes one writer)
@@ -151,6 +153,18 @@ def test_xdist_workers_build_each_parameter_set_once(pytester, monkeypatch):
     )
     result.assert_outcomes(passed=6)
     assert len(_built(builds)) == 2  # one per parameter set, though both workers needed both
+
+
+def test_a_cached_database_someone_extended_is_built_again(pytester, monkeypatch):
+    """A test that extends the shared database (instead of its copy) must not leave the next run data that
+    is no longer what the marker asked for: `erpgen extend` keeps the parameters, not the last day."""
+    builds = _inner(pytester, monkeypatch)
+    pytester.runpytest_subprocess("-p", "erpgen.pytest_plugin", "-q").assert_outcomes(passed=6)
+    (extended,) = [url for url in _built(builds) if "erpgen-" in url][:1]
+    assert erpgen.extend(database_url=extended, till="2026-06-30").changed
+    pytester.runpytest_subprocess("-p", "erpgen.pytest_plugin", "-q").assert_outcomes(passed=6)
+    assert _built(builds).count(extended) == 2  # built again; the other parameter set was reused
+    assert len(_built(builds)) == 3
 
 
 DUCKDB_TESTS = INNER_HEAD + """
