@@ -30,6 +30,9 @@ from erpgen.sinks.encode import IsoDates, text_lines
 from erpgen.sinks.names import quote
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 
+# Every AddConstraint below passes isolate_from_table=False: by default SQLAlchemy marks the
+# shared metadata's constraint as not to be rendered in a later CREATE TABLE, so one load into PostgreSQL
+# would change the tables a later load in the same process creates.
 PG_EPOCH_DAYS = day_number(dt.date(2000, 1, 1))  # PostgreSQL's binary dates count from 2000-01-01
 BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 BINARY_TRAILER = struct.pack(">h", -1)
@@ -189,7 +192,7 @@ class PostgresSink(DatabaseSink):
             conn.exec_driver_sql(f"ALTER TABLE {quote(conn, stage)} RENAME TO {table}")
         for t in CUSTOMER_TABLES:
             if self.stages and t not in BULK:  # customers: keys and statistics as its own load gives them
-                conn.execute(AddConstraint(t.primary_key))
+                conn.execute(AddConstraint(t.primary_key, isolate_from_table=False))
                 conn.exec_driver_sql(f"ANALYZE {t.name}")
         self._restore_keys(conn)
 
@@ -219,7 +222,7 @@ class PostgresSink(DatabaseSink):
 
     def _restore_keys(self, conn: Connection) -> None:
         for table in BULK:
-            conn.execute(AddConstraint(table.primary_key))
+            conn.execute(AddConstraint(table.primary_key, isolate_from_table=False))
         self._add_foreign_keys(conn)
         for ix in bulk_indexes():
             conn.execute(CreateIndex(ix))
@@ -231,9 +234,9 @@ class PostgresSink(DatabaseSink):
         for fk in _bulk_foreign_keys():
             if fk.referred_table is fk.parent:
                 with _index_probes(conn):
-                    conn.execute(AddConstraint(fk))
+                    conn.execute(AddConstraint(fk, isolate_from_table=False))
             else:
-                conn.execute(AddConstraint(fk))
+                conn.execute(AddConstraint(fk, isolate_from_table=False))
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
