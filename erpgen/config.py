@@ -130,7 +130,7 @@ def _check(cfg: GenerateConfig) -> None:
     years = cfg.n_days / 365.25
     if years > MAX_YEARS:
         raise ConfigError(
-            f"the range {cfg.date_from}..{cfg.date_till} spans {years:.0f} years; the limit is {MAX_YEARS}",
+            f"the range {cfg.date_from}..{cfg.date_till} spans {years:.2f} years; the limit is {MAX_YEARS} years",
             "invoice numbers per customer are 6 digits wide",
         )
     sizes = universe_sizes(cfg.scenario.catalog.universe)

@@ -204,7 +204,7 @@ def _check_till(cfg, day: dt.date) -> None:
     years = ((day - cfg.date_from).days + 1) / 365.25
     if years > MAX_YEARS:
         raise ConfigError(
-            f"--till {day} would make the history {years:.0f} years long; the limit is {MAX_YEARS}",
+            f"--till {day} would make the history {years:.2f} years long; the limit is {MAX_YEARS} years",
             "invoice numbers per customer are 6 digits wide",
         )
 
