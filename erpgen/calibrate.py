@@ -49,6 +49,8 @@ class Metrics:
     buyers: int = 0
     retention_base: int = 0  # active customer-years before the last year (0: retention not measurable)
     orders_relative_se: float = 0.0
+    order_share: tuple[float, ...] = ()  # of orders (invoices), per channel in the scenario's order
+    orders: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ class Shortfall:
         return {"target": self.target, "reached": round(self.reached, 4), "why": self.why()}
 
 
-def measure(facts) -> Metrics:
-    """The three calibrated figures, computed exactly as `erpgen validate` computes them in SQL."""
+def measure(facts, channel_of_store: np.ndarray | None = None) -> Metrics:
+    """The calibrated figures, computed exactly as `erpgen validate` computes them in SQL; the share of
+    orders per channel when given each store's channel (index)."""
     sales = ~facts.is_credit
     cust, seq, day = facts.customer_id[sales], facts.invoice_seq[sales], facts.invoice_date[sales]
     inv, first_line = np.unique(cust * 10_000_000 + seq, return_index=True)
@@ -123,7 +126,24 @@ def measure(facts) -> Metrics:
     _, per_active = np.unique(inv_cust * 10_000 + year[first_line], return_counts=True)
     spread = float(per_active.std()) if per_active.size else 0.0
     relative_se = spread / math.sqrt(max(1, per_active.size)) / orders if orders else 0.0
-    return Metrics(one_time, float(retention), float(orders), int(buyers.sum()), int(base.sum()), relative_se)
+    order_share: tuple[float, ...] = ()
+    if channel_of_store is not None:
+        n_channels = int(channel_of_store.max(initial=0)) + 1
+        per_channel = np.bincount(channel_of_store[facts.store_id[sales][first_line]], minlength=n_channels)
+        order_share = tuple(float(x) for x in per_channel / max(1, inv.size))
+    return Metrics(
+        one_time, float(retention), float(orders), int(buyers.sum()), int(base.sum()), relative_se,
+        order_share, int(inv.size),
+    )  # fmt: skip
+
+
+def _channel_of_store(stores: np.ndarray) -> np.ndarray:
+    """Each store id's channel (index into the scenario's channels), from Model.stores."""
+    first, count = stores[..., 0], stores[..., 1]
+    out = np.zeros(int((first + count).max()) + 1, dtype=np.intp)
+    for (country, channel), start in np.ndenumerate(first):
+        out[start : start + count[country, channel]] = channel
+    return out
 
 
 class _Pilot:
@@ -140,7 +160,8 @@ class _Pilot:
             scenario = dataclasses.replace(scenario, date_till=till)
         pilot = dataclasses.replace(self.cfg, scenario=scenario)
         ids = np.arange(1, customers + 1, dtype=np.int64)
-        return measure(simulate_block(Model(pilot, self.catalog, rates), ids, self.draws))
+        model = Model(pilot, self.catalog, rates)
+        return measure(simulate_block(model, ids, self.draws), _channel_of_store(model.stores))
 
 
 def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
@@ -155,7 +176,9 @@ def _fit(pilot: _Pilot, till: dt.date | None = None) -> tuple[Rates, Metrics]:
     """The rounds of calibration on the pilot (over its own range, or up to `till`): the rates, and the
     figures they give."""
     t = pilot.cfg.scenario.targets
-    rates = Rates(p_one_time=t.one_time_share * 0.8)
+    order_target = _order_target(pilot.cfg)
+    mix = tuple(c.share for c in pilot.cfg.scenario.channels.values()) if order_target else ()
+    rates = Rates(p_one_time=t.one_time_share * 0.8, channel_shares=mix)
     for _ in range(ROUNDS):
         m = pilot.measure(rates, till=till)
         close = (
@@ -163,6 +186,7 @@ def _fit(pilot: _Pilot, till: dt.date | None = None) -> tuple[Rates, Metrics]:
             and abs(m.yearly_retention - t.yearly_retention) < t.retention_tolerance / 4
             and abs(m.orders_per_active_year / t.orders_per_active_customer_per_year - 1)
             < t.orders_tolerance / 4
+            and all(abs(s - o) < t.order_share_tolerance / 4 for s, o in zip(m.order_share, order_target))
         )
         if close:  # well inside every tolerance: more rounds would only chase the pilot's noise
             return rates, m
@@ -176,8 +200,26 @@ def _fit(pilot: _Pilot, till: dt.date | None = None) -> tuple[Rates, Metrics]:
             p_one_time=_clip("p_one_time", p_one_time),
             rate_scale=_clip("rate_scale", rate_scale),
             loss_scale=_clip("loss_scale", loss_scale),
+            channel_shares=_next_mix(rates.channel_shares, m.order_share, order_target),
         )
     return rates, pilot.measure(rates, till=till)  # the last round moved the rates: what they give
+
+
+def _order_target(cfg: GenerateConfig) -> tuple[float, ...]:
+    """targets.order_share in the scenario's channel order; empty when the scenario has none."""
+    shares = cfg.scenario.targets.order_share
+    return tuple(shares[c] for c in cfg.scenario.channels) if shares else ()
+
+
+def _next_mix(
+    mix: tuple[float, ...], measured: tuple[float, ...], target: tuple[float, ...]
+) -> tuple[float, ...]:
+    """The customers' channel mix for the next round: a channel's orders per customer hardly depend on how
+    many customers it has, so its share of customers scales with target / measured share of orders."""
+    if not target:
+        return mix
+    moved = np.array([s * (o / m if m > 0 else 1.0) for s, m, o in zip(mix, measured, target)])
+    return tuple(float(x) for x in moved / max(moved.sum(), 1e-12))
 
 
 def _clip(knob: str, value: float) -> float:
@@ -208,7 +250,8 @@ def shortfalls(pilot: _Pilot, rates: Rates, m: Metrics) -> tuple[Shortfall, ...]
     """The figures the rates leave out of reach on the pilot, each with the knob that fights it."""
     cfg, t = pilot.cfg, pilot.cfg.scenario.targets
     missed = [f for f in FIGURES if _miss(f, m, t)]
-    if not missed:
+    channels = [k for k in range(len(_order_target(cfg))) if _order_miss(cfg, m, k)]
+    if not missed and not channels:
         return ()
     if cfg.n_days < LONG_RANGE_DAYS:
         # A short range may be all that holds a figure back (nobody has had time to come back), and it
@@ -216,7 +259,30 @@ def shortfalls(pilot: _Pilot, rates: Rates, m: Metrics) -> tuple[Shortfall, ...]
         # range miss it too.
         _, long = _fit(pilot, till=cfg.date_from + dt.timedelta(days=LONG_RANGE_DAYS - 1))
         missed = [f for f in missed if _miss(f, long, t)]
-    return tuple(_explain(pilot, rates, f, m) for f in missed)
+        channels = [k for k in channels if _order_miss(cfg, long, k)]
+    return tuple(_explain(pilot, rates, f, m) for f in missed) + tuple(
+        _explain_order(cfg, rates, k, m) for k in channels
+    )
+
+
+def _order_miss(cfg: GenerateConfig, m: Metrics, k: int) -> float | None:
+    """_miss for the share of orders of the k-th channel."""
+    if not m.orders or not m.order_share:
+        return None
+    target, value = _order_target(cfg)[k], m.order_share[k]
+    se = math.sqrt(value * (1 - value) / m.orders)
+    gap = value - target
+    return math.copysign(max(0.0, abs(gap) - cfg.scenario.targets.order_share_tolerance - NOISE_Z * se), gap)
+
+
+def _explain_order(cfg: GenerateConfig, rates: Rates, k: int, m: Metrics) -> Shortfall:
+    channel = list(cfg.scenario.channels)[k]
+    share = rates.channel_shares[k] if rates.channel_shares else 0.0
+    # the mix is the only knob that moves orders between channels: if it did not get there, it is at an end
+    at_limit = f"its knob channel_shares gives {channel} {share:.1%} of customers"
+    return Shortfall(
+        f"orders {channel} (share of orders)", _order_target(cfg)[k], m.order_share[k], at_limit, None
+    )
 
 
 def _explain(pilot: _Pilot, rates: Rates, figure: Figure, m: Metrics) -> Shortfall:

@@ -242,17 +242,23 @@ def country_index(cfg: GenerateConfig, ids: np.ndarray, draws: Draws) -> np.ndar
     return _mix(draws, ids, Field.COUNTRY, [c.share for c in cfg.scenario.countries.values()])
 
 
-def channel_index(cfg: GenerateConfig, ids: np.ndarray, draws: Draws) -> np.ndarray:
-    """Index into cfg.scenario.channels (in file order): each customer's home channel."""
-    return _mix(draws, ids, Field.CHANNEL, [c.share for c in cfg.scenario.channels.values()])
+def channel_index(
+    cfg: GenerateConfig, ids: np.ndarray, draws: Draws, shares: tuple[float, ...] = ()
+) -> np.ndarray:
+    """Index into cfg.scenario.channels (in file order): each customer's home channel. shares: the
+    calibrated mix (Rates.channel_shares) in place of the scenario's, when it has one."""
+    return _mix(draws, ids, Field.CHANNEL, list(shares) or [c.share for c in cfg.scenario.channels.values()])
 
 
 def locale_of(cfg: GenerateConfig, country) -> str:
     return cfg.locale_override or country.locale or cfg.faker_locale
 
 
-def build_customers(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws) -> dict[str, object]:
-    """Columns of the customers table for the given ids (any subset, any order of blocks).
+def build_customers(
+    cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws, *, channel_shares: tuple[float, ...] = ()
+) -> dict[str, object]:
+    """Columns of the customers table for the given ids (any subset, any order of blocks). channel_shares:
+    the run's Rates.channel_shares, which the simulation gives the same customers.
 
     Whole columns at a time: each locale's customers index that locale's pool arrays with their draws.
     Draws are pure functions of the customer, so each field is drawn only for the customers it shows.
@@ -279,7 +285,7 @@ def build_customers(cfg: GenerateConfig, customer_ids: np.ndarray, draws: Draws)
     countries = list(cfg.scenario.countries.items())
     channels = list(cfg.scenario.channels)
     country = country_index(cfg, ids, draws)
-    channel = channel_index(cfg, ids, draws)
+    channel = channel_index(cfg, ids, draws, channel_shares)
     is_b2b = np.array([ch == "B2B" for ch in channels], dtype=bool)[channel]
 
     first_name = np.full(n, None, dtype=object)

@@ -151,9 +151,7 @@ def extend(
     catalog = catalog_for(cfg)
     # the original run's rates: calibrating again would give the same, at a second's cost
     knobs = json.loads(record["rates"]) if record["rates"] else None
-    rates = (
-        Rates(**{k: v for k, v in knobs.items() if k != "shortfalls"}) if knobs else calibrate(cfg, catalog)
-    )
+    rates = Rates.of_record(knobs) if knobs else calibrate(cfg, catalog)
     if sink is None:
         assert url is not None
         sink = database_sink(url, replace=False, append=True)
@@ -296,7 +294,12 @@ class _Extension:
     # -- pass 2: each table's whole batches (hashed) and which of their rows are new (written) ----------
     def _customers(self) -> Iterator[tuple[Batch, np.ndarray]]:
         for ids in self.blocks():
-            yield build_customers(self.model.cfg, ids, self.draws), ids > self.known
+            yield (
+                build_customers(
+                    self.model.cfg, ids, self.draws, channel_shares=self.model.rates.channel_shares
+                ),
+                ids > self.known,
+            )
 
     def _facts(self, spill: Spill, first_ids: np.ndarray) -> Iterator[tuple[Batch, np.ndarray]]:
         for k, (_, f, old_before) in enumerate(spill):

@@ -111,10 +111,13 @@ def _masters_and_customers(
         return
 
     def customers() -> Iterator[Batch]:
+        # Only a calibrated channel mix makes the customers wait for the calibration: without one they are
+        # written while it runs.
+        shares = blocks.model.rates.channel_shares if cfg.scenario.targets.order_share else ()
         # cheap to build and costly to pickle (strings): always made in this process
         for ids in count_blocks(cfg.n_customers, block_size):
             between()
-            yield build_customers(cfg, ids, Draws(cfg.seed))
+            yield build_customers(cfg, ids, Draws(cfg.seed), channel_shares=shares)
 
     writes.table("customers", customers())
 

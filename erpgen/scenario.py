@@ -167,6 +167,10 @@ class Targets:
     min_sku_coverage: float = 0.80  # share of products with at least one sale
     total_orders: int = 0  # when > 0, orders (invoices) for n_customers customers; scales with --n-customers
     total_orders_tolerance: float = 0.15
+    # share of orders (invoices) per channel, e.g. {ONLINE = 0.6, RETAIL = 0.2, B2B = 0.2}; empty: none. B2B
+    # customers reorder more than consumers, so the customers' channel mix that meets it is calibrated
+    order_share: dict[str, float] = field(default_factory=dict)
+    order_share_tolerance: float = 0.03  # absolute
     # Shape of the data against published retail figures (CDNOW, UCI Online Retail II)
     top20_revenue_share: tuple[float, ...] = (0.55, 0.80)  # min, max (CDNOW ~0.68)
     median_days_between_purchases: tuple[float, ...] = (20.0, 60.0)  # min, max (CDNOW ~34)
@@ -343,6 +347,7 @@ TARGET_RANGES = {
     "orders_per_active_customer_per_year": (0.01, 365 * 50), "one_time_tolerance": (0, 1),
     "retention_tolerance": (0, 1), "orders_tolerance": (0, 100), "aov_tolerance": (0, 100),
     "return_tolerance": (0, 1), "total_orders": (0, 10**15), "total_orders_tolerance": (0, 100),
+    "order_share_tolerance": (0, 1),
 }  # fmt: skip
 WEIGHT_MAX = 1e6  # month, weekday and count weights: only their ratios matter
 
@@ -434,6 +439,8 @@ def _check_ranges(s: Scenario, origin: str) -> None:
         raise ConfigError(f"{origin}: seasonality.promo_discount_min is above promo_discount_max")
     for channel, value in t.aov.items():
         _within(value, 0.01, 1e9, origin, f"targets.aov.{channel}")
+    if t.order_share:
+        _check_order_share(s, origin)
     _prob(b.p_refill_invoice, origin, "basket.p_refill_invoice")
     for key in ("p_accessory_invoice", "p_spare_part_invoice"):
         if not getattr(b, key):
@@ -444,6 +451,29 @@ def _check_ranges(s: Scenario, origin: str) -> None:
     if not weights or min(weights) < 0 or max(weights) <= 0:
         raise ConfigError(f"{origin}: basket.accessory_count_weights needs weights >= 0, not all 0")
     _within(max(weights), 0, WEIGHT_MAX, origin, "basket.accessory_count_weights")
+
+
+def _check_order_share(s: Scenario, origin: str) -> None:
+    shares = s.targets.order_share
+    if set(shares) != set(s.channels):
+        raise ConfigError(
+            f"{origin}: targets.order_share names {', '.join(shares)}, not the scenario's channels",
+            f"give a share of orders for each of {', '.join(s.channels)}",
+        )
+    for channel, value in shares.items():
+        _prob(value, origin, f"targets.order_share.{channel}")
+    total = sum(shares.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(
+            f"{origin}: the shares in targets.order_share must add up to 1, they add up to {total:g}"
+        )
+    # a channel without customers has no orders whatever the calibration does
+    empty = [c for c, v in shares.items() if v > 0 and s.channels[c].share <= 0]
+    if empty:
+        raise ConfigError(
+            f"{origin}: targets.order_share.{empty[0]} is above 0 but channels.{empty[0]} has no customers",
+            f"give channels.{empty[0]}.share a share above 0",
+        )
 
 
 def describe_all() -> list[tuple[str, str]]:

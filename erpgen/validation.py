@@ -253,6 +253,13 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
             "FROM sales_transactions s JOIN stores st USING (store_id) GROUP BY st.channel ORDER BY st.channel"
         )
     ).all()
+    if t.order_share:
+        orders_of = {channel: invoices or 0 for channel, _, invoices, _ in by_channel}
+        all_orders = sum(orders_of.values())
+        for channel, target in t.order_share.items():
+            share = orders_of.get(channel, 0) / all_orders if all_orders else None
+            _within(report, group, f"orders {channel} (share of orders)", share, target,
+                    t.order_share_tolerance)  # fmt: skip
     for channel, revenue, invoices, returned in by_channel:
         revenue, returned = float(revenue or 0), float(returned or 0)
         if channel in t.aov and invoices:

@@ -9,6 +9,10 @@ import json
 import pytest
 
 import erpgen
+from erpgen import calibrate
+from erpgen.config import make_config
+from erpgen.masters import catalog_for
+from erpgen.simulation import Rates
 
 from .helpers import assert_no_tables, assert_one_clean_line, rows
 
@@ -107,3 +111,16 @@ def test_the_builtin_scenarios_calibrate_cleanly(scenario, date_from, date_till)
     seed = 7 + RANGES.index((date_from, date_till))
     estimate = erpgen.estimate(scenario=scenario, date_from=date_from, date_till=date_till, seed=seed)
     assert estimate.shortfalls == []
+
+
+def test_an_order_share_the_mix_misses_is_a_shortfall_naming_its_knob():
+    """The customers' channel mix is the knob of targets.order_share: a mix that leaves it out of reach
+    (here every customer online) is reported like the other targets, with the mix it got to."""
+    cfg = make_config(scenario="gym-coffee", seed=3)
+    pilot = calibrate._Pilot(cfg, catalog_for(cfg))
+    online_only = Rates(p_one_time=0.26, rate_scale=0.6, loss_scale=0.6, channel_shares=(1.0, 0.0, 0.0))
+    missed = calibrate.shortfalls(pilot, online_only, pilot.measure(online_only))
+    names = {s.figure: s for s in missed}
+    assert {"orders ONLINE (share of orders)", "orders B2B (share of orders)"} <= set(names)
+    assert names["orders B2B (share of orders)"].reached == 0.0
+    assert "channel_shares gives B2B 0.0% of customers" in names["orders B2B (share of orders)"].describe()

@@ -39,6 +39,24 @@ def test_builtin_scenario_loads_and_validates(erpgen, any_url, scenario):
             assert countries["UK"] > countries["US"] > countries["IE"]
 
 
+def test_gym_coffee_orders_split_as_the_odoo_report(erpgen, sqlite_url):
+    """Issue 16: 60/20/20 of orders, not of customers; B2B customers reorder more, so fewer of them."""
+    assert erpgen("generate", "--scenario", "gym-coffee", "--n-customers", "10000",
+                  "--database-url", sqlite_url, "-q").code == 0  # fmt: skip
+    with connect(parse(sqlite_url)) as conn:
+        orders = dict(conn.execute(text(
+            "SELECT st.channel, count(DISTINCT s.invoice_id) FROM sales_transactions s "
+            "JOIN stores st USING (store_id) WHERE s.quantity > 0 GROUP BY st.channel"
+        )).all())  # fmt: skip
+        customers = dict(conn.execute(text("SELECT channel, count(*) FROM customers GROUP BY channel")).all())
+    total = sum(orders.values())
+    for channel, target in {"ONLINE": 0.60, "RETAIL": 0.20, "B2B": 0.20}.items():
+        assert abs(orders[channel] / total - target) <= 0.03, (channel, orders)
+    assert customers["B2B"] / 10_000 < 0.15
+    r = erpgen("validate", "--database-url", sqlite_url)
+    assert "ok    orders B2B (share of orders)" in r.out
+
+
 def test_validate_fails_on_broken_data(erpgen, sqlite_url):
     assert erpgen("generate", "--database-url", sqlite_url, "--n-customers", "1500", "-q").code == 0
     with connect(parse(sqlite_url), sqlite_foreign_keys=False) as conn, conn.begin():
@@ -97,6 +115,18 @@ def _file(tmp_path, body: str) -> str:
         ("[lifecycle]\np_dormant = 2.0\n", "lifecycle.p_dormant must be between 0 and 1"),
         ("[catalog]\nuniverse = 'cars'\n", "catalog.universe 'cars' is unknown"),
         ("[seasonality]\nmonth_weights = [1, 2]\n", "needs 12 positive weights"),
+        (
+            "[targets]\norder_share = {ONLINE = 0.5, RETAIL = 0.3, B2B = 0.3}\n",
+            "targets.order_share must add up to 1",
+        ),
+        (
+            "[targets]\norder_share = {ONLINE = 0.6, RETAIL = 0.4}\n",
+            "targets.order_share names ONLINE, RETAIL",
+        ),
+        (
+            "[targets]\norder_share = {ONLINE = 1.5, RETAIL = -0.25, B2B = -0.25}\n",
+            "targets.order_share.ONLINE must be between 0 and 1",
+        ),
     ],
 )
 def test_bad_scenario_files(erpgen, tmp_path, body, message):

@@ -180,10 +180,12 @@ def _write_block(
 ) -> WorkerTables:
     """On the worker holding the block: its rows of each table keyed by customer, one table at a time,
     written and hashed."""
-    cfg = shared[0]
+    cfg, rates = shared[0], shared[2]
     customer_ids = np.arange(*ids, dtype=np.int64)
     made = {
-        "customers": lambda: build_customers(cfg, customer_ids, Draws(cfg.seed)),
+        "customers": lambda: build_customers(
+            cfg, customer_ids, Draws(cfg.seed), channel_shares=rates.channel_shares
+        ),
         FACT.name: lambda: fact_batch(facts, first_line_id),
         "customer_lifecycle": lambda: lifecycle_batch(customer_ids, facts),
         "lifecycle_events": lambda: events_batch(facts),

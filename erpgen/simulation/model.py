@@ -24,9 +24,18 @@ class Rates:
     p_one_time: float  # share of consumer customers in the ONE_TIME segment
     rate_scale: float = 1.0  # multiplies every repeat customer's purchase frequency
     loss_scale: float = 1.0  # multiplies the daily hazard of the lost decision
+    # the customers' channel mix (in the scenario's channel order) that meets targets.order_share; empty:
+    # the scenario's channel shares
+    channel_shares: tuple[float, ...] = ()
     # the targets these rates leave out of reach (erpgen.calibrate.Shortfall): they travel with the rates
     # from wherever the calibration ran, and change no draw
     shortfalls: tuple = field(default=(), compare=False, repr=False)
+
+    @classmethod
+    def of_record(cls, knobs: dict) -> Rates:
+        """The rates a run record holds (runlog writes them as JSON, where tuples are lists)."""
+        knobs = {k: v for k, v in knobs.items() if k != "shortfalls"}
+        return cls(**knobs | {"channel_shares": tuple(knobs.get("channel_shares", ()))})
 
     def daily_loss_hazard(self, lifecycle: Lifecycle) -> float:
         """A consumer's daily chance of deciding to leave, from the scenario's yearly loss.

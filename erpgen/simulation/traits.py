@@ -61,7 +61,7 @@ def customer_traits(model: Model, ids: np.ndarray, draws: Draws) -> CustomerTrai
     cfg, s = model.cfg, model.cfg.scenario
     ids = ids.astype(np.int64)
     country = country_index(cfg, ids, draws)
-    channel = channel_index(cfg, ids, draws)
+    channel = channel_index(cfg, ids, draws, model.rates.channel_shares)
     is_b2b = np.array([c == "B2B" for c in s.channels])[channel]
     # Segment: B2B by channel; consumers one-time, loyal (needs refills to consume) or occasional.
     u_seg = draws.uniform(Stream.KNOBS, ids, 0, _K_SEGMENT)
