@@ -176,3 +176,23 @@ def test_a_csv_over_max_rows_is_refused_in_one_line(erpgen, rows, tmp_path):
 def test_a_missing_table_gives_one_line(erpgen, rows, tmp_path):
     url = _sqlite(tmp_path / "s.db", rows)
     assert_one_clean_line(erpgen("fit", "--database-url", url, "--table", "nope"), "no such table")
+
+
+def test_an_erpgen_dataset_needs_no_table_and_keeps_its_channels(erpgen, tmp_path):
+    """Its sales are read with their store's channel and country (as --compare reads them), not with
+    store_id standing for the channel."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    made = erpgen("generate", "-q", "--scenario", "gym-coffee", "--n-customers", "600", "--date-from",
+                  "2022-01-01", "--database-url", url)  # fmt: skip
+    assert made.code == 0, made
+    r = erpgen("fit", "--database-url", url, "-o", tmp_path / "twin.toml")
+    assert r.code == 0, r
+    assert "channel=channel" in r.out and "country=country" in r.out, r
+    text_ = (tmp_path / "twin.toml").read_text()
+    assert all(f"[channels.{c}]" in text_ for c in ("ONLINE", "RETAIL", "B2B")), text_
+    r = erpgen("fit", "--database-url", f"sqlite:///{tmp_path / 'other.db'}", "-o", tmp_path / "t.toml")
+    assert_one_clean_line(r, "does not exist")
+    with sqlite3.connect(tmp_path / "theirs.db") as con:
+        con.execute("CREATE TABLE lines (client text)")
+    r = erpgen("fit", "--database-url", f"sqlite:///{tmp_path / 'theirs.db'}", "-o", tmp_path / "t.toml")
+    assert_one_clean_line(r, "holds no erpgen dataset, and --table is missing")

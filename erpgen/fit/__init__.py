@@ -8,6 +8,7 @@ scenario whose targets erpgen's calibration then meets; toml.py writes it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,11 @@ def fit(
         amount=amount, quantity=quantity, product=product, channel=channel, country=country,
         document=document, returns=returns,
     )  # fmt: skip
+    if database_url and not (table or csv or parquet):
+        # an erpgen dataset: its sales with their store's channel and country, as `--compare` reads it
+        dataset = sources.erpgen_dataset_spec(database_url, None)
+        if dataset is not None:
+            spec = dataclasses.replace(dataset, columns=spec.columns)
     history = sources.read(spec, max_rows=max_rows, seed=seed)
     check_fittable(measure(history), history, spec.describe())
     stem = Path(output).stem

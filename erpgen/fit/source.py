@@ -204,11 +204,14 @@ def _database(spec: SourceSpec):
     from erpgen import urls
     from erpgen.database import connect
 
-    if not spec.table:
-        raise ConfigError("--table is missing", "name the table that holds the sales lines")
     url = urls.parse(spec.database_url or "")
     if urls.missing_file(url):
         raise TargetError(f"{urls.mask(url)} does not exist", "fix --database-url")
+    if not spec.table:
+        raise ConfigError(
+            f"{urls.mask(url)} holds no erpgen dataset, and --table is missing",
+            "name the table that holds the sales lines",
+        )
     schema, _, name = spec.table.rpartition(".")
     with connect(url) as conn:
         if spec.table == ERPGEN_VIEW:
