@@ -380,8 +380,9 @@ def _search(scenario: Scenario, m: Measures, seed: int) -> tuple[Scenario, Measu
 
 def _retargeted(scenario: Scenario, m: Measures, seed: int) -> tuple[Scenario, Measures]:
     """The twin at its full size (up to CHECK_CUSTOMERS), its calibrated targets moved once by what it
-    missed them by. The calibration's pilot is small, and what it meets on it the whole run misses by
-    its sampling error; with the same seed, `erpgen generate` meets the source's figures instead."""
+    missed them by, where calibration can still meet them. The calibration's pilot is small, and what it
+    meets on it the whole run misses by its sampling error; with the same seed, `erpgen generate` meets
+    the source's figures instead."""
     full = _pilot_measures(scenario, seed, customers=CHECK_CUSTOMERS)
     t = scenario.targets
     moved = dataclasses.replace(
@@ -398,7 +399,12 @@ def _retargeted(scenario: Scenario, m: Measures, seed: int) -> tuple[Scenario, M
                 _clip(t.yearly_retention + m.yearly_retention - full.yearly_retention, 0, 1), 4
             ),
         )
-    scenario = dataclasses.replace(scenario, targets=moved)
+    retargeted = dataclasses.replace(scenario, targets=moved)
+    pilot, feasible = _pilot(retargeted, seed)
+    if feasible:
+        return retargeted, pilot
+    # Moved past what calibration can meet (the full twin's miss was the pilot's noise, not a bias that
+    # moving corrects): `erpgen generate` would refuse the twin, so it keeps the targets as measured.
     return scenario, _pilot_measures(scenario, seed)
 
 
