@@ -160,7 +160,7 @@ BAD = {
 def test_bad_sources_give_one_line(erpgen, rows, tmp_path, case):
     change, extra, message = BAD[case]
     path = _bad(tmp_path, change(rows))
-    args = [a for a in ARGS if True]
+    args = list(ARGS)
     if extra:
         args[1] = extra[1]
     r = erpgen("fit", "--csv", path, *args, "-o", tmp_path / "t.toml")
