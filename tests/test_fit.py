@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import sqlite3
+import tomllib
 
 import numpy as np
 import pyarrow as pa
@@ -190,6 +191,9 @@ def test_an_erpgen_dataset_needs_no_table_and_keeps_its_channels(erpgen, tmp_pat
     assert "channel=channel" in r.out and "country=country" in r.out, r
     text_ = (tmp_path / "twin.toml").read_text()
     assert all(f"[channels.{c}]" in text_ for c in ("ONLINE", "RETAIL", "B2B")), text_
+    # B2B customers reorder on the cycle the source's B2B repeat orders show
+    (row,) = [line for line in r.out.splitlines() if "days between purchases: median, B2B" in line]
+    assert tomllib.loads(text_)["lifecycle"]["b2b_period_days"] == float(row.split()[-2].replace(",", ""))
     r = erpgen("fit", "--database-url", f"sqlite:///{tmp_path / 'other.db'}", "-o", tmp_path / "t.toml")
     assert_one_clean_line(r, "does not exist")
     with sqlite3.connect(tmp_path / "theirs.db") as con:

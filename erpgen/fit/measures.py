@@ -72,6 +72,8 @@ class Measures:
     channel_customers: dict[str, float] = field(default_factory=dict)  # share of customers by home channel
     country_customers: dict[str, float] = field(default_factory=dict)
     channel_order_value: dict[str, float] = field(default_factory=dict)  # mean order value
+    # median days since the customer's previous order, of the channel's repeat orders
+    channel_gap_median: dict[str, float] = field(default_factory=dict)
     channel_return_rate: dict[str, float] = field(default_factory=dict)
     channel_return_lag: dict[str, float] = field(default_factory=dict)
     channel_weekday_share: dict[str, tuple[float, ...]] = field(default_factory=dict)
@@ -120,6 +122,7 @@ class Measures:
             ("order value: 90th percentile", cash(self.order_value_p90)),
         ]  # fmt: skip
         out += [(f"order value: mean, {ch}", cash(v)) for ch, v in self.channel_order_value.items()]
+        out += [(f"days between purchases: median, {ch}", num(v, 0)) for ch, v in self.channel_gap_median.items()]
         out += [
             ("lines per order: mean", num(_mean_count(self.lines_per_order))),
             ("units per order: mean", num(self.units_per_order_mean)),
@@ -444,6 +447,7 @@ def _by_channel(h: History, o: _Orders, sale: np.ndarray) -> dict[str, dict]:
         "channel_customers": {},
         "country_customers": {},
         "channel_order_value": {},
+        "channel_gap_median": {},
         "channel_return_rate": {},
         "channel_return_lag": {},
         "channel_weekday_share": {},
@@ -463,11 +467,19 @@ def _by_channel(h: History, o: _Orders, sale: np.ndarray) -> dict[str, dict]:
         }
     if h.channel is None or o.channel is None:
         return out
+    # each repeat order's days since the same customer's order before it, by the repeat order's channel
+    by_time = np.lexsort((o.day, o.customer))
+    same = o.customer[by_time][1:] == o.customer[by_time][:-1]
+    since = np.diff(o.day[by_time])[same]
+    since_channel = o.channel[by_time][1:][same]
     for code, name in enumerate(h.channel_names):
         mine = o.channel == code
         if not mine.any():
             continue
         out["channel_order_value"][name] = float(o.value[mine].mean())
+        gaps = since[(since_channel == code) & (since > 0)]
+        if len(gaps):
+            out["channel_gap_median"][name] = float(np.median(gaps))
         rows = h.channel == code
         sold = h.amount[rows & sale].sum()
         out["channel_return_rate"][name] = float(-h.amount[rows & ~sale].sum() / sold) if sold > 0 else 0.0

@@ -135,6 +135,12 @@ def _mapped(m: Measures, h: History, name: str, notes: list[str]) -> Scenario:
     if m.yearly_retention is None:
         notes.append("the history lies within one calendar year: yearly retention is not a target")
     lines = m.lines_per_order or (1.0,)
+    # B2B customers reorder on a cycle of their own: the median gap of the source's B2B repeat orders
+    b2b = {x: gap for x, gap in m.channel_gap_median.items() if _erpgen_channel(x) == "B2B"}
+    b2b_period = Lifecycle().b2b_period_days
+    if b2b:
+        weights = [m.channel_customers.get(x, 0.0) + 1e-9 for x in b2b]
+        b2b_period = round(_clip(float(np.average(list(b2b.values()), weights=weights)), 7.0, 365.0), 1)
     lc = Lifecycle(
         loyal_share=0.0,  # the generic catalog has no refills to consume: repeat buyers are occasional
         first_purchase_delay_days=0.0,  # a source's customer exists from its first purchase
@@ -145,6 +151,7 @@ def _mapped(m: Measures, h: History, name: str, notes: list[str]) -> Scenario:
         dormant_median_days=200.0,
         yearly_loss=_clip(1.0 - (m.yearly_retention if m.yearly_retention is not None else 0.5), 0.05, 0.95),
         loss_sigma=LOSS_SIGMAS[0],
+        b2b_period_days=b2b_period,
     )  # fmt: skip
     peak_months, peak_index = _peak_months(h)
     targets = Targets(
