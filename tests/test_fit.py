@@ -193,7 +193,13 @@ def test_an_erpgen_dataset_needs_no_table_and_keeps_its_channels(erpgen, tmp_pat
     assert all(f"[channels.{c}]" in text_ for c in ("ONLINE", "RETAIL", "B2B")), text_
     # B2B customers reorder on the cycle the source's B2B repeat orders show
     (row,) = [line for line in r.out.splitlines() if "days between purchases: median, B2B" in line]
-    assert tomllib.loads(text_)["lifecycle"]["b2b_period_days"] == float(row.split()[-2].replace(",", ""))
+    twin = tomllib.loads(text_)
+    assert twin["lifecycle"]["b2b_period_days"] == float(row.split()[-2].replace(",", ""))
+    # the orders per channel become a target (B2B customers order more often), and bulk lines stay B2B's
+    shown = {line.split()[3]: float(line.split()[4]) / 100 for line in r.out.splitlines()
+             if line.strip().startswith("orders in channel")}  # fmt: skip
+    assert twin["targets"]["order_share"] == pytest.approx(shown, abs=0.001)
+    assert twin["channels"]["B2B"]["quantity_median"] > twin["channels"]["ONLINE"]["quantity_median"]
     r = erpgen("fit", "--database-url", f"sqlite:///{tmp_path / 'other.db'}", "-o", tmp_path / "t.toml")
     assert_one_clean_line(r, "does not exist")
     with sqlite3.connect(tmp_path / "theirs.db") as con:

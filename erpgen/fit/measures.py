@@ -72,6 +72,8 @@ class Measures:
     channel_customers: dict[str, float] = field(default_factory=dict)  # share of customers by home channel
     country_customers: dict[str, float] = field(default_factory=dict)
     channel_order_value: dict[str, float] = field(default_factory=dict)  # mean order value
+    channel_order_share: dict[str, float] = field(default_factory=dict)  # share of all orders
+    channel_units_per_line: dict[str, float] = field(default_factory=dict)  # median units on a sale line
     # median days since the customer's previous order, of the channel's repeat orders
     channel_gap_median: dict[str, float] = field(default_factory=dict)
     channel_return_rate: dict[str, float] = field(default_factory=dict)
@@ -122,6 +124,8 @@ class Measures:
             ("order value: 90th percentile", cash(self.order_value_p90)),
         ]  # fmt: skip
         out += [(f"order value: mean, {ch}", cash(v)) for ch, v in self.channel_order_value.items()]
+        out += [(f"orders in channel {ch}", pct(v)) for ch, v in self.channel_order_share.items()]
+        out += [(f"units per line: median, {ch}", num(v, 1)) for ch, v in self.channel_units_per_line.items()]
         out += [(f"days between purchases: median, {ch}", num(v, 0)) for ch, v in self.channel_gap_median.items()]
         out += [
             ("lines per order: mean", num(_mean_count(self.lines_per_order))),
@@ -447,6 +451,8 @@ def _by_channel(h: History, o: _Orders, sale: np.ndarray) -> dict[str, dict]:
         "channel_customers": {},
         "country_customers": {},
         "channel_order_value": {},
+        "channel_order_share": {},
+        "channel_units_per_line": {},
         "channel_gap_median": {},
         "channel_return_rate": {},
         "channel_return_lag": {},
@@ -477,10 +483,13 @@ def _by_channel(h: History, o: _Orders, sale: np.ndarray) -> dict[str, dict]:
         if not mine.any():
             continue
         out["channel_order_value"][name] = float(o.value[mine].mean())
+        out["channel_order_share"][name] = float(mine.mean())
         gaps = since[(since_channel == code) & (since > 0)]
         if len(gaps):
             out["channel_gap_median"][name] = float(np.median(gaps))
         rows = h.channel == code
+        if h.quantity is not None and (rows & sale).any():
+            out["channel_units_per_line"][name] = float(np.median(h.quantity[rows & sale]))
         sold = h.amount[rows & sale].sum()
         out["channel_return_rate"][name] = float(-h.amount[rows & ~sale].sum() / sold) if sold > 0 else 0.0
         lags = _return_lags(h, rows)

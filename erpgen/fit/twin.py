@@ -162,6 +162,7 @@ def _mapped(m: Measures, h: History, name: str, notes: list[str]) -> Scenario:
         retention_tolerance=0.04,
         orders_tolerance=0.06,
         aov={ch: private.money(v) for ch, v in _erpgen_channel_values(m.channel_order_value, m, private).items()},
+        order_share=_order_share(m),
         aov_tolerance=0.20,
         return_tolerance=0.03,
         min_sku_coverage=0.5,
@@ -266,9 +267,14 @@ def _erpgen_channel_values(per_channel: dict[str, float], m: Measures, private: 
     return {ch: total[ch] / weight[ch] for ch in total}
 
 
+def _units(median: float | None) -> float:
+    """A channel's quantity_median from the units on its sale lines (1: single units, no bulk draw)."""
+    quantity = median or 1.0
+    return round(_clip(quantity, 1.0, 100.0), 2) if quantity >= 1.5 else 1.0
+
+
 def _channels(m: Measures, private: _Private, notes: list[str]) -> dict[str, Channel]:
-    quantity = m.units_per_line_median or 1.0
-    quantity = round(_clip(quantity, 1.0, 100.0), 2) if quantity >= 1.5 else 1.0
+    quantity = _units(m.units_per_line_median)
     lag = m.return_lag_mean if m.return_lag_mean is not None else 14.0
     if not m.channel_customers:
         notes.append("no channel column: every customer buys ONLINE")
@@ -297,7 +303,8 @@ def _channels(m: Measures, private: _Private, notes: list[str]) -> dict[str, Cha
             share=shares[ch] / total,
             return_rate=round(_clip(_weighted(m.channel_return_rate, labels, w, m.return_rate), 0.0, 1.0), 4),
             return_lag_days=round(_clip(_weighted(m.channel_return_lag, labels, w, lag), 0.0, 365.0), 1),
-            quantity_median=quantity,
+            # bulk buyers (B2B) put more units on a line than consumers: each channel its own median
+            quantity_median=_units(_weighted(m.channel_units_per_line, labels, w, m.units_per_line_median or 1.0)),
             weekday_weights=_weekday_weights(tuple(weekdays)),
         )
     # shares rounded so that they still add up to 1
@@ -305,6 +312,21 @@ def _channels(m: Measures, private: _Private, notes: list[str]) -> dict[str, Cha
     rounded = [round(out[c].share, 4) for c in names]
     rounded[0] = round(1.0 - sum(rounded[1:]), 4)
     return {c: dataclasses.replace(out[c], share=r) for c, r in zip(names, rounded)}
+
+
+def _order_share(m: Measures) -> dict[str, float]:
+    """The source's orders per erpgen channel, a target calibration meets by the customers' channel mix
+    (B2B customers order more often than consumers); none for a source of one channel."""
+    shares: dict[str, float] = {}
+    for label, share in m.channel_order_share.items():
+        channel = _erpgen_channel(label)
+        shares[channel] = shares.get(channel, 0.0) + share
+    if len(shares) < 2:
+        return {}
+    names = sorted(shares)
+    rounded = [round(shares[c], 4) for c in names]
+    rounded[0] = round(1.0 - sum(rounded[1:]), 4)  # still adding up to 1
+    return dict(zip(names, rounded))
 
 
 def _weighted(values: dict[str, float], labels: list[str], weights: list[float], default: float) -> float:
