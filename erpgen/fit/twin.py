@@ -319,12 +319,14 @@ def _order_share(m: Measures) -> dict[str, float]:
     (B2B customers order more often than consumers); none for a source of one channel."""
     shares: dict[str, float] = {}
     for label, share in m.channel_order_share.items():
-        channel = _erpgen_channel(label)
-        shares[channel] = shares.get(channel, 0.0) + share
+        if label in m.channel_customers:  # the twin's channels are its customers' home channels
+            channel = _erpgen_channel(label)
+            shares[channel] = shares.get(channel, 0.0) + share
     if len(shares) < 2:
         return {}
     names = sorted(shares)
-    rounded = [round(shares[c], 4) for c in names]
+    total = sum(shares.values())
+    rounded = [round(shares[c] / total, 4) for c in names]
     rounded[0] = round(1.0 - sum(rounded[1:]), 4)  # still adding up to 1
     return dict(zip(names, rounded))
 
