@@ -92,51 +92,45 @@ def verify(
                     f"cannot read the load record in {target}: {describe_db_error(exc, url)}",
                     "erpgen db upgrade brings an older schema up to date",
                 ) from None
-        if run is None:
-            raise TargetError(f"{target} has no completed erpgen load to verify", "run erpgen generate first")
-        runlog.check_format(
-            run, target, verb="verifies", consequence="digests not comparable",
-            older_fix="verify it with the erpgen that made it, or generate it again",
-        )  # fmt: skip
+        run = _verifiable(run, target, "load")
         recorded = json.loads(run["content_digest"])
         if not recorded:
             raise TargetError(f"the load in {target} recorded no digest (made before erpgen 0.1's registry)")
         actual = database_digests(conn)
         conn.rollback()
-    return VerifyResult(
-        target=target,
-        seed=run["seed"],
-        scenario=run["scenario"],
-        loaded_at=run["loaded_at"],
-        recorded=recorded,
-        actual=actual,
-    )
+    return _result(run, target, recorded, actual)
 
 
 def _verify_files(sink) -> VerifyResult:
     """verify() of an export directory: its run record read from the files, its tables recomputed."""
-    from erpgen import runlog
     from erpgen.errors import TargetError
     from erpgen.sinks.csv import CsvSink
 
     target = sink.describe()
     try:
-        run = sink.run_record()
-        if run is None:
-            raise TargetError(f"{target} has no completed erpgen run to verify", "run erpgen generate first")
-        runlog.check_format(
-            run, target, verb="verifies", consequence="digests not comparable",
-            older_fix="verify it with the erpgen that made it, or generate it again",
-        )  # fmt: skip
+        run = _verifiable(sink.run_record(), target, "run")
         recorded, actual = sink.recomputed(run)
     except (OSError, ValueError) as exc:  # a file gone or not the shape erpgen wrote
         raise TargetError(f"cannot read {target}: {exc}", "generate the export again") from None
+    return _result(run, target, recorded, actual, "row count" if isinstance(sink, CsvSink) else "digest")
+
+
+def _verifiable(run: dict | None, target: str, what: str) -> dict:
+    """The run record, if there is one and its digests are comparable with this erpgen's."""
+    from erpgen import runlog
+    from erpgen.errors import TargetError
+
+    if run is None:
+        raise TargetError(f"{target} has no completed erpgen {what} to verify", "run erpgen generate first")
+    runlog.check_format(
+        run, target, verb="verifies", consequence="digests not comparable",
+        older_fix="verify it with the erpgen that made it, or generate it again",
+    )  # fmt: skip
+    return run
+
+
+def _result(run: dict, target: str, recorded: dict, actual: dict, checked: str = "digest") -> VerifyResult:
     return VerifyResult(
-        target=target,
-        seed=run["seed"],
-        scenario=run["scenario"],
-        loaded_at=run["loaded_at"],
-        recorded=recorded,
-        actual=actual,
-        checked="row count" if isinstance(sink, CsvSink) else "digest",
-    )
+        target=target, seed=run["seed"], scenario=run["scenario"], loaded_at=run["loaded_at"],
+        recorded=recorded, actual=actual, checked=checked,
+    )  # fmt: skip
