@@ -25,3 +25,23 @@ def test_the_reference_covers_every_command():
     for path, _ in commands():
         assert f"## `{path}`" in text
     assert "erpgen generate" in text and "--resume" in text and "--scenario" in text
+
+
+def test_no_file_holds_a_merge_conflict():
+    """A merge left half done (its <<<<<<< / >>>>>>> lines) must not land, in the README above all."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    if not tracked:  # not a git checkout (an unpacked copy): the files that matter are still checked
+        tracked = [str(p.relative_to(REPO)) for p in REPO.rglob("*.md")]
+    marked = []
+    for name in tracked:
+        path = REPO / name
+        if path.suffix not in {".md", ".py", ".toml", ".yml", ".yaml", ".ini", ".json", ".sh", ".txt", ""}:
+            continue
+        try:
+            lines = path.read_text().splitlines()
+        except (UnicodeDecodeError, OSError):
+            continue
+        marked += [f"{name}:{i + 1}" for i, line in enumerate(lines) if line.startswith(("<<<<<<< ", ">>>>>>> "))]
+    assert not marked, marked
