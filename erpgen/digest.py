@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Date, Integer, Numeric
+from sqlalchemy import Date, DateTime, Integer, Numeric
 from sqlalchemy.engine import Connection
 
 from erpgen.dates import day_number, known
@@ -47,6 +47,8 @@ def _kind(column) -> tuple[str, int]:
         return "int", t.scale or 0
     if isinstance(t, Date):
         return "date", 0
+    if isinstance(t, DateTime):
+        return "moment", 0
     return "text", 0
 
 
@@ -58,6 +60,9 @@ def _canon_values(column, values: list) -> bytes:
     if kind == "int" and not scale:
         with contextlib.suppress(TypeError, ValueError):  # no NULLs, no blanks: the common case
             return np.array(values, dtype="<i8").tobytes()
+    if kind == "moment" and None not in values:  # datetimes or ISO text: numpy reads both at once
+        with contextlib.suppress(TypeError, ValueError):
+            return np.array(values, dtype="datetime64[s]").astype("<i8").tobytes()
     out = np.empty(len(values), dtype="<i8")
     for i, v in enumerate(values):
         if v is None or v == "":
@@ -65,6 +70,9 @@ def _canon_values(column, values: list) -> bytes:
         elif kind == "date":
             d = v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))
             out[i] = day_number(d)
+        elif kind == "moment":  # seconds since 1970-01-01 (a driver's datetime, or text)
+            m = v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(str(v))
+            out[i] = day_number(m.date()) * 86_400 + m.hour * 3600 + m.minute * 60 + m.second
         elif scale:
             out[i] = int(Decimal(str(v)).scaleb(scale).to_integral_value())
         else:
@@ -352,6 +360,7 @@ def _fact_canonical(b) -> list[np.ndarray]:
         "store_id": ints(b["store_id"]),
         "unit_price": ints(b["unit_price_cents"]),
         "returned_line_id": ints(np.where(returned > 0, returned, NULL)),
+        "invoiced_at": ints(b["invoiced_at"]),
     }
     return [canonical[c.name] for c in FACT.columns]
 

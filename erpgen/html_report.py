@@ -38,6 +38,7 @@ class Facts:
     segments: list[tuple[str, int, float]]  # segment, customers, net revenue
     top_products: list[tuple[str, str, float, float]]  # product, category, net revenue, units sold
     countries: list[tuple[str, str, int]]  # country, channel, customers
+    hours: list[tuple[int, str, int]]  # hour of the day, channel, sales invoices made in it
     orders: int
     customers: int
     first_sale: str
@@ -170,6 +171,10 @@ def collect(conn: Connection) -> Facts:
         f"GROUP BY product_id) t JOIN products p ON p.product_id = t.product_id "
         f"ORDER BY t.net DESC, p.product_id LIMIT {TOP_PRODUCTS}"
     )
+    hours = rows(
+        f"SELECT {q.hour('s.invoiced_at')}, st.channel, count(DISTINCT s.invoice_id) FROM sales_transactions s "
+        "JOIN stores st ON st.store_id = s.store_id WHERE s.quantity > 0 GROUP BY 1, 2"
+    )
     (orders, customers, first, last) = rows(
         "SELECT (SELECT count(DISTINCT invoice_id) FROM sales_transactions WHERE quantity > 0), "
         "(SELECT count(*) FROM customers), (SELECT min(invoice_date) FROM sales_transactions), "
@@ -187,6 +192,7 @@ def collect(conn: Connection) -> Facts:
         segments=sorted((seg, n, _money(net)) for seg, n, net in segments),
         top_products=[(name, cat, _money(net), float(units)) for name, cat, net, units in top],
         countries=sorted(rows("SELECT country, channel, count(*) FROM customers GROUP BY 1, 2")),
+        hours=sorted((int(h), ch, n) for h, ch, n in hours),
         orders=orders,
         customers=customers,
         first_sale=str(first),
@@ -393,6 +399,26 @@ def _charts(f: Facts) -> list[tuple[str, str, object]]:
     )
     fig.update_layout(barmode="stack", yaxis={"categoryorder": "total ascending"}, xaxis_title="customers")
     charts.append(("country_mix", "Customers by country and home channel", fig))
+
+    # each channel's invoices as shares of its day, so that a small channel's rhythm shows beside a large one's
+    fig = go.Figure()
+    for ch in sorted({ch for _, ch, _ in f.hours}):
+        per_hour = [sum(n for h, c, n in f.hours if c == ch and h == hour) for hour in range(24)]
+        total = sum(per_hour) or 1
+        fig.add_trace(
+            go.Bar(
+                x=list(range(24)),
+                y=[100 * n / total for n in per_hour],
+                name=ch,
+                marker_color=channels.get(ch),
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        xaxis={"title": "hour of the day", "dtick": 1},
+        yaxis_title="% of the channel's invoices",
+    )
+    charts.append(("hour_of_day", "Invoices by hour of the day and channel", fig))
 
     for _, _, fig in charts:
         fig.update_layout(template="plotly_white", margin={"l": 60, "r": 30, "t": 20, "b": 50})

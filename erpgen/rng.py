@@ -41,6 +41,7 @@ class Stream(IntEnum):
     RETURN = 12
     PRICE = 13
     QUANTITY = 14
+    TIME = 15
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

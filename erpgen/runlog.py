@@ -24,7 +24,8 @@ LOADING, COMPLETE = "LOADING", "COMPLETE"
 # only a dataset of this format, and `erpgen verify` compares digests only within it.
 #   1: before `erpgen extend` (records made before Alembic revision 0005)
 #   2: customer-keyed tables hashed in (customer_id, key) order; extensions (runlog.extension_record)
-FORMAT = 2
+#   3: sales lines carry the moment of their invoice (invoiced_at); records may end within a day (live)
+FORMAT = 3
 
 
 def now() -> dt.datetime:
@@ -77,6 +78,7 @@ def run_record(
         "next_line_id": np.array([next_line_id], dtype=np.int64),
         "format_version": np.array([FORMAT], dtype=np.int64),
         "covers_till": np.array([day_number(cfg.date_till)], dtype=np.int64),
+        "covers_till_second": [None],
         # the knobs only (an extension simulates on with them); the shortfalls are kept in the parameters
         "rates": [
             None if rates is None else as_json(dataclasses.asdict(dataclasses.replace(rates, shortfalls=())))
@@ -160,6 +162,8 @@ def dataset_record(conn: Connection, where: str) -> dict | None:
     columns = conn.exec_driver_sql(f"SELECT * FROM {erpgen_runs.name} WHERE 1 = 0").keys()
     if "format_version" not in columns:
         return {"format_version": 1}  # before Alembic revision 0005 every record was of format 1
+    if "covers_till_second" not in columns:
+        return {"format_version": 2}  # and before 0006, of format 2 at most
     if interrupted_run(conn) is not None:
         raise TargetError(
             f"{where} holds an interrupted --resume load",
@@ -201,10 +205,17 @@ def config_of(record: dict) -> GenerateConfig:
 
 
 def extension_record(
-    previous: dict, *, started: dt.datetime, till: dt.date, rows: dict[str, int], digests: dict[str, str]
+    previous: dict,
+    *,
+    started: dt.datetime,
+    till: dt.date,
+    rows: dict[str, int],
+    digests: dict[str, str],
+    second: int | None = None,
 ) -> Batch:
     """The record of an extension: the original run's scenario, seed and parameters, the next run_id, the
-    whole tables' row counts and digests after it, and the day its data now covers."""
+    whole tables' row counts and digests after it, and the day its data now covers (up to `second` of it,
+    when it ends within the day; digests {} when they were not taken)."""
     return {
         **{name: [previous[name]] for name in ("erpgen_version", "scenario", "scenario_toml", "parameters")},
         "run_id": np.array([previous["run_id"] + 1], dtype=np.int64),
@@ -220,5 +231,6 @@ def extension_record(
         "next_line_id": np.array([rows.get("sales_transactions", 0) + 1], dtype=np.int64),
         "format_version": np.array([FORMAT], dtype=np.int64),
         "covers_till": np.array([day_number(till)], dtype=np.int64),
+        "covers_till_second": [second],
         "rates": [previous["rates"]],
     }

@@ -46,6 +46,31 @@ class Channel:
     quantity_sigma: float = 0.5  # spread of that median across customers (lognormal sigma), when above 1
     # Monday..Sunday
     weekday_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    # the hours 0..23 of the day in which its invoices are made; empty: the channel's usual day (HOURS)
+    hour_weights: tuple[float, ...] = ()
+
+
+# A channel's usual day: web shops peak in the evening and never close, shops follow their opening hours
+# with a lunchtime and an after-work peak, businesses order in office hours.
+HOURS = {
+    "ONLINE": (
+        0.6, 0.35, 0.2, 0.15, 0.12, 0.15, 0.3, 0.55, 0.8, 0.95, 1.0, 1.05,
+        1.15, 1.1, 1.05, 1.05, 1.1, 1.25, 1.5, 1.8, 2.0, 1.9, 1.5, 1.0,
+    ),
+    "RETAIL": (
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6, 0.9, 1.1,
+        1.4, 1.3, 1.0, 1.0, 1.1, 1.4, 1.3, 0.8, 0, 0, 0, 0,
+    ),
+    "B2B": (
+        0, 0, 0, 0, 0, 0, 0, 0, 0.6, 1.2, 1.4, 1.3,
+        0.7, 1.0, 1.3, 1.2, 0.9, 0.4, 0, 0, 0, 0, 0, 0,
+    ),
+}  # fmt: skip
+
+
+def hours_of(name: str, channel: Channel) -> tuple[float, ...]:
+    """The weights of the hours of the day in which the channel's invoices are made."""
+    return channel.hour_weights or HOURS[name]
 
 
 def _default_countries() -> dict[str, Country]:
@@ -386,6 +411,14 @@ def check(s: Scenario, origin: str) -> None:
         for key, (low, high) in CHANNEL_RANGES.items():
             _within(getattr(ch, key), low, high, origin, f"{k}.{key}")
         _within(max(ch.weekday_weights), 0, WEIGHT_MAX, origin, f"{k}.weekday_weights")
+        if ch.hour_weights and (
+            len(ch.hour_weights) != 24 or min(ch.hour_weights) < 0 or max(ch.hour_weights) <= 0
+        ):
+            raise ConfigError(
+                f"{origin}: {k}.hour_weights needs 24 weights (hours 0..23), not all 0",
+                "or leave it out for the channel's usual day",
+            )
+        _within(max(ch.hour_weights, default=0), 0, WEIGHT_MAX, origin, f"{k}.hour_weights")
     if len(s.seasonality.month_weights) != 12 or min(s.seasonality.month_weights) <= 0:
         raise ConfigError(
             f"{origin}: seasonality.month_weights needs 12 positive weights (January..December)"

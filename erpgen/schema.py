@@ -120,6 +120,8 @@ sales_transactions = Table(
     Column("unit_price", Numeric(12, 2), nullable=False),
     # a credit-note line points at the sale it gives back
     Column("returned_line_id", LineId, ForeignKey("sales_transactions.line_id"), nullable=True),
+    # the moment the invoice (or credit note) was made, on invoice_date (0006: after the older columns)
+    Column("invoiced_at", DateTime, nullable=False),
     CheckConstraint("quantity <> 0", name="quantity_nonzero"),
     CheckConstraint("(quantity < 0) = (returned_line_id IS NOT NULL)", name="returns_reference_a_sale"),
     Index(None, "customer_id"),
@@ -172,6 +174,8 @@ erpgen_runs = Table(
     Column("format_version", Integer, nullable=False),
     Column("covers_till", Date, nullable=True),  # the last day the data covers after this run
     Column("rates", Text, nullable=True),  # JSON: the calibrated simulation.Rates, which extensions reuse
+    # set when the data ends within covers_till (erpgen live): the last second of that day it covers
+    Column("covers_till_second", Integer, nullable=True),
     _one_of("status", ("LOADING", "COMPLETE")),
 )
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from erpgen.schema import EVENTS, SEGMENTS
 from erpgen.simulation import BlockFacts
+from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
 
 INVOICE_ID_WIDTH = 19  # 'INV-' + 8 digits + '-' + 6 digits
@@ -62,6 +63,7 @@ def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
         "invoice_seq": f.invoice_seq,
         "is_credit": f.is_credit,
         "invoice_date": f.invoice_date,
+        "invoiced_at": f.invoice_date.astype(np.int64) * SECONDS_PER_DAY + f.invoice_second,
         "product_id": f.product_id,
         "quantity": f.quantity,
         "unit_price_cents": f.unit_price_cents,

@@ -90,11 +90,21 @@ class _Sql:
     def __init__(self, dialect: str):
         self.mysql = dialect in ("mysql", "mariadb")
         self.duckdb = dialect == "duckdb"
+        self.sqlite = dialect == "sqlite"
         spelling = "mysql" if self.mysql else "postgresql" if self.duckdb else dialect
         self._year, self._month, self._days = self._TEMPLATES[spelling]
 
     def year(self, col: str) -> str:
         return self._year.format(col)
+
+    def hour(self, moment: str) -> str:
+        if self.sqlite:
+            return f"CAST(strftime('%H', {moment}) AS INTEGER)"
+        return f"HOUR({moment})" if self.mysql else f"CAST(EXTRACT(HOUR FROM {moment}) AS INTEGER)"
+
+    def day_of(self, moment: str) -> str:
+        """The date of a timestamp (SQLite keeps it as text, which CAST would read as a number)."""
+        return f"date({moment})" if self.sqlite else f"CAST({moment} AS DATE)"
 
     def month(self, col: str) -> str:
         return self._month.format(col)
@@ -165,7 +175,7 @@ INTEGRITY_RULES = (
      "JOIN sales_transactions s ON s.line_id = r.returned_line_id WHERE r.back > s.quantity"),
     ("returns follow their sale", "lines",
      "SELECT count(*) FROM sales_transactions r JOIN sales_transactions s ON s.line_id = r.returned_line_id "
-     "WHERE r.invoice_date < s.invoice_date OR r.customer_id <> s.customer_id OR r.product_id <> s.product_id "
+     "WHERE r.invoiced_at <= s.invoiced_at OR r.customer_id <> s.customer_id OR r.product_id <> s.product_id "
      "OR s.returned_line_id IS NOT NULL"),
     ("customers without lifecycle", "",
      "SELECT count(*) FROM customers c LEFT JOIN customer_lifecycle l USING (customer_id) "
@@ -199,6 +209,8 @@ def _integrity(conn: Connection, q: _Sql, report: ValidationReport) -> None:
     for name, unit, sql in INTEGRITY_RULES:
         n = _one(conn, sql)
         report.add(group, name, n, f"0 {unit}".strip(), n == 0)
+    n = _one(conn, f"SELECT count(*) FROM sales_transactions WHERE {q.day_of('invoiced_at')} <> invoice_date")
+    report.add(group, "invoiced at a moment of the invoice date", n, "0 lines", n == 0)
 
 
 def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report: ValidationReport) -> None:

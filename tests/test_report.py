@@ -31,6 +31,7 @@ CHARTS = (
     "return_rates",
     "top_products",
     "country_mix",
+    "hour_of_day",
 )
 DATASET = ["--n-customers", "300", "--date-from", "2021-01-01", "--date-till", "2024-12-31", "--seed", "7"]
 SCREENSHOT = REPO / ".artifacts" / "report.png"
@@ -163,7 +164,7 @@ def test_postgres_gives_the_same_figures_as_sqlite(dataset, pg_url, erpgen, tmp_
     out = tmp_path / "pg.html"
     r = erpgen("report", "--database-url", pg_url, "-o", out)
     assert r.code == 0, r
-    assert f"wrote {out}" in r.out and "8 charts" in r.out
+    assert f"wrote {out}" in r.out and "9 charts" in r.out
     with connect(parse(pg_url)) as pg, connect(parse(dataset)) as lite:
         assert html_report.collect(pg) == html_report.collect(lite)
 

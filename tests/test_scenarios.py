@@ -62,10 +62,14 @@ def test_validate_fails_on_broken_data(erpgen, sqlite_url):
     with connect(parse(sqlite_url), sqlite_foreign_keys=False) as conn, conn.begin():
         conn.execute(text("UPDATE sales_transactions SET revenue = revenue + 1 WHERE line_id = 5"))
         conn.execute(text("UPDATE sales_transactions SET customer_id = 999999 WHERE line_id = 6"))
+        conn.execute(
+            text("UPDATE sales_transactions SET invoiced_at = '2001-01-01 10:00:00' WHERE line_id = 7")
+        )
     r = erpgen("validate", "--database-url", sqlite_url)
     assert r.code == 1
     assert "FAIL  revenue = quantity x unit_price" in r.out
     assert "FAIL  orphans sales_transactions.customer_id" in r.out
+    assert "FAIL  invoiced at a moment of the invoice date" in r.out
 
 
 def test_validate_against_another_scenario_reports_misses(erpgen, sqlite_url):

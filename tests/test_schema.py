@@ -25,7 +25,7 @@ def test_upgrade_check_downgrade_from_code(any_url):
     with connect(parse(any_url)) as conn:
         with conn.begin():
             migrate.upgrade(conn)
-        assert migrate.current_revision(conn) == migrate.head_revision() == "0005"
+        assert migrate.current_revision(conn) == migrate.head_revision() == "0006"
         conn.rollback()
         # no drift: autogenerate finds nothing between the migrations and erpgen.schema
         with conn.begin():
@@ -69,7 +69,7 @@ def test_alembic_command_line_from_repo_root(any_url):
 
 def test_erpgen_db_upgrade_and_downgrade(erpgen, any_url):
     r = erpgen("db", "upgrade", "--database-url", any_url)
-    assert r.code == 0 and "revision 0005" in r.out, r
+    assert r.code == 0 and f"revision {migrate.head_revision()}" in r.out, r
     assert set(ERPGEN_TABLES) <= set(table_names(any_url))
     # generate fills the tables an upgrade made
     assert erpgen("generate", "--database-url", any_url, "--n-customers", "30", "-q").code == 0
@@ -79,7 +79,7 @@ def test_erpgen_db_upgrade_and_downgrade(erpgen, any_url):
 
 
 def test_migration_0002_keeps_existing_rows(any_url):
-    """A database loaded at revision 0001 keeps its rows through 0002 and back."""
+    """A database loaded at revision 0001 keeps its rows through 0002 (and 0006) and back."""
     from sqlalchemy import text
 
     url = parse(any_url)
@@ -96,8 +96,11 @@ def test_migration_0002_keeps_existing_rows(any_url):
             )
         with conn.begin():
             migrate.upgrade(conn, "head")
-            row = conn.execute(text("SELECT unit_price, returned_line_id FROM sales_transactions")).one()
+            row = conn.execute(
+                text("SELECT unit_price, returned_line_id, invoiced_at FROM sales_transactions")
+            ).one()
             assert float(row[0]) == 12.5 and row[1] is None
+            assert str(row[2]) == "2020-02-01 00:00:00"  # 0006: midnight of the invoice date
             assert conn.execute(text("SELECT channel, country FROM stores")).one() == ("RETAIL", "US")
             assert (
                 conn.execute(text("SELECT role FROM categories WHERE category = 'REFILL'")).scalar()

@@ -11,7 +11,7 @@ the line they return.
 
 simulate_block (block.py) runs a block of customers through the stages, each a module that takes what it
 needs and returns a small dataclass: traits -> purchase_days -> invoices -> lines -> prices -> returns ->
-lifecycle. model.py holds what all blocks share, facts.py what a block gives back, plan.py how customers
+lifecycle -> times (of day). model.py holds what all blocks share, facts.py what a block gives back, plan.py how customers
 are cut into blocks. Every draw is keyed by (customer, its own counters) (erpgen.rng), so a customer's
 history never depends on its block.
 """

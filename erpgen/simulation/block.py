@@ -16,6 +16,7 @@ from erpgen.simulation.model import Model
 from erpgen.simulation.prices import LinePrices, line_prices
 from erpgen.simulation.purchase_days import History, purchase_days
 from erpgen.simulation.returns import CreditNotes, credit_notes
+from erpgen.simulation.times import credit_seconds, invoice_seconds
 from erpgen.simulation.traits import (
     CustomerTraits,
     PurchaseHabits,
@@ -36,8 +37,12 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     prices = line_prices(model, customers, habits, calendar, invoices, lines, draws)
     credits = credit_notes(model, customers, invoices, lines, draws)
     events = lifecycle_events(customers, history)
+    seconds = (
+        invoice_seconds(model, customers, invoices, draws),
+        credit_seconds(model, customers, invoices, lines, credits, draws),
+    )
     return BlockFacts(
-        **_line_columns(customers, invoices, lines, prices, credits),
+        **_line_columns(customers, invoices, lines, prices, credits, seconds),
         segment=customers.segment,
         created=customers.created,
         first_purchase=history.first_purchase,
@@ -60,9 +65,15 @@ def _sales(
 
 
 def _line_columns(
-    customers: CustomerTraits, invoices: Invoices, lines: Lines, prices: LinePrices, credits: CreditNotes
+    customers: CustomerTraits,
+    invoices: Invoices,
+    lines: Lines,
+    prices: LinePrices,
+    credits: CreditNotes,
+    seconds: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """The sale lines and their credit notes as BlockFacts' line columns."""
+    """The sale lines and their credit notes as BlockFacts' line columns; `seconds`: each invoice's and
+    each credit-note line's second of the day."""
     back, n_sales = credits.line, len(lines.invoice)
     place = _Placement.of(lines.customer, back)
 
@@ -74,6 +85,7 @@ def _line_columns(
         "invoice_seq": copied(invoices.seq[lines.invoice]),
         "is_credit": place.column(np.zeros(n_sales, dtype=bool), np.ones(len(back), dtype=bool)),
         "invoice_date": place.column(invoices.day[lines.invoice], credits.day),
+        "invoice_second": place.column(seconds[0][lines.invoice], seconds[1]),
         "product_id": copied(lines.product),
         "quantity": place.column(lines.quantity, -credits.quantity),
         "unit_price_cents": copied(prices.unit_price),

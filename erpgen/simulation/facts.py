@@ -22,6 +22,7 @@ class BlockFacts:
     invoice_seq: np.ndarray
     is_credit: np.ndarray
     invoice_date: np.ndarray
+    invoice_second: np.ndarray  # the second of the day it was made (0..86399)
     product_id: np.ndarray
     quantity: np.ndarray
     unit_price_cents: np.ndarray
@@ -44,10 +45,18 @@ class BlockFacts:
         return len(self.customer_id)
 
 
-# line columns that fit in 32 bits: customer ids (up to config.MAX_CUSTOMERS), invoice numbers, days,
+# line columns that fit in 32 bits: customer ids (up to config.MAX_CUSTOMERS), invoice numbers, days, seconds,
 # product and store ids, and `returned` (an index within the block); quantities and money stay 64-bit,
 # as the sinks compute with them
-_NARROW = ("customer_id", "invoice_seq", "invoice_date", "product_id", "store_id", "returned")
+_NARROW = (
+    "customer_id",
+    "invoice_seq",
+    "invoice_date",
+    "invoice_second",
+    "product_id",
+    "store_id",
+    "returned",
+)
 
 
 def compact(f: BlockFacts) -> BlockFacts:
@@ -62,7 +71,7 @@ def lifecycle_only(f: BlockFacts) -> BlockFacts:
     """The block without its lines: what the lifecycle tables need, in the narrowest integer types."""
     empty = np.zeros(0, dtype=np.int8)
     return BlockFacts(
-        *(empty,) * 10,
+        *(empty,) * 11,
         segment=f.segment.astype(np.int8),
         created=f.created.astype(np.int32),
         first_purchase=f.first_purchase.astype(np.int32),

@@ -12,7 +12,7 @@ import numpy as np
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.dates import day_number
-from erpgen.scenario import Lifecycle
+from erpgen.scenario import Lifecycle, hours_of
 from erpgen.schema import ROLES
 from erpgen.stores import store_table
 
@@ -69,6 +69,7 @@ class Model:
     p_accessory_invoice: np.ndarray = _derived()  # [option]
     p_spare_part_invoice: np.ndarray = _derived()  # [option]
     weekday_weights: np.ndarray = _derived()  # [channel, weekday (0 = Monday)]
+    hour_cdf: np.ndarray = _derived()  # [channel, hour]: cdf of the hour of the day an invoice is made in
     month_weights: np.ndarray = _derived()  # [month 0-11]
     stores: np.ndarray = _derived()  # store_table: [country, channel] -> first store id, store count
     pools: dict[str, np.ndarray] = _derived()  # role -> its product ids
@@ -94,6 +95,7 @@ class Model:
             "p_accessory_invoice": np.asarray(b.p_accessory_invoice, dtype=np.float64),
             "p_spare_part_invoice": np.asarray(b.p_spare_part_invoice, dtype=np.float64),
             "weekday_weights": np.array([c.weekday_weights for c in s.channels.values()], dtype=np.float64),
+            "hour_cdf": _cdf_rows([hours_of(name, c) for name, c in s.channels.items()]),
             "month_weights": np.asarray(s.seasonality.month_weights, dtype=np.float64),
             "stores": store_table(self.cfg),
             "pools": pools,
@@ -104,6 +106,11 @@ class Model:
         assert tables.keys() == {f.name for f in fields(self) if not f.init}
         for name, table in tables.items():
             object.__setattr__(self, name, table)  # how a frozen dataclass fills its init=False fields
+
+
+def _cdf_rows(weights: list[tuple[float, ...]]) -> np.ndarray:
+    w = np.array(weights, dtype=np.float64)
+    return np.cumsum(w, axis=1) / w.sum(axis=1, keepdims=True)
 
 
 def _padded(rows: tuple[tuple[float, ...], ...]) -> np.ndarray:

@@ -55,6 +55,8 @@ def arrow_column(table: Table, name: str, b: Batch, typ):
 
     if table is FACT and name == "invoice_id":
         return _fixed_width_strings(pa, batch_invoice_ids(b))
+    if table is FACT and name == "invoiced_at":  # seconds since 1970-01-01, as timestamp[s] stores them
+        return pa.array(np.asarray(b[name], dtype=np.int64)).view(typ)
     if table is FACT and name == "returned_line_id":  # 0: a sale, which gives nothing back
         ids = np.asarray(b[name], dtype=np.int64)
         return pa.array(ids, type=typ, mask=ids == 0)

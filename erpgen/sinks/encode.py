@@ -13,6 +13,7 @@ from sqlalchemy import Date
 
 from erpgen.dates import EPOCH, known
 from erpgen.schema import TABLES
+from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids, digits
 
@@ -132,6 +133,7 @@ def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) 
         "store_id": lambda: _int_text(b["store_id"]),
         "unit_price": lambda: _cents_text(b["unit_price_cents"]),
         "returned_line_id": lambda: _int_text(returned, null=returned <= 0),
+        "invoiced_at": lambda: moment_text(b["invoiced_at"], dates),
     }
     gap = np.frombuffer(sep, dtype=np.uint8)
     parts = []
@@ -142,6 +144,19 @@ def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) 
     parts.append(np.full((n, 1), ord("\n"), dtype=np.uint8))
     matrix = np.concatenate(parts, axis=1)
     return matrix[matrix != 0].tobytes()
+
+
+def moment_text(seconds, dates: IsoDates) -> np.ndarray:
+    """Seconds since 1970-01-01 as 'YYYY-MM-DD HH:MM:SS': a (n, 19) byte matrix."""
+    day, second = np.divmod(np.asarray(seconds, dtype=np.int64), SECONDS_PER_DAY)
+    out = np.empty((len(day), 19), dtype=np.uint8)
+    out[:, :10] = dates(day).astype("S10").view(np.uint8).reshape(-1, 10)
+    out[:, 10] = ord(" ")
+    hour, rest = np.divmod(second, 3600)
+    for first, part in ((11, hour), (14, rest // 60), (17, rest % 60)):
+        out[:, first : first + 2] = digits(part, 2)
+    out[:, 13] = out[:, 16] = ord(":")
+    return out
 
 
 def _int_text(values, null: np.ndarray | None = None) -> np.ndarray:

@@ -24,6 +24,7 @@ from erpgen.database import connect
 from erpgen.dates import day_number
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, CUSTOMER_TABLES, FACT, FACT_COLUMNS, TABLES
+from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, text_lines
@@ -66,12 +67,12 @@ _FACT_FIELDS = {
     "store_id": _value_fields("store_id", ">i4"),
     "unit_price": _numeric_fields("unit_price"),
     "returned_line_id": _value_fields("returned_line_id", ">i8"),
+    "invoiced_at": _value_fields("invoiced_at", ">i8"),
 }
-# The binary COPY layout of a sales_transactions row, its fields in the schema's column order. A sale's
-# returned_line_id is NULL: its length is -1 and its 8 value bytes, the row's last, are cut out after
-# encoding (see encode_facts).
-FACT_ROW = np.dtype([("nfields", ">i2"), *(f for name in FACT_COLUMNS for f in _FACT_FIELDS[name])])
-assert FACT_COLUMNS[-1] == "returned_line_id", "encode_facts cuts a NULL returned_line_id off the row's end"
+# The columns of the binary COPY, returned_line_id last: a sale's is NULL, its length is -1 and its 8 value
+# bytes, the row's last, are cut out after encoding (see encode_facts).
+COPY_COLUMNS = (*(c for c in FACT_COLUMNS if c != "returned_line_id"), "returned_line_id")
+FACT_ROW = np.dtype([("nfields", ">i2"), *(f for name in COPY_COLUMNS for f in _FACT_FIELDS[name])])
 
 
 def _fill_numeric(rows: np.ndarray, prefix: str, minor_units: np.ndarray, scale: int) -> None:
@@ -97,9 +98,10 @@ def encode_facts(b: Batch) -> bytes:
     returned = np.asarray(b["returned_line_id"])
     is_return = returned > 0
     rows = np.empty(n, dtype=FACT_ROW)
-    rows["nfields"] = len(FACT_COLUMNS)
+    rows["nfields"] = len(COPY_COLUMNS)
     for name, width in (
         ("line_id", 8),
+        ("invoiced_at", 8),
         ("customer_id", 4),
         ("invoice_date", 4),
         ("product_id", 4),
@@ -111,6 +113,7 @@ def encode_facts(b: Batch) -> bytes:
     rows["invoice_id"] = batch_invoice_ids(b)
     rows["customer_id"] = b["customer_id"]
     rows["invoice_date"] = np.asarray(b["invoice_date"]) - PG_EPOCH_DAYS
+    rows["invoiced_at"] = (np.asarray(b["invoiced_at"]) - PG_EPOCH_DAYS * SECONDS_PER_DAY) * 1_000_000
     rows["product_id"] = b["product_id"]
     _fill_numeric(rows, "quantity", np.asarray(b["quantity"]) * 1000, 3)
     _fill_numeric(rows, "revenue", np.asarray(b["revenue_cents"]), 2)
@@ -246,7 +249,7 @@ class PostgresSink(DatabaseSink):
         assert raw is not None
         with raw.cursor() as cur:
             if table == FACT.name:
-                copy_facts = _copy_sql(table, FACT_COLUMNS, binary=True)
+                copy_facts = _copy_sql(table, COPY_COLUMNS, binary=True)
                 with cur.copy(copy_facts, writer=_queued_writer(cur)) as copy:
                     copy.write(BINARY_HEADER)
                     yield _FactWriter(copy)
@@ -306,7 +309,7 @@ class _StageWriter:
         stage = self.stages[table]
         with conn.cursor() as cur:
             if table == FACT.name:
-                with cur.copy(_copy_sql(stage, FACT_COLUMNS, binary=True)) as copy:
+                with cur.copy(_copy_sql(stage, COPY_COLUMNS, binary=True)) as copy:
                     copy.write(BINARY_HEADER)
                     copy.write(encode_facts(batch))
                     copy.write(BINARY_TRAILER)

@@ -24,7 +24,7 @@ from erpgen.schema import FACT, FACT_COLUMNS
 from erpgen.scratch import publish, remove_stale_scratch
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
-from erpgen.sinks.encode import IsoDates, table_columns
+from erpgen.sinks.encode import IsoDates, moment_text, table_columns
 from erpgen.sinks.names import quote
 from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 from erpgen.urls import sqlite_path
@@ -176,5 +176,10 @@ class _Writer:
             "returned_line_id": (
                 np.where(returned > 0, returned, None).tolist() if returned.any() else [None] * len(returned)
             ),
+            "invoiced_at": moment_text(b["invoiced_at"], self.dates)
+            .view("S19")
+            .ravel()
+            .astype("U19")
+            .tolist(),
         }
         return [columns[name] for name in FACT_COLUMNS]
