@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from erpgen.estimation import Estimate
     from erpgen.extension import ExtendSummary
+    from erpgen.feed import LiveSummary
     from erpgen.html_report import ReportSummary
     from erpgen.pipeline import RunSummary
     from erpgen.scenario import Scenario
@@ -46,12 +47,14 @@ __all__ = [
     "verify",
     "report",
     "extend",
+    "live",
     "RunSummary",
     "Estimate",
     "ValidationReport",
     "VerifyResult",
     "ReportSummary",
     "ExtendSummary",
+    "LiveSummary",
     "ErpGenError",
     "ConfigError",
     "TargetError",
@@ -65,6 +68,7 @@ _LAZY = {
     "VerifyResult": "erpgen.verification",
     "ReportSummary": "erpgen.html_report",
     "ExtendSummary": "erpgen.extension",
+    "LiveSummary": "erpgen.feed",
 }
 
 
@@ -291,4 +295,32 @@ def extend(
         parquet_dir=parquet_dir,
         delta_dir=delta_dir,
         on_progress=on_progress,
+    )
+
+
+def live(
+    *,
+    database_url: str | None = None,
+    speed: float = 1.0,
+    run_for: float | None = None,
+    on_commit: Callable[[dt.datetime, dict[str, int]], None] | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> LiveSummary:
+    """Keep a dataset current, then move it on with a clock: `erpgen live`.
+
+    database_url   same as --database-url (None: sqlite:///erpgen.db here); SQLite, PostgreSQL, MariaDB
+    speed          same as --speed: simulated seconds per second (1: real time; 3600: an hour a second)
+    run_for        same as --for: stop after this many seconds (None: until SIGINT or SIGTERM)
+    on_commit      called after each commit with the simulated moment reached and the rows it added
+    on_progress    called as the extension to yesterday that comes first goes on (as extend's)
+
+    The dataset is first extended to yesterday (one transaction, as `extend`); then each commit, every
+    half second, adds the rows whose moment the clock has passed. Returns a LiveSummary (target, speed,
+    began, reached, commits, rows added, caught_up: the ExtendSummary of the extension, seconds). Raises
+    ConfigError for a bad speed and TargetError for a target it cannot feed.
+    """
+    from erpgen.feed import live as run
+
+    return run(
+        database_url=database_url, speed=speed, run_for=run_for, on_commit=on_commit, on_progress=on_progress
     )

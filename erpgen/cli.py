@@ -387,6 +387,51 @@ def extend(
 @cli.command()
 @_url_option
 @click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Simulated seconds per second of wall time: 1 is real time, 3600 an hour a second.",
+)
+@click.option(
+    "--for",
+    "run_for",
+    default=None,
+    type=float,
+    help="Stop after this many seconds (default: run until Ctrl-C or SIGTERM).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary at the end.")
+def live(database_url: str, speed: float, run_for: float | None, quiet: bool) -> None:
+    """Keep a dataset current, then move it on: extend it to yesterday, then commit each moment's sales,
+    credit notes and new customers as a clock passes them, in small transactions (a dashboard that
+    refreshes, or a CDC pipeline, sees them arrive in time order). Ctrl-C or SIGTERM stops between
+    commits; running it again carries on where the dataset stands."""
+    import time
+
+    progress = None if quiet else _Progress()
+    last = [0.0]
+
+    def committed(moment, added: dict[str, int]) -> None:
+        if progress is not None:
+            progress.close()
+        now = time.monotonic()
+        if quiet or now - last[0] < 1.0:  # one line a second at most
+            return
+        last[0] = now
+        rows = ", ".join(f"+{n} {t}" for t, n in added.items() if n and t != "learnt")
+        click.echo(f"erpgen live: {moment}  {rows or 'no new rows'}")
+
+    summary = erpgen.live(
+        database_url=database_url, speed=speed, run_for=run_for, on_commit=committed, on_progress=progress
+    )
+    if summary.caught_up is not None and not quiet:
+        click.echo(summary.caught_up.render())
+    click.echo(summary.render())
+
+
+@cli.command()
+@_url_option
+@click.option(
     "--output",
     "-o",
     default="report.html",

@@ -46,6 +46,7 @@ from erpgen.schema import FACT, TABLES
 from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Rates
 from erpgen.simulation.plan import blocks as count_blocks
+from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch, ExtendableSink
 from erpgen.tables import events_batch, fact_batch, lifecycle_batch
 
@@ -65,13 +66,14 @@ class ExtendSummary:
     scenario: str
     covered: dt.date  # the dataset's last day before
     till: dt.date  # the day asked for: its last day after, when it is later
+    covered_second: int | None = None  # the last second of `covered` it held, when it ended within it
     added: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
-        return self.till > self.covered
+        return self.till > self.covered or (self.till == self.covered and self.covered_second is not None)
 
     def render(self) -> str:
         lines = [
@@ -144,8 +146,10 @@ def extend(
             ) from None
     cfg = runlog.config_of(record)
     covered = record["covers_till"] or cfg.date_till
-    summary = ExtendSummary(target, cfg.seed, cfg.scenario.name, covered, day)
-    if day <= covered:
+    summary = ExtendSummary(
+        target, cfg.seed, cfg.scenario.name, covered, day, record.get("covers_till_second")
+    )
+    if not summary.changed:
         return summary
     _check_till(cfg, day)
     catalog = catalog_for(cfg)
@@ -157,10 +161,10 @@ def extend(
         sink = database_sink(url, replace=False, append=True)
     assert isinstance(sink, ExtendableSink)
     with LocalBlocks(cfg, catalog, 1, rates=rates, horizon=day) as engine:
-        run = _Extension(engine, sink, record, covered, on_progress)
+        run = _Extension(engine, sink, record, on_progress)
         sink.begin()
         try:
-            if _usable(sink.run_record(), target)["run_id"] != record["run_id"]:
+            if position(_usable(sink.run_record(), target)) != position(record):
                 raise TargetError(f"another erpgen run extended {target} meanwhile", "run it again")
             run.write(started)
             # the rows of the tables the target keeps (a CSV export holds no lifecycle tables)
@@ -185,6 +189,11 @@ def extend(
     return summary
 
 
+def position(record: dict) -> tuple:
+    """Where a dataset stands: its record, and how far in time its data goes."""
+    return record["run_id"], record["covers_till"], record.get("covers_till_second")
+
+
 def _usable(record: dict | None, target: str) -> dict:
     """The run record, if this erpgen can carry its dataset on."""
     if record is None:
@@ -207,19 +216,37 @@ def _check_till(cfg, day: dt.date) -> None:
         )
 
 
+def moment(day: int, second: int | None) -> int:
+    """Seconds since 1970-01-01 of a day's `second` (None: its last), as fact batches hold invoiced_at."""
+    return day * SECONDS_PER_DAY + (SECONDS_PER_DAY - 1 if second is None else second)
+
+
 class _Extension:
     """One extension: the customers to `till` simulated once (pass 1, kept in a scratch file), then each
     table written and hashed in turn from them (pass 2)."""
 
-    def __init__(self, engine: BlockMaker, sink: ExtendableSink, record: dict, covered: dt.date, on_progress):
+    def __init__(
+        self,
+        engine: BlockMaker,
+        sink: ExtendableSink,
+        record: dict,
+        on_progress,
+        till_second: int | None = None,
+    ):
         model = engine.model
         cfg = model.cfg
         self.engine, self.model, self.sink, self.record = engine, model, sink, record
         self.on_progress = on_progress
         self.draws = Draws(cfg.seed)
         self.end = day_number(cfg.date_till)  # the original run's end: later lines are numbered by day
-        self.covered = day_number(covered)  # the dataset's end now: later rows are written
+        # the dataset's end now: later rows are written (a day's lines up to its second, if it ends within it)
+        self.covered = day_number(record["covers_till"] or cfg.date_till)
+        self.covered_moment = moment(self.covered, record.get("covers_till_second"))
         self.till = model.till
+        # the end of the data after it: the horizon, or a second of its day (what `verify` checks a live
+        # dataset against); the simulation, and so every id, is the horizon's
+        self.till_second = till_second
+        self.till_moment = moment(self.till, till_second)
         self.known = customers_by(cfg, self.covered, self.draws)  # customers the dataset holds
         self.n_customers = customers_by(cfg, self.till, self.draws)
         if self.n_customers > MAX_CUSTOMERS:
@@ -265,8 +292,9 @@ class _Extension:
         digests = {**json.loads(self.record["content_digest"]), **self.digest.digests()}
         digests = {t.name: digests[t.name] for t in TABLES if t.name in digests}
         new = runlog.extension_record(
-            self.record, started=started, till=self.model.horizon, rows=rows, digests=digests
-        )
+            self.record, started=started, till=self.model.horizon, rows=rows, digests=digests,
+            second=self.till_second,
+        )  # fmt: skip
         with self.sink.table_writer("erpgen_runs") as w:
             w.write(new)
 
@@ -308,8 +336,10 @@ class _Extension:
             b["line_id"] = line_id
             b["returned_line_id"] = np.where(f.returned >= 0, line_id[np.maximum(f.returned, 0)], 0)
             order = np.lexsort((line_id, f.customer_id))  # digest order: customer, then line id
+            if self.till_second is not None:
+                order = order[b["invoiced_at"][order] <= self.till_moment]
             b = {name: np.asarray(values)[order] for name, values in b.items()}
-            yield b, b["invoice_date"] > self.covered
+            yield b, b["invoiced_at"] > self.covered_moment
 
     def _line_ids(self, f: BlockFacts, first_of_day: np.ndarray, old_before: int) -> np.ndarray:
         """Lines up to the original end: the load's ids (customer order). Later ones: by day, then block,
@@ -384,6 +414,81 @@ class _Extension:
                 if n <= DEFAULT_BATCH_SIZE
                 else _rows(part, np.arange(lo, min(n, lo + DEFAULT_BATCH_SIZE)))
             )
+
+
+class Collected(ExtendableSink):
+    """An extension's output kept in memory: the rows it adds, the lifecycle values it learns and the
+    record it would write."""
+
+    def __init__(self, record: dict, tables: frozenset[str] | None = None):
+        self.record = record
+        if tables is not None:  # those it keeps; the others' rows are only hashed
+            self.tables = tables
+        self.batches: dict[str, list[Batch]] = {t.name: [] for t in TABLES}
+        self.updates: list[Batch] = []
+
+    def describe(self) -> str:
+        return "memory"
+
+    def begin(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def table_writer(self, table: str):
+        yield _Into(self.batches[table])
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+    def run_record(self) -> dict | None:
+        return self.record
+
+    def update_rows(self, table: str, batch: Batch) -> None:
+        self.updates.append(batch)
+
+
+class _Into:
+    def __init__(self, batches: list[Batch]):
+        self.batches = batches
+
+    def write(self, batch: Batch) -> None:
+        self.batches.append(batch)
+
+
+class InProcess:
+    """The BlockMaker an extension needs (erpgen.engines), simulating in this thread: no process is forked
+    from a process whose other thread holds a database connection."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def map(self, fn, id_blocks):
+        return (fn(self.model, ids) for ids in id_blocks)
+
+
+def simulated_digests(record: dict) -> dict[str, str]:
+    """The digests of the whole tables of the dataset `record` describes, simulated from its run's scenario,
+    seed and rates up to where its data ends: what `verify` checks a dataset against when its record holds
+    the masters' digests only (erpgen live, within a window)."""
+    from erpgen.simulation import Model
+
+    cfg = runlog.config_of(record)
+    catalog = catalog_for(cfg)
+    knobs = json.loads(record["rates"]) if record["rates"] else None
+    rates = Rates.of_record(knobs) if knobs else calibrate(cfg, catalog)
+    horizon = record["covers_till"] or cfg.date_till
+    # an extension of the original load to that day (or second): it hashes every row, writes none
+    base = {**record, "covers_till": cfg.date_till, "covers_till_second": None}
+    kept = Collected(base, frozenset({"erpgen_runs"}))
+    model = Model(cfg, catalog, rates, horizon=horizon)
+    _Extension(InProcess(model), kept, base, None, till_second=record.get("covers_till_second")).write(
+        runlog.now()
+    )
+    (written,) = kept.batches["erpgen_runs"]
+    return json.loads(written["content_digest"][0])  # type: ignore[index]
 
 
 class _Nowhere:

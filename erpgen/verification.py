@@ -44,11 +44,10 @@ class VerifyResult:
         for table in sorted(set(self.recorded) | set(self.actual)):
             state = "DIFF" if table in bad else "ok  "
             lines.append(f"  {state}  {table:<20} {self.actual.get(table, '-')[:16]}")
-        what = (
-            "content matches the recorded digest"
-            if self.checked == "digest"
-            else "row counts match the record"
-        )
+        what = {
+            "digest": "content matches the recorded digest",
+            "simulated digest": "content matches the digest simulated to where the data ends",
+        }.get(self.checked, "row counts match the record")
         lines.append(what if not bad else f"{len(bad)} table(s) differ from the recorded {self.checked}")
         return "\n".join(lines)
 
@@ -98,6 +97,11 @@ def verify(
             raise TargetError(f"the load in {target} recorded no digest (made before erpgen 0.1's registry)")
         actual = database_digests(conn)
         conn.rollback()
+    if run.get("covers_till_second") is not None:
+        # `erpgen live` stopped within a window: its record holds the masters' digests only
+        from erpgen.extension import simulated_digests
+
+        return _result(run, target, simulated_digests(run), actual, "simulated digest")
     return _result(run, target, recorded, actual)
 
 

@@ -30,6 +30,28 @@ from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
 from erpgen.urls import sqlite_path
 
 
+def live_lock(database: Path) -> Path:
+    """The file `erpgen live` holds an flock on while it feeds the database (SQLite's own lock lasts a
+    transaction): a second live, an extension or a load of the file is refused while it is held."""
+    return database.with_name(database.name + ".erpgen-live.lock")
+
+
+def live_is_feeding(database: Path) -> bool:
+    import fcntl
+
+    try:
+        fd = os.open(live_lock(database), os.O_RDONLY)
+    except OSError:  # none: no live runs (a live killed -9 leaves one that nobody holds)
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 class SqliteSink(DatabaseSink):
     def __init__(self, url: URL, *, replace: bool, resume: bool = False, append: bool = False):
         super().__init__(url, replace=replace, resume=resume, append=append)
@@ -50,6 +72,10 @@ class SqliteSink(DatabaseSink):
         return {"sqlite_fast": self._fresh and not self.resume, "sqlite_foreign_keys": False}
 
     def begin(self) -> None:
+        if live_is_feeding(self.path):
+            raise TargetError(
+                f"erpgen live is feeding {self.describe()}", "stop it (Ctrl-C or SIGTERM), then run again"
+            )
         if self._fresh and not self.append:
             if self.path.parent.exists() and not os.access(self.path.parent, os.W_OK):
                 raise TargetError(
