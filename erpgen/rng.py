@@ -41,6 +41,7 @@ class Stream(IntEnum):
     RETURN = 12
     PRICE = 13
     QUANTITY = 14
+    EXCHANGE_RATE = 15  # keyed by (day, currency's ISO number), not by customer
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

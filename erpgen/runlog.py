@@ -24,7 +24,8 @@ LOADING, COMPLETE = "LOADING", "COMPLETE"
 # only a dataset of this format, and `erpgen verify` compares digests only within it.
 #   1: before `erpgen extend` (records made before Alembic revision 0005)
 #   2: customer-keyed tables hashed in (customer_id, key) order; extensions (runlog.extension_record)
-FORMAT = 2
+#   3: currencies and exchange_rates (Alembic revision 0006), which an extension carries on
+FORMAT = 3
 
 
 def now() -> dt.datetime:

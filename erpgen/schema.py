@@ -81,6 +81,28 @@ products = Table(
     CheckConstraint("unit_price > 0", name="price_positive"),
 )
 
+currencies = Table(
+    "currencies",
+    metadata,
+    Column("currency_code", TextKey, primary_key=True),  # ISO 4217
+    Column("name", Text, nullable=False),
+    Column("decimals", SmallInteger, nullable=False),  # minor units (JPY: 0)
+    Column("is_company", SmallInteger, nullable=False),  # 1: the company's own currency
+    _flag("is_company"),
+)
+
+# RATE_SCALE decimals: 6 would leave a yen or a won in pounds (0.000603) three significant digits
+RATE_SCALE = 10
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("currency_code", TextKey, ForeignKey("currencies.currency_code"), primary_key=True),
+    Column("rate_date", Date, primary_key=True),
+    # units of the company's currency per unit of currency_code (the company's own: 1 every day)
+    Column("rate", Numeric(18, RATE_SCALE), nullable=False),
+    CheckConstraint("rate > 0", name="rate_positive"),
+)
+
 customers = Table(
     "customers",
     metadata,
@@ -180,6 +202,8 @@ TABLES = (
     stores,
     categories,
     products,
+    currencies,
+    exchange_rates,
     customers,
     sales_transactions,
     customer_lifecycle,

@@ -129,7 +129,7 @@ def test_readme_run_command_on_a_fresh_copy_and_installed_package(tmp_path):
     )
     assert where.code == 0 and "site-packages" in where.out, where
     up = run_process([str(erpgen), "db", "upgrade", "--database-url", "sqlite:///fresh.db"], cwd=elsewhere)
-    assert up.code == 0 and "revision 0005" in up.out, up
+    assert up.code == 0 and "revision 0006" in up.out, up
     gen = run_process([str(erpgen), "generate", "--n-customers", "25"], cwd=elsewhere)
     assert gen.code == 0, gen
     assert (elsewhere / "erpgen.db").exists()

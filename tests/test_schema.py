@@ -25,7 +25,7 @@ def test_upgrade_check_downgrade_from_code(any_url):
     with connect(parse(any_url)) as conn:
         with conn.begin():
             migrate.upgrade(conn)
-        assert migrate.current_revision(conn) == migrate.head_revision() == "0005"
+        assert migrate.current_revision(conn) == migrate.head_revision() == "0006"
         conn.rollback()
         # no drift: autogenerate finds nothing between the migrations and erpgen.schema
         with conn.begin():
@@ -69,7 +69,7 @@ def test_alembic_command_line_from_repo_root(any_url):
 
 def test_erpgen_db_upgrade_and_downgrade(erpgen, any_url):
     r = erpgen("db", "upgrade", "--database-url", any_url)
-    assert r.code == 0 and "revision 0005" in r.out, r
+    assert r.code == 0 and "revision 0006" in r.out, r
     assert set(ERPGEN_TABLES) <= set(table_names(any_url))
     # generate fills the tables an upgrade made
     assert erpgen("generate", "--database-url", any_url, "--n-customers", "30", "-q").code == 0
