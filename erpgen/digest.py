@@ -191,15 +191,15 @@ def csv_digests(directory: str | Path) -> dict[str, str]:
 
 def parquet_digests(directory: str | Path) -> dict[str, str]:
     """Digest of the Parquet export, comparable with database_digests(conn): the files hold every column,
-    a small table's rows in one file; a dataset directory (a table keyed by customer, its part files
-    in any order) is read whole and put in digest order."""
+    a small table's rows in primary-key order; a dataset directory (a table keyed by customer, or
+    exchange_rates: its part files in any order) is read whole and put in digest order."""
     import pyarrow.parquet as pq
 
     out = {}
     for table in TABLES:
         if table.name == "erpgen_runs":  # as in database_digests
             continue
-        # the tables keyed by customer: part files (the fact table's in year= folders)
+        # the tables keyed by customer and exchange_rates: part files (the fact table's in year= folders)
         dataset = Path(directory) / table.name
         if dataset.is_dir():
             data = pq.read_table(dataset, partitioning="hive" if table is FACT else None)
@@ -207,9 +207,7 @@ def parquet_digests(directory: str | Path) -> dict[str, str]:
                 data = data.drop_columns(["year"])
             data = data.sort_by([(name, "ascending") for name in digest_order(table)])
         else:
-            # in key order but for exchange_rates once extended: its later days' rows follow the others
             data = pq.read_table(Path(directory) / f"{table.name}.parquet")
-            data = data.sort_by([(name, "ascending") for name in digest_order(table)])
         out[table.name] = arrow_digest(table.name, data, f"{table.name}.parquet")
     return out
 

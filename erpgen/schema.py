@@ -218,6 +218,8 @@ FACT_COLUMNS = tuple(c.name for c in FACT.columns)  # its columns in order, as e
 DIGEST_SEGMENT = 1_000
 # The tables whose rows a block of customers makes on its own (a Dask worker writes and hashes them)
 CUSTOMER_TABLES = (customers, sales_transactions, customer_lifecycle, lifecycle_events)
+# The master tables that gain rows when a dataset is carried on to a later day (erpgen extend)
+DATED_MASTERS = (exchange_rates,)
 # Tables whose keys and indexes are built after the bulk load
 BULK = (sales_transactions, customer_lifecycle, lifecycle_events)
 
