@@ -5,6 +5,7 @@ validate rule that every day of sales has a rate."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -20,11 +21,15 @@ from erpgen.exchange_rates import WEEKDAYS_PER_YEAR, rates_batch
 from erpgen.schema import RATE_SCALE
 from erpgen.urls import parse
 
+from .conftest import REPO
 from .helpers import digests
 
 GYM = ["--scenario", "gym-coffee", "--n-customers", "200", "--date-from", "2022-01-01",
        "--date-till", "2023-12-31", "--seed", "7", "-q"]  # fmt: skip
 DAYS = (dt.date(2023, 12, 31) - dt.date(2022, 1, 1)).days + 1
+README_SQL = re.search(
+    r"<!-- readme:sql-rates -->\s*```sql\n(.+?)\n```", (REPO / "README.md").read_text(), re.S
+)
 
 
 def _rates(till: str, seed: int = 7, **flags) -> dict[str, np.ndarray]:
@@ -110,6 +115,12 @@ def test_both_tables_load_with_their_keys(db, request, erpgen, tmp_path):
         conn.rollback()
         with pytest.raises(IntegrityError), conn.begin():  # the key holds: no rate of an unknown currency
             conn.execute(text("INSERT INTO exchange_rates VALUES ('XXX', '2022-01-01', 1.5)"))
+        # the README's query: revenue in each currency, at the rate of the invoice date
+        converted = dict(conn.execute(text(README_SQL.group(1))).all())
+        revenue = conn.execute(text("SELECT sum(revenue) FROM sales_transactions")).scalar()
+        assert sorted(converted) == ["AUD", "EUR", "GBP", "USD"]
+        assert float(converted["GBP"]) == pytest.approx(float(revenue))
+        assert 1.1 < float(converted["USD"]) / float(revenue) < 1.6  # dollars per pound, 2022-2023
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     if db != "sqlite_url":
         assert erpgen("generate", "--database-url", reference, *GYM).code == 0
