@@ -199,15 +199,15 @@ def csv_digests(directory: str | Path) -> dict[str, str]:
 
 def parquet_digests(directory: str | Path) -> dict[str, str]:
     """Digest of the Parquet export, comparable with database_digests(conn): the files hold every column,
-    a small table's rows in primary-key order; a dataset directory (a table keyed by customer, its part files
-    in any order) is read whole and put in digest order."""
+    a small table's rows in primary-key order; a dataset directory (a table keyed by customer, or
+    exchange_rates: its part files in any order) is read whole and put in digest order."""
     import pyarrow.parquet as pq
 
     out = {}
     for table in TABLES:
         if table.name == "erpgen_runs":  # as in database_digests
             continue
-        # the tables keyed by customer: part files (the fact table's in year= folders)
+        # the tables keyed by customer and exchange_rates: part files (the fact table's in year= folders)
         dataset = Path(directory) / table.name
         if dataset.is_dir():
             data = pq.read_table(dataset, partitioning="hive" if table is FACT else None)
@@ -319,6 +319,8 @@ def _batch_canonical(column, b) -> bytes:
     kind, scale = _kind(column)
     if column.name == "unit_price" and "unit_price_cents" in b:
         return np.asarray(b["unit_price_cents"], dtype="<i8").tobytes()  # cents: units of 10^-2
+    if f"{column.name}_units" in b:  # units of 10^-scale already
+        return np.asarray(b[f"{column.name}_units"], dtype="<i8").tobytes()
     values = b[column.name]
     if kind == "text":
         texts = values.tolist() if isinstance(values, np.ndarray) else values

@@ -72,6 +72,8 @@ def estimate(**params: object) -> Estimate:
         "stores": len(m["stores"]["store_id"]),
         "categories": len(m["categories"]["category"]),
         "products": len(m["products"]["product_id"]),
+        "currencies": len(m["currencies"]["currency_code"]),
+        "exchange_rates": len(m["exchange_rates"]["rate_date"]),
         "customers": n,
         "sales_transactions": lines,
         "customer_lifecycle": n,

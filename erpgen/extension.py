@@ -11,8 +11,8 @@ Why any number of steps gives the same dataset (path independence):
   line is numbered after them in the order of (day, customer, its place in the customer's history), so a
   line's id depends only on the lines of its day and before it, not on where a step ended.
 
-What an extension writes: the rows dated after the dataset's end (customers created after it, their and
-everyone's later lines and lifecycle events), and in customer_lifecycle the two columns that only become
+What an extension writes: the rows dated after the dataset's end (the later days' exchange rates,
+customers created after it, their and everyone's later lines and lifecycle events), and in customer_lifecycle the two columns that only become
 known later: first_purchase_on and lost_on, where they fall after the old end. Nothing else is rewritten.
 Its record in erpgen_runs holds the digests of the whole tables after it, taken from the simulated rows on
 the way (as a load takes them), in erpgen.digest's order.
@@ -39,6 +39,7 @@ from erpgen.digest import LoadDigests
 from erpgen.engines import BlockMaker
 from erpgen.errors import ConfigError, TargetError
 from erpgen.estimation import fact_lines
+from erpgen.exchange_rates import rates_batch
 from erpgen.load import facts_of
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
@@ -277,6 +278,7 @@ class _Extension:
     def write(self, started: dt.datetime) -> None:
         spill, first_ids = self._simulate()
         try:
+            self._table("exchange_rates", self._rates())
             self._table("customers", self._customers())
             self._table(FACT.name, self._facts(spill, first_ids))
             self._table("customer_lifecycle", self._lifecycle(spill))
@@ -288,7 +290,7 @@ class _Extension:
         rows = {
             t.name: previous.get(t.name, 0) + self.added.get(t.name, 0) for t in TABLES if t.name in previous
         }
-        # the masters never change: their digests are the record's
+        # the other masters never change: their digests are the record's
         digests = {**json.loads(self.record["content_digest"]), **self.digest.digests()}
         digests = {t.name: digests[t.name] for t in TABLES if t.name in digests}
         new = runlog.extension_record(
@@ -320,6 +322,12 @@ class _Extension:
         return spill, first_ids
 
     # -- pass 2: each table's whole batches (hashed) and which of their rows are new (written) ----------
+    def _rates(self) -> Iterator[tuple[Batch, np.ndarray]]:
+        """The walk from the first day to the horizon: its days up to the old end are what the dataset
+        holds (exchange_rates)."""
+        b = rates_batch(self.model.cfg, self.till)
+        yield b, np.asarray(b["rate_date"]) > self.covered
+
     def _customers(self) -> Iterator[tuple[Batch, np.ndarray]]:
         for ids in self.blocks():
             yield (

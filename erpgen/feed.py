@@ -51,7 +51,8 @@ TICK = 0.5  # seconds of wall time between commits
 WINDOW_WALL = 20.0
 MAX_WINDOW_DAYS = 31
 _LEARNT = ("first_purchase_on", "lost_on")  # the lifecycle values learnt on their day (extension.LATER_TRUTH)
-_ORDER = ("customers", FACT.name, "customer_lifecycle", "lifecycle_events")  # parents first
+# the tables whose rows a window adds, parents first (the other masters never change)
+_ORDER = ("exchange_rates", "customers", FACT.name, "customer_lifecycle", "lifecycle_events")
 
 
 @dataclass
@@ -461,6 +462,7 @@ def _simulate_window(cfg, catalog, rates, record: dict, horizon: dt.date) -> _Wi
     end = moment(day_number(horizon), None)
     b = {name: _joined(batches) for name, batches in collected.batches.items()}
     timelines = {
+        "exchange_rates": _Timeline(b["exchange_rates"], _day_start(b["exchange_rates"], "rate_date")),
         "customers": _Timeline(b["customers"], _day_start(b["customers"], "created_at")),
         FACT.name: _Timeline(b[FACT.name], np.asarray(b[FACT.name].get("invoiced_at", []), dtype=np.int64)),
         "lifecycle_events": _Timeline(b["lifecycle_events"], _day_start(b["lifecycle_events"], "event_date")),

@@ -1,4 +1,5 @@
-"""The master tables, made before any customer: stores, product categories and products, as batches."""
+"""The master tables, made before any customer: stores, product categories, products, currencies and
+their exchange rates, as batches."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import numpy as np
 
 from erpgen.catalog import Catalog, build_catalog
 from erpgen.config import GenerateConfig
+from erpgen.dates import day_number
+from erpgen.exchange_rates import currencies_batch, rates_batch
 from erpgen.sinks.base import Batch
 from erpgen.stores import stores_batch
 
@@ -18,7 +21,7 @@ def catalog_for(cfg: GenerateConfig) -> Catalog:
 
 
 def master_batches(cfg: GenerateConfig, catalog: Catalog) -> dict[str, Batch]:
-    """stores, categories and products, parents first."""
+    """stores, categories, products, currencies and exchange_rates, parents first."""
     ps = catalog.products
     return {
         "stores": stores_batch(cfg),
@@ -34,4 +37,6 @@ def master_batches(cfg: GenerateConfig, catalog: Catalog) -> dict[str, Batch]:
             "gramm_g": [p.gramm_g for p in ps],
             "unit_price_cents": np.array([p.unit_price_cents for p in ps], dtype=np.int64),
         },
+        "currencies": currencies_batch(cfg),
+        "exchange_rates": rates_batch(cfg, day_number(cfg.date_till)),
     }

@@ -42,6 +42,7 @@ class Stream(IntEnum):
     PRICE = 13
     QUANTITY = 14
     TIME = 15
+    EXCHANGE_RATE = 16  # keyed by (day, currency's ISO number), not by customer
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

@@ -24,7 +24,8 @@ LOADING, COMPLETE = "LOADING", "COMPLETE"
 # only a dataset of this format, and `erpgen verify` compares digests only within it.
 #   1: before `erpgen extend` (records made before Alembic revision 0005)
 #   2: customer-keyed tables hashed in (customer_id, key) order; extensions (runlog.extension_record)
-#   3: sales lines carry the moment of their invoice (invoiced_at); records may end within a day (live)
+#   3: sales lines carry the moment of their invoice (invoiced_at); records may end within a day (live);
+#      currencies and exchange_rates (Alembic revisions 0006, 0007), which an extension carries on
 FORMAT = 3
 
 

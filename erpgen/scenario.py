@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from erpgen.currencies import CURRENCIES, usual_currency
 from erpgen.errors import ConfigError
 from erpgen.schema import CHANNELS, ROLES
 
@@ -32,6 +33,9 @@ class Country:
     share: float
     locale: str
     name: str = ""
+    # ISO 4217 code of the currency its customers pay in; empty: the code's usual one (US: USD), and for
+    # a country code erpgen does not know, the company's (Scenario.company_currency)
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,9 @@ class Scenario:
     p_sms_opt_in: float = 0.90
     p_call_opt_in: float = 0.75
     faker_locale: str = "en_US"
+    # ISO 4217 code of the company's own currency, the one exchange_rates converts into; empty: the usual
+    # currency of the first country (a scenario names its home market first), else USD
+    currency: str = ""
     catalog: CatalogSize = field(default_factory=CatalogSize)
     countries: dict[str, Country] = field(default_factory=_default_countries)
     channels: dict[str, Channel] = field(default_factory=_default_channels)
@@ -228,6 +235,20 @@ class Scenario:
     seasonality: Seasonality = field(default_factory=Seasonality)
     basket: Basket = field(default_factory=Basket)
     targets: Targets = field(default_factory=Targets)
+
+    @property
+    def company_currency(self) -> str:
+        first = usual_currency(next(iter(self.countries), ""))
+        return self.currency or first or "USD"
+
+    def currency_of(self, country: str) -> str:
+        """The currency of a country of the scenario."""
+        return self.countries[country].currency or usual_currency(country) or self.company_currency
+
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        """The company's currency and its countries', sorted."""
+        return tuple(sorted({self.company_currency, *(self.currency_of(c) for c in self.countries)}))
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -397,6 +418,16 @@ def check(s: Scenario, origin: str) -> None:
     for code, c in s.countries.items():
         if c.locale not in faker_locales():
             raise ConfigError(f"{origin}: countries.{code}.locale {c.locale!r} is not a Faker locale")
+    given = [
+        ("currency", s.currency),
+        *((f"countries.{k}.currency", c.currency) for k, c in s.countries.items()),
+    ]
+    for key, code in given:
+        if code and code not in CURRENCIES:
+            raise ConfigError(
+                f"{origin}: {key} {code!r} is not an ISO 4217 currency code erpgen knows",
+                f"use one of {', '.join(CURRENCIES)}, or leave it out for the country's usual currency",
+            )
     for name, ch in s.channels.items():
         k = f"channels.{name}"
         _prob(ch.return_rate, origin, f"{k}.return_rate")

@@ -81,6 +81,28 @@ products = Table(
     CheckConstraint("unit_price > 0", name="price_positive"),
 )
 
+currencies = Table(
+    "currencies",
+    metadata,
+    Column("currency_code", TextKey, primary_key=True),  # ISO 4217
+    Column("name", Text, nullable=False),
+    Column("decimals", SmallInteger, nullable=False),  # minor units (JPY: 0)
+    Column("is_company", SmallInteger, nullable=False),  # 1: the company's own currency
+    _flag("is_company"),
+)
+
+# RATE_SCALE decimals: 6 would leave a yen or a won in pounds (0.000603) three significant digits
+RATE_SCALE = 10
+exchange_rates = Table(
+    "exchange_rates",
+    metadata,
+    Column("currency_code", TextKey, ForeignKey("currencies.currency_code"), primary_key=True),
+    Column("rate_date", Date, primary_key=True),
+    # units of the company's currency per unit of currency_code (the company's own: 1 every day)
+    Column("rate", Numeric(18, RATE_SCALE), nullable=False),
+    CheckConstraint("rate > 0", name="rate_positive"),
+)
+
 customers = Table(
     "customers",
     metadata,
@@ -184,6 +206,8 @@ TABLES = (
     stores,
     categories,
     products,
+    currencies,
+    exchange_rates,
     customers,
     sales_transactions,
     customer_lifecycle,
@@ -198,6 +222,8 @@ FACT_COLUMNS = tuple(c.name for c in FACT.columns)  # its columns in order, as e
 DIGEST_SEGMENT = 1_000
 # The tables whose rows a block of customers makes on its own (a Dask worker writes and hashes them)
 CUSTOMER_TABLES = (customers, sales_transactions, customer_lifecycle, lifecycle_events)
+# The master tables that gain rows when a dataset is carried on to a later day (erpgen extend)
+DATED_MASTERS = (exchange_rates,)
 # Tables whose keys and indexes are built after the bulk load
 BULK = (sales_transactions, customer_lifecycle, lifecycle_events)
 

@@ -211,6 +211,25 @@ def _integrity(conn: Connection, q: _Sql, report: ValidationReport) -> None:
         report.add(group, name, n, f"0 {unit}".strip(), n == 0)
     n = _one(conn, f"SELECT count(*) FROM sales_transactions WHERE {q.day_of('invoiced_at')} <> invoice_date")
     report.add(group, "invoiced at a moment of the invoice date", n, "0 lines", n == 0)
+    _rates_every_day(conn, q, report)
+
+
+def _rates_every_day(conn: Connection, q: _Sql, report: ValidationReport) -> None:
+    """Every currency has a rate on every day from the first sale to the last, so that an amount of any
+    document date converts: the (currency, day) pairs in that range with no exchange_rates row."""
+    first, last = (f"(SELECT {f}(invoice_date) FROM sales_transactions)" for f in ("min", "max"))
+    days = _one(
+        conn, f"SELECT {q.days('max(invoice_date)', 'min(invoice_date)')} + 1 FROM sales_transactions"
+    )
+    currencies = _one(conn, "SELECT count(*) FROM currencies")
+    present = _one(
+        conn,
+        "SELECT count(*) FROM exchange_rates r JOIN currencies c ON c.currency_code = r.currency_code "
+        f"WHERE r.rate_date BETWEEN {first} AND {last}",
+    )
+    missing = int(days) * int(currencies) - int(present)
+    report.add("integrity", "a rate for every currency every day of sales", missing, "0 days missing",
+               missing == 0 and currencies > 0)  # fmt: skip
 
 
 def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report: ValidationReport) -> None:

@@ -481,8 +481,15 @@ class Csv(Directory):
 
 class Parquet(Directory):
     def __init__(self, directory: Path, known: frozenset[str]):
-        # --parquet-dir: the small tables a Parquet file each, those keyed by customer a dataset directory
-        datasets = {"customers", "sales_transactions", "customer_lifecycle", "lifecycle_events"}
+        # --parquet-dir: the small tables a Parquet file each, those keyed by customer and exchange_rates
+        # (the tables that grow) a dataset directory
+        datasets = {
+            "customers",
+            "sales_transactions",
+            "customer_lifecycle",
+            "lifecycle_events",
+            "exchange_rates",
+        }
         files = {t if t in datasets else f"{t}.parquet" for t in known - {"alembic_version"}}
         super().__init__("parquet", directory, files)
 

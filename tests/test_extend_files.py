@@ -131,6 +131,7 @@ def test_two_steps_give_sqlites_one_step_and_keep_what_was_written(kind, made, t
         "parquet": {"customer_lifecycle/part-000000.parquet", "erpgen_runs.parquet"},
         "delta": set(),
         "duckdb": {
+            "exchange_rates",
             "customer_lifecycle",
             "erpgen_runs",
             "customers",

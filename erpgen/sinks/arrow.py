@@ -61,8 +61,11 @@ def arrow_column(table: Table, name: str, b: Batch, typ):
         ids = np.asarray(b[name], dtype=np.int64)
         return pa.array(ids, type=typ, mask=ids == 0)
     if pa.types.is_decimal(typ):
-        # money arrives in cents (`<name>_cents`), quantities as whole units
-        if f"{name}_cents" in b:
+        # money arrives in cents (`<name>_cents`), rates in units of the column's scale (`<name>_units`),
+        # quantities as whole units
+        if f"{name}_units" in b:
+            units = np.asarray(b[f"{name}_units"], dtype=np.int64)
+        elif f"{name}_cents" in b:
             units = np.asarray(b[f"{name}_cents"], dtype=np.int64) * 10 ** (typ.scale - 2)
         else:
             units = np.asarray(b[name], dtype=np.int64) * 10**typ.scale

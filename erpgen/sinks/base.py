@@ -7,6 +7,7 @@ what the simulation computes in, which is not always the table's type:
   unit_price, revenue integer cents, under the names unit_price_cents and revenue_cents
   quantity            whole units
   invoiced_at         seconds since 1970-01-01 00:00:00
+  exchange_rates.rate integer units of 10^-schema.RATE_SCALE, under the name rate_units
   returned_line_id    0 on a sale (NULL)
   invoice_id          absent: the fact table's batch has invoice_seq and is_credit, from which
                       erpgen.tables derives it (and keeps it in the batch under invoice_id)

@@ -45,6 +45,16 @@ def cents_to_text(cents: np.ndarray) -> np.ndarray:
     return np.array([row[row != 0].tobytes() for row in _cents_text(cents)], dtype=bytes)
 
 
+def units_to_text(units: np.ndarray, scale: int) -> list[str]:
+    """Integer units of 10^-scale -> exact decimal text, '0.7912345678' (for the small tables: a value at
+    a time)."""
+    out = []
+    for u in np.asarray(units, dtype=np.int64).tolist():
+        whole, frac = divmod(abs(u), 10**scale)
+        out.append(f"{'-' if u < 0 else ''}{whole}.{frac:0{scale}d}")
+    return out
+
+
 def table_rows(table: str, b: Batch, dates: IsoDates):
     """Rows of any table but the fact table as Python tuples in the schema's column order.
 
@@ -68,9 +78,11 @@ def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
 
 def _converted(col, b: Batch, dates: IsoDates, null: str | None) -> list[str | None] | None:
     """The text of a column that the batch holds in another form: unit_price as `unit_price_cents`, a
-    date as day numbers (NO_DAY: NULL, written as `null`). None for a column the batch holds as it is."""
+    number as `<name>_units`, a date as day numbers (NO_DAY: NULL, written as `null`). None for a column the batch holds as it is."""
     if col.name == "unit_price" and "unit_price_cents" in b:
         return cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist()
+    if f"{col.name}_units" in b:  # a NUMERIC(p, s) in integer units of 10^-s
+        return units_to_text(np.asarray(b[f"{col.name}_units"]), col.type.scale)
     if isinstance(col.type, Date):
         days = np.asarray(b[col.name])
         dated = known(days)

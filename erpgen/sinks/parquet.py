@@ -1,6 +1,6 @@
 """Parquet files with the schema's columns and real types (date32, decimal128, int32/64): the small tables
-one file each (<table>.parquet), the tables keyed by customer a dataset directory each, which
-pyarrow.parquet.read_table (DuckDB, Spark, pandas) reads whole: <table>/part-<n>.parquet, and the fact
+one file each (<table>.parquet), the tables keyed by customer and exchange_rates (the tables that grow)
+a dataset directory each, which pyarrow.parquet.read_table (DuckDB, Spark, pandas) reads whole: <table>/part-<n>.parquet, and the fact
 table hive-partitioned by invoice year, sales_transactions/year=YYYY/part-<n>.parquet. One layout for both
 engines (--engine dask's workers write a part per block, PartWriter; the local engine one per table and
 year), and the one an extension adds part files to (`erpgen extend`, below).
@@ -31,14 +31,15 @@ from sqlalchemy import Table
 
 from erpgen import runlog
 from erpgen.errors import ConfigError, TargetError
-from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
+from erpgen.schema import CUSTOMER_TABLES, DATED_MASTERS, FACT, TABLES
 from erpgen.scratch import mirror
 from erpgen.sinks.arrow import arrow_column, arrow_schema, joined, record_batch, with_updates
 from erpgen.sinks.base import Batch
 from erpgen.sinks.folder import FolderSink
 
 _BY_NAME = {t.name: t for t in TABLES}
-DATASETS = frozenset(t.name for t in CUSTOMER_TABLES)  # the tables written as dataset directories
+# the tables written as dataset directories: those that grow, so that an extension adds files to them
+DATASETS = frozenset(t.name for t in (*CUSTOMER_TABLES, *DATED_MASTERS))
 LOCAL_PART = "part-000000.parquet"  # the local engine's one part per table (and year)
 # rows of one invoice year gathered before they go to its file as a row group: the local engine's batches
 # hold lines of every year, and a row group per batch and year would be small
