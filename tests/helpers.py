@@ -273,9 +273,21 @@ def dashboard(compose: dict) -> dict:
 
 
 def dashboard_range(board: dict):
-    from datetime import UTC, datetime
+    """The dashboard's time range as datetimes: ISO times, or Grafana's `now`, `now+1y`, `now-6M` ..."""
+    from datetime import UTC, datetime, timedelta
 
-    return tuple(datetime.fromisoformat(board["time"][k]).astimezone(UTC) for k in ("from", "to"))
+    def moment(text: str) -> datetime:
+        m = re.fullmatch(r"now(?:([+-])(\d+)([smhdwMy]))?", text)
+        if not m:
+            return datetime.fromisoformat(text).astimezone(UTC)
+        now = datetime.now(UTC)
+        if not m.group(1):
+            return now
+        days = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "M": 31, "y": 366}[m.group(3)]
+        step = timedelta(days=int(m.group(2)) * days)
+        return now + step if m.group(1) == "+" else now - step
+
+    return tuple(moment(board["time"][k]) for k in ("from", "to"))
 
 
 def check_compose_file() -> None:
@@ -312,6 +324,14 @@ def check_compose_file() -> None:
     assert {f"/src/{n}" for n in needed} <= copied, (needed, copied)
     assert "pip install -q /tmp/erpgen" in loader["entrypoint"][2]
 
+    # erpgen live moves the loader's data on, after it, in the same database, and starts again if stopped
+    live = services["live"]
+    assert live["depends_on"] == {"loader": {"condition": "service_completed_successfully"}}
+    assert live["entrypoint"] == loader["entrypoint"] and live["image"] == loader["image"]
+    assert live["restart"] == "unless-stopped"
+    live_args = [str(a) for a in live["command"]]
+    assert live_args[0] == "live" and option(live_args, "--database-url") == option(args, "--database-url")
+
     grafana = services["grafana"]
     assert grafana["depends_on"] == {"loader": {"condition": "service_completed_successfully"}}
     assert "3000:3000" in grafana["ports"]
@@ -334,6 +354,7 @@ def check_compose_file() -> None:
     assert genv["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] == board_path
 
     board = dashboard(compose)
+    assert board["refresh"] == "5s"  # what erpgen live commits shows on its own
     start_, end = dashboard_range(board)
     assert start_ <= datetime.fromisoformat(option(args, "--date-from")).replace(tzinfo=UTC)
     assert end.date() >= datetime.fromisoformat(option(args, "--date-till")).date()

@@ -82,6 +82,20 @@ def test_the_loader_command_is_a_valid_erpgen_invocation(erpgen, pg_url):
     assert "nothing written" in r.out and "sales_transactions" in r.out, r
 
 
+def test_the_live_service_moves_the_loaders_data_on(erpgen, pg_url):
+    """The live service's own command, for two seconds, after the loader's (with fewer customers)."""
+    compose = load_compose()
+    load = with_option(loader_args(compose), "--database-url", pg_url)
+    assert erpgen(*with_option(load, "--n-customers", "300"), "-q").code == 0
+    live = with_option([str(a) for a in compose["services"]["live"]["command"]], "--database-url", pg_url)
+    r = erpgen(*live, "--for", "2")
+    assert r.code == 0, r
+    assert "erpgen: extended" in r.out and "erpgen: live on" in r.out, r
+    with psycopg.connect(pg_url) as conn:
+        (covers,) = conn.execute("SELECT covers_till FROM erpgen_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+    assert covers >= datetime.now(UTC).date()  # past the load's end, up to the clock
+
+
 def test_every_dashboard_panel_query_returns_rows_on_the_loaders_data(erpgen, pg_url):
     """The loader's own command with fewer customers loads a real database; each panel's SQL must run
     on it and give rows, time series ordered by time, no column left all NULL."""
