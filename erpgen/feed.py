@@ -109,14 +109,15 @@ def live(
         )
     clock = time.perf_counter()
     stop = stop or threading.Event()
-    with _stopped_by_signals(stop):
-        yesterday = _now().date() - dt.timedelta(days=1)
-        caught_up = extend(database_url=database_url, till=yesterday, on_progress=on_progress)
-        with _held(url, target) as conn:
-            feed = _Feed(conn, url, target, speed)
-            summary = LiveSummary(target, speed, feed.began, feed.began)
-            summary.caught_up = caught_up if caught_up.changed else None
-            feed.run(summary, stop, run_for, on_commit)
+    # the catch-up is one transaction, which Ctrl-C rolls back as it does an extend's; the feed is stopped
+    # between its commits
+    yesterday = _now().date() - dt.timedelta(days=1)
+    caught_up = extend(database_url=database_url, till=yesterday, on_progress=on_progress)
+    with _stopped_by_signals(stop), _held(url, target) as conn:
+        feed = _Feed(conn, url, target, speed)
+        summary = LiveSummary(target, speed, feed.began, feed.began)
+        summary.caught_up = caught_up if caught_up.changed else None
+        feed.run(summary, stop, run_for, on_commit)
     summary.seconds = time.perf_counter() - clock
     return summary
 
@@ -451,8 +452,10 @@ class _Window:
 
 def _simulate_window(cfg, catalog, rates, record: dict, horizon: dt.date) -> _Window:
     """The rows an extension from `record` to `horizon` adds, as timelines, and the record at its end."""
-    from erpgen.extension import Collected, InProcess, _Extension
+    from erpgen.extension import Collected, InProcess, _check_till, _Extension
     from erpgen.simulation import Model
+
+    _check_till(cfg, horizon)
 
     collected = Collected(record)
     run = _Extension(InProcess(Model(cfg, catalog, rates, horizon=horizon)), collected, record, None)
