@@ -42,6 +42,7 @@ from erpgen.extension import ExtendSummary, moment, position
 from erpgen.schema import FACT, FACT_COLUMNS, TABLES
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
+from erpgen.sinks.names import quote
 from erpgen.urls import sqlite_path
 
 MAX_SPEED = 10_000_000  # a simulated day in under a hundredth of a second: far past what a target takes
@@ -301,7 +302,7 @@ class _Feed:
                 for table in _ORDER:
                     n = _length(due[table])
                     if n:
-                        self._insert(table, due[table], dates)
+                        self._insert_rows(table, due[table], dates)
                     rows[table] = rows.get(table, 0) + n
                     added[table] = n
                 added["learnt"] = self._learn(learnt, dates)
@@ -343,7 +344,7 @@ class _Feed:
                 )
         return len(column)
 
-    def _insert(self, table: str, rows: Batch, dates) -> None:
+    def _insert_rows(self, table: str, rows: Batch, dates) -> None:
         from erpgen.sinks.encode import table_rows
 
         if table == FACT.name:
@@ -352,7 +353,8 @@ class _Feed:
             columns = tuple(c.name for c in _BY_NAME[table].columns)
             values = list(table_rows(table, rows, dates))
         marks = ", ".join([self.mark] * len(columns))
-        self.conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", values)
+        into = f"{quote(self.conn, table)} ({', '.join(quote(self.conn, c) for c in columns)})"
+        self.conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({marks})", values)
 
     def _insert_record(self, previous: dict) -> dict:
         """This run's record: the dataset's latest with the next run_id, committed before any row (a stop
@@ -364,7 +366,7 @@ class _Feed:
             digests=json.loads(previous["content_digest"]), second=previous["covers_till_second"],
         )  # fmt: skip
         with self.conn.begin():
-            self._insert("erpgen_runs", batch, IsoDates())
+            self._insert_rows("erpgen_runs", batch, IsoDates())
             record = runlog.latest_run(self.conn)
         assert record is not None and record["run_id"] == previous["run_id"] + 1
         return record

@@ -78,23 +78,23 @@ def hours_of(name: str, channel: Channel) -> tuple[float, ...]:
 
 
 def _default_countries() -> dict[str, Country]:
-    return {"US": Country(share=1.0, locale="en_US", name="United States")}
+    return {"US": Country(share=1.0, locale="en_US", name="United States", currency="USD")}
 
 
 def _default_channels() -> dict[str, Channel]:
     return {
         "ONLINE": Channel(
             share=0.50, stores_per_country=1, return_rate=0.12, return_lag_days=12.0,
-            weekday_weights=(1.15, 1.05, 1.0, 1.0, 0.95, 0.9, 0.95),
+            weekday_weights=(1.15, 1.05, 1.0, 1.0, 0.95, 0.9, 0.95), hour_weights=HOURS["ONLINE"],
         ),
         "RETAIL": Channel(
             share=0.42, stores_per_country=8, return_rate=0.08, return_lag_days=6.0,
-            weekday_weights=(0.8, 0.85, 0.9, 0.95, 1.1, 1.5, 0.9),
+            weekday_weights=(0.8, 0.85, 0.9, 0.95, 1.1, 1.5, 0.9), hour_weights=HOURS["RETAIL"],
         ),
         "B2B": Channel(
             share=0.08, stores_per_country=1, return_rate=0.015, return_lag_days=20.0,
             discount_min=0.10, discount_max=0.25, quantity_median=6.0,
-            weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0),
+            weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0), hour_weights=HOURS["B2B"],
         ),
     }  # fmt: skip
 

@@ -111,7 +111,8 @@ def test_the_workers_write_each_table_keyed_by_customer_as_a_dataset_users_can_r
         assert sorted(p.name for p in (out / name).iterdir()) == [f"part-{k:06d}.parquet" for k in range(3)]
         assert not (out / f"{name}.parquet").exists()
     assert sorted(p.name for p in out.glob("*.parquet")) == [
-        "categories.parquet", "erpgen_runs.parquet", "products.parquet", "stores.parquet"
+        "categories.parquet", "currencies.parquet", "erpgen_runs.parquet", "products.parquet",
+        "stores.parquet",
     ]  # fmt: skip
     customers = pq.read_table(out / "customers")  # a dataset directory reads whole, parts in order
     assert customers.column("customer_id").to_pylist() == list(range(1, N + 1))

@@ -30,6 +30,7 @@ DATE_COLUMNS = {
     "customer_lifecycle": ("acquired_on", "first_purchase_on", "lost_on"),
     "lifecycle_events": ("event_date",),
 }
+MOMENT_COLUMNS = {"sales_transactions": ("invoiced_at",)}  # a date and a time of day
 
 
 def _load(path: Path, date_from: dt.date, date_till: dt.date, n: int = 80, seed: int = 3) -> str:
@@ -126,6 +127,11 @@ def test_any_range_of_the_span_loads_with_clean_integrity(span):
         _integrity_is_clean(url)
 
 
+def _shifted_moment(text: str, shift: dt.timedelta) -> str:
+    day, _, time_of_day = text.partition(" ")
+    return f"{dt.date.fromisoformat(day) + shift} {time_of_day}"
+
+
 def _rows(path: Path, shift: dt.timedelta = dt.timedelta(0)) -> dict[str, list[tuple]]:
     """Every erpgen table's rows in key order, with their dates moved by `shift`."""
     out = {}
@@ -135,7 +141,9 @@ def _rows(path: Path, shift: dt.timedelta = dt.timedelta(0)) -> dict[str, list[t
             names = [d[0] for d in cursor.description]
             out[table] = [
                 tuple(
-                    str(dt.date.fromisoformat(v) + shift) if name in dated and v is not None else v
+                    str(dt.date.fromisoformat(v) + shift) if name in dated and v is not None
+                    else _shifted_moment(v, shift) if name in MOMENT_COLUMNS.get(table, ()) and v is not None
+                    else v
                     for name, v in zip(names, row)
                 )
                 for row in cursor
