@@ -21,30 +21,31 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
+sys.path[:0] = [str(REPO), str(REPO / "bench")]  # this tree's erpgen and bench.py
 
+from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench import fresh_database  # noqa: E402
+from erpgen import runlog  # noqa: E402
 
 COMMITTED = re.compile(r"^erpgen live: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 
 
 def reached(url: str) -> dt.datetime | None:
     """Where the data stands: the latest run record's covers_till and covers_till_second."""
-    query = "SELECT covers_till, covers_till_second FROM erpgen_runs ORDER BY run_id DESC LIMIT 1"
-    if url.startswith("sqlite:///"):
-        import sqlite3
-
-        with sqlite3.connect(url[len("sqlite:///") :], timeout=10) as conn:
-            day, second = conn.execute(query).fetchone()
-        day = dt.date.fromisoformat(day)
-    else:
-        import psycopg
-
-        with psycopg.connect(url) as conn:
-            day, second = conn.execute(query).fetchone()
-    return dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=86_399 if second is None else second)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            record = runlog.latest_run(conn)
+    finally:
+        engine.dispose()
+    if record is None:
+        return None
+    second = record["covers_till_second"]
+    return dt.datetime.combine(record["covers_till"], dt.time()) + dt.timedelta(
+        seconds=86_399 if second is None else second
+    )
 
 
 def rss_mib(pid: int) -> float | None:
@@ -83,14 +84,13 @@ def main() -> int:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         wall0 = time.monotonic()
-        last: list[dt.datetime] = []
+        feeding = threading.Event()  # set at live's first commit, after the catch-up
         summary: list[str] = []
 
         def read() -> None:
             for line in proc.stdout:  # type: ignore[union-attr]
-                m = COMMITTED.match(line)
-                if m:
-                    last.append(dt.datetime.fromisoformat(m.group(1)))
+                if COMMITTED.match(line):
+                    feeding.set()
                 elif line.startswith("erpgen: live on"):
                     summary.append(line.strip())
 
@@ -102,7 +102,7 @@ def main() -> int:
             time.sleep(args.sample)
             rss, stands = rss_mib(proc.pid), reached(url)
             elapsed = time.monotonic() - wall0
-            if rss is None or stands is None or not last:  # not live yet (loading, catching up)
+            if rss is None or stands is None or not feeding.is_set():  # not live yet (loading, catching up)
                 continue
             pace = float("nan")
             if samples:
