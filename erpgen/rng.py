@@ -141,6 +141,15 @@ def normal_of(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
+def geometric_below_of(u: np.ndarray, p, n: int) -> np.ndarray:
+    """geometric_of's draw given that it is below `n`: the same inverse transform, with u moved into
+    (q^n, 1) (q = 1 - p), where the untruncated law puts the draws below n. Where q^n is far below u
+    (a cut far in the tail) u hardly moves, and the draw is geometric_of's but for rounding."""
+    p = np.asarray(p, dtype=np.float64)
+    q_n = np.exp(n * np.log1p(-np.clip(p, 0.0, 1.0 - 1e-16)))
+    return np.minimum(geometric_of(q_n + u * (1.0 - q_n), p), n - 1)
+
+
 def geometric_of(u: np.ndarray, p) -> np.ndarray:
     """Draws.geometric_failures from its uniform."""
     p = np.asarray(p, dtype=np.float64)

@@ -43,7 +43,7 @@ class Channel:
     share: float  # of customers whose home channel this is
     stores_per_country: int = 1
     return_rate: float = 0.0  # share of sold value that comes back
-    return_lag_days: float = 14.0  # mean days between sale and credit note
+    return_lag_days: float = 14.0  # mean days between sale and credit note (none after 365: RETURN_WINDOW)
     discount_min: float = 0.0  # standing per-customer discount (B2B price lists)
     discount_max: float = 0.0
     quantity_median: float = 1.0  # units per line; B2B buys in bulk

@@ -15,6 +15,7 @@ from erpgen.masters import catalog_for
 from erpgen.rng import Draws
 from erpgen.scenario import Scenario
 from erpgen.simulation import B2B, DORMANT, LOST, LOYAL, ONE_TIME, REACTIVATED, Model, Rates, simulate_block
+from erpgen.simulation.returns import RETURN_WINDOW
 
 N = 3000
 
@@ -166,6 +167,22 @@ def test_returns_reference_their_sale_and_never_exceed_it():
         f.customer_id[credit] == f.customer_id[sold]
     ).all()
     assert (f.revenue_cents[credit] == f.quantity[credit] * f.unit_price_cents[credit]).all()
+
+
+def test_no_sale_comes_back_after_the_return_window():
+    """Even where the mean lag is the window itself, the lags are cut at RETURN_WINDOW days (the bound
+    `erpgen extend` relies on), and below it they keep the law's decreasing shape."""
+    cfg = make_config(n_customers=10)
+    channels = {
+        k: dataclasses.replace(v, return_rate=0.3, return_lag_days=float(RETURN_WINDOW))
+        for k, v in cfg.scenario.channels.items()
+    }
+    [f] = sim(n=1000, scenario=dataclasses.replace(cfg.scenario, channels=channels, name="x"))[2]
+    credit = np.flatnonzero(f.is_credit)
+    lag = f.invoice_date[credit] - f.invoice_date[f.returned[credit]]
+    assert len(lag) > 1000 and lag.min() >= 1 and lag.max() <= RETURN_WINDOW
+    halves = np.bincount(lag * 2 // (RETURN_WINDOW + 1), minlength=2)
+    assert halves[0] > 1.2 * halves[1] > 0, halves  # a geometric law's first half weighs more
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.3])

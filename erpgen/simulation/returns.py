@@ -6,13 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from erpgen.rng import Draws, Stream
+from erpgen.rng import Draws, Stream, geometric_below_of
 from erpgen.simulation.invoices import Invoices
 from erpgen.simulation.lines import Lines
 from erpgen.simulation.model import Model
 from erpgen.simulation.traits import CustomerTraits
 
 _RETURN_LAG = 127  # the b of an invoice's return lag, past every line key (and + 128 of each)
+# no sale comes back later than this many days: the return lag's law is the scenario's, cut there. A shop
+# takes nothing back after a year, and a bound lets `erpgen extend` know a lost customer's story has ended
+# (erpgen.extension) instead of simulating it again.
+RETURN_WINDOW = 365
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,8 @@ def credit_notes(
     invoice = lines.invoice[line]
     lag_mean = np.array([c.return_lag_days for c in channels])[customers.channel[lines.row[line]]]
     p_lag = 1.0 / (1.0 + lag_mean)
-    lag = 1 + draws.geometric_failures(
-        p_lag, Stream.RETURN, lines.customer[line], lines.invoice_key[line], _RETURN_LAG
-    )
+    u_lag = draws.uniform(Stream.RETURN, lines.customer[line], lines.invoice_key[line], _RETURN_LAG)
+    lag = 1 + geometric_below_of(u_lag, p_lag, RETURN_WINDOW)
     day = invoices.day[invoice] + lag
     within = day <= model.till
     line, day = line[within], day[within]
