@@ -29,6 +29,11 @@ def day_number(date: dt.date) -> int:
     return (date - EPOCH_DATE).days
 
 
+def date_of(day: int) -> dt.date:
+    """The date of a day number."""
+    return EPOCH_DATE + dt.timedelta(days=int(day))
+
+
 def known(days: np.ndarray) -> np.ndarray:
     """Which of the day numbers are dates (not NO_DAY)."""
     return np.asarray(days) != NO_DAY

@@ -14,8 +14,10 @@ Why any number of steps gives the same dataset (path independence):
 What an extension writes: the rows dated after the dataset's end (the later days' exchange rates,
 customers created after it, their and everyone's later lines and lifecycle events), and in customer_lifecycle the two columns that only become
 known later: first_purchase_on and lost_on, where they fall after the old end. Nothing else is rewritten.
-Its record in erpgen_runs holds the digests of the whole tables after it, taken from the simulated rows on
-the way (as a load takes them), in erpgen.digest's order.
+Its record in erpgen_runs holds the digests of the whole tables it hashed on the way (as a load takes them,
+in erpgen.digest's order): every table when it simulated every customer; the masters and exchange_rates
+when it read from the database which customers' stories go on (_Extension), `erpgen verify` then
+simulating the rest (simulated_digests).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from erpgen import runlog
 from erpgen.calibrate import calibrate
 from erpgen.config import DEFAULT_BATCH_SIZE, MAX_CUSTOMERS, MAX_YEARS, parse_date
 from erpgen.customers import build_customers, customers_by
-from erpgen.dates import day_number
+from erpgen.dates import date_of, day_number
 from erpgen.digest import LoadDigests
 from erpgen.engines import BlockMaker
 from erpgen.errors import ConfigError, TargetError
@@ -43,18 +45,22 @@ from erpgen.exchange_rates import rates_batch
 from erpgen.load import facts_of
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
-from erpgen.schema import FACT, TABLES
+from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Rates
 from erpgen.simulation.plan import blocks as count_blocks
+from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.simulation.times import SECONDS_PER_DAY
-from erpgen.sinks.base import Batch, ExtendableSink
+from erpgen.sinks.base import Batch, ExtendableSink, StorySoFar
 from erpgen.tables import events_batch, fact_batch, lifecycle_batch
 
 Progress = Callable[[str, int], None]
 # the columns of customer_lifecycle an extension may set on rows loaded before: the truth learnt later
 LATER_TRUTH = ("first_purchase_on", "lost_on")
 BLOCK_SIZE = 10_000  # customers simulated together (a multiple of digest.SEGMENT)
+_BY_CUSTOMER = frozenset(
+    t.name for t in CUSTOMER_TABLES
+)  # the tables a story read from the target leaves unhashed
 
 
 @dataclass
@@ -223,8 +229,20 @@ def moment(day: int, second: int | None) -> int:
 
 
 class _Extension:
-    """One extension: the customers to `till` simulated once (pass 1, kept in a scratch file), then each
-    table written and hashed in turn from them (pass 2)."""
+    """One extension: the customers whose story goes on simulated to `till` (pass 1, kept in a scratch
+    file), then each table written, and hashed where it is hashed whole, in turn from them (pass 2).
+
+    Which customers, and how a line gets its id:
+    - whole (a target that cannot say what it holds, and every simulated digest): every customer, and
+      every row hashed; lines are numbered by day from the day after the original end, the earlier ones
+      as the load numbered them;
+    - from the story so far (a database, sink.story_so_far): the customers it holds whose story may go
+      on, and the new ones. A customer lost on day L bought last before L, and what it bought comes back
+      within RETURN_WINDOW days: from L + RETURN_WINDOW on, nothing more happens to it. Lines are numbered
+      by day from the first day with rows to write (their first id follows the lines the dataset holds
+      before it), and the ids of the lines a new credit note gives back are read from the target. The
+      tables keyed by customer are not hashed (that would mean every customer): the record keeps the
+      masters' digests, and `erpgen verify` simulates the rest (simulated_digests)."""
 
     def __init__(
         self,
@@ -256,8 +274,14 @@ class _Extension:
                 f"{MAX_CUSTOMERS:,}",
                 "extend to an earlier day",
             )
+        self.story: StorySoFar | None = None  # read at write(), if the target can tell it
+        # from the story: the lines a new credit note gives back, dated before the origin (lines_of)
+        self.giving_back = np.zeros(0, dtype=np.int64)
+        self.held = np.zeros((2, 0), dtype=np.int64)
+        self.origin = self.end + 1  # the first day whose lines are numbered by day
         self.digest = LoadDigests()
         self.simulated: int | None = None  # fact lines up to the horizon, once pass 1 has counted them
+        self.simulated_customers = 0
         self.added: dict[str, int] = {}
         self.updated: dict[str, int] = {}
         self.learnt: list[Batch] = []
@@ -271,11 +295,19 @@ class _Extension:
         before = json.loads(self.record["row_counts"]).get(FACT.name, 0)
         return max(0, simulated - before), self.n_customers - self.known, simulated
 
-    def blocks(self) -> Iterator[np.ndarray]:
-        # smaller than a load's: the engine's two processes share the simulation of a smaller dataset
-        return count_blocks(self.n_customers, BLOCK_SIZE)
+    def blocks(self) -> list[np.ndarray]:
+        """The ids simulated together, in customer order: every customer in blocks of BLOCK_SIZE (smaller
+        than a load's: the engine's two processes share the simulation of a smaller dataset), or those
+        whose story goes on, BLOCK_SIZE at a time."""
+        if self.story is None:
+            return list(count_blocks(self.n_customers, BLOCK_SIZE))
+        going = np.concatenate(
+            (self.story.going_on, np.arange(self.known + 1, self.n_customers + 1, dtype=np.int64))
+        )
+        return [going[lo : lo + BLOCK_SIZE] for lo in range(0, len(going), BLOCK_SIZE)]
 
     def write(self, started: dt.datetime) -> None:
+        self._read_story()
         spill, first_ids = self._simulate()
         try:
             self._table("exchange_rates", self._rates())
@@ -292,7 +324,8 @@ class _Extension:
         }
         # the other masters never change: their digests are the record's
         digests = {**json.loads(self.record["content_digest"]), **self.digest.digests()}
-        digests = {t.name: digests[t.name] for t in TABLES if t.name in digests}
+        hashed = {t.name for t in TABLES if self.story is None or t.name not in _BY_CUSTOMER}
+        digests = {t.name: digests[t.name] for t in TABLES if t.name in digests and t.name in hashed}
         new = runlog.extension_record(
             self.record, started=started, till=self.model.horizon, rows=rows, digests=digests,
             second=self.till_second,
@@ -300,28 +333,55 @@ class _Extension:
         with self.sink.table_writer("erpgen_runs") as w:
             w.write(new)
 
+    def _read_story(self) -> None:
+        """The story so far, if the target tells it: from the first day with rows to write on (the day
+        after the data's end, or its last day if it ends within it)."""
+        first = self.covered + (0 if self.record.get("covers_till_second") is not None else 1)
+        if first <= self.end or self.till_second is not None:
+            return  # lines up to the original end are numbered by customer: only a whole run knows them
+        story = self.sink.story_so_far(
+            lost_from=date_of(first - RETURN_WINDOW + 1), lines_till=date_of(first)
+        )
+        if story is not None:
+            self.story, self.origin = story, first
+
     # -- pass 1 -----------------------------------------------------------------------------------
     def _simulate(self) -> tuple[Spill, np.ndarray]:
         """Every block simulated to the horizon, into a scratch file; and the id of the first line each
-        block has on each day after the original end (lines are numbered by day, then block)."""
-        spill, per_day, old_lines, simulated = Spill(), [], 0, 0
-        days = self.till - self.end
-        for ids, f in zip(self.blocks(), self.engine.map(facts_of, self.blocks()), strict=True):
-            later = f.invoice_date > self.end
+        block has on each day from the origin on (lines are numbered by day, then block)."""
+        spill, per_day, before_origin, simulated, giving_back = Spill(), [], 0, 0, []
+        days = self.till - self.origin + 1
+        blocks = self.blocks()
+        for ids, f in zip(blocks, self.engine.map(facts_of, iter(blocks)), strict=True):
+            dated = f.invoice_date >= self.origin
+            if self.story is not None:
+                credit = np.flatnonzero(dated & (f.returned >= 0))
+                giving_back.append(f.customer_id[credit[f.invoice_date[f.returned[credit]] < self.origin]])
             simulated += len(f)
-            spill.add((ids, f, old_lines))
-            old_lines += int(len(f) - later.sum())
-            per_day.append(np.bincount(f.invoice_date[later] - self.end - 1, minlength=days))
+            spill.add((ids, f, before_origin))
+            before_origin += int(len(f) - dated.sum())
+            per_day.append(np.bincount(f.invoice_date[dated] - self.origin, minlength=days))
+            self.simulated_customers += len(ids)
             if self.on_progress:
-                self.on_progress("customers simulated", int(ids[-1]))
+                self.on_progress("customers simulated", self.simulated_customers)
         self.simulated = simulated
+        if self.story is not None:
+            self.giving_back = np.unique(np.concatenate([np.zeros(0, np.int64), *giving_back])).astype(
+                np.int64
+            )
+            self.held = self.sink.lines_of(
+                self.giving_back,
+                lines_from=date_of(self.origin - RETURN_WINDOW),
+                lines_till=date_of(self.origin),
+            )
+        first = (before_origin if self.story is None else self.story.lines_before) + 1
         counts = np.array(per_day, dtype=np.int64).reshape(len(per_day), days)
         day_totals = counts.sum(axis=0)
         before_day = np.cumsum(day_totals) - day_totals
-        first_ids = old_lines + 1 + before_day[None, :] + (np.cumsum(counts, axis=0) - counts)
+        first_ids = first + before_day[None, :] + (np.cumsum(counts, axis=0) - counts)
         return spill, first_ids
 
-    # -- pass 2: each table's whole batches (hashed) and which of their rows are new (written) ----------
+    # -- pass 2: each table's rows (all of them where it is hashed) and which of them are new -------------
     def _rates(self) -> Iterator[tuple[Batch, np.ndarray]]:
         """The walk from the first day to the horizon: its days up to the old end are what the dataset
         holds (exchange_rates)."""
@@ -329,7 +389,11 @@ class _Extension:
         yield b, np.asarray(b["rate_date"]) > self.covered
 
     def _customers(self) -> Iterator[tuple[Batch, np.ndarray]]:
-        for ids in self.blocks():
+        for ids in count_blocks(self.n_customers, BLOCK_SIZE):
+            if self.story is not None:  # only the new ones: the table is not hashed
+                ids = ids[ids > self.known]
+                if not len(ids):
+                    continue
             yield (
                 build_customers(
                     self.model.cfg, ids, self.draws, channel_shares=self.model.rates.channel_shares
@@ -338,29 +402,60 @@ class _Extension:
             )
 
     def _facts(self, spill: Spill, first_ids: np.ndarray) -> Iterator[tuple[Batch, np.ndarray]]:
-        for k, (_, f, old_before) in enumerate(spill):
-            line_id = self._line_ids(f, first_ids[k], old_before)
+        for k, (ids, f, before_origin) in enumerate(spill):
+            line_id = self._line_ids(ids, f, first_ids[k], before_origin)
             b = fact_batch(f, 1)
             b["line_id"] = line_id
             b["returned_line_id"] = np.where(f.returned >= 0, line_id[np.maximum(f.returned, 0)], 0)
-            order = np.lexsort((line_id, f.customer_id))  # digest order: customer, then line id
-            if self.till_second is not None:
-                order = order[b["invoiced_at"][order] <= self.till_moment]
+            if self.story is None:
+                order = np.lexsort((line_id, f.customer_id))  # digest order: customer, then line id
+                if self.till_second is not None:
+                    order = order[b["invoiced_at"][order] <= self.till_moment]
+            else:  # only the new lines: the table is not hashed
+                order = np.flatnonzero(b["invoiced_at"] > self.covered_moment)
+                if (b["returned_line_id"][order] < 0).any():
+                    raise AssertionError("a new credit note gives back a line older than the return window")
             b = {name: np.asarray(values)[order] for name, values in b.items()}
             yield b, b["invoiced_at"] > self.covered_moment
 
-    def _line_ids(self, f: BlockFacts, first_of_day: np.ndarray, old_before: int) -> np.ndarray:
-        """Lines up to the original end: the load's ids (customer order). Later ones: by day, then block,
-        then their place in the block (customer, then the customer's history)."""
-        line_id = np.empty(len(f), dtype=np.int64)
-        later = f.invoice_date > self.end
-        line_id[~later] = old_before + 1 + np.arange(len(f) - int(later.sum()))
-        at = np.flatnonzero(later)
+    def _line_ids(self, ids: np.ndarray, f: BlockFacts, first_of_day: np.ndarray, before: int) -> np.ndarray:
+        """Lines from the origin on: by day, then block, then their place in the block (customer, then the
+        customer's history). Earlier ones: whole, the load's ids (customer order), from `before`, the
+        block's first; from the story, those a new credit note may give back, read from the target (-1
+        for the others)."""
+        line_id = np.full(len(f), -1, dtype=np.int64)
+        dated = f.invoice_date >= self.origin
+        if self.story is None:
+            line_id[~dated] = before + 1 + np.arange(len(f) - int(dated.sum()))
+        else:
+            self._read_ids(ids, f, line_id)
+        at = np.flatnonzero(dated)
         at = at[np.argsort(f.invoice_date[at], kind="stable")]
-        day = f.invoice_date[at].astype(np.int64) - self.end - 1
+        day = f.invoice_date[at].astype(np.int64) - self.origin
         rank = np.arange(len(at)) - np.searchsorted(day, day, side="left")
         line_id[at] = first_of_day[day] + rank
         return line_id
+
+    def _read_ids(self, ids: np.ndarray, f: BlockFacts, line_id: np.ndarray) -> None:
+        """The ids of the lines dated within the return window before the origin of the block's customers
+        that give some back after it, from the target's: its lines of those customers in line id order,
+        and the block's in the order the ids were given in (up to the original end: the block's; after
+        it: by day, then the block's)."""
+        lo, hi = np.searchsorted(self.held[0], (ids[0], ids[-1] + 1))
+        customer, held_id = self.held[:, lo:hi]
+        lo, hi = np.searchsorted(self.giving_back, (ids[0], ids[-1] + 1))
+        day = f.invoice_date
+        window = (day >= self.origin - RETURN_WINDOW) & (day < self.origin)
+        at = np.flatnonzero(window & np.isin(f.customer_id, self.giving_back[lo:hi]))
+        later = day[at] > self.end
+        at = at[np.lexsort((at, np.where(later, day[at], 0), later, f.customer_id[at]))]
+        if len(at) != len(customer) or (f.customer_id[at] != customer).any():
+            raise TargetError(
+                f"the sales_transactions lines in {self.sink.describe()} are not the ones its run record "
+                "says it holds",
+                "erpgen verify shows which tables changed; generate the dataset again",
+            )
+        line_id[at] = held_id
 
     def _lifecycle(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
         for ids, f, _ in spill:
@@ -388,13 +483,15 @@ class _Extension:
             yield b, np.asarray(b["event_date"]) > self.covered
 
     def _table(self, table: str, batches: Iterator[tuple[Batch, np.ndarray]]) -> None:
-        """Hash every row of `table`, write the new ones. The new fact lines are written together in
-        line id order: their ids go by day across blocks, and a table keyed by its rowid (SQLite) or a
-        B-tree primary key takes rows in key order several times faster than scattered."""
+        """Hash the rows of `table` (unless it is one left to `verify`), write the new ones. The new fact
+        lines are written together in line id order: their ids go by day across blocks, and a table keyed
+        by its rowid (SQLite) or a B-tree primary key takes rows in key order several times faster than
+        scattered."""
         written, held = 0, []
         kept = table in self.sink.tables  # a CSV export keeps no lifecycle tables: those are only hashed
+        hashing = self.story is None or table not in _BY_CUSTOMER
         with (
-            self.digest.table_writer(table) as hashed,
+            self.digest.table_writer(table) if hashing else contextlib.nullcontext(_Nowhere()) as hashed,
             self.sink.table_writer(table) if kept else contextlib.nullcontext(_Nowhere()) as out,
         ):
             for whole, new in batches:

@@ -7,12 +7,16 @@ line each."""
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import threading
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from erpgen.simulation.returns import RETURN_WINDOW
 
 from .helpers import (
     FACTS_STARTED,
@@ -101,6 +105,29 @@ def test_rows_loaded_before_stay_but_for_the_truth_learnt_later(tmp_path, erpgen
     assert min(str(d) for _, d in added) > "2021-12-31"
 
 
+def test_customers_whose_story_ended_are_not_simulated_again(tmp_path, erpgen):
+    """A customer lost RETURN_WINDOW days before the data's end has nothing left to happen: extend reads
+    which customers those are from customer_lifecycle and simulates the others and the new ones only.
+    Its record keeps the masters' digests; `verify` simulates every customer and finds the same data."""
+    url = _sqlite(tmp_path, "erpgen.db")
+    _generate(erpgen, url)  # 300 customers to 2021-12-31
+    going = scalar(url, "SELECT count(*) FROM customer_lifecycle WHERE lost_on IS NULL OR "
+                        f"lost_on >= date('2021-12-31', '-{RETURN_WINDOW - 2} days')")  # fmt: skip
+    r = erpgen("extend", "--database-url", url, "--till", "2022-12-31")
+    assert r.code == 0, r
+    simulated = re.findall(r"^erpgen: customers simulated ([\d,]+) rows$", r.err, re.M)
+    new = scalar(url, "SELECT count(*) FROM customers") - 300
+    assert new > 0 and 300 - going > 50, (going, new)
+    assert int(simulated[-1].replace(",", "")) == going + new
+    recorded = json.loads(scalar(url, "SELECT content_digest FROM erpgen_runs ORDER BY run_id DESC LIMIT 1"))
+    assert {"customers", "sales_transactions", "stores", "exchange_rates"} & set(recorded) == {
+        "stores",
+        "exchange_rates",
+    }
+    r = erpgen("verify", "--database-url", url)
+    assert r.code == 0 and "content matches the digest simulated to where the data ends" in r.out, r
+
+
 @pytest.mark.parametrize("server", ["pg_url", "mysql_url"])
 def test_postgres_and_mariadb_extend_to_the_same_data_as_sqlite(server, request, tmp_path, erpgen):
     url, lite = request.getfixturevalue(server), _sqlite(tmp_path, "erpgen.db")
@@ -157,7 +184,9 @@ def test_a_dataset_of_an_older_data_format_is_refused_by_extend_and_verify(tmp_p
     with sqlite3.connect(tmp_path / "erpgen.db") as raw:
         raw.execute("UPDATE erpgen_runs SET format_version = 1")
     before = snapshot(url)
-    assert_one_clean_line(erpgen("extend", "--database-url", url), "recorded by an older erpgen", "data format 1")
+    assert_one_clean_line(
+        erpgen("extend", "--database-url", url), "recorded by an older erpgen", "data format 1"
+    )
     assert_one_clean_line(
         erpgen("verify", "--database-url", url), "recorded by an older erpgen", "not comparable"
     )

@@ -112,7 +112,8 @@ def test_two_steps_give_sqlites_one_step_and_keep_what_was_written(kind, made, t
     assert _digests(kind, args) == digests(reference, seed_columns_only=kind == "csv")
     if kind == "duckdb":
         r = erpgen("verify", *args)
-        assert r.code == 0 and "content matches the recorded digest" in r.out, r
+        # a database: the extension read the story so far from it, and verify simulates the rest
+        assert r.code == 0 and "content matches the digest simulated to where the data ends" in r.out, r
         r = erpgen("validate", *args)
         assert r.code in (0, 1) and "integrity" in r.out.lower(), (
             r

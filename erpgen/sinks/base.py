@@ -18,9 +18,13 @@ erpgen.sinks.encode turns batches into the text of the bulk paths (COPY, LOAD DA
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
 
 from erpgen.schema import TABLES
 
@@ -119,3 +123,23 @@ class ExtendableSink(Sink):
     @abstractmethod
     def update_rows(self, table: str, batch: Batch) -> None:
         """Set the batch's columns on the rows of `table` whose key is the batch's first column."""
+
+    def story_so_far(self, *, lost_from: dt.date, lines_till: dt.date) -> StorySoFar | None:
+        """After begin(): what an extension reads here instead of simulating every customer again, or None
+        when this target cannot say (it is then simulated whole)."""
+        return None
+
+    def lines_of(self, customers: np.ndarray, *, lines_from: dt.date, lines_till: dt.date) -> np.ndarray:
+        """After begin(), where story_so_far() told a story: the ids of the fact lines of `customers` (sorted
+        ids) dated lines_from..lines_till (not included), ordered by customer, then line id; with each
+        line's customer, as a (2, n) array."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class StorySoFar:
+    """What a dataset holds that lets an extension simulate only the customers whose story goes on
+    (erpgen.extension): read in the extension's transaction."""
+
+    going_on: np.ndarray  # sorted ids of the customers in customer_lifecycle not lost before lost_from
+    lines_before: int  # the fact lines dated before lines_till

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import Date, MetaData, Table, bindparam, exists, inspect, select, table, update
+from sqlalchemy import Date, MetaData, Table, bindparam, exists, func, inspect, select, table, update
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -24,9 +25,11 @@ from erpgen.database import (
 )
 from erpgen.dates import EPOCH_DATE, NO_DAY
 from erpgen.errors import TargetError
-from erpgen.schema import BULK, TABLES
-from erpgen.sinks.base import Batch, ExtendableSink, ResumableSink, TableWriter
+from erpgen.schema import BULK, FACT, TABLES
+from erpgen.sinks.base import Batch, ExtendableSink, ResumableSink, StorySoFar, TableWriter
 from erpgen.urls import mask
+
+_TABLE = {t.name: t for t in TABLES}
 
 
 class DatabaseSink(ResumableSink, ExtendableSink):
@@ -161,6 +164,42 @@ class DatabaseSink(ResumableSink, ExtendableSink):
     def run_record(self) -> dict | None:
         assert self.conn is not None
         return runlog.dataset_record(self.conn, self.describe())
+
+    def story_so_far(self, *, lost_from: dt.date, lines_till: dt.date) -> StorySoFar:
+        """The lifecycle rows of the customers not lost before lost_from, and a count on the fact table's
+        invoice_date index."""
+        assert self.conn is not None
+        lifecycle, lines = _TABLE["customer_lifecycle"], _TABLE[FACT.name]
+        going_on = (
+            self.conn.execute(
+                select(lifecycle.c.customer_id).where(
+                    lifecycle.c.lost_on.is_(None) | (lifecycle.c.lost_on >= lost_from)
+                )
+            )
+            .scalars()
+            .all()
+        )  # read before the next statement: DuckDB's cursor would drop the rest
+        before = self.conn.execute(
+            select(func.count()).select_from(lines).where(lines.c.invoice_date < lines_till)
+        ).scalar_one()
+        return StorySoFar(np.sort(np.fromiter(going_on, np.int64)), int(before))
+
+    def lines_of(self, customers: np.ndarray, *, lines_from: dt.date, lines_till: dt.date) -> np.ndarray:
+        """By the fact table's customer_id index, a few hundred customers a query."""
+        assert self.conn is not None
+        lines = _TABLE[FACT.name]
+        found: list[Sequence] = []
+        for lo in range(0, len(customers), 500):
+            found += self.conn.execute(
+                select(lines.c.customer_id, lines.c.line_id).where(
+                    lines.c.customer_id.in_(customers[lo : lo + 500].tolist()),
+                    lines.c.invoice_date >= lines_from,
+                    lines.c.invoice_date < lines_till,
+                )
+            ).all()
+        # numpy reads plain values at once; rows it would first probe for the array interface, one by one
+        pairs = np.fromiter(itertools.chain.from_iterable(found), np.int64, 2 * len(found)).reshape(-1, 2).T
+        return pairs[:, np.lexsort((pairs[1], pairs[0]))]
 
     def update_rows(self, table: str, batch: Batch) -> None:
         """Set the columns of `batch` on the rows its first column (the key) names: the truth columns an
