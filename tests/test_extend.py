@@ -8,6 +8,7 @@ line each."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -17,12 +18,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from erpgen.simulation.returns import RETURN_WINDOW
+from erpgen.sinks.postgres import _check_keys_from
 
 from .helpers import (
     FACTS_STARTED,
     REPO,
     SMALL,
     assert_one_clean_line,
+    connect,
     digests,
     kill,
     rows,
@@ -138,6 +141,45 @@ def test_postgres_and_mariadb_extend_to_the_same_data_as_sqlite(server, request,
     assert digests(url) == digests(lite)
     r = erpgen("verify", "--database-url", url)
     assert r.code == 0, r
+
+
+def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, tmp_path, erpgen):
+    """A superuser's extension leaves out the fact lines' key triggers and checks the lines it wrote in one
+    query (which does find a line without a parent); another role's drops the keys and validates them over
+    the whole table. Both give SQLite's data."""
+    role = f"erpgen_owner_{os.getpid()}"
+    with connect(pg_url) as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"ALTER DATABASE {make_url(pg_url).database} OWNER TO {role}"))
+        conn.commit()
+    try:
+        owner = make_url(pg_url).set(username=role).render_as_string(hide_password=False)
+        lite = _sqlite(tmp_path, "erpgen.db")
+        for target in (owner, lite):
+            _generate(erpgen, target)
+            _extend(erpgen, target, "2022-12-31")
+        assert digests(owner) == digests(lite)
+        with connect(pg_url) as conn:  # the superuser's check, on a line written past the triggers
+            conn.execute(text("SET session_replication_role = replica"))
+            conn.execute(text(
+                "INSERT INTO sales_transactions SELECT line_id + 1000000, invoice_id, 999999, invoice_date, "
+                "product_id, quantity, revenue, store_id, unit_price, returned_line_id, invoiced_at "
+                "FROM sales_transactions WHERE line_id = 1"
+            ))  # fmt: skip
+            conn.execute(text("SET session_replication_role = origin"))
+            with pytest.raises(RuntimeError, match="lines without a parent: .*1000001"):
+                _check_keys_from(conn, 1_000_000)
+            conn.rollback()
+        _extend(erpgen, pg_url, "2023-01-31")  # the superuser's own extension passes its check
+        _extend(erpgen, lite, "2023-01-31")
+        assert digests(pg_url) == digests(lite)
+    finally:
+        with connect(pg_url) as conn:
+            conn.execute(text(f"ALTER DATABASE {make_url(pg_url).database} OWNER TO postgres"))
+            conn.execute(text(f"REASSIGN OWNED BY {role} TO postgres"))
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+            conn.commit()
 
 
 def test_a_day_already_covered_changes_nothing_and_says_so(tmp_path, erpgen):
