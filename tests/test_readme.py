@@ -152,13 +152,19 @@ class _Runs:
         return self.futures[key].result()
 
 
+def _whole_module_here(config) -> bool:
+    """Whether this process runs every selected test of the module: always, but under pytest-xdist's
+    per-test distribution (its loadfile and loadscope keep a module's tests on one worker)."""
+    return not hasattr(config, "workerinput") or config.getoption("dist", "no") in ("loadfile", "loadscope")
+
+
 @pytest.fixture(scope="module")
 def readme_runs(request, tmp_path_factory):
     """The README's commands, run two at a time in the background as soon as the module's first test asks:
     each block of commands (and the fresh-copy install) is independent of the others, in its own folder
     and databases, and mostly one process on one core. Each test then checks what its own run gave, as it
-    would have checked it running the commands itself. Only the selected tests' commands run (under
-    pytest-xdist, where this worker's share is not known in advance, each test starts its own)."""
+    would have checked it running the commands itself. Only the selected tests' commands run (where a
+    pytest-xdist worker gets some of the module's tests only, each test starts its own)."""
     selected = [item for item in request.session.items if item.module is request.module]
     blocks = [tuple(item.callspec.params["block"]) for item in selected
               if item.originalname == "test_readme_commands_run"]  # fmt: skip
@@ -169,7 +175,7 @@ def readme_runs(request, tmp_path_factory):
     with contextlib.ExitStack() as stack:
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readme")
         runs = _Runs(pool, _Databases(stack, pg_server, mysql_server), tmp_path_factory)
-        if not hasattr(request.config, "workerinput"):
+        if _whole_module_here(request.config):
             for key in (["install"] if install else []) + blocks:  # the install, the longest, first
                 if (pg_server is None and _needs(key, PG_URL)) or (
                     mysql_server is None and _needs(key, MYSQL_URL)
