@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import shutil
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from erpgen import migrate
 
-from .conftest import REPO, run_process
+from .conftest import REPO, _mysql_engine, fresh_database, fresh_pg_database, run_process
 from .helpers import check_compose_file, load_compose
 
 README = (REPO / "README.md").read_text()
@@ -53,16 +56,25 @@ def test_readme_lists_every_original_flag():
         assert f"`{flag}`" in README
 
 
-@pytest.mark.parametrize("block", other_blocks(), ids=lambda b: b[0][:40])
-def test_readme_commands_run(block, request, tmp_path):
+def _needs(block, url: re.Pattern) -> bool:
+    """Whether a block's commands name a server of that kind (the fresh-copy install names none)."""
+    return block != "install" and any(url.search(command) for command in block)
+
+
+def _in_process(words: list[str]) -> bool:
+    """The lines checked here rather than run: `docker compose` and a browser opening Grafana."""
+    return words[:2] == ["docker", "compose"] or words[0] in ("open", "xdg-open")
+
+
+def _run_block(block: list[str], tmp_path: Path, databases) -> list[tuple[str, object]]:
+    """Run a block's commands in order in one directory, as the README shows them: (command, result) of
+    each, up to the first that fails. `databases.pg()` / `.mysql()` give one fresh database each for the
+    whole block."""
     pg = mysql = None
+    ran = []
     for command in block:
         words = shlex.split(command)
-        if words[:2] == ["docker", "compose"]:
-            _check_compose()
-            continue
-        if words[0] in ("open", "xdg-open"):  # a browser cannot open here: the URL must be Grafana's
-            _check_dashboard_url(*words[1:])
+        if _in_process(words):
             continue
         env = {}
         while "=" in words[0]:
@@ -75,14 +87,124 @@ def test_readme_commands_run(block, request, tmp_path):
             words, cwd = [sys.executable, "-m", "alembic", *words[1:]], REPO
             env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'erpgen.db'}")
         if any(PG_URL.match(w) for w in [*words, *env.values()]):
-            pg = pg or request.getfixturevalue("pg_url")  # one fresh database for the whole block
+            pg = pg or databases.pg()
             words = [PG_URL.sub(pg, w) for w in words]
             env = {k: PG_URL.sub(pg, v) for k, v in env.items()}
         if any(MYSQL_URL.match(w) for w in [*words, *env.values()]):
-            mysql = mysql or request.getfixturevalue("mysql_url")
+            mysql = mysql or databases.mysql()
             words = [MYSQL_URL.sub(mysql, w) for w in words]
             env = {k: MYSQL_URL.sub(mysql, v) for k, v in env.items()}
         r = run_process(words, cwd=cwd, env=env)
+        ran.append((command, r))
+        if r.code != 0 or "Traceback" in r.err:
+            break
+    return ran
+
+
+class _Databases:
+    """Fresh databases on the session's servers for the blocks, dropped when the module is done."""
+
+    def __init__(self, stack: contextlib.ExitStack, pg_server: str | None, mysql_server: str | None):
+        self.stack, self.pg_server, self.mysql_server = stack, pg_server, mysql_server
+        self.lock = threading.Lock()
+
+    def pg(self) -> str:
+        with self.lock:
+            return self.stack.enter_context(fresh_pg_database(self.pg_server))
+
+    def mysql(self) -> str:
+        with self.lock:
+            return self.stack.enter_context(
+                fresh_database(self.mysql_server, _mysql_engine(self.mysql_server), "`")
+            )
+
+
+def _server(request, name: str) -> str | None:
+    """The session's server, or None where it is missing (the tests that need it then skip, or fail, as
+    they ask for it themselves: pytest keeps the session fixture's outcome)."""
+    try:
+        return request.getfixturevalue(name)
+    except (pytest.skip.Exception, pytest.fail.Exception):
+        return None
+
+
+class _Runs:
+    """The README's runs in the background, two at a time: a block of commands by its tuple of lines, the
+    fresh-copy install by "install"."""
+
+    def __init__(self, pool: ThreadPoolExecutor, databases: _Databases, tmp_path_factory):
+        self.pool, self.databases, self.tmp_path_factory = pool, databases, tmp_path_factory
+        self.futures: dict = {}
+
+    def start(self, key) -> None:
+        if key in self.futures:
+            return
+        if key == "install":
+            self.futures[key] = self.pool.submit(
+                _install_on_a_fresh_copy, self.tmp_path_factory.mktemp("fresh")
+            )
+        else:
+            folder = self.tmp_path_factory.mktemp("block")
+            self.futures[key] = self.pool.submit(_run_block, list(key), folder, self.databases)
+
+    def result(self, key):
+        self.start(key)
+        return self.futures[key].result()
+
+
+def _whole_module_here(config) -> bool:
+    """Whether this process runs every selected test of the module: always, but under pytest-xdist's
+    per-test distribution (its loadfile and loadscope keep a module's tests on one worker)."""
+    return not hasattr(config, "workerinput") or config.getoption("dist", "no") in ("loadfile", "loadscope")
+
+
+@pytest.fixture(scope="module")
+def readme_runs(request, tmp_path_factory):
+    """The README's commands, run two at a time in the background as soon as the module's first test asks:
+    each block of commands (and the fresh-copy install) is independent of the others, in its own folder
+    and databases, and mostly one process on one core. Each test then checks what its own run gave, as it
+    would have checked it running the commands itself. Only the selected tests' commands run (where a
+    pytest-xdist worker gets some of the module's tests only, each test starts its own)."""
+    selected = [item for item in request.session.items if item.module is request.module]
+    blocks = [tuple(item.callspec.params["block"]) for item in selected
+              if item.originalname == "test_readme_commands_run"]  # fmt: skip
+    install = any(item.originalname == "test_readme_run_command_on_a_fresh_copy_and_installed_package"
+                  for item in selected)  # fmt: skip
+    pg_server = _server(request, "pg_server") if any(_needs(b, PG_URL) for b in blocks) else None
+    mysql_server = _server(request, "mysql_server") if any(_needs(b, MYSQL_URL) for b in blocks) else None
+    with contextlib.ExitStack() as stack:
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readme")
+        runs = _Runs(pool, _Databases(stack, pg_server, mysql_server), tmp_path_factory)
+        if _whole_module_here(request.config):
+            for key in (["install"] if install else []) + blocks:  # the install, the longest, first
+                if (pg_server is None and _needs(key, PG_URL)) or (
+                    mysql_server is None and _needs(key, MYSQL_URL)
+                ):
+                    continue  # its test asks for the missing server, and skips or fails
+                runs.start(key)
+        try:
+            yield runs
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # what still runs ends before its databases go
+
+
+@pytest.mark.parametrize("block", other_blocks(), ids=lambda b: b[0][:40])
+def test_readme_commands_run(block, request, readme_runs):
+    if _needs(block, PG_URL):
+        request.getfixturevalue("pg_server")  # skips, or fails, as the fresh database would
+    if _needs(block, MYSQL_URL):
+        request.getfixturevalue("mysql_server")
+    ran = iter(readme_runs.result(tuple(block)))
+    for command in block:
+        words = shlex.split(command)
+        if words[:2] == ["docker", "compose"]:
+            _check_compose()
+            continue
+        if words[0] in ("open", "xdg-open"):  # a browser cannot open here: the URL must be Grafana's
+            _check_dashboard_url(*words[1:])
+            continue
+        run_as, r = next(ran)
+        assert run_as == command
         assert r.code == 0, (command, r)
         assert "Traceback" not in r.err
 
@@ -110,11 +232,16 @@ def _copy_repo(dest: Path) -> Path:
     return dest
 
 
+def _install_on_a_fresh_copy(folder: Path):
+    """The README's main command in a fresh copy of the repository: (the copy, its result)."""
+    repo = _copy_repo(folder / "repo")
+    return repo, run_process(["bash", "-c", marked_command("run")], cwd=repo, timeout=900)
+
+
 @pytest.mark.slow
-def test_readme_run_command_on_a_fresh_copy_and_installed_package(tmp_path):
+def test_readme_run_command_on_a_fresh_copy_and_installed_package(tmp_path, readme_runs):
     """The README's main command in a fresh copy: a real, non-editable `pip install .`, then erpgen."""
-    repo = _copy_repo(tmp_path / "repo")
-    r = run_process(["bash", "-c", marked_command("run")], cwd=repo, timeout=900)
+    repo, r = readme_runs.result("install")  # run in the background, beside the other blocks
     assert r.code == 0, r
     assert re.search(r"customers\s+1,000 rows", r.out), r
     # the sample output in the README is what this command prints
