@@ -64,10 +64,16 @@ def table_rows(table: str, b: Batch, dates: IsoDates):
     return zip(*table_columns(table, b, dates))
 
 
-def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
-    """The values of table_rows, column by column."""
+def table_columns(table: str, b: Batch, dates: IsoDates, *, money_as_float: bool = False) -> list[list]:
+    """The values of table_rows, column by column; money (a NUMERIC(p, 2) in cents) as floats rather than
+    exact text when `money_as_float`, for SQLite, which keeps a NUMERIC as a REAL either way and takes a
+    float without parsing it (as its fact lines' revenue)."""
     columns = []
     for col in _BY_NAME[table].columns:
+        cents = b.get(f"{col.name}_units") if money_as_float else None
+        if cents is not None and col.type.scale == 2:
+            columns.append((np.asarray(cents) / 100).tolist())
+            continue
         values = _converted(col, b, dates, null=None)
         if values is None:
             v = b[col.name]
