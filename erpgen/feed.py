@@ -471,7 +471,9 @@ def _simulate_window(cfg, catalog, rates, record: dict, horizon: dt.date) -> _Wi
         "customers": _Timeline(b["customers"], _day_start(b["customers"], "created_at")),
         FACT.name: _Timeline(b[FACT.name], np.asarray(b[FACT.name].get("invoiced_at", []), dtype=np.int64)),
         # a header with its lines, at its invoiced_at
-        "invoices": _Timeline(b["invoices"], np.asarray(b["invoices"].get("invoiced_at", []), dtype=np.int64)),
+        "invoices": _Timeline(
+            b["invoices"], np.asarray(b["invoices"].get("invoiced_at", []), dtype=np.int64)
+        ),
         "lifecycle_events": _Timeline(b["lifecycle_events"], _day_start(b["lifecycle_events"], "event_date")),
     }
     # a new customer's lifecycle row shows what is known on its first day; the rest is learnt later
