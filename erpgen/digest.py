@@ -7,8 +7,8 @@ each value ended by a zero byte (NULL and '' alike, as in CSV files). Hashing co
 digest independent of how rows were batched, and lets a load compute it from its numpy columns on the
 way to the sinks (LoadDigests) as cheaply as `erpgen verify` recomputes it from the database.
 
-The tables keyed by customer (schema.CUSTOMER_TABLES: customers, the fact table and the two lifecycle
-tables) are hashed in (customer_id, primary key) order (digest_order), the same way in segments of
+The tables keyed by customer (schema.CUSTOMER_TABLES: customers, the fact table, invoices and the two
+lifecycle tables) are hashed in (customer_id, primary key) order (digest_order), the same way in segments of
 SEGMENT consecutive customer ids, and their digest covers the segments' digests in order: a Dask worker
 holding whole segments computes their part where the rows are, and only 32 bytes per segment travel.
 """
@@ -322,6 +322,10 @@ def _batch_canonical(column, b) -> bytes:
     if f"{column.name}_units" in b:  # units of 10^-scale already
         return np.asarray(b[f"{column.name}_units"], dtype="<i8").tobytes()
     values = b[column.name]
+    if kind == "text" and isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        return _fixed_text(values)
+    if kind == "moment" and isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return values.astype("<i8").tobytes()  # seconds since 1970-01-01
     if kind == "text":
         texts = values.tolist() if isinstance(values, np.ndarray) else values
         # UTF-8 of the joined text is the values' UTF-8, each ended by a zero byte
@@ -340,13 +344,26 @@ def _batch_canonical(column, b) -> bytes:
     return _canon_values(column, list(values))  # NULLs among integers, or scaled numbers
 
 
+def _fixed_text(values: np.ndarray) -> bytes:
+    """A numpy bytes array as canonical text: each value's bytes and a zero byte (a shorter value's
+    padding is zero bytes, which are cut out first)."""
+    if len(values) and int(np.char.str_len(values).min()) < values.dtype.itemsize:
+        return ("\x00".join(values.astype("U").tolist()) + "\x00").encode()
+    return _fixed_matrix(values).tobytes()
+
+
+def _fixed_matrix(values: np.ndarray) -> np.ndarray:
+    """Fixed-width ASCII values, each followed by its zero byte, as a (n, width + 1) matrix."""
+    width = values.dtype.itemsize  # fixed width: append the zero byte to every value at once
+    text = np.zeros((len(values), width + 1), dtype=np.uint8)
+    text[:, :width] = np.frombuffer(values.tobytes(), dtype=np.uint8).reshape(-1, width)
+    return text
+
+
 def _fact_canonical(b) -> list[np.ndarray]:
     """The fact table's columns in canonical form, straight from a batch's numpy columns."""
     returned = np.asarray(b["returned_line_id"])
-    invoice = batch_invoice_ids(b)
-    width = invoice.dtype.itemsize  # fixed width: append the zero byte to every value at once
-    text = np.zeros((len(invoice), width + 1), dtype=np.uint8)
-    text[:, :width] = np.frombuffer(invoice.tobytes(), dtype=np.uint8).reshape(-1, width)
+    text = _fixed_matrix(batch_invoice_ids(b))
 
     def ints(values) -> np.ndarray:
         return np.asarray(values, dtype="<i8")

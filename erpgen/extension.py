@@ -12,7 +12,8 @@ Why any number of steps gives the same dataset (path independence):
   line's id depends only on the lines of its day and before it, not on where a step ended.
 
 What an extension writes: the rows dated after the dataset's end (the later days' exchange rates,
-customers created after it, their and everyone's later lines and lifecycle events), and in customer_lifecycle the two columns that only become
+customers created after it, their and everyone's later lines with their invoices' headers and lifecycle
+events), and in customer_lifecycle the two columns that only become
 known later: first_purchase_on and lost_on, where they fall after the old end. Nothing else is rewritten.
 Its record in erpgen_runs holds the digests of the whole tables it hashed on the way (as a load takes them,
 in erpgen.digest's order): every table when it simulated every customer; the masters and exchange_rates
@@ -52,7 +53,7 @@ from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch, ExtendableSink, StorySoFar
-from erpgen.tables import events_batch, fact_batch, lifecycle_batch
+from erpgen.tables import events_batch, fact_batch, invoices_batch, lifecycle_batch, rows_where
 
 Progress = Callable[[str, int], None]
 # the columns of customer_lifecycle an extension may set on rows loaded before: the truth learnt later
@@ -313,6 +314,7 @@ class _Extension:
             self._table("exchange_rates", self._rates())
             self._table("customers", self._customers())
             self._table(FACT.name, self._facts(spill, first_ids))
+            self._table("invoices", self._invoices(spill))
             self._table("customer_lifecycle", self._lifecycle(spill))
             self._learnt()
             self._table("lifecycle_events", self._events(spill))
@@ -417,6 +419,17 @@ class _Extension:
                     raise AssertionError("a new credit note gives back a line older than the return window")
             b = {name: np.asarray(values)[order] for name, values in b.items()}
             yield b, b["invoiced_at"] > self.covered_moment
+
+    def _invoices(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
+        """The headers of the lines _facts writes: an invoice is made at one moment, with all its lines."""
+        for _, f, _ in spill:
+            b = invoices_batch(f, self.model)
+            at = np.asarray(b["invoiced_at"])
+            if self.story is not None:  # only the new ones: the table is not hashed
+                b = rows_where(b, at > self.covered_moment)
+            elif self.till_second is not None:
+                b = rows_where(b, at <= self.till_moment)
+            yield b, np.asarray(b["invoiced_at"]) > self.covered_moment
 
     def _line_ids(self, ids: np.ndarray, f: BlockFacts, first_of_day: np.ndarray, before: int) -> np.ndarray:
         """Lines from the origin on: by day, then block, then their place in the block (customer, then the

@@ -53,7 +53,7 @@ WINDOW_WALL = 20.0
 MAX_WINDOW_DAYS = 31
 _LEARNT = ("first_purchase_on", "lost_on")  # the lifecycle values learnt on their day (extension.LATER_TRUTH)
 # the tables whose rows a window adds, parents first (the other masters never change)
-_ORDER = ("exchange_rates", "customers", FACT.name, "customer_lifecycle", "lifecycle_events")
+_ORDER = ("exchange_rates", "customers", FACT.name, "invoices", "customer_lifecycle", "lifecycle_events")
 
 
 @dataclass
@@ -470,6 +470,10 @@ def _simulate_window(cfg, catalog, rates, record: dict, horizon: dt.date) -> _Wi
         "exchange_rates": _Timeline(b["exchange_rates"], _day_start(b["exchange_rates"], "rate_date")),
         "customers": _Timeline(b["customers"], _day_start(b["customers"], "created_at")),
         FACT.name: _Timeline(b[FACT.name], np.asarray(b[FACT.name].get("invoiced_at", []), dtype=np.int64)),
+        # a header with its lines, at its invoiced_at
+        "invoices": _Timeline(
+            b["invoices"], np.asarray(b["invoices"].get("invoiced_at", []), dtype=np.int64)
+        ),
         "lifecycle_events": _Timeline(b["lifecycle_events"], _day_start(b["lifecycle_events"], "event_date")),
     }
     # a new customer's lifecycle row shows what is known on its first day; the rest is learnt later

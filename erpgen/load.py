@@ -1,5 +1,5 @@
-"""The load: masters, customers, then the fact blocks an engine makes, then the lifecycle tables and the
-run record, written to every sink in batches. Written against erpgen.engines.BlockMaker and
+"""The load: masters, customers, then the fact blocks an engine makes, then the invoice headers, the
+lifecycle tables and the run record, written to every sink in batches. Written against erpgen.engines.BlockMaker and
 erpgen.sinks.base.Sink only. An engine may make, hash and write the tables keyed by customer itself,
 where its blocks are (--engine dask): this process then makes those rows only for the sinks left to it.
 
@@ -28,7 +28,7 @@ from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Model, compact, lifecycle_only, simulate_block
 from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.sinks.base import Batch, ResumableSink, Sink
-from erpgen.tables import events_batch, fact_batch, lifecycle_batch
+from erpgen.tables import events_batch, fact_batch, invoices_batch, lifecycle_batch
 
 Progress = Callable[[str, int], None]
 _CUSTOMER_TABLES = frozenset(t.name for t in CUSTOMER_TABLES)
@@ -159,6 +159,10 @@ def load(
     # go to a scratch file block by block meanwhile, so memory stays bounded by the block.
     lifecycle = Spill()
     lifecycle_here = any(writes.keepers(t) for t in ("customer_lifecycle", "lifecycle_events"))
+    # The invoice headers are made from each block's lines while it is here, and kept the same way until
+    # the fact pass ends (a bulk path takes one table at a time).
+    headers = Spill()
+    invoices_here = bool(writes.keepers("invoices"))
     lines = 0
 
     def facts() -> Iterator[Batch]:
@@ -174,6 +178,8 @@ def load(
             n_lines = len(f) if here else f
             if here and lifecycle_here:
                 lifecycle.add((ids, lifecycle_only(f)))
+            if here and invoices_here:
+                headers.add(invoices_batch(f, blocks.model))
             blocks.write_on_worker(k, lines + 1)
             if here:
                 yield fact_batch(f, lines + 1)
@@ -184,6 +190,9 @@ def load(
 
     writes.table(FACT.name, facts())
     writes.rows[FACT.name] = lines
+    if invoices_here:
+        writes.table("invoices", iter(headers))
+    headers.close()
     worker = blocks.finish_writes()
     for table, segments in worker.segments.items():
         digest.add_segments(table, segments)
@@ -239,6 +248,7 @@ def load_resumable(
             continue
         f = facts_of(model, ids)
         writes.table(FACT.name, [fact_batch(f, next_line)])
+        writes.table("invoices", [invoices_batch(f, model)], progress=False)
         writes.table("customer_lifecycle", [lifecycle_batch(ids, f)], progress=False)
         writes.table("lifecycle_events", [events_batch(f)], progress=False)
         next_line += len(f)

@@ -26,7 +26,8 @@ LOADING, COMPLETE = "LOADING", "COMPLETE"
 #   2: customer-keyed tables hashed in (customer_id, key) order; extensions (runlog.extension_record)
 #   3: sales lines carry the moment of their invoice (invoiced_at); records may end within a day (live);
 #      currencies and exchange_rates (Alembic revisions 0006, 0007), which an extension carries on
-FORMAT = 3
+#   4: invoices, a header per invoice id of the lines (revision 0008), which an extension carries on
+FORMAT = 4
 
 
 def now() -> dt.datetime:

@@ -44,6 +44,7 @@ class Channel:
     stores_per_country: int = 1
     return_rate: float = 0.0  # share of sold value that comes back
     return_lag_days: float = 14.0  # mean days between sale and credit note (none after 365: RETURN_WINDOW)
+    payment_days: int = 0  # payment terms: an invoice is due this many days after its date (0: at once)
     discount_min: float = 0.0  # standing per-customer discount (B2B price lists)
     discount_max: float = 0.0
     quantity_median: float = 1.0  # units per line; B2B buys in bulk
@@ -93,7 +94,7 @@ def _default_channels() -> dict[str, Channel]:
         ),
         "B2B": Channel(
             share=0.08, stores_per_country=1, return_rate=0.015, return_lag_days=20.0,
-            discount_min=0.10, discount_max=0.25, quantity_median=6.0,
+            discount_min=0.10, discount_max=0.25, quantity_median=6.0, payment_days=30,
             weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0), hour_weights=HOURS["B2B"],
         ),
     }  # fmt: skip
@@ -371,7 +372,7 @@ def _within(value: float, low: float, high: float, origin: str, key: str) -> Non
 # still fits unit_price's NUMERIC(12, 2), and times a bulk quantity, revenue's NUMERIC(14, 2)).
 CHANNEL_RANGES = {
     "stores_per_country": (1, 100), "return_lag_days": (0, 365), "quantity_median": (1, 100),
-    "quantity_sigma": (0, 3),
+    "quantity_sigma": (0, 3), "payment_days": (0, 365),
 }  # fmt: skip
 LIFECYCLE_RANGES = {
     "first_purchase_delay_days": (0, 3650),

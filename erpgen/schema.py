@@ -150,6 +150,27 @@ sales_transactions = Table(
     Index(None, "invoice_date"),
 )
 
+# One header per invoice id of the fact lines (a sale or a credit note). The lines' revenue is in the
+# company's currency (the prices are its), so total_company is their sum; total is it in the document's
+# currency (the store's country's) at the invoice date's rate, rounded to cents.
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("invoice_id", TextKey, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.customer_id"), nullable=False),
+    Column("store_id", Integer, ForeignKey("stores.store_id"), nullable=False),
+    Column("is_credit", SmallInteger, nullable=False),  # 1: a credit note (CRN-...)
+    Column("invoice_date", Date, nullable=False),
+    Column("invoiced_at", DateTime, nullable=False),
+    Column("due_on", Date, nullable=False),  # invoice_date + the channel's payment_days
+    Column("currency_code", TextKey, ForeignKey("currencies.currency_code"), nullable=False),
+    Column("total", Numeric(14, 2), nullable=False),
+    Column("total_company", Numeric(14, 2), nullable=False),
+    _flag("is_credit"),
+    CheckConstraint("due_on >= invoice_date", name="due_after_invoice"),
+    Index(None, "customer_id"),
+)
+
 customer_lifecycle = Table(
     "customer_lifecycle",
     metadata,
@@ -210,6 +231,7 @@ TABLES = (
     exchange_rates,
     customers,
     sales_transactions,
+    invoices,
     customer_lifecycle,
     lifecycle_events,
     erpgen_runs,
@@ -221,11 +243,11 @@ FACT_COLUMNS = tuple(c.name for c in FACT.columns)  # its columns in order, as e
 # cut blocks to fit.
 DIGEST_SEGMENT = 1_000
 # The tables whose rows a block of customers makes on its own (a Dask worker writes and hashes them)
-CUSTOMER_TABLES = (customers, sales_transactions, customer_lifecycle, lifecycle_events)
+CUSTOMER_TABLES = (customers, sales_transactions, invoices, customer_lifecycle, lifecycle_events)
 # The master tables that gain rows when a dataset is carried on to a later day (erpgen extend)
 DATED_MASTERS = (exchange_rates,)
 # Tables whose keys and indexes are built after the bulk load
-BULK = (sales_transactions, customer_lifecycle, lifecycle_events)
+BULK = (sales_transactions, invoices, customer_lifecycle, lifecycle_events)
 
 # The seed README's columns, in its order: the CSV export and the cross-target digest use these.
 SEED_COLUMNS = {

@@ -1,5 +1,5 @@
 """A simulated block turned into table rows: the column batches (erpgen.sinks.base.Batch) that the sinks
-and the digest take, for the fact table and the two lifecycle tables.
+and the digest take, for the fact table, the invoice headers and the two lifecycle tables.
 
 Some columns are not simulated but derived from those that are: a fact line's invoice_id comes from its
 customer_id and invoice_seq. They are made here, once per batch, for every target and the digest alike.
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from erpgen.schema import EVENTS, SEGMENTS
-from erpgen.simulation import BlockFacts
+from erpgen.dates import day_number
+from erpgen.schema import EVENTS, RATE_SCALE, SEGMENTS
+from erpgen.simulation import BlockFacts, Model
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
 
@@ -71,6 +72,50 @@ def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
         "store_id": f.store_id,
         "returned_line_id": np.where(f.returned >= 0, f.returned.astype(np.int64) + first_line_id, 0),
     }
+
+
+def invoices_batch(f: BlockFacts, model: Model) -> Batch:
+    """invoices: a header per invoice id of the block's lines, in (customer, invoice_id) order (a
+    customer's credit notes, 'CRN-', before its invoices, 'INV-'), its total the sum of its lines.
+
+    A block holds each invoice's lines together (an invoice, or the credit note of one invoice's returns,
+    is made on one day by one customer at its home store), so a header is a run of lines: found by where
+    the (customer, number, kind) changes, summed with one reduceat."""
+    customer, seq, credit = f.customer_id, f.invoice_seq, np.asarray(f.is_credit, dtype=bool)
+    if not len(customer):
+        starts = np.zeros(0, dtype=np.int64)
+    else:
+        changes = (customer[1:] != customer[:-1]) | (seq[1:] != seq[:-1]) | (credit[1:] != credit[:-1])
+        starts = np.flatnonzero(np.r_[True, changes])
+    company = np.add.reduceat(np.asarray(f.revenue_cents, dtype=np.int64), starts) if len(starts) else starts
+    order = np.lexsort((seq[starts], ~credit[starts], customer[starts]))
+    first, company = starts[order], company[order]
+    store = f.store_id[first].astype(np.int64)
+    day = f.invoice_date[first].astype(np.int64)
+    currency = model.store_currency[store]
+    units = model.day_rates[currency, day - day_number(model.cfg.date_from)]
+    # units of the company's currency per unit of the document's: the document's amount is company / rate
+    document = np.where(
+        units == 10**RATE_SCALE, company, np.rint(company * float(10**RATE_SCALE) / units).astype(np.int64)
+    )
+    codes = np.array(model.cfg.scenario.currencies, dtype="S3")
+    return {
+        "invoice_id": invoice_ids(customer[first], seq[first], credit[first]),
+        "customer_id": customer[first].astype(np.int64),
+        "store_id": store,
+        "is_credit": credit[first].astype(np.int64),
+        "invoice_date": day,
+        "invoiced_at": day * SECONDS_PER_DAY + f.invoice_second[first],
+        "due_on": day + model.store_payment_days[store],
+        "currency_code": codes[currency],
+        "total_units": document,  # NUMERIC(14, 2): units of 10^-2, cents
+        "total_company_units": company,
+    }
+
+
+def rows_where(b: Batch, keep: np.ndarray) -> Batch:
+    """The rows of a batch of numpy columns where `keep` is set."""
+    return {name: np.asarray(values)[keep] for name, values in b.items()}
 
 
 def lifecycle_batch(ids: np.ndarray, f: BlockFacts) -> Batch:

@@ -190,6 +190,28 @@ INTEGRITY_RULES = (
     ("no sales before the customer exists", "lines",
      "SELECT count(*) FROM sales_transactions s JOIN customers c USING (customer_id) "
      "WHERE s.invoice_date < c.created_at"),
+    # the lines' revenue is in the company's currency: total_company is their sum
+    ("invoice totals equal their lines", "invoices",
+     "SELECT count(*) FROM invoices i LEFT JOIN (SELECT invoice_id, sum(revenue) AS total "
+     "FROM sales_transactions GROUP BY invoice_id) s ON s.invoice_id = i.invoice_id "
+     "WHERE s.invoice_id IS NULL OR abs(i.total_company - s.total) > 0.005"),
+    ("every invoice id of the lines has a header", "invoices",
+     "SELECT count(DISTINCT s.invoice_id) FROM sales_transactions s "
+     "LEFT JOIN invoices i ON i.invoice_id = s.invoice_id WHERE i.invoice_id IS NULL"),
+    ("invoice headers match their lines", "lines",
+     "SELECT count(*) FROM sales_transactions s JOIN invoices i ON i.invoice_id = s.invoice_id "
+     "WHERE s.customer_id <> i.customer_id OR s.store_id <> i.store_id OR s.invoice_date <> i.invoice_date "
+     "OR s.invoiced_at <> i.invoiced_at OR (s.quantity < 0) <> (i.is_credit = 1)"),
+    ("due on or after the invoice date", "invoices",
+     "SELECT count(*) FROM invoices WHERE due_on < invoice_date"),
+    ("a rate for every invoice date", "invoices",
+     "SELECT count(*) FROM invoices i LEFT JOIN exchange_rates r "
+     "ON r.currency_code = i.currency_code AND r.rate_date = i.invoice_date WHERE r.rate IS NULL"),
+    # rounded to cents: off by at most half a cent
+    ("invoice total = total_company / rate of its date", "invoices",
+     "SELECT count(*) FROM invoices i JOIN exchange_rates r "
+     "ON r.currency_code = i.currency_code AND r.rate_date = i.invoice_date "
+     "WHERE abs(i.total - i.total_company / r.rate) > 0.006"),
 )  # fmt: skip
 
 

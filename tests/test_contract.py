@@ -486,6 +486,7 @@ class Parquet(Directory):
         datasets = {
             "customers",
             "sales_transactions",
+            "invoices",
             "customer_lifecycle",
             "lifecycle_events",
             "exchange_rates",

@@ -36,7 +36,7 @@ from erpgen.schema import FACT
 from erpgen.simulation import Model
 from erpgen.simulation.plan import blocks
 from erpgen.sinks.base import ParallelWriter, Sink
-from erpgen.tables import events_batch, fact_batch, lifecycle_batch
+from erpgen.tables import events_batch, fact_batch, invoices_batch, lifecycle_batch
 
 CONNECT_TIMEOUT = "10s"
 
@@ -169,10 +169,14 @@ class DaskBlocks:
 _MODEL: list = []  # (shared, Model): built once per worker process for the run's shared configuration
 
 
-def _on_worker(fn, shared, ids: np.ndarray):
+def _model(shared) -> Model:
     if not _MODEL or _MODEL[0][0] is not shared:
         _MODEL[:] = [(shared, Model(*shared))]
-    return fn(_MODEL[0][1], ids)
+    return _MODEL[0][1]
+
+
+def _on_worker(fn, shared, ids: np.ndarray):
+    return fn(_model(shared), ids)
 
 
 def _write_block(
@@ -187,6 +191,7 @@ def _write_block(
             cfg, customer_ids, Draws(cfg.seed), channel_shares=rates.channel_shares
         ),
         FACT.name: lambda: fact_batch(facts, first_line_id),
+        "invoices": lambda: invoices_batch(facts, _model(shared)),
         "customer_lifecycle": lambda: lifecycle_batch(customer_ids, facts),
         "lifecycle_events": lambda: events_batch(facts),
     }

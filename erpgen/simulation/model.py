@@ -12,6 +12,8 @@ import numpy as np
 from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.dates import day_number
+from erpgen.exchange_rates import rate_units
+from erpgen.rng import Draws
 from erpgen.scenario import Lifecycle, hours_of
 from erpgen.schema import ROLES
 from erpgen.stores import store_table
@@ -76,6 +78,10 @@ class Model:
     pool_cdf: dict[str, np.ndarray] = _derived()  # role -> popularity cdf over its pool
     prices: np.ndarray = _derived()  # list price in cents, by product id
     gramm: np.ndarray = _derived()  # grams of refill per unit, by product id
+    # what an invoice header takes from the masters (erpgen.tables.invoices_batch)
+    store_currency: np.ndarray = _derived()  # by store id: its country's currency, an index into currencies
+    store_payment_days: np.ndarray = _derived()  # by store id: its channel's payment terms in days
+    day_rates: np.ndarray = _derived()  # [currency, day - date_from]: exchange_rates' rate_units to `till`
 
     @property
     def till(self) -> int:
@@ -102,10 +108,32 @@ class Model:
             "pool_cdf": {role: _popularity_cdf(len(ids)) for role, ids in pools.items()},
             "prices": self.catalog.price_cents_by_id(),
             "gramm": self.catalog.gramm_by_id(),
+            **_invoice_terms(self.cfg, self.till),
         }
         assert tables.keys() == {f.name for f in fields(self) if not f.init}
         for name, table in tables.items():
             object.__setattr__(self, name, table)  # how a frozen dataclass fills its init=False fields
+
+
+def _invoice_terms(cfg: GenerateConfig, till: int) -> dict[str, np.ndarray]:
+    """Each store's currency and payment terms, and the daily rates of the run's currencies up to `till`:
+    the rates exchange_rates holds (the same keyed walk), so a header converts as a query on both would."""
+    s = cfg.scenario
+    stores = store_table(cfg)
+    last = int((stores[:, :, 0] + stores[:, :, 1]).max())
+    currency = np.zeros(last, dtype=np.int64)
+    payment_days = np.zeros(last, dtype=np.int64)
+    for i, country in enumerate(s.countries):
+        for j, channel in enumerate(s.channels.values()):
+            first, count = stores[i, j]
+            currency[first : first + count] = s.currencies.index(s.currency_of(country))
+            payment_days[first : first + count] = channel.payment_days
+    days = np.arange(day_number(cfg.date_from), till + 1, dtype=np.int64)
+    return {
+        "store_currency": currency,
+        "store_payment_days": payment_days,
+        "day_rates": rate_units(s.currencies, s.company_currency, days, Draws(cfg.seed)),
+    }
 
 
 def _cdf_rows(weights: list[tuple[float, ...]]) -> np.ndarray:

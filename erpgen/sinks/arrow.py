@@ -55,8 +55,13 @@ def arrow_column(table: Table, name: str, b: Batch, typ):
 
     if table is FACT and name == "invoice_id":
         return _fixed_width_strings(pa, batch_invoice_ids(b))
-    if table is FACT and name == "invoiced_at":  # seconds since 1970-01-01, as timestamp[s] stores them
-        return pa.array(np.asarray(b[name], dtype=np.int64)).view(typ)
+    values = b.get(name)
+    if pa.types.is_timestamp(typ) and isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        # seconds since 1970-01-01 (invoiced_at), as timestamp[s] stores them
+        return pa.array(values.astype(np.int64)).view(typ)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":  # invoice ids, currency codes
+        full = len(values) == 0 or int(np.char.str_len(values).min()) == values.dtype.itemsize
+        return _fixed_width_strings(pa, values) if full else pa.array(values.astype("U"), type=typ)
     if table is FACT and name == "returned_line_id":  # 0: a sale, which gives nothing back
         ids = np.asarray(b[name], dtype=np.int64)
         return pa.array(ids, type=typ, mask=ids == 0)

@@ -9,7 +9,7 @@ byte matrices, so that no value is formatted or joined on its own.
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Date
+from sqlalchemy import Date, DateTime
 
 from erpgen.dates import EPOCH, known
 from erpgen.schema import TABLES
@@ -64,10 +64,16 @@ def table_rows(table: str, b: Batch, dates: IsoDates):
     return zip(*table_columns(table, b, dates))
 
 
-def table_columns(table: str, b: Batch, dates: IsoDates) -> list[list]:
-    """The values of table_rows, column by column."""
+def table_columns(table: str, b: Batch, dates: IsoDates, *, money_as_float: bool = False) -> list[list]:
+    """The values of table_rows, column by column; money (a NUMERIC(p, 2) in cents) as floats rather than
+    exact text when `money_as_float`, for SQLite, which keeps a NUMERIC as a REAL either way and takes a
+    float without parsing it (as its fact lines' revenue)."""
     columns = []
     for col in _BY_NAME[table].columns:
+        cents = b.get(f"{col.name}_units") if money_as_float else None
+        if cents is not None and col.type.scale == 2:
+            columns.append((np.asarray(cents) / 100).tolist())
+            continue
         values = _converted(col, b, dates, null=None)
         if values is None:
             v = b[col.name]
@@ -83,6 +89,11 @@ def _converted(col, b: Batch, dates: IsoDates, null: str | None) -> list[str | N
         return cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist()
     if f"{col.name}_units" in b:  # a NUMERIC(p, s) in integer units of 10^-s
         return units_to_text(np.asarray(b[f"{col.name}_units"]), col.type.scale)
+    v = b.get(col.name)
+    if _fixed_ascii(v):  # invoice ids, currency codes
+        return v.astype("U").tolist()  # type: ignore[union-attr]
+    if isinstance(col.type, DateTime) and _integers(v):  # seconds since 1970-01-01
+        return moment_text(v, dates).view("S19").ravel().astype("U19").tolist()
     if isinstance(col.type, Date):
         days = np.asarray(b[col.name])
         dated = known(days)
@@ -108,9 +119,45 @@ def _escaped_text(values) -> list[str]:
     return ["\\N" if x is None else x for x in values]
 
 
+def _integers(v) -> bool:
+    return isinstance(v, np.ndarray) and v.dtype.kind in "iu"
+
+
+def _fixed_ascii(v) -> bool:
+    """A numpy bytes array ('S<n>'), as invoice ids and currency codes come."""
+    return isinstance(v, np.ndarray) and v.dtype.kind == "S"
+
+
+def _matrix(col, b: Batch, dates: IsoDates) -> np.ndarray | None:
+    """A column as a byte matrix of text (zero bytes are padding), as fact_lines writes its fields; None
+    for a column whose values need a value-by-value path (NULLs, text that needs escapes, other scales)."""
+    units = b.get(f"{col.name}_units")
+    if units is not None:
+        return _cents_text(units) if col.type.scale == 2 else None
+    v = b.get(col.name)
+    if _fixed_ascii(v):
+        m = v.view(np.uint8).reshape(len(v), v.dtype.itemsize)  # type: ignore[union-attr]
+        return None if np.isin(m, np.frombuffer(b"\\\t\n\r", dtype=np.uint8)).any() else m
+    if not _integers(v):
+        return None
+    if isinstance(col.type, DateTime):
+        return moment_text(v, dates)
+    if isinstance(col.type, Date):
+        return None if not known(v).all() else dates(v).astype("S10").view(np.uint8).reshape(len(v), 10)
+    return _int_text(v)
+
+
 def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
     """Rows of any table but the fact table as tab-separated text lines (the values of table_rows), built
-    column by column: one join per batch, not one call per row."""
+    column by column: one join per batch, not one call per row; a table whose every column is numbers,
+    dates or fixed-width codes (invoices) as one byte matrix, as fact_lines does."""
+    fast = [_matrix(col, b, dates) for col in _BY_NAME[table].columns]
+    if fast and all(m is not None for m in fast) and len(fast[0]):
+        tab = np.full((len(fast[0]), 1), ord("\t"), dtype=np.uint8)
+        parts = [p for m in fast for p in (m, tab)]
+        parts[-1] = np.full((len(fast[0]), 1), ord("\n"), dtype=np.uint8)
+        matrix = np.concatenate(parts, axis=1)
+        return matrix[matrix != 0].tobytes()
     columns = []
     for col in _BY_NAME[table].columns:
         values = _converted(col, b, dates, null="\\N")

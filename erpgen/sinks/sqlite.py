@@ -169,7 +169,7 @@ class _Writer:
         if self.table == FACT.name:
             columns = self._fact_columns(batch)
         else:
-            columns = table_columns(self.table, batch, self.dates)
+            columns = table_columns(self.table, batch, self.dates, money_as_float=True)
         n, width = len(columns[0]), len(columns)
         if not n:
             return
