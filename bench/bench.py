@@ -57,6 +57,12 @@ ROW = np.dtype([
     ("invoice_date", INT4), ("product_id", INT4), ("quantity", NUMERIC), ("revenue", NUMERIC),
     ("store_id", INT4), ("unit_price", NUMERIC), ("returned_line_id", INT8),
 ])  # fmt: skip
+INT2 = _field(">i2")
+HEADER_ROW = np.dtype([
+    ("nfields", ">i2"), ("invoice_id", _field("S19")), ("customer_id", INT4), ("store_id", INT4),
+    ("is_credit", INT2), ("invoice_date", INT4), ("invoiced_at", INT8), ("due_on", INT4),
+    ("currency_code", _field("S3")), ("total", NUMERIC), ("total_company", NUMERIC),
+])  # fmt: skip
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Measurement:
     customers: int
     date_from: dt.date
     lines: int = 0
+    headers: int = 0  # rows of the invoices table (a header per invoice id of the lines)
     seconds: float = 0.0
     rss_mib: float = 0.0  # ru_maxrss: the largest single process
     total_mib: float = 0.0  # the whole process tree's proportional set size, at its largest
@@ -184,6 +191,8 @@ def run_erpgen(
     if proc.returncode or not found:
         raise RuntimeError(errors.strip().splitlines()[-1] if errors.strip() else f"exit {proc.returncode}")
     lines = int(found.group(1).replace(",", ""))
+    headers = re.search(r"^\s*invoices\s+([\d,]+) rows", printed, re.M)
+    m.headers = int(headers.group(1).replace(",", "")) if headers else 0
     return seconds, usage.ru_maxrss / 1024, total_mib, lines, footprint.own
 
 
@@ -253,20 +262,63 @@ def copy_chunks(b: dict[str, np.ndarray], first_day: int) -> list[memoryview]:
         rows[name]["v"] = b[name] if name != "invoice_date" else first_day + b["day"]
     for name, scaled, scale in (("quantity", b["quantity_milli"], 3), ("revenue", b["revenue_cents"], 2),
                                 ("unit_price", b["unit_price_cents"], 2)):  # fmt: skip
-        whole, frac = np.divmod(np.abs(scaled), 10**scale)
-        rows[name]["len"], v = NUMERIC.itemsize - 4, rows[name]["v"]
-        v["ndigits"], v["weight"], v["dscale"], v["sign"] = 4, 2, scale, np.where(scaled < 0, 0x4000, 0)
-        digits = whole // 10**8, whole // 10**4 % 10**4, whole % 10**4, frac * 10 ** (4 - scale)
-        v["digits"] = np.stack(digits, axis=1)
+        _numeric(rows[name], scaled, scale)
     rows["returned_line_id"]["v"] = b["line_id"] - 1
     rows["returned_line_id"]["len"] = np.where(b["is_return"], 8, -1)
     raw = rows.view(np.uint8).reshape(len(rows), ROW.itemsize)
     return [raw[b["is_return"]].ravel().data, raw[~b["is_return"], :-8].ravel().data]
 
 
-def reference_pg(server: URL, n: int, n_customers: int, date_from: dt.date) -> float:
-    """Seconds to binary-COPY n rows into a bare table, then add its primary and foreign keys, in one
-    transaction on a fresh database (connecting included; the small parent tables are made untimed)."""
+def _numeric(field: np.ndarray, scaled: np.ndarray, scale: int) -> None:
+    """Binary COPY numerics of `scaled` (integer units of 10^-scale) into a NUMERIC field column."""
+    whole, frac = np.divmod(np.abs(scaled), 10**scale)
+    field["len"], v = NUMERIC.itemsize - 4, field["v"]
+    v["ndigits"], v["weight"], v["dscale"], v["sign"] = 4, 2, scale, np.where(scaled < 0, 0x4000, 0)
+    digits = whole // 10**8, whole // 10**4 % 10**4, whole % 10**4, frac * 10 ** (4 - scale)
+    v["digits"] = np.stack(digits, axis=1)
+
+
+def header_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.ndarray]]:
+    """The reference's n invoice headers as numpy columns, BLOCK_ROWS at a time: the invoices table's
+    shape, ~5% credit notes, due at once or 30 days on."""
+    rng = np.random.default_rng(43)
+    for start in range(0, n, BLOCK_ROWS):
+        m = min(BLOCK_ROWS, n - start)
+        number = np.arange(start + 1, start + m + 1, dtype=np.int64)
+        is_credit = rng.random(m) < 0.05
+        day = rng.integers(0, n_days, m)
+        total_cents = rng.integers(199, 100_000, m) * np.where(is_credit, -1, 1)
+        yield {
+            "invoice_id": invoice_ids(number, is_credit),
+            "customer_id": rng.integers(1, n_customers + 1, m),
+            "store_id": rng.integers(1, N_STORES + 1, m),
+            "is_credit": is_credit,
+            "day": day,
+            "second": rng.integers(0, 86_400, m),
+            "due_days": np.where(rng.random(m) < 0.1, 30, 0),
+            "total_cents": total_cents,
+        }
+
+
+def header_copy_rows(b: dict[str, np.ndarray], first_day: int) -> memoryview:
+    rows = np.empty(len(b["invoice_id"]), HEADER_ROW)
+    rows["nfields"] = len(HEADER_ROW.names) - 1
+    day = first_day + b["day"]
+    values = {"invoice_id": b["invoice_id"], "customer_id": b["customer_id"], "store_id": b["store_id"],
+              "is_credit": b["is_credit"], "invoice_date": day, "due_on": day + b["due_days"],
+              "invoiced_at": (day * 86_400 + b["second"]) * 1_000_000, "currency_code": b"USD"}  # fmt: skip
+    for name, value in values.items():
+        rows[name]["len"] = HEADER_ROW[name]["v"].itemsize
+        rows[name]["v"] = value
+    for name in ("total", "total_company"):
+        _numeric(rows[name], b["total_cents"], 2)
+    return rows.view(np.uint8).ravel().data
+
+
+def reference_pg(server: URL, n: int, n_customers: int, date_from: dt.date, headers: int = 0) -> float:
+    """Seconds to binary-COPY n rows into a bare table, then add its primary and foreign keys, and as much
+    for `headers` rows of the invoices table's shape, in one transaction on a fresh database (connecting
+    included; the small parent tables are made untimed)."""
     n_days, first_day = (DATE_TILL - date_from).days + 1, (date_from - PG_EPOCH).days
     parents = {"customers": n_customers, "products": N_PRODUCTS, "stores": N_STORES}
     with fresh_database(server, "reference") as url:
@@ -274,6 +326,8 @@ def reference_pg(server: URL, n: int, n_customers: int, date_from: dt.date) -> f
             for table, count in parents.items():
                 conn.execute(f"CREATE TABLE {table} ({table[:-1]}_id int PRIMARY KEY)")
                 conn.execute(f"INSERT INTO {table} SELECT generate_series(1, {count})")
+            conn.execute("CREATE TABLE currencies (currency_code text PRIMARY KEY)")
+            conn.execute("INSERT INTO currencies VALUES ('USD')")
         started = time.perf_counter()
         with psycopg.connect(url) as conn, conn.cursor() as cur:  # one transaction, committed on exit
             cur.execute(
@@ -293,12 +347,32 @@ def reference_pg(server: URL, n: int, n_customers: int, date_from: dt.date) -> f
             keys = [(t[:-1] + "_id", t) for t in parents] + [("returned_line_id", "sales_transactions")]
             for column, parent in keys:
                 cur.execute(f"ALTER TABLE sales_transactions ADD FOREIGN KEY ({column}) REFERENCES {parent}")
+            if headers:
+                cur.execute(
+                    "CREATE TABLE invoices (invoice_id text NOT NULL, customer_id integer NOT NULL, "
+                    "store_id integer NOT NULL, is_credit smallint NOT NULL, invoice_date date NOT NULL, "
+                    "invoiced_at timestamp NOT NULL, due_on date NOT NULL, currency_code text NOT NULL, "
+                    "total numeric(14,2) NOT NULL, total_company numeric(14,2) NOT NULL)"
+                )
+                with cur.copy(
+                    "COPY invoices FROM STDIN (FORMAT BINARY)", writer=QueuedLibpqWriter(cur)
+                ) as copy:
+                    copy.write(COPY_HEADER)
+                    for block in header_blocks(headers, n_customers, n_days):
+                        copy.write(header_copy_rows(block, first_day))
+                    copy.write(COPY_TRAILER)
+                cur.execute("ALTER TABLE invoices ADD PRIMARY KEY (invoice_id)")
+                for column, parent in (("customer_id", "customers"), ("store_id", "stores"),
+                                       ("currency_code", "currencies")):  # fmt: skip
+                    cur.execute(f"ALTER TABLE invoices ADD FOREIGN KEY ({column}) REFERENCES {parent}")
+                cur.execute("CREATE INDEX ON invoices (customer_id)")
         return time.perf_counter() - started
 
 
-def reference_sqlite(n: int, n_customers: int, date_from: dt.date) -> float:
+def reference_sqlite(n: int, n_customers: int, date_from: dt.date, headers: int = 0) -> float:
     """Seconds to load n rows as Python tuples with one executemany transaction into a new SQLite file
-    (journal off, as for a private scratch file), then build the two secondary indexes."""
+    (journal off, as for a private scratch file), then build the two secondary indexes; and `headers`
+    rows of the invoices table's shape the same way, with its key and index."""
     n_days = (DATE_TILL - date_from).days + 1
     iso = np.array([(date_from + dt.timedelta(days=d)).isoformat() for d in range(n_days)])
     with tempfile.TemporaryDirectory() as tmp:
@@ -323,6 +397,26 @@ def reference_sqlite(n: int, n_customers: int, date_from: dt.date) -> float:
             conn.executemany("INSERT INTO sales_transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         for column in ("customer_id", "invoice_date"):
             conn.execute(f"CREATE INDEX ix_sales_{column} ON sales_transactions ({column})")
+        if headers:
+            conn.execute(
+                "CREATE TABLE invoices (invoice_id TEXT NOT NULL, customer_id INTEGER NOT NULL, "
+                "store_id INTEGER NOT NULL, is_credit INTEGER NOT NULL, invoice_date DATE NOT NULL, "
+                "invoiced_at DATETIME NOT NULL, due_on DATE NOT NULL, currency_code TEXT NOT NULL, "
+                "total NUMERIC NOT NULL, total_company NUMERIC NOT NULL)"
+            )
+            start = np.datetime64(date_from, "s")
+            for b in header_blocks(headers, n_customers, n_days):
+                at = (start + (b["day"] * 86_400 + b["second"]).astype("timedelta64[s]")).astype(str)
+                total = (b["total_cents"] / 100).tolist()
+                rows = zip(
+                    b["invoice_id"].astype("U19").tolist(), b["customer_id"].tolist(), b["store_id"].tolist(),
+                    b["is_credit"].astype(int).tolist(), iso[b["day"]].tolist(), np.char.replace(at, "T", " ").tolist(),
+                    iso[np.minimum(b["day"] + b["due_days"], n_days - 1)].tolist(), ["USD"] * len(total),
+                    total, total,
+                )  # fmt: skip
+                conn.executemany("INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute("CREATE UNIQUE INDEX pk_invoices ON invoices (invoice_id)")
+            conn.execute("CREATE INDEX ix_invoices_customer_id ON invoices (customer_id)")
         conn.execute("COMMIT")
         conn.close()
         return time.perf_counter() - started
@@ -338,7 +432,7 @@ def reference_seconds(m: Measurement, server: URL) -> float | None:
         return None
     call = (reference_pg, server) if m.target == "PostgreSQL" else (reference_sqlite,)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(*call, m.lines, m.customers, m.date_from).result()
+        return pool.submit(*call, m.lines, m.customers, m.date_from, m.headers).result()
 
 
 def first_line(exc: Exception, server: URL) -> str:
