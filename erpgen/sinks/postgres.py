@@ -24,6 +24,7 @@ from erpgen.database import connect
 from erpgen.dates import day_number
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, CUSTOMER_TABLES, FACT, FACT_COLUMNS, TABLES
+from erpgen.schema import invoices as INVOICES
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
@@ -144,8 +145,8 @@ class PostgresSink(DatabaseSink):
     # The server parses and stores the lines: one worker keeps it busy, so the writer simulating too would
     # add a block's memory for no gain in speed.
     offloads_writing = True
-    # an extension's (_defer_in_place): whether its session skips the fact lines' key triggers and checks
-    # the lines from _unchecked_from on itself
+    # an extension's (_defer_in_place): whether its session skips the key triggers of the fact lines and
+    # their headers, and checks the lines from _unchecked_from on and their headers itself
     _trusted = False
     _unchecked_from: int | None = None
 
@@ -220,8 +221,9 @@ class PostgresSink(DatabaseSink):
 
     def _defer_in_place(self, conn: Connection) -> None:
         # A COPY into tables with foreign keys checks every row with a query of its own (a trigger each).
-        # A superuser's session can leave the fact lines' triggers out (session_replication_role, as
-        # pg_restore --disable-triggers does) and check the lines it wrote in one query of its own
+        # A superuser's session can leave the triggers of the fact lines and their invoice headers out
+        # (session_replication_role, as pg_restore --disable-triggers does) and check what it wrote in a
+        # query per table of its own
         # (_restore_in_place); another user drops the keys and validates each once over the whole table
         # afterwards, as a load does (figures: bench/README.md). The transaction holds the tables meanwhile.
         self._unchecked_from = None
@@ -279,8 +281,14 @@ class PostgresSink(DatabaseSink):
                         )
             else:
                 columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
+                # an extension's headers: checked with their lines' (_check_keys_from)
+                trusted = self.append and self._trusted and table == INVOICES.name
+                if trusted:
+                    cur.execute("SET LOCAL session_replication_role = replica")
                 with cur.copy(_copy_sql(table, columns)) as copy:
                     yield _RowWriter(copy, table)
+                if trusted:
+                    cur.execute("SET LOCAL session_replication_role = origin")
                 if table not in {t.name for t in BULK}:
                     # its statistics now, while the workers simulate, rather than at the end
                     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
@@ -400,22 +408,30 @@ def _bulk_foreign_keys():
 
 
 def _check_keys_from(conn: Connection, first_line: int) -> None:
-    """Each foreign key of the fact lines from `first_line` on, in one query (over the primary key)."""
-    checks = []
-    for fk in sorted(FACT.foreign_key_constraints, key=lambda c: str(c.name)):
-        (element,) = fk.elements
-        child, parent = element.parent.name, element.column
-        alias = "p" if parent.table is not FACT else "r"
-        checks.append(
-            f"(s.{child} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent.table.name} {alias} "
-            f"WHERE {alias}.{parent.name} = s.{child}))"
-        )
-    broken = conn.exec_driver_sql(
-        f"SELECT s.line_id FROM {FACT.name} s WHERE s.line_id >= {int(first_line)} AND ({' OR '.join(checks)}) "
-        "LIMIT 5"
-    ).all()
-    if broken:
-        raise RuntimeError(f"erpgen produced lines without a parent: {broken}")
+    """Each foreign key of the fact lines from `first_line` on (over the primary key) and of their
+    invoices' headers, in one query per table."""
+    new_lines = f"s.line_id >= {int(first_line)}"
+    # lines are numbered by day: the headers written with them are those from the first one's day on (a
+    # scan of the headers with that filter is cheaper than probing their text key for each new line)
+    new_headers = (
+        f"s.invoice_date >= (SELECT n.invoice_date FROM {FACT.name} n WHERE n.line_id = {int(first_line)})"
+    )
+    for table, new, what in ((FACT, new_lines, "lines"), (INVOICES, new_headers, "invoice headers")):
+        checks = []
+        for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
+            (element,) = fk.elements
+            child, parent = element.parent.name, element.column
+            alias = "p" if parent.table is not table else "r"
+            checks.append(
+                f"(s.{child} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent.table.name} {alias} "
+                f"WHERE {alias}.{parent.name} = s.{child}))"
+            )
+        key = table.primary_key.columns[0].name
+        broken = conn.exec_driver_sql(
+            f"SELECT s.{key} FROM {table.name} s WHERE {new} AND ({' OR '.join(checks)}) LIMIT 5"
+        ).all()
+        if broken:
+            raise RuntimeError(f"erpgen produced {what} without a parent: {broken}")
 
 
 class _FactWriter:
