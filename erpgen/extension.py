@@ -78,6 +78,9 @@ class ExtendSummary:
     added: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # the customers simulated, and those it holds after: fewer where the stories of some had ended
+    simulated: int = 0
+    customers: int = 0
 
     @property
     def changed(self) -> bool:
@@ -93,6 +96,11 @@ class ExtendSummary:
             updated = self.updated.get(table)
             lines.append(
                 f"  {table:<{width}}  {n:>12,} rows added" + (f", {updated:,} updated" if updated else "")
+            )
+        if self.simulated < self.customers:
+            lines.append(
+                f"  simulated {self.simulated:,} of its {self.customers:,} customers (the others' stories ended "
+                "more than a year before)"
             )
         return "\n".join(lines)
 
@@ -178,6 +186,7 @@ def extend(
             # the rows of the tables the target keeps (a CSV export holds no lifecycle tables)
             summary.added = {t: n for t, n in run.added.items() if t in sink.tables}
             summary.updated = run.updated
+            summary.simulated, summary.customers = run.simulated_customers, run.n_customers
             if on_progress:
                 on_progress("commit", 0)
             sink.commit()

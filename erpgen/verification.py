@@ -77,7 +77,7 @@ def verify(
     from erpgen.errors import TargetError
     from erpgen.schema import CUSTOMER_TABLES, erpgen_runs
 
-    BY_CUSTOMER = {t.name for t in CUSTOMER_TABLES}
+    by_customer = {t.name for t in CUSTOMER_TABLES}
 
     url = urls.parse(database_url or urls.DEFAULT_URL)
     target = urls.mask(url)
@@ -99,7 +99,7 @@ def verify(
             raise TargetError(f"the load in {target} recorded no digest (made before erpgen 0.1's registry)")
         actual = database_digests(conn)
         conn.rollback()
-    if run.get("covers_till_second") is not None or not BY_CUSTOMER <= set(recorded):
+    if run.get("covers_till_second") is not None or not by_customer <= set(recorded):
         # `erpgen live` stopped within a window, or an extension read the story so far from the database:
         # its record holds the masters' digests only
         from erpgen.extension import simulated_digests

@@ -122,6 +122,7 @@ def test_customers_whose_story_ended_are_not_simulated_again(tmp_path, erpgen):
     new = scalar(url, "SELECT count(*) FROM customers") - 300
     assert new > 0 and 300 - going > 50, (going, new)
     assert int(simulated[-1].replace(",", "")) == going + new
+    assert f"simulated {going + new:,} of its {300 + new:,} customers" in r.out, r
     recorded = json.loads(scalar(url, "SELECT content_digest FROM erpgen_runs ORDER BY run_id DESC LIMIT 1"))
     assert {"customers", "sales_transactions", "stores", "exchange_rates"} & set(recorded) == {
         "stores",
