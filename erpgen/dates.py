@@ -14,6 +14,7 @@ import numpy as np
 
 EPOCH = np.datetime64("1970-01-01", "D")
 EPOCH_DATE = dt.date(1970, 1, 1)
+SECONDS_PER_DAY = 86_400
 
 # The dates a run may span: what a business can mean, and what every target's date type holds (MariaDB's
 # DATE from year 1000, Parquet's date32 and PostgreSQL's date far beyond). config.py refuses the rest.

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from erpgen.dates import day_number, known
 from erpgen.schema import CUSTOMER_TABLES, DIGEST_SEGMENT, FACT, SEED_COLUMNS, TABLES
-from erpgen.tables import batch_invoice_ids
+from erpgen.tables import batch_invoice_ids, batch_order_ids, batch_return_reasons
 
 _BY_NAME = {t.name: t for t in TABLES}
 NULL = np.iinfo(np.int64).min
@@ -380,8 +380,24 @@ def _fact_canonical(b) -> list[np.ndarray]:
         "unit_price": ints(b["unit_price_cents"]),
         "returned_line_id": ints(np.where(returned > 0, returned, NULL)),
         "invoiced_at": ints(b["invoiced_at"]),
+        "order_id": _fixed_matrix(batch_order_ids(b)),
+        "return_reason": _Texts(batch_return_reasons(b)),
     }
     return [canonical[c.name] for c in FACT.columns]
+
+
+class _Texts:
+    """Fixed-width bytes of varying length (b'' for NULL) whose slices give their canonical text bytes,
+    as _TableHash.canonical takes a column."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def __getitem__(self, rows: slice) -> _Texts:
+        return _Texts(self.values[rows])
+
+    def tobytes(self) -> bytes:
+        return b"\x00".join(self.values.tolist()) + b"\x00" if len(self.values) else b""
 
 
 def segment_digests(table: str, b) -> list[bytes]:

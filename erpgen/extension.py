@@ -50,14 +50,26 @@ from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Rates
 from erpgen.simulation.plan import blocks as count_blocks
+from erpgen.simulation.documents import REFUND_DAYS_MAX
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch, ExtendableSink, StorySoFar
-from erpgen.tables import events_batch, fact_batch, invoices_batch, lifecycle_batch, rows_where
+from erpgen.tables import (
+    HEADER_TABLES,
+    documents_batches,
+    events_batch,
+    fact_batch,
+    invoices_batch,
+    lifecycle_batch,
+    rows_where,
+)
 
 Progress = Callable[[str, int], None]
 # the columns of customer_lifecycle an extension may set on rows loaded before: the truth learnt later
 LATER_TRUTH = ("first_purchase_on", "lost_on")
+# and of the order-to-cash documents: where an order stands, and when goods on their way arrived
+LATER_DOCUMENT_TRUTH = {"sales_orders": ("status", "cancelled_on"), "deliveries": ("delivered_on",)}
+_KEYS = {"sales_orders": "order_id", "deliveries": "order_id", "payments": "payment_id"}
 BLOCK_SIZE = 10_000  # customers simulated together (a multiple of digest.SEGMENT)
 _BY_CUSTOMER = frozenset(
     t.name for t in CUSTOMER_TABLES
@@ -295,6 +307,7 @@ class _Extension:
         self.added: dict[str, int] = {}
         self.updated: dict[str, int] = {}
         self.learnt: list[Batch] = []
+        self.learnt_documents: list[tuple[str, Batch]] = []
 
     def sizes(self) -> tuple[int, int, int]:
         """About how many fact lines and customers the extension adds, and how many fact lines it
@@ -323,7 +336,12 @@ class _Extension:
             self._table("exchange_rates", self._rates())
             self._table("customers", self._customers())
             self._table(FACT.name, self._facts(spill, first_ids))
-            self._table("invoices", self._invoices(spill))
+            documents = self._documents(spill)
+            try:
+                for table in HEADER_TABLES:
+                    self._table(table, (made[table] for made in documents))
+            finally:
+                documents.close()
             self._table("customer_lifecycle", self._lifecycle(spill))
             self._learnt()
             self._table("lifecycle_events", self._events(spill))
@@ -350,8 +368,10 @@ class _Extension:
         first = self.covered + (0 if self.record.get("covers_till_second") is not None else 1)
         if first <= self.end or self.till_second is not None:
             return  # lines up to the original end are numbered by customer: only a whole run knows them
+        # a customer lost on day L bought last before L; what it bought comes back within RETURN_WINDOW
+        # days, and is refunded within REFUND_DAYS_MAX after that (an invoice is paid sooner)
         story = self.sink.story_so_far(
-            lost_from=date_of(first - RETURN_WINDOW + 1), lines_till=date_of(first)
+            lost_from=date_of(first - RETURN_WINDOW - REFUND_DAYS_MAX + 1), lines_till=date_of(first)
         )
         if story is not None:
             self.story, self.origin = story, first
@@ -429,16 +449,46 @@ class _Extension:
             b = {name: np.asarray(values)[order] for name, values in b.items()}
             yield b, b["invoiced_at"] > self.covered_moment
 
-    def _invoices(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
-        """The headers of the lines _facts writes: an invoice is made at one moment, with all its lines."""
+    def _documents(self, spill: Spill) -> Spill:
+        """Each block's invoice headers (those of the lines _facts writes: an invoice is made at one moment,
+        with all its lines) and order-to-cash documents as they stand at the new end, each with which rows
+        are new; the documents loaded before whose state moved on (an order's status, a delivery that
+        arrived) are kept in self.learnt_documents, to update once the new rows are in."""
+        out = Spill()
         for _, f, _ in spill:
-            b = invoices_batch(f, self.model)
-            at = np.asarray(b["invoiced_at"])
+            headers = invoices_batch(f, self.model)
+            now = documents_batches(f, self.model, headers, self.till, self.till_moment)
+            before = documents_batches(f, self.model, headers, self.covered, self.covered_moment)
+            at = np.asarray(headers["invoiced_at"])
             if self.story is not None:  # only the new ones: the table is not hashed
-                b = rows_where(b, at > self.covered_moment)
+                headers = rows_where(headers, at > self.covered_moment)
             elif self.till_second is not None:
-                b = rows_where(b, at <= self.till_moment)
-            yield b, np.asarray(b["invoiced_at"]) > self.covered_moment
+                headers = rows_where(headers, at <= self.till_moment)
+            made = {"invoices": (headers, np.asarray(headers["invoiced_at"]) > self.covered_moment)}
+            for table, batch in now.items():
+                key = np.asarray(batch[_KEYS[table]])
+                old = before[table]
+                new = ~np.isin(key, np.asarray(old[_KEYS[table]]))
+                self._moved_on(table, rows_where(batch, ~new), old)
+                if self.story is not None:
+                    batch, new = rows_where(batch, new), np.ones(int(new.sum()), dtype=bool)
+                made[table] = (batch, new)
+            out.add(made)
+        return out
+
+    def _moved_on(self, table: str, now: Batch, before: Batch) -> None:
+        """The columns of `table` that changed on rows loaded before (the same rows, in the same order)."""
+        columns = LATER_DOCUMENT_TRUTH.get(table, ())
+        if not columns:
+            return
+        changed = np.zeros(len(np.asarray(now[_KEYS[table]])), dtype=bool)
+        for name in columns:
+            changed |= np.asarray(now[name]) != np.asarray(before[name])
+        if changed.any():
+            key = _KEYS[table]
+            self.learnt_documents.append(
+                (table, {key: np.asarray(now[key])[changed], **{n: np.asarray(now[n])[changed] for n in columns}})
+            )
 
     def _line_ids(self, ids: np.ndarray, f: BlockFacts, first_of_day: np.ndarray, before: int) -> np.ndarray:
         """Lines from the origin on: by day, then block, then their place in the block (customer, then the
@@ -490,14 +540,15 @@ class _Extension:
             yield b, ~known
 
     def _learnt(self) -> None:
-        """The truth columns of customers loaded before, where it fell after the old end: once the new
-        rows are in (a bulk writer holds the connection while it is open)."""
-        if "customer_lifecycle" not in self.sink.tables:
-            return
-        for batch in self.learnt:
-            self.sink.update_rows("customer_lifecycle", batch)
-            n = len(batch["customer_id"])  # type: ignore[arg-type]
-            self.updated["customer_lifecycle"] = self.updated.get("customer_lifecycle", 0) + n
+        """The truth columns of customers and documents loaded before, where it fell after the old end:
+        once the new rows are in (a bulk writer holds the connection while it is open)."""
+        learnt = [("customer_lifecycle", batch) for batch in self.learnt] + self.learnt_documents
+        for table, batch in learnt:
+            if table not in self.sink.tables:
+                continue
+            self.sink.update_rows(table, batch)
+            n = len(next(iter(batch.values())))  # type: ignore[arg-type]
+            self.updated[table] = self.updated.get(table, 0) + n
 
     def _events(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
         for _, f, _ in spill:

@@ -28,7 +28,7 @@ from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Model, compact, lifecycle_only, simulate_block
 from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.sinks.base import Batch, ResumableSink, Sink
-from erpgen.tables import events_batch, fact_batch, invoices_batch, lifecycle_batch
+from erpgen.tables import HEADER_TABLES, events_batch, fact_batch, header_batches, lifecycle_batch
 
 Progress = Callable[[str, int], None]
 _CUSTOMER_TABLES = frozenset(t.name for t in CUSTOMER_TABLES)
@@ -159,10 +159,10 @@ def load(
     # go to a scratch file block by block meanwhile, so memory stays bounded by the block.
     lifecycle = Spill()
     lifecycle_here = any(writes.keepers(t) for t in ("customer_lifecycle", "lifecycle_events"))
-    # The invoice headers are made from each block's lines while it is here, and kept the same way until
-    # the fact pass ends (a bulk path takes one table at a time).
+    # The invoice headers and the order-to-cash documents are made from each block's lines while it is
+    # here, and kept the same way until the fact pass ends (a bulk path takes one table at a time).
     headers = Spill()
-    invoices_here = bool(writes.keepers("invoices"))
+    invoices_here = any(writes.keepers(t) for t in HEADER_TABLES)
     lines = 0
 
     def facts() -> Iterator[Batch]:
@@ -179,7 +179,7 @@ def load(
             if here and lifecycle_here:
                 lifecycle.add((ids, lifecycle_only(f)))
             if here and invoices_here:
-                headers.add(invoices_batch(f, blocks.model))
+                headers.add(header_batches(f, blocks.model))
             blocks.write_on_worker(k, lines + 1)
             if here:
                 yield fact_batch(f, lines + 1)
@@ -191,7 +191,8 @@ def load(
     writes.table(FACT.name, facts())
     writes.rows[FACT.name] = lines
     if invoices_here:
-        writes.table("invoices", iter(headers))
+        for table in HEADER_TABLES:
+            writes.table(table, (made[table] for made in headers))
     headers.close()
     worker = blocks.finish_writes()
     for table, segments in worker.segments.items():
@@ -248,7 +249,8 @@ def load_resumable(
             continue
         f = facts_of(model, ids)
         writes.table(FACT.name, [fact_batch(f, next_line)])
-        writes.table("invoices", [invoices_batch(f, model)], progress=False)
+        for table, batch in header_batches(f, model).items():
+            writes.table(table, [batch], progress=False)
         writes.table("customer_lifecycle", [lifecycle_batch(ids, f)], progress=False)
         writes.table("lifecycle_events", [events_batch(f)], progress=False)
         next_line += len(f)

@@ -43,6 +43,8 @@ class Stream(IntEnum):
     QUANTITY = 14
     TIME = 15
     EXCHANGE_RATE = 16  # keyed by (day, currency's ISO number), not by customer
+    ORDER = 17  # keyed by (customer, invoice number): the invoice's order, delivery and payment
+    RETURN_REASON = 18  # keyed by (customer, invoice key)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

@@ -53,6 +53,20 @@ class Channel:
     weekday_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
     # the hours 0..23 of the day in which its invoices are made; empty: the channel's usual day (HOURS)
     hour_weights: tuple[float, ...] = ()
+    # the order-to-cash chain (erpgen.simulation.documents); the defaults are a shop's counter, where the
+    # order, the hand-over, the invoice and the payment are one moment
+    order_lead_days: tuple[float, float] = (0.0, 0.0)  # from the order to shipping, uniform in the range
+    transit_days: tuple[int, int] = (0, 0)  # from shipping to delivery in the company's country
+    abroad_days: int = 0  # added to the transit where the customer pays in another currency
+    late_share: float = 0.0  # of deliveries that come after the promised day (shipping + the longest transit)
+    late_days: int = 0  # a late delivery comes 1..late_days after the promised day
+    invoice_on: str = "SHIPPING"  # or DELIVERY: the day the goods leave, or arrive, is the invoice's day
+    cancel_share: float = 0.0  # of orders cancelled before shipping (the customer orders again later)
+    payment_spread_days: float = 0.0  # with payment terms: how far around the due date payers pay (sd)
+    late_payment_share: float = 0.0  # with payment terms: of invoices paid 1..late_payment_days after that
+    late_payment_days: int = 0
+    cash_share: float = 0.0  # of payments at once made in cash (the others by card); with terms: transfer
+    refund_days: tuple[int, int] = (0, 0)  # from a credit note to the money going back
 
 
 # A channel's usual day: web shops peak in the evening and never close, shops follow their opening hours
@@ -87,15 +101,21 @@ def _default_channels() -> dict[str, Channel]:
         "ONLINE": Channel(
             share=0.50, stores_per_country=1, return_rate=0.12, return_lag_days=12.0,
             weekday_weights=(1.15, 1.05, 1.0, 1.0, 0.95, 0.9, 0.95), hour_weights=HOURS["ONLINE"],
+            order_lead_days=(0.05, 2.5), transit_days=(1, 4), late_share=0.06, late_days=6,
+            cancel_share=0.05, refund_days=(1, 7),
         ),
         "RETAIL": Channel(
             share=0.42, stores_per_country=8, return_rate=0.08, return_lag_days=6.0,
             weekday_weights=(0.8, 0.85, 0.9, 0.95, 1.1, 1.5, 0.9), hour_weights=HOURS["RETAIL"],
+            cancel_share=0.005, cash_share=0.3,
         ),
         "B2B": Channel(
             share=0.08, stores_per_country=1, return_rate=0.015, return_lag_days=20.0,
             discount_min=0.10, discount_max=0.25, quantity_median=6.0, payment_days=30,
             weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0), hour_weights=HOURS["B2B"],
+            order_lead_days=(3.0, 21.0), transit_days=(1, 3), late_share=0.05, late_days=5,
+            invoice_on="DELIVERY", cancel_share=0.03, payment_spread_days=6.0, late_payment_share=0.08,
+            late_payment_days=60, refund_days=(5, 30),
         ),
     }  # fmt: skip
 
@@ -372,8 +392,10 @@ def _within(value: float, low: float, high: float, origin: str, key: str) -> Non
 # still fits unit_price's NUMERIC(12, 2), and times a bulk quantity, revenue's NUMERIC(14, 2)).
 CHANNEL_RANGES = {
     "stores_per_country": (1, 100), "return_lag_days": (0, 365), "quantity_median": (1, 100),
-    "quantity_sigma": (0, 3), "payment_days": (0, 365),
+    "quantity_sigma": (0, 3), "payment_days": (0, 365), "abroad_days": (0, 60), "late_days": (0, 60),
+    "payment_spread_days": (0, 60), "late_payment_days": (0, 180),
 }  # fmt: skip
+INVOICE_ON = ("SHIPPING", "DELIVERY")
 LIFECYCLE_RANGES = {
     "first_purchase_delay_days": (0, 3650),
     "occasional_orders_per_year": (0.01, 365),
@@ -397,6 +419,31 @@ TARGET_RANGES = {
     "order_share_tolerance": (0, 1),
 }  # fmt: skip
 WEIGHT_MAX = 1e6  # month, weekday and count weights: only their ratios matter
+
+
+def _check_documents(ch: Channel, origin: str, k: str) -> None:
+    """A channel's order-to-cash keys: shares, ranges given low first, and a chain short enough that an
+    invoice is paid, and a credit note refunded, within the return window (what `erpgen extend` reads
+    back of a customer's story: erpgen.simulation.returns.RETURN_WINDOW)."""
+    for key in ("late_share", "cancel_share", "late_payment_share", "cash_share"):
+        _prob(getattr(ch, key), origin, f"{k}.{key}")
+    from erpgen.simulation.documents import PAYMENT_DAYS_MAX, REFUND_DAYS_MAX
+
+    for key, high in (("order_lead_days", 90), ("transit_days", 60), ("refund_days", REFUND_DAYS_MAX)):
+        pair = getattr(ch, key)
+        if len(pair) != 2 or not 0 <= pair[0] <= pair[1] <= high:
+            raise ConfigError(
+                f"{origin}: {k}.{key} must be [low, high] with 0 <= low <= high <= {high}, got {list(pair)}"
+            )
+    if ch.invoice_on not in INVOICE_ON:
+        raise ConfigError(f"{origin}: {k}.invoice_on must be one of {', '.join(INVOICE_ON)}, got {ch.invoice_on!r}")
+    longest = ch.payment_days + 4 * ch.payment_spread_days + ch.late_payment_days
+    if longest > PAYMENT_DAYS_MAX:
+        raise ConfigError(
+            f"{origin}: {k}: payment_days + 4 x payment_spread_days + late_payment_days is {longest:g} days, "
+            f"over {PAYMENT_DAYS_MAX}",
+            f"an invoice must be paid within {PAYMENT_DAYS_MAX} days of its date",
+        )
 
 
 def check(s: Scenario, origin: str) -> None:
@@ -451,6 +498,7 @@ def check(s: Scenario, origin: str) -> None:
                 "or leave it out for the channel's usual day",
             )
         _within(max(ch.hour_weights, default=0), 0, WEIGHT_MAX, origin, f"{k}.hour_weights")
+        _check_documents(ch, origin, k)
     if len(s.seasonality.month_weights) != 12 or min(s.seasonality.month_weights) <= 0:
         raise ConfigError(
             f"{origin}: seasonality.month_weights needs 12 positive weights (January..December)"

@@ -39,6 +39,10 @@ ROLES = ("DEVICE", "REFILL", "ACCESSORY", "SPARE_PART")
 CHANNELS = ("ONLINE", "RETAIL", "B2B")
 SEGMENTS = ("ONE_TIME", "LOYAL", "OCCASIONAL", "B2B")
 EVENTS = ("ACQUIRED", "FIRST_PURCHASE", "DORMANT", "REACTIVATED", "LOST")
+# where an order stands at the end of the data (sales_orders.status)
+ORDER_STATUSES = ("OPEN", "CANCELLED", "SHIPPED", "INVOICED", "PAID")
+RETURN_REASONS = ("NO_LONGER_NEEDED", "NOT_AS_DESCRIBED", "DEFECTIVE", "DAMAGED", "WRONG_ITEM", "ARRIVED_LATE")
+PAYMENT_METHODS = ("CARD", "CASH", "TRANSFER")
 
 
 def _flag(name: str) -> CheckConstraint:
@@ -144,6 +148,10 @@ sales_transactions = Table(
     Column("returned_line_id", LineId, ForeignKey("sales_transactions.line_id"), nullable=True),
     # the moment the invoice (or credit note) was made, on invoice_date (0006: after the older columns)
     Column("invoiced_at", DateTime, nullable=False),
+    # 0009: the order a sale line was invoiced for; a credit-note line keeps its sale's (NULL only on lines
+    # loaded before 0009), and says why the goods came back
+    Column("order_id", TextKey, ForeignKey("sales_orders.order_id"), nullable=True),
+    Column("return_reason", Text, nullable=True),
     CheckConstraint("quantity <> 0", name="quantity_nonzero"),
     CheckConstraint("(quantity < 0) = (returned_line_id IS NOT NULL)", name="returns_reference_a_sale"),
     Index(None, "customer_id"),
@@ -166,8 +174,60 @@ invoices = Table(
     Column("currency_code", TextKey, ForeignKey("currencies.currency_code"), nullable=False),
     Column("total", Numeric(14, 2), nullable=False),
     Column("total_company", Numeric(14, 2), nullable=False),
+    # 0009: the order invoiced (a credit note: the order whose goods it takes back; NULL before 0009)
+    Column("order_id", TextKey, ForeignKey("sales_orders.order_id"), nullable=True),
     _flag("is_credit"),
     CheckConstraint("due_on >= invoice_date", name="due_after_invoice"),
+    Index(None, "customer_id"),
+)
+
+# The order-to-cash chain (0009), erpgen.simulation.documents. An order is what a customer asked for; the
+# invoice of each sale (INV-c-s) has one (SO-c-2s), and a cancelled order (SO-c-2s-1) may come before it.
+# Its status is where it stands at the end of the data: an extension updates it (and cancelled_on).
+sales_orders = Table(
+    "sales_orders",
+    metadata,
+    Column("order_id", TextKey, primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.customer_id"), nullable=False),
+    Column("store_id", Integer, ForeignKey("stores.store_id"), nullable=False),
+    Column("order_date", Date, nullable=False),
+    Column("ordered_at", DateTime, nullable=False),
+    Column("currency_code", TextKey, ForeignKey("currencies.currency_code"), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("cancelled_on", Date, nullable=True),
+    _one_of("status", ORDER_STATUSES),
+    CheckConstraint("(status = 'CANCELLED') = (cancelled_on IS NOT NULL)", name="cancelled_when_cancelled"),
+    CheckConstraint("cancelled_on IS NULL OR cancelled_on >= order_date", name="cancelled_after_order"),
+    Index(None, "customer_id"),
+)
+
+# One per order shipped (the order's key; its customer's, as every table keyed by customer): delivered_on is NULL while the goods are on their way at the
+# end of the data (an extension sets it).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("order_id", TextKey, ForeignKey("sales_orders.order_id"), primary_key=True),
+    Column("customer_id", Integer, ForeignKey("customers.customer_id"), nullable=False),
+    Column("shipped_on", Date, nullable=False),
+    Column("promised_on", Date, nullable=False),
+    Column("delivered_on", Date, nullable=True),
+    CheckConstraint("promised_on >= shipped_on", name="promised_after_shipping"),
+    CheckConstraint("delivered_on IS NULL OR delivered_on >= shipped_on", name="delivered_after_shipping"),
+)
+
+# One per invoice settled by the end of the data: a sale's payment, or a credit note's refund (its amount
+# negative, as the credit note's total), in the invoice's currency.
+payments = Table(
+    "payments",
+    metadata,
+    Column("payment_id", TextKey, primary_key=True),
+    Column("invoice_id", TextKey, ForeignKey("invoices.invoice_id"), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.customer_id"), nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("currency_code", TextKey, ForeignKey("currencies.currency_code"), nullable=False),
+    Column("amount", Numeric(14, 2), nullable=False),
+    _one_of("method", PAYMENT_METHODS),
     Index(None, "customer_id"),
 )
 
@@ -230,8 +290,11 @@ TABLES = (
     currencies,
     exchange_rates,
     customers,
+    sales_orders,
     sales_transactions,
     invoices,
+    deliveries,
+    payments,
     customer_lifecycle,
     lifecycle_events,
     erpgen_runs,
@@ -243,11 +306,18 @@ FACT_COLUMNS = tuple(c.name for c in FACT.columns)  # its columns in order, as e
 # cut blocks to fit.
 DIGEST_SEGMENT = 1_000
 # The tables whose rows a block of customers makes on its own (a Dask worker writes and hashes them)
-CUSTOMER_TABLES = (customers, sales_transactions, invoices, customer_lifecycle, lifecycle_events)
+CUSTOMER_TABLES = (
+    customers, sales_orders, sales_transactions, invoices, deliveries, payments, customer_lifecycle,
+    lifecycle_events,
+)  # fmt: skip
+# The order-to-cash documents made from a block's invoices (erpgen.tables.documents_batches)
+DOCUMENTS = ("sales_orders", "deliveries", "payments")
 # The master tables that gain rows when a dataset is carried on to a later day (erpgen extend)
 DATED_MASTERS = (exchange_rates,)
 # Tables whose keys and indexes are built after the bulk load
-BULK = (sales_transactions, invoices, customer_lifecycle, lifecycle_events)
+BULK = (
+    sales_orders, sales_transactions, invoices, deliveries, payments, customer_lifecycle, lifecycle_events
+)
 
 # The seed README's columns, in its order: the CSV export and the cross-target digest use these.
 SEED_COLUMNS = {

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from erpgen.dates import day_number
-from erpgen.schema import EVENTS, RATE_SCALE, SEGMENTS
+from erpgen.dates import NO_DAY, SECONDS_PER_DAY, day_number
+from erpgen.rng import Draws
+from erpgen.schema import DOCUMENTS, EVENTS, ORDER_STATUSES, PAYMENT_METHODS, RATE_SCALE, RETURN_REASONS, SEGMENTS
 from erpgen.simulation import BlockFacts, Model
-from erpgen.simulation.times import SECONDS_PER_DAY
+from erpgen.simulation.documents import refund_days, sale_chain
+from erpgen.simulation.facts import ACQUIRED
+
+_OPEN, _CANCELLED, _SHIPPED, _INVOICED, _PAID = range(len(ORDER_STATUSES))
+# a fact line's return_reason by its code + 1: b'' (NULL) for a sale's -1
+REASON_TEXT = np.array([b"", *(r.encode() for r in RETURN_REASONS)])
 from erpgen.sinks.base import Batch
 
 INVOICE_ID_WIDTH = 19  # 'INV-' + 8 digits + '-' + 6 digits
+ORDER_ID_WIDTH = 19  # 'SO-' + 8 digits + '-' + 7 digits
 
 
 def batch_invoice_ids(b: Batch) -> np.ndarray:
@@ -27,22 +34,53 @@ def batch_invoice_ids(b: Batch) -> np.ndarray:
     return ids  # type: ignore[return-value]
 
 
+def batch_order_ids(b: Batch) -> np.ndarray:
+    """order_ids of a batch of fact lines (a credit-note line's is its sale's), kept in the batch as
+    batch_invoice_ids keeps the invoice ids."""
+    ids = b.get("order_id")
+    if ids is None:
+        ids = b["order_id"] = order_ids(b["customer_id"], 2 * np.asarray(b["invoice_seq"], dtype=np.int64))
+    return ids  # type: ignore[return-value]
+
+
+def batch_return_reasons(b: Batch) -> np.ndarray:
+    """The return_reason of a batch of fact lines as fixed-width bytes, b'' on a sale (NULL)."""
+    reasons = b.get("return_reason")
+    if reasons is None:
+        reasons = b["return_reason"] = REASON_TEXT[np.asarray(b["return_reason_code"], dtype=np.int64) + 1]
+    return reasons  # type: ignore[return-value]
+
+
 def invoice_ids(
-    customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None
+    customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None, kinds=(b"INV", b"CRN")
 ) -> np.ndarray:
     """'INV-<customer_id:08d>-<seq:06d>' (credit notes: 'CRN-...') as a fixed-width bytes array, written
-    digit by digit into a byte matrix rather than formatted number by number."""
-    chars = np.empty((len(customer_id), INVOICE_ID_WIDTH), dtype=np.uint8)
-    chars[:, :4] = np.frombuffer(b"INV-", dtype=np.uint8)
-    if is_credit is not None:
-        chars[np.asarray(is_credit, dtype=bool), :3] = np.frombuffer(b"CRN", dtype=np.uint8)
-    chars[:, 12] = ord("-")
-    for number, first, width in ((customer_id, 4, 8), (invoice_seq, 13, 6)):
-        number = np.asarray(number, dtype=np.int64)
-        if len(number) and (number.min() < 0 or number.max() >= 10**width):
-            raise ValueError(f"an invoice number part does not fit in {width} digits")
-        chars[:, first : first + width] = digits(number, width)
-    return chars.view(f"S{INVOICE_ID_WIDTH}").ravel()
+    digit by digit into a byte matrix rather than formatted number by number. `kinds`: the two prefixes
+    (payments: 'PAY' and 'RFD', a refund)."""
+    return _numbered(kinds, customer_id, invoice_seq, is_credit, 6)
+
+
+def order_ids(customer_id: np.ndarray, number: np.ndarray) -> np.ndarray:
+    """'SO-<customer_id:08d>-<number:07d>': a customer's orders are numbered 2s for the order of its
+    invoice s, and 2s - 1 for a cancelled order before it (erpgen.simulation.documents)."""
+    return _numbered((b"SO",), customer_id, number, None, 7)
+
+
+def _numbered(kinds, customer_id, number, second_kind, width: int) -> np.ndarray:
+    prefix = len(kinds[0]) + 1
+    total = prefix + 8 + 1 + width
+    chars = np.empty((len(customer_id), total), dtype=np.uint8)
+    chars[:, : prefix - 1] = np.frombuffer(kinds[0], dtype=np.uint8)
+    chars[:, prefix - 1] = ord("-")
+    if second_kind is not None:
+        chars[np.asarray(second_kind, dtype=bool), : prefix - 1] = np.frombuffer(kinds[1], dtype=np.uint8)
+    chars[:, prefix + 8] = ord("-")
+    for part, first, w in ((customer_id, prefix, 8), (number, prefix + 9, width)):
+        part = np.asarray(part, dtype=np.int64)
+        if len(part) and (part.min() < 0 or part.max() >= 10**w):
+            raise ValueError(f"a document number part does not fit in {w} digits")
+        chars[:, first : first + w] = digits(part, w)
+    return chars.view(f"S{total}").ravel()
 
 
 def digits(values: np.ndarray, width: int) -> np.ndarray:
@@ -71,6 +109,7 @@ def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
         "revenue_cents": f.revenue_cents,
         "store_id": f.store_id,
         "returned_line_id": np.where(f.returned >= 0, f.returned.astype(np.int64) + first_line_id, 0),
+        "return_reason_code": f.return_reason,  # -1 on sales: NULL
     }
 
 
@@ -110,7 +149,124 @@ def invoices_batch(f: BlockFacts, model: Model) -> Batch:
         "currency_code": codes[currency],
         "total_units": document,  # NUMERIC(14, 2): units of 10^-2, cents
         "total_company_units": company,
+        "order_id": order_ids(customer[first], 2 * seq[first].astype(np.int64)),
+        "invoice_seq": seq[first].astype(np.int64),  # not a column: what documents_batches keys draws by
     }
+
+
+def documents_batches(f: BlockFacts, model: Model, headers: Batch, till: int, till_moment: int) -> dict[str, Batch]:
+    """sales_orders, deliveries and payments as they stand at the end of the data (day `till`, up to the
+    moment `till_moment`), from the block's invoice headers (invoices_batch) and its pending invoices.
+
+    Rows in (customer, id) order, as the headers."""
+    credit = np.asarray(headers["is_credit"], dtype=bool)
+    sale = ~credit
+    customer = np.concatenate((np.asarray(headers["customer_id"])[sale], f.pending_customer)).astype(np.int64)
+    seq = np.concatenate((np.asarray(headers["invoice_seq"])[sale], f.pending_seq)).astype(np.int64)
+    store = np.concatenate((np.asarray(headers["store_id"])[sale], f.pending_store)).astype(np.int64)
+    invoiced_at = np.concatenate(
+        (np.asarray(headers["invoiced_at"])[sale],
+         f.pending_day.astype(np.int64) * SECONDS_PER_DAY + f.pending_second)
+    )  # fmt: skip
+    invoiced = invoiced_at <= till_moment  # the pending ones are not, nor a live day's later ones
+    day = invoiced_at // SECONDS_PER_DAY
+    draws = Draws(model.cfg.seed)
+    channel, abroad = model.store_channel[store], model.store_abroad[store]
+    created_of = _created_of(f)
+    chain = sale_chain(
+        model.terms, draws, customer, seq, channel, abroad, day, invoiced_at % SECONDS_PER_DAY, created_of(customer)
+    )
+    codes = np.array(model.cfg.scenario.currencies, dtype="S3")[model.store_currency[store]]
+    # the orders placed by the end: each invoice's, and a cancelled one before it
+    placed = chain.ordered_at <= till_moment
+    status = np.where(
+        invoiced,
+        np.where(chain.paid_on <= till, _PAID, _INVOICED),
+        np.where(chain.shipped_on <= till, _SHIPPED, _OPEN),
+    )
+    gone = chain.cancelled & (chain.cancelled_ordered_at <= till_moment)
+    cancelled_by_end = chain.cancelled_on <= till
+    ordered_at = np.concatenate((chain.ordered_at[placed], chain.cancelled_ordered_at[gone]))
+    order_rows = {
+        "customer_id": np.concatenate((customer[placed], customer[gone])),
+        "number": np.concatenate((2 * seq[placed], 2 * seq[gone] - 1)),
+        "store_id": np.concatenate((store[placed], store[gone])),
+        "order_date": ordered_at // SECONDS_PER_DAY,
+        "ordered_at": ordered_at,
+        "currency_code": np.concatenate((codes[placed], codes[gone])),
+        "status_code": np.concatenate((status[placed], np.where(cancelled_by_end[gone], _CANCELLED, _OPEN))),
+        "cancelled_on": np.concatenate(
+            (np.full(int(placed.sum()), NO_DAY, dtype=np.int64), np.where(cancelled_by_end[gone], chain.cancelled_on[gone], NO_DAY))
+        ),
+    }
+    order = np.lexsort((order_rows["number"], order_rows["customer_id"]))
+    order_rows = {name: v[order] for name, v in order_rows.items()}
+    number, status_code = order_rows.pop("number"), order_rows.pop("status_code")
+    orders = {
+        "order_id": order_ids(order_rows["customer_id"], number),
+        **order_rows,
+        "status": np.array(ORDER_STATUSES, dtype=object)[status_code],
+    }
+    shipped = np.flatnonzero(placed & (chain.shipped_on <= till))
+    shipped = shipped[np.lexsort((seq[shipped], customer[shipped]))]
+    deliveries = {
+        "order_id": order_ids(customer[shipped], 2 * seq[shipped]),
+        "customer_id": customer[shipped],
+        "shipped_on": chain.shipped_on[shipped],
+        "promised_on": chain.promised_on[shipped],
+        "delivered_on": np.where(chain.delivered_on[shipped] <= till, chain.delivered_on[shipped], NO_DAY),
+    }
+    # payments: each invoice's paid by the end, each credit note's refund
+    n_sales = int(sale.sum())
+    paid = invoiced[:n_sales] & (chain.paid_on[:n_sales] <= till)
+    c_customer = np.asarray(headers["customer_id"])[credit].astype(np.int64)
+    c_seq = np.asarray(headers["invoice_seq"])[credit].astype(np.int64)
+    c_store = np.asarray(headers["store_id"])[credit].astype(np.int64)
+    c_channel = model.store_channel[c_store]
+    c_paid = refund_days(model.terms, draws, c_customer, c_seq, c_channel, np.asarray(headers["invoice_date"])[credit])
+    c_method = sale_chain(
+        model.terms, draws, c_customer, c_seq, c_channel, model.store_abroad[c_store],
+        np.asarray(headers["invoice_date"])[credit], np.zeros(len(c_seq), dtype=np.int64), created_of(c_customer),
+    ).method  # fmt: skip
+    refunded = c_paid <= till
+    kind = np.concatenate((np.zeros(int(paid.sum()), dtype=bool), np.ones(int(refunded.sum()), dtype=bool)))
+    p_customer = np.concatenate((customer[:n_sales][paid], c_customer[refunded]))
+    p_seq = np.concatenate((seq[:n_sales][paid], c_seq[refunded]))
+    order = np.lexsort((p_seq, kind, p_customer))
+    total = np.asarray(headers["total_units"])
+    ids = np.asarray(headers["invoice_id"])
+    payments = {
+        "payment_id": invoice_ids(p_customer[order], p_seq[order], kind[order], kinds=(b"PAY", b"RFD")),
+        "invoice_id": np.concatenate((ids[sale][paid], ids[credit][refunded]))[order],
+        "customer_id": p_customer[order],
+        "paid_on": np.concatenate((chain.paid_on[:n_sales][paid], c_paid[refunded]))[order],
+        "method": np.array(PAYMENT_METHODS, dtype=object)[
+            np.concatenate((chain.method[:n_sales][paid], c_method[refunded]))[order]
+        ],
+        "currency_code": np.concatenate((codes[:n_sales][paid], np.asarray(headers["currency_code"])[credit][refunded]))[order],
+        "amount_units": np.concatenate((total[sale][paid], total[credit][refunded]))[order],
+    }
+    return {"sales_orders": orders, "deliveries": deliveries, "payments": payments}
+
+
+def _created_of(f: BlockFacts):
+    """customer id -> the day it was created, for the block's customers (its ACQUIRED events, one each, in
+    customer order)."""
+    acquired = f.event_code == ACQUIRED
+    ids, days = f.event_customer[acquired].astype(np.int64), f.event_day[acquired].astype(np.int64)
+    return lambda customer: days[np.searchsorted(ids, customer)]
+
+
+HEADER_TABLES = ("invoices", *DOCUMENTS)  # what header_batches makes, in the order they are written
+
+
+def header_batches(f: BlockFacts, model: Model, till_moment: int | None = None) -> dict[str, Batch]:
+    """The block's invoice headers and its order-to-cash documents, as they stand at the end of the model's
+    last day (or at `till_moment`, within it)."""
+    headers = invoices_batch(f, model)
+    till = model.till
+    moment = (till + 1) * SECONDS_PER_DAY - 1 if till_moment is None else till_moment
+    return {"invoices": headers, **documents_batches(f, model, headers, till, moment)}
 
 
 def rows_where(b: Batch, keep: np.ndarray) -> Batch:

@@ -25,7 +25,7 @@ def test_upgrade_check_downgrade_from_code(any_url):
     with connect(parse(any_url)) as conn:
         with conn.begin():
             migrate.upgrade(conn)
-        assert migrate.current_revision(conn) == migrate.head_revision() == "0008"
+        assert migrate.current_revision(conn) == migrate.head_revision() == "0009"
         conn.rollback()
         # no drift: autogenerate finds nothing between the migrations and erpgen.schema
         with conn.begin():

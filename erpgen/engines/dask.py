@@ -35,8 +35,8 @@ from erpgen.rng import Draws
 from erpgen.schema import FACT
 from erpgen.simulation import Model
 from erpgen.simulation.plan import blocks
-from erpgen.sinks.base import ParallelWriter, Sink
-from erpgen.tables import events_batch, fact_batch, invoices_batch, lifecycle_batch
+from erpgen.sinks.base import Batch, ParallelWriter, Sink
+from erpgen.tables import HEADER_TABLES, events_batch, fact_batch, header_batches, lifecycle_batch
 
 CONNECT_TIMEOUT = "10s"
 
@@ -186,12 +186,19 @@ def _write_block(
     written and hashed."""
     cfg, rates = shared[0], shared[2]
     customer_ids = np.arange(*ids, dtype=np.int64)
+    headers: dict[str, Batch] = {}
+
+    def header(table: str) -> Batch:
+        if not headers:
+            headers.update(header_batches(facts, _model(shared)))
+        return headers.pop(table)
+
     made = {
         "customers": lambda: build_customers(
             cfg, customer_ids, Draws(cfg.seed), channel_shares=rates.channel_shares
         ),
         FACT.name: lambda: fact_batch(facts, first_line_id),
-        "invoices": lambda: invoices_batch(facts, _model(shared)),
+        **{table: (lambda table=table: header(table)) for table in HEADER_TABLES},
         "customer_lifecycle": lambda: lifecycle_batch(customer_ids, facts),
         "lifecycle_events": lambda: events_batch(facts),
     }

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from erpgen.rng import Draws
 from erpgen.simulation.calendar import Calendar
+from erpgen.simulation.documents import return_reasons
 from erpgen.simulation.facts import BlockFacts
 from erpgen.simulation.invoices import Invoices, invoices_and_baskets
 from erpgen.simulation.lifecycle import lifecycle_events
@@ -32,8 +33,9 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
     customers = customer_traits(model, ids, draws)
     habits = purchase_habits(model, customers, draws)
     till = model.till
-    calendar = Calendar.spanning(int(customers.created.min(initial=till)), till + 1)
-    history, invoices, lines = _sales(model, customers, habits, calendar, draws)
+    ahead = till + model.lookahead
+    calendar = Calendar.spanning(int(customers.created.min(initial=till)), ahead + 1)
+    history, invoices, lines, pending = _sales(model, customers, habits, calendar, ahead, draws)
     prices = line_prices(model, customers, habits, calendar, invoices, lines, draws)
     credits = credit_notes(model, customers, invoices, lines, draws)
     events = lifecycle_events(customers, history)
@@ -41,8 +43,10 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         invoice_seconds(model, customers, invoices, draws),
         credit_seconds(model, customers, invoices, lines, credits, draws),
     )
+    channel = customers.channel[invoices.row[lines.invoice[credits.line]]]
+    reasons = return_reasons(model.terms, draws, lines.customer[credits.line], lines.invoice_key[credits.line], channel)
     return BlockFacts(
-        **_line_columns(customers, invoices, lines, prices, credits, seconds),
+        **_line_columns(customers, invoices, lines, prices, credits, seconds, reasons),
         segment=customers.segment,
         created=customers.created,
         first_purchase=history.first_purchase,
@@ -50,18 +54,44 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         event_customer=events.customer,
         event_code=events.code,
         event_day=events.day,
+        pending_customer=pending.customer,
+        pending_seq=pending.seq,
+        pending_day=pending.day,
+        pending_second=invoice_seconds(model, customers, pending, draws),
+        pending_store=customers.home_store[pending.row],
     )
 
 
 def _sales(
-    model: Model, customers: CustomerTraits, habits: PurchaseHabits, calendar: Calendar, draws: Draws
-) -> tuple[History, Invoices, Lines]:
+    model: Model,
+    customers: CustomerTraits,
+    habits: PurchaseHabits,
+    calendar: Calendar,
+    ahead: int,
+    draws: Draws,
+) -> tuple[History, Invoices, Lines, Invoices]:
     """Purchase days -> invoices -> lines. The purchase days and the baskets are used up by the lines: they
-    are let go when this returns, before the line stages that follow add to the block's memory."""
+    are let go when this returns, before the line stages that follow add to the block's memory.
+
+    The purchase days run to `ahead`, model.lookahead days past the end: the invoices of those days
+    (pending, without their lines) are the ones whose orders may have been placed by the end."""
     rhythm = buying_rhythm(model, customers, draws)
-    purchases, history = purchase_days(model, customers, rhythm, habits, calendar, draws)
+    purchases, history = purchase_days(model, customers, rhythm, habits, calendar, draws, ahead)
     invoices, baskets = invoices_and_baskets(model, customers, habits, purchases, draws)
-    return history, invoices, sale_lines(model, habits, purchases, invoices, baskets, draws)
+    within = invoices.day <= model.till
+    if within.all():
+        pending = _rows(invoices, np.zeros(0, dtype=np.int64))
+    else:
+        at = np.flatnonzero(within)
+        pending = _rows(invoices, np.flatnonzero(~within))
+        invoices, baskets = _rows(invoices, at), _rows(baskets, at)
+    lines = sale_lines(model, habits, purchases, invoices, baskets, draws)
+    return history.until(model.till), invoices, lines, pending
+
+
+def _rows(table, at: np.ndarray):
+    """A dataclass of per-row arrays (Invoices, Baskets) at rows `at`."""
+    return type(table)(*(getattr(table, f.name)[at] for f in fields(table)))
 
 
 def _line_columns(
@@ -71,9 +101,10 @@ def _line_columns(
     prices: LinePrices,
     credits: CreditNotes,
     seconds: tuple[np.ndarray, np.ndarray],
+    reasons: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The sale lines and their credit notes as BlockFacts' line columns; `seconds`: each invoice's and
-    each credit-note line's second of the day."""
+    each credit-note line's second of the day; `reasons`: each credit-note line's return reason."""
     back, n_sales = credits.line, len(lines.invoice)
     place = _Placement.of(lines.customer, back)
 
@@ -92,6 +123,7 @@ def _line_columns(
         "revenue_cents": place.column(prices.revenue, -credits.quantity * prices.unit_price[back]),
         "store_id": copied(customers.home_store[lines.row]),
         "returned": place.column(np.full(n_sales, -1, dtype=np.int64), place.where_sales_went(back)),
+        "return_reason": place.column(np.full(n_sales, -1, dtype=np.int8), reasons),
     }
 
 

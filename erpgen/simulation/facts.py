@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class BlockFacts:
     revenue_cents: np.ndarray
     store_id: np.ndarray
     returned: np.ndarray
+    return_reason: np.ndarray  # a credit-note line's: an index into schema.RETURN_REASONS (-1 on sales)
     # per customer of the block
     segment: np.ndarray
     created: np.ndarray
@@ -38,6 +39,13 @@ class BlockFacts:
     event_customer: np.ndarray
     event_code: np.ndarray
     event_day: np.ndarray
+    # the sale invoices of the days after the end that the simulation looked ahead to (Model.lookahead),
+    # without their lines: their orders may have been placed by the end (erpgen.simulation.documents)
+    pending_customer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pending_seq: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pending_day: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pending_second: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pending_store: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # a block without its lines (what the lifecycle tables need) keeps their count here
     lines: int | None = None
 
@@ -71,7 +79,7 @@ def lifecycle_only(f: BlockFacts) -> BlockFacts:
     """The block without its lines: what the lifecycle tables need, in the narrowest integer types."""
     empty = np.zeros(0, dtype=np.int8)
     return BlockFacts(
-        *(empty,) * 11,
+        *(empty,) * 12,
         segment=f.segment.astype(np.int8),
         created=f.created.astype(np.int32),
         first_purchase=f.first_purchase.astype(np.int32),

@@ -16,6 +16,7 @@ from erpgen.exchange_rates import rate_units
 from erpgen.rng import Draws
 from erpgen.scenario import Lifecycle, hours_of
 from erpgen.schema import ROLES
+from erpgen.simulation.documents import Terms
 from erpgen.stores import store_table
 
 
@@ -82,11 +83,21 @@ class Model:
     store_currency: np.ndarray = _derived()  # by store id: its country's currency, an index into currencies
     store_payment_days: np.ndarray = _derived()  # by store id: its channel's payment terms in days
     day_rates: np.ndarray = _derived()  # [currency, day - date_from]: exchange_rates' rate_units to `till`
+    # what the order-to-cash chain takes (erpgen.simulation.documents)
+    store_channel: np.ndarray = _derived()  # by store id: its channel, an index into the scenario's channels
+    store_abroad: np.ndarray = _derived()  # by store id: its country pays in another currency than the company
+    terms: Terms = _derived()
 
     @property
     def till(self) -> int:
         """The day number of the last day simulated: no sale, return or event comes after it."""
         return day_number(self.horizon or self.cfg.date_till)
+
+    @property
+    def lookahead(self) -> int:
+        """Days past `till` the purchase days are simulated for the orders placed by then and invoiced
+        later (erpgen.simulation.documents)."""
+        return self.terms.lookahead()
 
     def __post_init__(self) -> None:
         s, b = self.cfg.scenario, self.cfg.scenario.basket
@@ -123,15 +134,20 @@ def _invoice_terms(cfg: GenerateConfig, till: int) -> dict[str, np.ndarray]:
     last = int((stores[:, :, 0] + stores[:, :, 1]).max())
     currency = np.zeros(last, dtype=np.int64)
     payment_days = np.zeros(last, dtype=np.int64)
+    store_channel = np.zeros(last, dtype=np.int64)
     for i, country in enumerate(s.countries):
         for j, channel in enumerate(s.channels.values()):
             first, count = stores[i, j]
             currency[first : first + count] = s.currencies.index(s.currency_of(country))
             payment_days[first : first + count] = channel.payment_days
+            store_channel[first : first + count] = j
     days = np.arange(day_number(cfg.date_from), till + 1, dtype=np.int64)
     return {
         "store_currency": currency,
         "store_payment_days": payment_days,
+        "store_channel": store_channel,
+        "store_abroad": currency != s.currencies.index(s.company_currency),
+        "terms": Terms.of(s.channels),
         "day_rates": rate_units(s.currencies, s.company_currency, days, Draws(cfg.seed)),
     }
 

@@ -74,6 +74,18 @@ class History:
     event_code: np.ndarray
     event_day: np.ndarray
 
+    def until(self, till: int) -> History:
+        """The history as it stood at the end of day `till`: a later horizon only carries a customer's
+        history on (tests/test_extend_model.py), so this is the history simulated up to `till`."""
+        kept = self.event_day <= till
+        return History(
+            np.where(self.first_purchase <= till, self.first_purchase, NO_DAY),
+            np.where(self.lost <= till, self.lost, NO_DAY),
+            self.event_row[kept],
+            self.event_code[kept],
+            self.event_day[kept],
+        )
+
 
 @dataclass(frozen=True)
 class _Clock:
@@ -123,11 +135,14 @@ def purchase_days(
     habits: PurchaseHabits,
     calendar: Calendar,
     draws: Draws,
+    till: int,
 ) -> tuple[PurchaseDays, History]:
+    """Every customer's purchase days up to `till` (which may be past model.till: History.until cuts the
+    history back to it) and what happened to it besides."""
     lc = model.cfg.scenario.lifecycle
     clock = _Clock(
         model, customers, rhythm, habits, calendar, draws,
-        till=model.till,
+        till=till,
         weekday_max=model.weekday_weights.max(axis=1),
         month_max=model.month_weights.max(),
         dormant_mu=math.log(max(1.0, lc.dormant_median_days)),

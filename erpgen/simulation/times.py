@@ -12,11 +12,11 @@ import numpy as np
 from erpgen.rng import Draws, Stream
 from erpgen.simulation.invoices import Invoices
 from erpgen.simulation.lines import Lines
+from erpgen.dates import SECONDS_PER_DAY  # noqa: F401 (where the stages and tables take it from)
 from erpgen.simulation.model import Model
 from erpgen.simulation.returns import CreditNotes
 from erpgen.simulation.traits import CustomerTraits
 
-SECONDS_PER_DAY = 86_400
 # b-values of the TIME stream (a = the invoice key): a sale invoice's hour and second, then its credit note's
 _SALE, _CREDIT = (0, 1), (2, 3)
 

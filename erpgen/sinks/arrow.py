@@ -12,7 +12,7 @@ from sqlalchemy import BigInteger, Date, DateTime, Integer, Numeric, SmallIntege
 from erpgen.dates import NO_DAY, known
 from erpgen.schema import FACT
 from erpgen.sinks.base import Batch
-from erpgen.tables import batch_invoice_ids
+from erpgen.tables import batch_invoice_ids, batch_order_ids, batch_return_reasons
 
 
 def record_batch(table: Table, b: Batch, schema=None):
@@ -55,6 +55,11 @@ def arrow_column(table: Table, name: str, b: Batch, typ):
 
     if table is FACT and name == "invoice_id":
         return _fixed_width_strings(pa, batch_invoice_ids(b))
+    if table is FACT and name == "order_id":
+        return _fixed_width_strings(pa, batch_order_ids(b))
+    if table is FACT and name == "return_reason":  # b'': a sale's, NULL
+        reasons = batch_return_reasons(b)
+        return pa.array(reasons.astype("U"), type=typ, mask=np.char.str_len(reasons) == 0)
     values = b.get(name)
     if pa.types.is_timestamp(typ) and isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         # seconds since 1970-01-01 (invoiced_at), as timestamp[s] stores them

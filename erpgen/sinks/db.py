@@ -328,6 +328,8 @@ def _value(column, value):
     """A batch's value as the driver takes it for `column`: dates are day numbers (NO_DAY: NULL)."""
     if isinstance(column.type, Date):
         return None if value is None or value == NO_DAY else EPOCH_DATE + dt.timedelta(days=int(value))
+    if isinstance(value, bytes):  # a fixed-width key (order ids)
+        return value.decode()
     return value
 
 

@@ -15,7 +15,14 @@ from erpgen.dates import EPOCH, known
 from erpgen.schema import TABLES
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
-from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids, digits
+from erpgen.tables import (
+    INVOICE_ID_WIDTH,
+    ORDER_ID_WIDTH,
+    batch_invoice_ids,
+    batch_order_ids,
+    batch_return_reasons,
+    digits,
+)
 
 _BY_NAME = {t.name: t for t in TABLES}
 
@@ -193,6 +200,8 @@ def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) 
         "unit_price": lambda: _cents_text(b["unit_price_cents"]),
         "returned_line_id": lambda: _int_text(returned, null=returned <= 0),
         "invoiced_at": lambda: moment_text(b["invoiced_at"], dates),
+        "order_id": lambda: batch_order_ids(b).view(np.uint8).reshape(n, ORDER_ID_WIDTH),
+        "return_reason": lambda: _null_padded(batch_return_reasons(b)),
     }
     gap = np.frombuffer(sep, dtype=np.uint8)
     parts = []
@@ -203,6 +212,15 @@ def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) 
     parts.append(np.full((n, 1), ord("\n"), dtype=np.uint8))
     matrix = np.concatenate(parts, axis=1)
     return matrix[matrix != 0].tobytes()
+
+
+def _null_padded(texts: np.ndarray) -> np.ndarray:
+    """Fixed-width bytes (b'' for NULL) as a byte matrix of text, \\N where empty."""
+    m = np.zeros((len(texts), texts.dtype.itemsize + 2), dtype=np.uint8)
+    m[:, 2:] = texts.view(np.uint8).reshape(len(texts), texts.dtype.itemsize)
+    empty = np.char.str_len(texts) == 0
+    m[empty, :2] = np.frombuffer(b"\\N", dtype=np.uint8)
+    return m
 
 
 def moment_text(seconds, dates: IsoDates) -> np.ndarray:

@@ -30,7 +30,14 @@ from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, text_lines
 from erpgen.sinks.names import quote
-from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
+from erpgen.tables import (
+    INVOICE_ID_WIDTH,
+    ORDER_ID_WIDTH,
+    REASON_TEXT,
+    batch_invoice_ids,
+    batch_order_ids,
+    batch_return_reasons,
+)
 
 # Every AddConstraint below passes isolate_from_table=False: by default SQLAlchemy marks the
 # shared metadata's constraint as not to be rendered in a later CREATE TABLE, so one load into PostgreSQL
@@ -69,10 +76,14 @@ _FACT_FIELDS = {
     "unit_price": _numeric_fields("unit_price"),
     "returned_line_id": _value_fields("returned_line_id", ">i8"),
     "invoiced_at": _value_fields("invoiced_at", ">i8"),
+    "order_id": _value_fields("order_id", f"S{ORDER_ID_WIDTH}"),
+    "return_reason": _value_fields("return_reason", f"S{REASON_TEXT.itemsize}"),
 }
-# The columns of the binary COPY, returned_line_id last: a sale's is NULL, its length is -1 and its 8 value
-# bytes, the row's last, are cut out after encoding (see encode_facts).
-COPY_COLUMNS = (*(c for c in FACT_COLUMNS if c != "returned_line_id"), "returned_line_id")
+# The columns of the binary COPY, returned_line_id and return_reason last: a sale's are NULL (length -1),
+# a credit note's reason shorter than its slot; the bytes they leave unused, at the row's end, are cut out
+# after encoding (see encode_facts).
+_LAST = ("returned_line_id", "return_reason")
+COPY_COLUMNS = (*(c for c in FACT_COLUMNS if c not in _LAST), *_LAST)
 FACT_ROW = np.dtype([("nfields", ">i2"), *(f for name in COPY_COLUMNS for f in _FACT_FIELDS[name])])
 
 
@@ -122,12 +133,19 @@ def encode_facts(b: Batch) -> bytes:
     _fill_numeric(rows, "unit_price", np.asarray(b["unit_price_cents"]), 2)
     rows["returned_line_id_len"] = np.where(is_return, 8, -1)
     rows["returned_line_id"] = returned
-    if is_return.all():
-        return rows.tobytes()
-    # cut the 8 value bytes of every NULL returned_line_id; a boolean mask keeps the byte order
+    rows["order_id_len"] = ORDER_ID_WIDTH
+    rows["order_id"] = batch_order_ids(b)
+    reasons = batch_return_reasons(b)
+    length = np.char.str_len(reasons)
+    rows["return_reason_len"] = np.where(is_return, length, -1)
+    rows["return_reason"] = reasons
+    # cut the value bytes of every NULL (a sale's returned_line_id and reason) and the unused end of each
+    # reason's slot; a boolean mask keeps the byte order
+    width = REASON_TEXT.itemsize
     raw = rows.view(np.uint8).reshape(n, FACT_ROW.itemsize)
     keep = np.ones(raw.shape, dtype=bool)
-    keep[~is_return, -8:] = False
+    keep[:, -width:] = np.arange(width) < np.where(is_return, length, 0)[:, None]
+    keep[~is_return, -width - 4 - 8 : -width - 4] = False
     return raw[keep].tobytes()
 
 

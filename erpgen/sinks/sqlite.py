@@ -26,7 +26,7 @@ from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, moment_text, table_columns
 from erpgen.sinks.names import quote
-from erpgen.tables import INVOICE_ID_WIDTH, batch_invoice_ids
+from erpgen.tables import INVOICE_ID_WIDTH, ORDER_ID_WIDTH, batch_invoice_ids, batch_order_ids, batch_return_reasons
 from erpgen.urls import sqlite_path
 
 
@@ -207,5 +207,7 @@ class _Writer:
             .ravel()
             .astype("U19")
             .tolist(),
+            "order_id": batch_order_ids(b).astype(f"U{ORDER_ID_WIDTH}").tolist(),
+            "return_reason": [r.decode() or None for r in batch_return_reasons(b).tolist()],
         }
         return [columns[name] for name in FACT_COLUMNS]
