@@ -49,8 +49,8 @@ from erpgen.rng import Draws
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Rates
-from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.simulation.documents import REFUND_DAYS_MAX
+from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch, ExtendableSink, StorySoFar
@@ -335,10 +335,12 @@ class _Extension:
         try:
             self._table("exchange_rates", self._rates())
             self._table("customers", self._customers())
-            self._table(FACT.name, self._facts(spill, first_ids))
+            # parents first: a target checking its keys row by row takes the orders before their lines
             documents = self._documents(spill)
             try:
-                for table in HEADER_TABLES:
+                self._table("sales_orders", (made["sales_orders"] for made in documents))
+                self._table(FACT.name, self._facts(spill, first_ids))
+                for table in HEADER_TABLES[1:]:
                     self._table(table, (made[table] for made in documents))
             finally:
                 documents.close()
@@ -487,7 +489,10 @@ class _Extension:
         if changed.any():
             key = _KEYS[table]
             self.learnt_documents.append(
-                (table, {key: np.asarray(now[key])[changed], **{n: np.asarray(now[n])[changed] for n in columns}})
+                (
+                    table,
+                    {key: np.asarray(now[key])[changed], **{n: np.asarray(now[n])[changed] for n in columns}},
+                )
             )
 
     def _line_ids(self, ids: np.ndarray, f: BlockFacts, first_of_day: np.ndarray, before: int) -> np.ndarray:
@@ -595,15 +600,15 @@ class _Extension:
 
 
 class Collected(ExtendableSink):
-    """An extension's output kept in memory: the rows it adds, the lifecycle values it learns and the
-    record it would write."""
+    """An extension's output kept in memory: the rows it adds, the values it learns of rows loaded before
+    and the record it would write."""
 
     def __init__(self, record: dict, tables: frozenset[str] | None = None):
         self.record = record
         if tables is not None:  # those it keeps; the others' rows are only hashed
             self.tables = tables
         self.batches: dict[str, list[Batch]] = {t.name: [] for t in TABLES}
-        self.updates: list[Batch] = []
+        self.updates: dict[str, list[Batch]] = {}  # by table
 
     def describe(self) -> str:
         return "memory"
@@ -625,7 +630,7 @@ class Collected(ExtendableSink):
         return self.record
 
     def update_rows(self, table: str, batch: Batch) -> None:
-        self.updates.append(batch)
+        self.updates.setdefault(table, []).append(batch)
 
 
 class _Into:

@@ -53,7 +53,10 @@ WINDOW_WALL = 20.0
 MAX_WINDOW_DAYS = 31
 _LEARNT = ("first_purchase_on", "lost_on")  # the lifecycle values learnt on their day (extension.LATER_TRUTH)
 # the tables whose rows a window adds, parents first (the other masters never change)
-_ORDER = ("exchange_rates", "customers", FACT.name, "invoices", "customer_lifecycle", "lifecycle_events")
+_ORDER = (
+    "exchange_rates", "customers", "sales_orders", FACT.name, "invoices", "deliveries", "payments",
+    "customer_lifecycle", "lifecycle_events",
+)  # fmt: skip
 
 
 @dataclass
@@ -278,8 +281,10 @@ class _Feed:
         dates = IsoDates()
         marks = {name: timeline.next for name, timeline in window.timelines.items()}
         marks["learnt"] = window.learnt.next
+        marks["moved"] = window.moved.next
         due = {name: timeline.due(clock) for name, timeline in window.timelines.items()}
         learnt = window.learnt.due(clock)
+        moved = window.moved.due(clock)
         whole = clock >= window.end
         at = window.end if whole else clock
         day, second = divmod(at, SECONDS_PER_DAY)
@@ -306,6 +311,7 @@ class _Feed:
                     rows[table] = rows.get(table, 0) + n
                     added[table] = n
                 added["learnt"] = self._learn(learnt, dates)
+                self._move(moved, dates)
                 self.conn.exec_driver_sql(
                     f"UPDATE erpgen_runs SET covers_till = {m}, covers_till_second = {m}, row_counts = {m}, "
                     f"content_digest = {m}, loaded_at = {m} WHERE run_id = {m}",
@@ -322,6 +328,7 @@ class _Feed:
             for name, timeline in window.timelines.items():
                 timeline.next = marks[name]
             window.learnt.next = marks["learnt"]
+            window.moved.next = marks["moved"]
             raise
         self.at, self.rows = at, rows
         self.record.update(now)
@@ -343,6 +350,21 @@ class _Feed:
                     list(pairs),
                 )
         return len(column)
+
+    def _move(self, moved: Batch, dates) -> None:
+        """Set where documents stand now (_documents), in the order they moved."""
+        m = self.mark
+        days = np.asarray(moved.get("day", []), dtype=np.int64)
+        iso = dates(np.where(days == NO_DAY, 0, days)).tolist() if len(days) else []
+        for table, key, status, day, text in zip(moved.get("table", []), moved.get("key", []),
+                                                 moved.get("status", []), days.tolist(), iso):  # fmt: skip
+            value = None if day == NO_DAY else text
+            if table == "deliveries":
+                sql, args = f"UPDATE deliveries SET delivered_on = {m} WHERE order_id = {m}", (value, key)
+            else:
+                sql = f"UPDATE sales_orders SET status = {m}, cancelled_on = {m} WHERE order_id = {m}"
+                args = (status, value, key)
+            self.conn.exec_driver_sql(sql, args)
 
     def _insert_rows(self, table: str, rows: Batch, dates) -> None:
         from erpgen.sinks.encode import table_rows
@@ -405,7 +427,7 @@ def _length(b: Batch) -> int:
 def _fact_rows(b: Batch, dates) -> list[tuple]:
     """Fact lines as the driver takes them, in FACT_COLUMNS' order: money as exact text ('12.50')."""
     from erpgen.sinks.encode import cents_to_text, moment_text
-    from erpgen.tables import batch_invoice_ids
+    from erpgen.tables import batch_invoice_ids, batch_order_ids, batch_return_reasons
 
     returned = np.asarray(b["returned_line_id"])
     columns = {
@@ -419,6 +441,8 @@ def _fact_rows(b: Batch, dates) -> list[tuple]:
         "store_id": np.asarray(b["store_id"]).tolist(),
         "unit_price": cents_to_text(np.asarray(b["unit_price_cents"])).astype("U").tolist(),
         "returned_line_id": [None if r <= 0 else r for r in returned.tolist()],
+        "order_id": batch_order_ids(b).astype("U").tolist(),
+        "return_reason": [r.decode() or None for r in batch_return_reasons(b).tolist()],
         "invoiced_at": moment_text(b["invoiced_at"], dates).view("S19").ravel().astype("U").tolist(),
     }
     return list(zip(*(columns[name] for name in FACT_COLUMNS), strict=True))
@@ -448,6 +472,7 @@ class _Window:
     end: int  # its last second
     timelines: dict[str, _Timeline]
     learnt: _Timeline  # (customer_id, column: index into _LEARNT, day) learnt on `day`
+    moved: _Timeline  # (table, key, status, day): a document's state moving on (_documents)
     end_digests: dict[str, str]
     end_record: dict  # the record of the dataset at the window's end
 
@@ -487,7 +512,8 @@ def _simulate_window(cfg, catalog, rates, record: dict, horizon: dt.date) -> _Wi
         if len(values):
             lifecycle[column] = np.where(later, NO_DAY, values)
     timelines["customer_lifecycle"] = _Timeline(lifecycle, acquired * SECONDS_PER_DAY)
-    for update in collected.updates:  # customers the dataset held: values learnt after where it stood
+    moved = _documents(b, collected.updates, timelines, start)
+    for update in collected.updates.get("customer_lifecycle", []):  # values learnt after where it stood
         for k, column in enumerate(_LEARNT):
             values = np.asarray(update[column], dtype=np.int64)
             later = (values != NO_DAY) & (values > covered_day)
@@ -512,9 +538,123 @@ def _simulate_window(cfg, catalog, rates, record: dict, horizon: dt.date) -> _Wi
         end,
         timelines,
         _Timeline(learnt_rows, learnt_rows["day"] * SECONDS_PER_DAY),
+        moved,
         digests,
         end_record,
     )
+
+
+def _documents(
+    b: dict[str, Batch], updates: dict[str, list[Batch]], timelines: dict, start: int
+) -> _Timeline:
+    """The order-to-cash rows of a window as they happen, and the changes of state that follow them.
+
+    The extension gives each document as it stands at the window's end. A new order goes in at the moment
+    it was placed, OPEN; a delivery when the goods leave, not yet delivered; a payment when it is made (not
+    before its invoice). Each order then moves on (SHIPPED, INVOICED, PAID, or CANCELLED) at the moment of
+    the document that moves it, and a delivery's delivered_on is set on its day, so that no row shows what
+    has not happened yet and the window ends as the extension did."""
+    orders, deliveries, payments, invoices = (
+        b.get(t, {}) for t in ("sales_orders", "deliveries", "payments", "invoices")
+    )
+    ordered = dict(
+        zip(_keys(orders, "order_id"), np.asarray(orders.get("ordered_at", []), dtype=np.int64).tolist())
+    )
+    invoiced = {}  # order id -> its sale invoice's moment, for the invoices of the window
+    for oid, credit, at in zip(_keys(invoices, "order_id"), np.asarray(invoices.get("is_credit", [])).tolist(),
+                               np.asarray(invoices.get("invoiced_at", []), dtype=np.int64).tolist()):  # fmt: skip
+        if not credit:
+            invoiced[oid] = at
+    invoice_at = dict(
+        zip(
+            _keys(invoices, "invoice_id"),
+            np.asarray(invoices.get("invoiced_at", []), dtype=np.int64).tolist(),
+        )
+    )
+    events: list[tuple[int, str, str, str | None, int, int]] = []  # moment, table, key, status, day, rank
+    # deliveries: in when shipped (after their order), delivered_on set on its day
+    shipped = {}
+    if deliveries:
+        at = np.asarray(deliveries["shipped_on"], dtype=np.int64) * SECONDS_PER_DAY
+        keys = _keys(deliveries, "order_id")
+        at = np.array([max(a, ordered.get(k, a)) for k, a in zip(keys, at.tolist())], dtype=np.int64)
+        delivered = np.asarray(deliveries["delivered_on"], dtype=np.int64)
+        later = (delivered != NO_DAY) & (delivered * SECONDS_PER_DAY > at)
+        for k, day in zip(np.asarray(keys)[later].tolist(), delivered[later].tolist()):
+            events.append((day * SECONDS_PER_DAY, "deliveries", k, None, day, 0))
+        deliveries = {**deliveries, "delivered_on": np.where(later, NO_DAY, delivered)}
+        timelines["deliveries"] = _Timeline(deliveries, at)
+        shipped = dict(zip(keys, at.tolist()))
+    for update in updates.get("deliveries", []):
+        for k, day in zip(_keys(update, "order_id"), np.asarray(update["delivered_on"]).tolist()):
+            events.append((max(day * SECONDS_PER_DAY, start), "deliveries", k, None, day, 0))
+    # payments: when paid, not before their invoice
+    paid = {}
+    if payments:
+        keys = _keys(payments, "invoice_id")
+        at = np.array(
+            [max(d * SECONDS_PER_DAY, invoice_at.get(k, start)) for k, d in
+             zip(keys, np.asarray(payments["paid_on"], dtype=np.int64).tolist())], dtype=np.int64,
+        )  # fmt: skip
+        timelines["payments"] = _Timeline(payments, at)
+        paid = {_order_of(k): a for k, a in zip(keys, at.tolist()) if k.startswith("INV")}
+    # orders: in when placed, OPEN; then each move at its document's moment
+    final = {}
+    if orders:
+        final.update(
+            zip(
+                _keys(orders, "order_id"),
+                zip(list(orders["status"]), np.asarray(orders["cancelled_on"]).tolist()),
+            )
+        )
+        timelines["sales_orders"] = _Timeline(
+            {**orders, "status": np.full(len(ordered), "OPEN", dtype=object),
+             "cancelled_on": np.full(len(ordered), NO_DAY, dtype=np.int64)},
+            np.asarray(orders["ordered_at"], dtype=np.int64),
+        )  # fmt: skip
+    for update in updates.get("sales_orders", []):
+        final.update(
+            zip(
+                _keys(update, "order_id"),
+                zip(list(update["status"]), np.asarray(update["cancelled_on"]).tolist()),
+            )
+        )
+    for k, (status, cancelled_on) in final.items():
+        placed = ordered.get(k, start)
+        if status == "CANCELLED":
+            moves = [(max(cancelled_on * SECONDS_PER_DAY, placed), "CANCELLED", cancelled_on)]
+        else:
+            moves = [(max(shipped[k], placed), "SHIPPED", NO_DAY)] if k in shipped else []
+            if k in invoiced:
+                moves.append((invoiced[k], "INVOICED", NO_DAY))
+            if k in paid:
+                moves.append((paid[k], "PAID", NO_DAY))
+        moves = [m for m in moves if _RANK[m[1]] <= _RANK[status]]
+        last = max((m[0] for m in moves), default=max(placed, start))
+        moves.append((last, status, cancelled_on))  # the end state, whatever moved it
+        for rank, (at, to, day) in enumerate(moves):
+            events.append((at, "sales_orders", k, to, day, rank))
+    events.sort(key=lambda e: (e[0], e[5]))
+    rows = {
+        "table": [e[1] for e in events], "key": [e[2] for e in events], "status": [e[3] for e in events],
+        "day": np.array([e[4] for e in events], dtype=np.int64),
+    }  # fmt: skip
+    return _Timeline(rows, np.array([e[0] for e in events], dtype=np.int64))
+
+
+_RANK = {"OPEN": 0, "SHIPPED": 1, "INVOICED": 2, "PAID": 3, "CANCELLED": 3}
+
+
+def _keys(b: Batch, name: str) -> list[str]:
+    values = b.get(name, [])
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        return values.astype("U").tolist()
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
+
+
+def _order_of(invoice_id: str) -> str:
+    """The order of a sale invoice: INV-c-s is SO-c-2s (erpgen.tables.order_ids)."""
+    return f"SO-{invoice_id[4:12]}-{2 * int(invoice_id[13:]):07d}"
 
 
 def _day_start(b: Batch, column: str) -> np.ndarray:

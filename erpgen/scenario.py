@@ -436,7 +436,9 @@ def _check_documents(ch: Channel, origin: str, k: str) -> None:
                 f"{origin}: {k}.{key} must be [low, high] with 0 <= low <= high <= {high}, got {list(pair)}"
             )
     if ch.invoice_on not in INVOICE_ON:
-        raise ConfigError(f"{origin}: {k}.invoice_on must be one of {', '.join(INVOICE_ON)}, got {ch.invoice_on!r}")
+        raise ConfigError(
+            f"{origin}: {k}.invoice_on must be one of {', '.join(INVOICE_ON)}, got {ch.invoice_on!r}"
+        )
     longest = ch.payment_days + 4 * ch.payment_spread_days + ch.late_payment_days
     if longest > PAYMENT_DAYS_MAX:
         raise ConfigError(

@@ -41,7 +41,14 @@ SEGMENTS = ("ONE_TIME", "LOYAL", "OCCASIONAL", "B2B")
 EVENTS = ("ACQUIRED", "FIRST_PURCHASE", "DORMANT", "REACTIVATED", "LOST")
 # where an order stands at the end of the data (sales_orders.status)
 ORDER_STATUSES = ("OPEN", "CANCELLED", "SHIPPED", "INVOICED", "PAID")
-RETURN_REASONS = ("NO_LONGER_NEEDED", "NOT_AS_DESCRIBED", "DEFECTIVE", "DAMAGED", "WRONG_ITEM", "ARRIVED_LATE")
+RETURN_REASONS = (
+    "NO_LONGER_NEEDED",
+    "NOT_AS_DESCRIBED",
+    "DEFECTIVE",
+    "DAMAGED",
+    "WRONG_ITEM",
+    "ARRIVED_LATE",
+)
 PAYMENT_METHODS = ("CARD", "CASH", "TRANSFER")
 
 
@@ -310,13 +317,17 @@ CUSTOMER_TABLES = (
     customers, sales_orders, sales_transactions, invoices, deliveries, payments, customer_lifecycle,
     lifecycle_events,
 )  # fmt: skip
-# The order-to-cash documents made from a block's invoices (erpgen.tables.documents_batches)
-DOCUMENTS = ("sales_orders", "deliveries", "payments")
 # The master tables that gain rows when a dataset is carried on to a later day (erpgen extend)
 DATED_MASTERS = (exchange_rates,)
 # Tables whose keys and indexes are built after the bulk load
 BULK = (
-    sales_orders, sales_transactions, invoices, deliveries, payments, customer_lifecycle, lifecycle_events
+    sales_orders,
+    sales_transactions,
+    invoices,
+    deliveries,
+    payments,
+    customer_lifecycle,
+    lifecycle_events,
 )
 
 # The seed README's columns, in its order: the CSV export and the cross-target digest use these.

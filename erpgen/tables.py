@@ -11,16 +11,22 @@ import numpy as np
 
 from erpgen.dates import NO_DAY, SECONDS_PER_DAY, day_number
 from erpgen.rng import Draws
-from erpgen.schema import DOCUMENTS, EVENTS, ORDER_STATUSES, PAYMENT_METHODS, RATE_SCALE, RETURN_REASONS, SEGMENTS
+from erpgen.schema import (
+    EVENTS,
+    ORDER_STATUSES,
+    PAYMENT_METHODS,
+    RATE_SCALE,
+    RETURN_REASONS,
+    SEGMENTS,
+)
 from erpgen.simulation import BlockFacts, Model
 from erpgen.simulation.documents import refund_days, sale_chain
 from erpgen.simulation.facts import ACQUIRED
+from erpgen.sinks.base import Batch
 
 _OPEN, _CANCELLED, _SHIPPED, _INVOICED, _PAID = range(len(ORDER_STATUSES))
 # a fact line's return_reason by its code + 1: b'' (NULL) for a sale's -1
 REASON_TEXT = np.array([b"", *(r.encode() for r in RETURN_REASONS)])
-from erpgen.sinks.base import Batch
-
 INVOICE_ID_WIDTH = 19  # 'INV-' + 8 digits + '-' + 6 digits
 ORDER_ID_WIDTH = 19  # 'SO-' + 8 digits + '-' + 7 digits
 
@@ -52,7 +58,10 @@ def batch_return_reasons(b: Batch) -> np.ndarray:
 
 
 def invoice_ids(
-    customer_id: np.ndarray, invoice_seq: np.ndarray, is_credit: np.ndarray | None = None, kinds=(b"INV", b"CRN")
+    customer_id: np.ndarray,
+    invoice_seq: np.ndarray,
+    is_credit: np.ndarray | None = None,
+    kinds=(b"INV", b"CRN"),
 ) -> np.ndarray:
     """'INV-<customer_id:08d>-<seq:06d>' (credit notes: 'CRN-...') as a fixed-width bytes array, written
     digit by digit into a byte matrix rather than formatted number by number. `kinds`: the two prefixes
@@ -154,7 +163,9 @@ def invoices_batch(f: BlockFacts, model: Model) -> Batch:
     }
 
 
-def documents_batches(f: BlockFacts, model: Model, headers: Batch, till: int, till_moment: int) -> dict[str, Batch]:
+def documents_batches(
+    f: BlockFacts, model: Model, headers: Batch, till: int, till_moment: int
+) -> dict[str, Batch]:
     """sales_orders, deliveries and payments as they stand at the end of the data (day `till`, up to the
     moment `till_moment`), from the block's invoice headers (invoices_batch) and its pending invoices.
 
@@ -174,7 +185,15 @@ def documents_batches(f: BlockFacts, model: Model, headers: Batch, till: int, ti
     channel, abroad = model.store_channel[store], model.store_abroad[store]
     created_of = _created_of(f)
     chain = sale_chain(
-        model.terms, draws, customer, seq, channel, abroad, day, invoiced_at % SECONDS_PER_DAY, created_of(customer)
+        model.terms,
+        draws,
+        customer,
+        seq,
+        channel,
+        abroad,
+        day,
+        invoiced_at % SECONDS_PER_DAY,
+        created_of(customer),
     )
     codes = np.array(model.cfg.scenario.currencies, dtype="S3")[model.store_currency[store]]
     # the orders placed by the end: each invoice's, and a cancelled one before it
@@ -196,7 +215,10 @@ def documents_batches(f: BlockFacts, model: Model, headers: Batch, till: int, ti
         "currency_code": np.concatenate((codes[placed], codes[gone])),
         "status_code": np.concatenate((status[placed], np.where(cancelled_by_end[gone], _CANCELLED, _OPEN))),
         "cancelled_on": np.concatenate(
-            (np.full(int(placed.sum()), NO_DAY, dtype=np.int64), np.where(cancelled_by_end[gone], chain.cancelled_on[gone], NO_DAY))
+            (
+                np.full(int(placed.sum()), NO_DAY, dtype=np.int64),
+                np.where(cancelled_by_end[gone], chain.cancelled_on[gone], NO_DAY),
+            )
         ),
     }
     order = np.lexsort((order_rows["number"], order_rows["customer_id"]))
@@ -223,12 +245,15 @@ def documents_batches(f: BlockFacts, model: Model, headers: Batch, till: int, ti
     c_seq = np.asarray(headers["invoice_seq"])[credit].astype(np.int64)
     c_store = np.asarray(headers["store_id"])[credit].astype(np.int64)
     c_channel = model.store_channel[c_store]
-    c_paid = refund_days(model.terms, draws, c_customer, c_seq, c_channel, np.asarray(headers["invoice_date"])[credit])
+    c_paid = refund_days(
+        model.terms, draws, c_customer, c_seq, c_channel, np.asarray(headers["invoice_date"])[credit]
+    )
     c_method = sale_chain(
         model.terms, draws, c_customer, c_seq, c_channel, model.store_abroad[c_store],
         np.asarray(headers["invoice_date"])[credit], np.zeros(len(c_seq), dtype=np.int64), created_of(c_customer),
     ).method  # fmt: skip
-    refunded = c_paid <= till
+    # refunded by the end, of a credit note made by then (a live day's later ones are not)
+    refunded = (c_paid <= till) & (np.asarray(headers["invoiced_at"])[credit] <= till_moment)
     kind = np.concatenate((np.zeros(int(paid.sum()), dtype=bool), np.ones(int(refunded.sum()), dtype=bool)))
     p_customer = np.concatenate((customer[:n_sales][paid], c_customer[refunded]))
     p_seq = np.concatenate((seq[:n_sales][paid], c_seq[refunded]))
@@ -243,7 +268,9 @@ def documents_batches(f: BlockFacts, model: Model, headers: Batch, till: int, ti
         "method": np.array(PAYMENT_METHODS, dtype=object)[
             np.concatenate((chain.method[:n_sales][paid], c_method[refunded]))[order]
         ],
-        "currency_code": np.concatenate((codes[:n_sales][paid], np.asarray(headers["currency_code"])[credit][refunded]))[order],
+        "currency_code": np.concatenate(
+            (codes[:n_sales][paid], np.asarray(headers["currency_code"])[credit][refunded])
+        )[order],
         "amount_units": np.concatenate((total[sale][paid], total[credit][refunded]))[order],
     }
     return {"sales_orders": orders, "deliveries": deliveries, "payments": payments}
@@ -257,7 +284,8 @@ def _created_of(f: BlockFacts):
     return lambda customer: days[np.searchsorted(ids, customer)]
 
 
-HEADER_TABLES = ("invoices", *DOCUMENTS)  # what header_batches makes, in the order they are written
+# what header_batches makes, parents first (the order they are written in)
+HEADER_TABLES = ("sales_orders", "invoices", "deliveries", "payments")
 
 
 def header_batches(f: BlockFacts, model: Model, till_moment: int | None = None) -> dict[str, Batch]:
@@ -266,7 +294,8 @@ def header_batches(f: BlockFacts, model: Model, till_moment: int | None = None) 
     headers = invoices_batch(f, model)
     till = model.till
     moment = (till + 1) * SECONDS_PER_DAY - 1 if till_moment is None else till_moment
-    return {"invoices": headers, **documents_batches(f, model, headers, till, moment)}
+    documents = documents_batches(f, model, headers, till, moment)
+    return {table: headers if table == "invoices" else documents[table] for table in HEADER_TABLES}
 
 
 def rows_where(b: Batch, keep: np.ndarray) -> Batch:

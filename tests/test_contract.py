@@ -457,8 +457,11 @@ class Directory(Target):
 
 class Csv(Directory):
     def __init__(self, directory: Path):
-        # --csv-dir: "products.csv, customers.csv and sales_transactions.csv", and the run record
-        files = {"products.csv", "customers.csv", "sales_transactions.csv", "erpgen_runs.csv"}
+        # --csv-dir: "products.csv, customers.csv and sales_transactions.csv", the order-to-cash documents
+        # and the run record
+        files = {"products.csv", "customers.csv", "sales_transactions.csv", "erpgen_runs.csv"} | {
+            f"{t}.csv" for t in ("invoices", "sales_orders", "deliveries", "payments")
+        }
         super().__init__("csv", directory, files)
 
     def digests(self) -> dict[str, str]:
@@ -487,6 +490,9 @@ class Parquet(Directory):
             "customers",
             "sales_transactions",
             "invoices",
+            "sales_orders",
+            "deliveries",
+            "payments",
             "customer_lifecycle",
             "lifecycle_events",
             "exchange_rates",

@@ -92,9 +92,9 @@ def test_the_keys_and_checks_are_enforced(tmp_path, erpgen):
     assert erpgen("generate", "--database-url", url, *SMALL, "-q").code == 0
     broken = [
         "INSERT INTO sales_transactions SELECT line_id + 10000000, invoice_id, 999999, invoice_date, product_id, "
-        "quantity, revenue, store_id, unit_price, NULL, invoiced_at FROM sales_transactions WHERE quantity > 0 LIMIT 1",
+        "quantity, revenue, store_id, unit_price, NULL, invoiced_at, order_id, NULL FROM sales_transactions WHERE quantity > 0 LIMIT 1",
         "INSERT INTO sales_transactions SELECT line_id + 10000000, invoice_id, customer_id, invoice_date, "
-        "product_id, quantity, revenue, store_id, unit_price, 123456789, invoiced_at FROM sales_transactions "
+        "product_id, quantity, revenue, store_id, unit_price, 123456789, invoiced_at, order_id, NULL FROM sales_transactions "
         "WHERE quantity < 0 LIMIT 1",
         "INSERT INTO sales_transactions SELECT * FROM sales_transactions LIMIT 1",
         "UPDATE customers SET email_opt_in = 2 WHERE customer_id = 1",

@@ -58,11 +58,12 @@ def test_keys_exist_and_are_enforced(erpgen, any_url):
             (("product_id",), "products"),
             (("store_id",), "stores"),
             (("returned_line_id",), "sales_transactions"),
+            (("order_id",), "sales_orders"),
         }
         indexes = {ix["name"] for ix in insp.get_indexes("sales_transactions")}
         assert {"ix_sales_transactions_customer_id", "ix_sales_transactions_invoice_date"} <= indexes
-    orphan = "INSERT INTO sales_transactions VALUES (999999999, 'INV-X', 123456, '2020-01-01', 1, 1, 1, 101, 1, NULL, '2020-01-01 10:00:00')"
-    return_of_nothing = "INSERT INTO sales_transactions VALUES (999999998, 'CRN-X', 1, '2020-01-01', 1, -1, -1, 101, 1, 888888888, '2020-01-01 10:00:00')"
+    orphan = "INSERT INTO sales_transactions VALUES (999999999, 'INV-X', 123456, '2020-01-01', 1, 1, 1, 101, 1, NULL, '2020-01-01 10:00:00', NULL, NULL)"
+    return_of_nothing = "INSERT INTO sales_transactions VALUES (999999998, 'CRN-X', 1, '2020-01-01', 1, -1, -1, 101, 1, 888888888, '2020-01-01 10:00:00', NULL, NULL)"
     unknown_category = "INSERT INTO products VALUES (9999, 'X', 'B', 'FOOD', NULL, 1.00)"
     opt_in_without_email = "INSERT INTO customers VALUES (999999, '2020-01-01', NULL, NULL, NULL, NULL, 1, 0, 0, 'US', 'RETAIL', NULL)"
     company_not_b2b = "INSERT INTO customers VALUES (999998, '2020-01-01', NULL, NULL, NULL, NULL, 0, 0, 0, 'US', 'RETAIL', 'Acme')"

@@ -47,6 +47,7 @@ def test_load_lands_with_the_alembic_head_schema_and_enforced_keys(erpgen, mysql
             ("product_id", "products"),
             ("store_id", "stores"),
             ("returned_line_id", "sales_transactions"),
+            ("order_id", "sales_orders"),
         }
         assert {"ix_sales_transactions_customer_id", "ix_sales_transactions_invoice_date"} <= {
             ix["name"] for ix in insp.get_indexes("sales_transactions")
@@ -54,7 +55,7 @@ def test_load_lands_with_the_alembic_head_schema_and_enforced_keys(erpgen, mysql
         conn.rollback()
         with conn.begin():
             migrate.check(conn)  # exactly the head revision's schema, keys and indexes included
-    orphan = "INSERT INTO sales_transactions VALUES (999999999, 'INV-X', 123456, '2020-01-01', 1, 1, 1, 101, 1, NULL, '2020-01-01 10:00:00')"
+    orphan = "INSERT INTO sales_transactions VALUES (999999999, 'INV-X', 123456, '2020-01-01', 1, 1, 1, 101, 1, NULL, '2020-01-01 10:00:00', NULL, NULL)"
     opt_in_without_email = "INSERT INTO customers VALUES (999999, '2020-01-01', NULL, NULL, NULL, NULL, 1, 0, 0, 'US', 'RETAIL', NULL)"
     for sql, refusal in (
         (orphan, "foreign key constraint fails"),

@@ -47,7 +47,8 @@ def upgrade() -> None:
             name=op.f("ck_sales_orders_cancelled_when_cancelled"),
         ),
         sa.CheckConstraint(
-            "cancelled_on IS NULL OR cancelled_on >= order_date", name=op.f("ck_sales_orders_cancelled_after_order")
+            "cancelled_on IS NULL OR cancelled_on >= order_date",
+            name=op.f("ck_sales_orders_cancelled_after_order"),
         ),
         _fk("sales_orders", "customer_id", "customers", "customer_id"),
         _fk("sales_orders", "store_id", "stores", "store_id"),
@@ -64,7 +65,8 @@ def upgrade() -> None:
         sa.Column("delivered_on", sa.Date(), nullable=True),
         sa.CheckConstraint("promised_on >= shipped_on", name=op.f("ck_deliveries_promised_after_shipping")),
         sa.CheckConstraint(
-            "delivered_on IS NULL OR delivered_on >= shipped_on", name=op.f("ck_deliveries_delivered_after_shipping")
+            "delivered_on IS NULL OR delivered_on >= shipped_on",
+            name=op.f("ck_deliveries_delivered_after_shipping"),
         ),
         _fk("deliveries", "order_id", "sales_orders", "order_id"),
         _fk("deliveries", "customer_id", "customers", "customer_id"),
@@ -91,7 +93,9 @@ def upgrade() -> None:
     for table in ("sales_transactions", "invoices"):
         with op.batch_alter_table(table) as b:
             b.add_column(sa.Column("order_id", KEY, nullable=True))
-            b.create_foreign_key(op.f(f"fk_{table}_order_id_sales_orders"), "sales_orders", ["order_id"], ["order_id"])
+            b.create_foreign_key(
+                op.f(f"fk_{table}_order_id_sales_orders"), "sales_orders", ["order_id"], ["order_id"]
+            )
     with op.batch_alter_table("sales_transactions") as b:
         b.add_column(sa.Column("return_reason", sa.Text(), nullable=True))
 

@@ -44,7 +44,9 @@ def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
         credit_seconds(model, customers, invoices, lines, credits, draws),
     )
     channel = customers.channel[invoices.row[lines.invoice[credits.line]]]
-    reasons = return_reasons(model.terms, draws, lines.customer[credits.line], lines.invoice_key[credits.line], channel)
+    reasons = return_reasons(
+        model.terms, draws, lines.customer[credits.line], lines.invoice_key[credits.line], channel
+    )
     return BlockFacts(
         **_line_columns(customers, invoices, lines, prices, credits, seconds, reasons),
         segment=customers.segment,

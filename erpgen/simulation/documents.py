@@ -35,7 +35,9 @@ CANCEL_GAP_DAYS = 7.0  # a cancelled order was placed up to this long before the
 _CANCEL_AFTER_DAYS = 2.0  # and cancelled within this long
 CARD, CASH, TRANSFER = (PAYMENT_METHODS.index(m) for m in ("CARD", "CASH", "TRANSFER"))
 # the b of Stream.ORDER's draws (a = the invoice number)
-_LEAD, _TRANSIT, _LATE, _LATE_DAYS, _CANCEL, _CANCEL_GAP, _CANCEL_AFTER, _PAY, _PAY_LATE, _PAY_LATE_DAYS = range(10)
+_LEAD, _TRANSIT, _LATE, _LATE_DAYS, _CANCEL, _CANCEL_GAP, _CANCEL_AFTER, _PAY, _PAY_LATE, _PAY_LATE_DAYS = (
+    range(10)
+)
 _CASH, _REFUND, _SPREAD = 10, 11, 12  # _SPREAD and _SPREAD + 128: a normal's two uniforms
 
 # why goods come back, by weight; a shop's customer takes them home, so nothing arrives late there
@@ -156,7 +158,8 @@ def sale_chain(
     ordered_at = np.maximum(shipped_at - np.rint(lead * SECONDS_PER_DAY).astype(np.int64), floor)
     cancelled = u(_CANCEL) < terms.cancel_odds[channel]
     cancelled_ordered_at = np.maximum(
-        ordered_at - np.rint((0.2 + u(_CANCEL_GAP) * (CANCEL_GAP_DAYS - 0.2)) * SECONDS_PER_DAY).astype(np.int64),
+        ordered_at
+        - np.rint((0.2 + u(_CANCEL_GAP) * (CANCEL_GAP_DAYS - 0.2)) * SECONDS_PER_DAY).astype(np.int64),
         floor,
     )
     cancelled_on = (cancelled_ordered_at + np.rint(u(_CANCEL_AFTER) * _CANCEL_AFTER_DAYS * SECONDS_PER_DAY)

@@ -85,7 +85,9 @@ class Model:
     day_rates: np.ndarray = _derived()  # [currency, day - date_from]: exchange_rates' rate_units to `till`
     # what the order-to-cash chain takes (erpgen.simulation.documents)
     store_channel: np.ndarray = _derived()  # by store id: its channel, an index into the scenario's channels
-    store_abroad: np.ndarray = _derived()  # by store id: its country pays in another currency than the company
+    store_abroad: np.ndarray = (
+        _derived()
+    )  # by store id: its country pays in another currency than the company
     terms: Terms = _derived()
 
     @property

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from erpgen.dates import SECONDS_PER_DAY  # noqa: F401 (where the stages and tables take it from)
 from erpgen.rng import Draws, Stream
 from erpgen.simulation.invoices import Invoices
 from erpgen.simulation.lines import Lines
-from erpgen.dates import SECONDS_PER_DAY  # noqa: F401 (where the stages and tables take it from)
 from erpgen.simulation.model import Model
 from erpgen.simulation.returns import CreditNotes
 from erpgen.simulation.traits import CustomerTraits

@@ -109,7 +109,8 @@ def _fixed_width_strings(pa, values: np.ndarray):
 
 def batch_of(table: Table, data) -> Batch:
     """An Arrow table of `table`'s integer, date and text columns back as a batch (sinks.base): what an
-    extension rewrites of a file it updates (customer_lifecycle). Dates become day numbers, NULL NO_DAY."""
+    extension rewrites of a file it updates (customer_lifecycle, sales_orders, deliveries). Dates become day
+    numbers (NULL: NO_DAY), moments seconds since 1970-01-01."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -121,6 +122,8 @@ def batch_of(table: Table, data) -> Batch:
             out[col.name] = days.to_numpy().astype(np.int64)
         elif pa.types.is_integer(values.type) and not values.null_count:
             out[col.name] = values.to_numpy().astype(np.int64)
+        elif pa.types.is_timestamp(values.type) and not values.null_count:  # seconds since 1970-01-01
+            out[col.name] = values.cast(pa.timestamp("s")).cast(pa.int64()).to_numpy().astype(np.int64)
         elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             out[col.name] = values.to_pylist()
         else:
@@ -140,7 +143,9 @@ def with_updates(table: Table, data, update: Batch):
 
     key, *columns = list(update)
     wanted = np.asarray(update[key])
-    ids = data.column(key).to_numpy()
+    if wanted.dtype.kind == "S":  # fixed-width keys (order ids) against the file's strings
+        wanted = wanted.astype("U")
+    ids = data.column(key).to_numpy(zero_copy_only=False)
     if not len(wanted) or not len(ids):
         return None
     order = np.argsort(wanted, kind="stable")
@@ -150,7 +155,7 @@ def with_updates(table: Table, data, update: Batch):
         return None
     b = batch_of(table, data)
     for name in columns:
-        values = np.asarray(b[name]).copy()
+        values = np.asarray(b[name], dtype=object if isinstance(b[name], list) else None).copy()
         values[hit] = np.asarray(update[name])[order[at[hit]]]
         b[name] = values
     schema = arrow_schema(table)

@@ -1,6 +1,7 @@
 """CSV files with exactly the seed README's columns: products.csv, customers.csv, sales_transactions.csv;
-and erpgen_runs.csv, the run record (every column of erpgen_runs), which `erpgen extend` reads the
-scenario, seed and parameters from.
+the order-to-cash documents with all their columns: invoices.csv, sales_orders.csv, deliveries.csv,
+payments.csv; and erpgen_runs.csv, the run record (every column of erpgen_runs), which `erpgen extend`
+reads the scenario, seed and parameters from.
 
 ISO dates, empty fields for missing values, revenue with two decimals. Files are written under a scratch
 directory and moved into place on commit, so the directory never holds a half-written export.
@@ -9,7 +10,8 @@ Extended (append=True): the files that grow (customers.csv, sales_transactions.c
 copied into the scratch directory (a copy_file_range copy, which shares the blocks where the file system
 can), the new rows appended to the copies, and the copies moved into place on commit: a failed or killed
 extension leaves the files as they were, and the rows of a file are its old rows, byte for byte, then the
-new ones. CSV holds no lifecycle table, so nothing in it is rewritten.
+new ones. CSV holds no lifecycle table; what an extension learns of documents written before (an order's
+status, a delivery's day) is set in the copies of sales_orders.csv and deliveries.csv before they move.
 """
 
 from __future__ import annotations
@@ -24,21 +26,31 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Date, DateTime, Integer
 
 from erpgen import runlog
-from erpgen.schema import SEED_COLUMNS, erpgen_runs
+from erpgen.dates import known
+from erpgen.schema import SEED_COLUMNS, TABLES, erpgen_runs
 from erpgen.sinks.base import Batch
 from erpgen.sinks.encode import IsoDates, fact_lines, table_rows
 from erpgen.sinks.folder import FolderSink
 
+# the order-to-cash documents (every column; the seed's three files keep exactly its columns)
+DOCUMENT_FILES = ("invoices", "sales_orders", "deliveries", "payments")
 FILES = {
     "products": "products.csv",
     "customers": "customers.csv",
     "sales_transactions": "sales_transactions.csv",
+    **{table: f"{table}.csv" for table in DOCUMENT_FILES},
     "erpgen_runs": "erpgen_runs.csv",
 }
-COLUMNS = {**SEED_COLUMNS, "erpgen_runs": tuple(c.name for c in erpgen_runs.columns)}
+COLUMNS = {
+    **SEED_COLUMNS,
+    **{
+        t.name: tuple(c.name for c in t.columns) for t in TABLES if t.name in (*DOCUMENT_FILES, "erpgen_runs")
+    },
+}
 
 
 class CsvSink(FolderSink):
@@ -51,6 +63,7 @@ class CsvSink(FolderSink):
         super().__init__(directory, append=append)
         self.dates = IsoDates()
         self.written: list[str] = []  # the files of this run in the scratch directory
+        self.updates: dict[str, list[Batch]] = {}
 
     def run_record(self) -> dict | None:
         """The latest completed record in erpgen_runs.csv (before begin() too: a file read)."""
@@ -77,7 +90,29 @@ class CsvSink(FolderSink):
         return {t: f"{recorded[t]:,} rows" for t in tables if t in recorded}, actual
 
     def update_rows(self, table: str, batch: Batch) -> None:
-        raise NotImplementedError(f"a CSV export holds no {table}")  # it keeps no lifecycle table
+        """Kept until commit, when the file is written again once with every update (an extension's
+        orders that moved on and deliveries that arrived: a few rows of files without a lifecycle table)."""
+        self.updates.setdefault(table, []).append(batch)
+
+    def _apply_updates(self) -> None:
+        for table, batches in self.updates.items():
+            path = self.scratch / FILES[table]
+            columns = COLUMNS[table]
+            changes: dict[str, dict[int, str]] = {}
+            for batch in batches:
+                key, *names = list(batch)
+                texts = [_texts(batch[name], self.dates) for name in names]
+                at = [columns.index(name) for name in names]
+                for k, values in zip(_texts(batch[key], self.dates), zip(*texts)):
+                    changes.setdefault(k, {}).update(zip(at, values))
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.reader(f))
+            for row in rows[1:]:
+                for k, v in changes.get(row[0], {}).items():
+                    row[k] = v
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f, lineterminator="\n").writerows(rows)
+        self.updates = {}
 
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:
@@ -95,6 +130,8 @@ class CsvSink(FolderSink):
             yield _CsvWriter(f, table, self.dates)
 
     def commit(self) -> None:
+        if self.updates:
+            self._apply_updates()
         for name in self.written:
             os.replace(self.scratch / name, self.directory / name)
         self._committed()
@@ -116,6 +153,15 @@ def _typed_run(row: dict[str, str]) -> dict:
         else:
             out[col.name] = text
     return out
+
+
+def _texts(values, dates: IsoDates) -> list[str]:
+    """A batch's column as CSV text: day numbers as ISO dates (NO_DAY: empty), bytes and text as they are."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        days = np.asarray(values, dtype=np.int64)
+        iso = dates(np.where(known(days), days, 0)).tolist()
+        return [d if ok else "" for d, ok in zip(iso, known(days).tolist())]
+    return [v.decode() if isinstance(v, bytes) else ("" if v is None else str(v)) for v in values]
 
 
 class _CsvWriter:

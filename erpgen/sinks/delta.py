@@ -38,7 +38,9 @@ from erpgen.sinks.folder import FolderSink
 
 _BY_NAME = {t.name: t for t in TABLES}
 PARTITION = "year"  # of the fact table: the year of invoice_date
-REWRITTEN = "customer_lifecycle"  # the table an extension overwrites (its later truth), in one commit
+# the tables an extension overwrites (their later truth: lifecycle dates, where documents stand), each in
+# one commit
+REWRITTEN = ("customer_lifecycle", "sales_orders", "deliveries")
 # batches waiting for the writer thread: enough to keep it busy, few enough to bound the memory
 QUEUED = 4
 STOP_WAIT_S = 30  # what a failed load waits for the writer thread to stop
@@ -71,8 +73,9 @@ class DeltaSink(FolderSink):
         _deltalake()  # fail before anything is simulated
         super().__init__(directory, append=append)
         self.written: set[str] = set()  # the tables this run has put in the scratch folder
-        self.new_rows: list = []  # an extension's new customer_lifecycle rows (Arrow), for its overwrite
-        self.updates: list[Batch] = []
+        # an extension's new rows of the tables it overwrites (Arrow), and their updates, by table
+        self.new_rows: dict[str, list] = {table: [] for table in REWRITTEN}
+        self.updates: dict[str, list[Batch]] = {}
 
     def run_record(self) -> dict | None:
         """The latest completed record in the erpgen_runs table (before begin() too: a read)."""
@@ -88,9 +91,9 @@ class DeltaSink(FolderSink):
         return delta_digests(self.directory)
 
     def update_rows(self, table: str, batch: Batch) -> None:
-        """Kept until commit, when customer_lifecycle's overwrite commit carries them."""
-        assert table == REWRITTEN, table
-        self.updates.append(batch)
+        """Kept until commit, when the table's overwrite commit carries them."""
+        assert table in REWRITTEN, table
+        self.updates.setdefault(table, []).append(batch)
 
     @contextlib.contextmanager
     def table_writer(self, table: str) -> Iterator[object]:
@@ -98,8 +101,8 @@ class DeltaSink(FolderSink):
         place = self.scratch / table
         if self.append and (self.directory / table).is_dir():
             mirror(self.directory / table, place)
-            if table == REWRITTEN:
-                yield _Kept(self.new_rows, _BY_NAME[table])
+            if table in REWRITTEN:
+                yield _Kept(self.new_rows[table], _BY_NAME[table])
                 return
             writer = _DeltaWriter(place, _BY_NAME[table], mode="append")
         else:
@@ -111,27 +114,28 @@ class DeltaSink(FolderSink):
             raise
         writer.close(failed=False)
 
-    def _overwrite_lifecycle(self) -> None:
-        """customer_lifecycle as it is now, with the truth learnt and the new rows: one overwrite commit."""
+    def _overwrite(self, name: str) -> None:
+        """A table as it is now, with the truth learnt and the new rows: one overwrite commit."""
         import pyarrow as pa
 
         from erpgen.sinks.arrow import arrow_schema, joined, with_updates
 
-        deltalake, table = _deltalake(), _BY_NAME[REWRITTEN]
-        place = self.scratch / REWRITTEN
+        deltalake, table = _deltalake(), _BY_NAME[name]
+        place = self.scratch / name
         data = deltalake.DeltaTable(str(place)).to_pyarrow_table().select([c.name for c in table.columns])
-        if self.updates:
-            updated = with_updates(table, data, joined(self.updates))
+        if self.updates.get(name):
+            updated = with_updates(table, data, joined(self.updates[name]))
             data = data if updated is None else updated
         schema = arrow_schema(table)
         whole = pa.concat_tables(
-            [data.cast(schema), *(pa.Table.from_batches([b], schema=schema) for b in self.new_rows)]
+            [data.cast(schema), *(pa.Table.from_batches([b], schema=schema) for b in self.new_rows[name])]
         )
         deltalake.write_deltalake(str(place), whole, mode="overwrite")
 
     def commit(self) -> None:
-        if self.append and REWRITTEN in self.written:
-            self._overwrite_lifecycle()
+        for name in REWRITTEN:
+            if self.append and name in self.written:
+                self._overwrite(name)
         for table in TABLES:
             if table.name not in self.written:
                 continue

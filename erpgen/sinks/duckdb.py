@@ -7,12 +7,13 @@ sinks.arrow, as the Parquet export is) that DuckDB reads with no per-row Python.
 
 DuckDB enforces primary keys, foreign keys and CHECKs as rows arrive, and can neither drop nor add a key
 on an existing table, so the keys are there throughout the load; only the secondary indexes are built at
-the end. Its foreign keys do not see rows of the same INSERT: a batch's sale lines go in before the
-credit-note lines that point at them.
+the end. Parents go in before their children: the fact lines, made before their orders' headers, wait in a
+temporary table until the orders are in. Its foreign keys do not see rows of the same INSERT: the sale
+lines go in before the credit-note lines that point at them.
 
 `erpgen extend` adds to the file in place, in one transaction (DatabaseSink's append), with the keys as
-they are: it only adds rows and sets two unindexed columns of customer_lifecycle, which DuckDB does
-in place; a failed or killed extension is rolled back (DuckDB's log holds no uncommitted work).
+they are: it only adds rows and sets unindexed columns (customer_lifecycle's dates, an order's status, a
+delivery's day), which DuckDB does in place; a failed or killed extension is rolled back (DuckDB's log holds no uncommitted work).
 """
 
 from __future__ import annotations
@@ -107,7 +108,24 @@ class DuckdbSink(DatabaseSink):
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[_Writer]:
+        if table == FACT.name:  # its lines name their orders, which come after them: they wait for them
+            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_WAITING} AS FROM {table} LIMIT 0")
+            yield _Writer(conn, table, into=_WAITING)
+            return
         yield _Writer(conn, table)
+        if table == "sales_orders":
+            self._lines_in(conn)
+
+    @staticmethod
+    def _lines_in(conn: Connection) -> None:
+        """The fact lines that waited for their orders: the sales, then the credit notes that point at them
+        (DuckDB's foreign keys do not see rows of the same INSERT), in line order."""
+        fact = quote(conn, FACT.name)
+        for which in ("IS NULL", "IS NOT NULL"):
+            conn.exec_driver_sql(
+                f"INSERT INTO {fact} FROM {_WAITING} WHERE returned_line_id {which} ORDER BY line_id"
+            )
+        conn.exec_driver_sql(f"DROP TABLE {_WAITING}")
 
 
 def _remove(path: Path) -> None:
@@ -115,14 +133,17 @@ def _remove(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+_WAITING = "erpgen_lines_waiting"  # a temporary table, without keys
+
+
 class _Writer:
-    def __init__(self, conn: Connection, table: str):
+    def __init__(self, conn: Connection, table: str, into: str | None = None):
         from erpgen.sinks.arrow import arrow_schema
 
         self.duck = conn.connection.dbapi_connection  # the duckdb connection, in SQLAlchemy's transaction
         self.table = _BY_NAME[table]
         self.schema = arrow_schema(self.table)
-        self.quoted_table = quote(conn, table)
+        self.quoted_table = into or quote(conn, table)
 
     def write(self, batch: Batch) -> None:
         from erpgen.sinks.arrow import record_batch

@@ -277,7 +277,7 @@ class PartWriter:
 
 # Near-unique columns: a dictionary would only fill up and be dropped page after page (slower to write,
 # and larger files).
-_PLAIN = {"invoice_id", "returned_line_id", "email", "phone"}
+_PLAIN = {"invoice_id", "order_id", "payment_id", "returned_line_id", "email", "phone"}
 
 
 def dictionary_columns(table: Table) -> list[str]:

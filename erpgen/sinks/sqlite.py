@@ -26,7 +26,13 @@ from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, moment_text, table_columns
 from erpgen.sinks.names import quote
-from erpgen.tables import INVOICE_ID_WIDTH, ORDER_ID_WIDTH, batch_invoice_ids, batch_order_ids, batch_return_reasons
+from erpgen.tables import (
+    INVOICE_ID_WIDTH,
+    ORDER_ID_WIDTH,
+    batch_invoice_ids,
+    batch_order_ids,
+    batch_return_reasons,
+)
 from erpgen.urls import sqlite_path
 
 
