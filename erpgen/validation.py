@@ -16,7 +16,7 @@ from erpgen import urls
 from erpgen.database import connect
 from erpgen.errors import TargetError
 from erpgen.scenario import Scenario
-from erpgen.schema import TABLES
+from erpgen.schema import RETURN_REASONS, TABLES
 
 SALES = "quantity > 0"
 
@@ -165,6 +165,24 @@ def _one(conn: Connection, sql: str, **values):
     return conn.execute(text(sql), values).scalar()
 
 
+def _same(a: str, b: str) -> str:
+    """a and b are equal, or both NULL (a line loaded before 0009 has no order)."""
+    return f"({a} = {b} OR ({a} IS NULL AND {b} IS NULL))"
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# each order with its delivery (d), and x: how many sale invoices it has and how many of them are paid
+_ORDER_DOCUMENTS = (
+    "SELECT count(*) FROM sales_orders o LEFT JOIN deliveries d ON d.order_id = o.order_id "
+    "LEFT JOIN (SELECT i.order_id, count(*) AS invoiced, count(p.invoice_id) AS paid FROM invoices i "
+    "LEFT JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.is_credit = 0 GROUP BY i.order_id) x "
+    "ON x.order_id = o.order_id"
+)
+
+
 # (name, query counting the rows that break the rule, what those rows are): every count must be 0
 INTEGRITY_RULES = (
     ("revenue = quantity x unit_price", "lines off",
@@ -212,6 +230,62 @@ INTEGRITY_RULES = (
      "SELECT count(*) FROM invoices i JOIN exchange_rates r "
      "ON r.currency_code = i.currency_code AND r.rate_date = i.invoice_date "
      "WHERE abs(i.total - i.total_company / r.rate) > 0.006"),
+    # -- the order-to-cash chain (0009): an order, its delivery, its invoice and the invoice's payment
+    ("every sale line has an order", "lines",
+     f"SELECT count(*) FROM sales_transactions WHERE {SALES} AND order_id IS NULL"),
+    ("lines name their invoice's order", "lines",
+     "SELECT count(*) FROM sales_transactions s JOIN invoices i ON i.invoice_id = s.invoice_id "
+     f"WHERE NOT {_same('s.order_id', 'i.order_id')}"),
+    ("credit-note lines keep their sale's order", "lines",
+     "SELECT count(*) FROM sales_transactions r JOIN sales_transactions s ON s.line_id = r.returned_line_id "
+     f"WHERE NOT {_same('r.order_id', 's.order_id')}"),
+    ("a return reason on credit-note lines only", "lines",
+     "SELECT count(*) FROM sales_transactions WHERE CASE WHEN quantity < 0 "
+     f"THEN coalesce(return_reason, '') NOT IN ({_listed(RETURN_REASONS)}) ELSE return_reason IS NOT NULL END"),
+    ("documents name their order's customer", "documents",
+     "SELECT (SELECT count(*) FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
+     "WHERE d.customer_id <> o.customer_id) + (SELECT count(*) FROM invoices i JOIN sales_orders o "
+     "ON o.order_id = i.order_id WHERE i.customer_id <> o.customer_id) + (SELECT count(*) FROM payments p "
+     "JOIN invoices i ON i.invoice_id = p.invoice_id WHERE p.customer_id <> i.customer_id)"),
+    ("ordered <= shipped <= delivered", "deliveries",
+     "SELECT count(*) FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
+     "WHERE d.shipped_on < o.order_date OR d.delivered_on < d.shipped_on"),
+    ("promised on or after shipping", "deliveries",
+     "SELECT count(*) FROM deliveries WHERE promised_on < shipped_on"),
+    # a sale invoice is made when its goods leave or arrive: never before they left, nor unshipped
+    ("sale invoices on or after shipping", "invoices",
+     "SELECT count(*) FROM invoices i LEFT JOIN deliveries d ON d.order_id = i.order_id "
+     "WHERE i.is_credit = 0 AND (d.order_id IS NULL OR i.invoice_date < d.shipped_on)"),
+    ("sale invoices on or after their order", "invoices",
+     "SELECT count(*) FROM invoices i JOIN sales_orders o ON o.order_id = i.order_id "
+     "WHERE i.is_credit = 0 AND i.invoice_date < o.order_date"),
+    ("paid on or after invoicing", "payments",
+     "SELECT count(*) FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
+     "WHERE p.paid_on < i.invoice_date"),
+    # a refund's amount is negative as its credit note's total
+    ("a payment is its invoice's total, in its currency", "payments",
+     "SELECT count(*) FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
+     "WHERE abs(p.amount - i.total) > 0.005 OR p.currency_code <> i.currency_code"),
+    ("no invoice paid beyond its total", "invoices",
+     "SELECT count(*) FROM invoices i JOIN (SELECT invoice_id, sum(abs(amount)) AS paid FROM payments "
+     "GROUP BY invoice_id) p ON p.invoice_id = i.invoice_id WHERE p.paid > abs(i.total) + 0.005"),
+    # where an order stands at the end of the data, against the documents it has
+    ("cancelled orders: no invoice, no delivery", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'CANCELLED' AND (x.invoiced > 0 OR d.order_id IS NOT NULL)"),
+    ("PAID orders: a paid invoice", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'PAID' AND coalesce(x.paid, 0) = 0"),
+    ("INVOICED orders: an invoice, unpaid", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'INVOICED' AND (coalesce(x.invoiced, 0) = 0 OR x.paid > 0)"),
+    ("SHIPPED orders: a delivery, no invoice", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'SHIPPED' AND (d.order_id IS NULL OR x.invoiced > 0)"),
+    ("OPEN orders: no delivery, no invoice", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'OPEN' AND (d.order_id IS NOT NULL OR x.invoiced > 0)"),
+    ("a rate for every order date", "orders",
+     "SELECT count(*) FROM sales_orders o LEFT JOIN exchange_rates r "
+     "ON r.currency_code = o.currency_code AND r.rate_date = o.order_date WHERE r.rate IS NULL"),
+    ("a rate for every payment date", "payments",
+     "SELECT count(*) FROM payments p LEFT JOIN exchange_rates r "
+     "ON r.currency_code = p.currency_code AND r.rate_date = p.paid_on WHERE r.rate IS NULL"),
 )  # fmt: skip
 
 
