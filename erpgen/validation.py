@@ -142,6 +142,7 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
         report = ValidationReport(urls.mask(url), sc.name)
         _integrity(conn, _Sql(conn.dialect.name), report)
         _business(conn, _Sql(conn.dialect.name), sc, n_customers, report)
+        _order_to_cash(conn, _Sql(conn.dialect.name), sc, report)
         conn.rollback()
     return report
 
@@ -447,6 +448,93 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
         )
         report.add(group, f"{names} revenue vs the average month", peak, f">= {t.peak_index_min:.2f}",
                    peak >= t.peak_index_min)  # fmt: skip
+
+
+# How far a share of orders may drift from the scenario's: a few points, or four standard errors of the
+# share where a channel has too few orders for that (a small dataset)
+ON_TIME_TOLERANCE = 0.03
+CANCEL_TOLERANCE = 0.01
+PAYMENT_DAYS_TOLERANCE = 2.0  # the mean days from invoice to payment, likewise
+
+
+def _order_to_cash(conn: Connection, q: _Sql, sc: Scenario, report: ValidationReport) -> None:
+    """The chain's figures by channel beside the scenario's terms (scenario.Channel): how long an order
+    takes to arrive, how many arrive on time and how many are cancelled, how long payers with terms take;
+    and what is still owed at the end of the data."""
+    group = "order to cash (scenario terms)"
+    deliveries = {
+        channel: (n, lead, on_time)
+        for channel, n, lead, on_time in conn.execute(
+            text(
+                f"SELECT st.channel, count(*), avg({q.days('d.delivered_on', 'o.order_date')} * 1.0), "
+                "sum(CASE WHEN d.delivered_on <= d.promised_on THEN 1 ELSE 0 END) "
+                "FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
+                "JOIN stores st ON st.store_id = o.store_id WHERE d.delivered_on IS NOT NULL GROUP BY st.channel"
+            )
+        )
+    }
+    orders = {
+        channel: (n, cancelled)
+        for channel, n, cancelled in conn.execute(
+            text(
+                "SELECT st.channel, count(*), sum(CASE WHEN o.status = 'CANCELLED' THEN 1 ELSE 0 END) "
+                "FROM sales_orders o JOIN stores st ON st.store_id = o.store_id GROUP BY st.channel"
+            )
+        )
+    }
+    for channel, ch in sc.channels.items():
+        if channel in deliveries:
+            n, lead, on_time = deliveries[channel]
+            # every delivery takes the order's lead and a transit, the longest abroad and late
+            lo = ch.order_lead_days[0] + ch.transit_days[0]
+            late = ch.late_days if ch.late_share else 0
+            hi = ch.order_lead_days[1] + ch.transit_days[1] + ch.abroad_days + late
+            report.add(group, f"days from order to delivery {channel} (mean)", lead, f"{lo:g}..{hi:g}",
+                       lead is not None and lo <= float(lead) <= hi)  # fmt: skip
+            _share(report, group, f"on-time deliveries {channel} (share)", int(on_time or 0), n,
+                   1 - ch.late_share, ON_TIME_TOLERANCE)  # fmt: skip
+        if channel in orders:
+            n, cancelled = orders[channel]
+            _share(report, group, f"cancelled orders {channel} (share)", int(cancelled or 0), n,
+                   ch.cancel_share, CANCEL_TOLERANCE)  # fmt: skip
+    payers = conn.execute(
+        text(
+            f"SELECT st.channel, count(*), avg({q.days('p.paid_on', 'i.invoice_date')} * 1.0), "
+            f"avg({q.days('p.paid_on', 'i.invoice_date')} * {q.days('p.paid_on', 'i.invoice_date')} * 1.0) "
+            "FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
+            "JOIN stores st ON st.store_id = i.store_id WHERE i.is_credit = 0 GROUP BY st.channel"
+        )
+    ).all()
+    for channel, n, mean, square in payers:
+        ch = sc.channels.get(channel)
+        if ch is None or not ch.payment_days:
+            continue
+        # paid around the due date, and a late_payment_share of invoices 1..late_payment_days after it
+        late = ch.late_payment_share * (1 + ch.late_payment_days) / 2
+        spread = max(0.0, float(square) - float(mean) ** 2) ** 0.5
+        tolerance = max(PAYMENT_DAYS_TOLERANCE, 4 * spread / n**0.5)
+        report.add(group, f"days from invoice to payment {channel} (mean, paid)", mean,
+                   f"{ch.payment_days} + late {late:.2f} +- {tolerance:.2f}",
+                   abs(float(mean) - ch.payment_days - late) <= tolerance)  # fmt: skip
+    company = _one(conn, "SELECT min(currency_code) FROM currencies WHERE is_company = 1")
+    n, owed = conn.execute(
+        text(
+            "SELECT count(*), sum(i.total_company) FROM invoices i LEFT JOIN payments p "
+            "ON p.invoice_id = i.invoice_id WHERE i.is_credit = 0 AND p.invoice_id IS NULL"
+        )
+    ).one()
+    report.add(group, "open receivables at the end (invoices)", n, "information", True)
+    report.add(group, f"open receivables at the end ({company})", owed or 0, "information", True)
+
+
+def _share(
+    report: ValidationReport, group: str, name: str, k: int, n: int, target: float, tolerance: float
+) -> None:
+    """k of n beside a target share: within `tolerance`, or four standard errors of n draws."""
+    tolerance = max(tolerance, 4 * (target * (1 - target) / max(n, 1)) ** 0.5)
+    share = k / n if n else None
+    ok = share is not None and abs(share - target) <= tolerance
+    report.add(group, name, share, f"{target:g} +- {tolerance:.3f}", ok)
 
 
 def _within(
