@@ -234,21 +234,21 @@ INTEGRITY_RULES = (
     # -- the order-to-cash chain (0009): an order, its delivery, its invoice and the invoice's payment
     ("every sale line has an order", "lines",
      f"SELECT count(*) FROM sales_transactions WHERE {SALES} AND order_id IS NULL"),
-    ("lines name their invoice's order", "lines",
+    ("lines name the order of their invoice", "lines",
      "SELECT count(*) FROM sales_transactions s JOIN invoices i ON i.invoice_id = s.invoice_id "
      f"WHERE NOT {_same('s.order_id', 'i.order_id')}"),
-    ("credit-note lines keep their sale's order", "lines",
+    ("credit-note lines keep the order of their sale", "lines",
      "SELECT count(*) FROM sales_transactions r JOIN sales_transactions s ON s.line_id = r.returned_line_id "
      f"WHERE NOT {_same('r.order_id', 's.order_id')}"),
     ("a return reason on credit-note lines only", "lines",
      "SELECT count(*) FROM sales_transactions WHERE CASE WHEN quantity < 0 "
      f"THEN coalesce(return_reason, '') NOT IN ({_listed(RETURN_REASONS)}) ELSE return_reason IS NOT NULL END"),
-    ("documents name their order's customer", "documents",
+    ("documents name the customer of their order", "documents",
      "SELECT (SELECT count(*) FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
      "WHERE d.customer_id <> o.customer_id) + (SELECT count(*) FROM invoices i JOIN sales_orders o "
      "ON o.order_id = i.order_id WHERE i.customer_id <> o.customer_id) + (SELECT count(*) FROM payments p "
      "JOIN invoices i ON i.invoice_id = p.invoice_id WHERE p.customer_id <> i.customer_id)"),
-    ("ordered <= shipped <= delivered", "deliveries",
+    ("ordered, shipped, delivered: dates in order", "deliveries",
      "SELECT count(*) FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
      "WHERE d.shipped_on < o.order_date OR d.delivered_on < d.shipped_on"),
     ("promised on or after shipping", "deliveries",
@@ -264,7 +264,7 @@ INTEGRITY_RULES = (
      "SELECT count(*) FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
      "WHERE p.paid_on < i.invoice_date"),
     # a refund's amount is negative as its credit note's total
-    ("a payment is its invoice's total, in its currency", "payments",
+    ("a payment is the total of its invoice, in its currency", "payments",
      "SELECT count(*) FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
      "WHERE abs(p.amount - i.total) > 0.005 OR p.currency_code <> i.currency_code"),
     ("no invoice paid beyond its total", "invoices",

@@ -235,7 +235,7 @@ def test_validate_finds_each_broken_document_of_the_chain(erpgen, request, db):
     }
     assert failed == {
         "paid on or after invoicing": 1,
-        "a payment is its invoice's total, in its currency": 2,
+        "a payment is the total of its invoice, in its currency": 2,
         "no invoice paid beyond its total": 2,
         "PAID orders: a paid invoice": 1,
         "cancelled orders: no invoice, no delivery": 1,
