@@ -16,7 +16,7 @@ from erpgen import urls
 from erpgen.database import connect
 from erpgen.errors import TargetError
 from erpgen.scenario import Scenario
-from erpgen.schema import TABLES
+from erpgen.schema import RETURN_REASONS, TABLES
 
 SALES = "quantity > 0"
 
@@ -142,6 +142,7 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
         report = ValidationReport(urls.mask(url), sc.name)
         _integrity(conn, _Sql(conn.dialect.name), report)
         _business(conn, _Sql(conn.dialect.name), sc, n_customers, report)
+        _order_to_cash(conn, _Sql(conn.dialect.name), sc, report)
         conn.rollback()
     return report
 
@@ -163,6 +164,24 @@ def _scenario_of(conn: Connection, name: str | None) -> tuple[Scenario, int]:
 def _one(conn: Connection, sql: str, **values):
     """The first value of a query; `values` fill its :name parameters."""
     return conn.execute(text(sql), values).scalar()
+
+
+def _same(a: str, b: str) -> str:
+    """a and b are equal, or both NULL (a line loaded before 0009 has no order)."""
+    return f"({a} = {b} OR ({a} IS NULL AND {b} IS NULL))"
+
+
+def _listed(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# each order with its delivery (d), and x: how many sale invoices it has and how many of them are paid
+_ORDER_DOCUMENTS = (
+    "SELECT count(*) FROM sales_orders o LEFT JOIN deliveries d ON d.order_id = o.order_id "
+    "LEFT JOIN (SELECT i.order_id, count(*) AS invoiced, count(p.invoice_id) AS paid FROM invoices i "
+    "LEFT JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.is_credit = 0 GROUP BY i.order_id) x "
+    "ON x.order_id = o.order_id"
+)
 
 
 # (name, query counting the rows that break the rule, what those rows are): every count must be 0
@@ -212,6 +231,62 @@ INTEGRITY_RULES = (
      "SELECT count(*) FROM invoices i JOIN exchange_rates r "
      "ON r.currency_code = i.currency_code AND r.rate_date = i.invoice_date "
      "WHERE abs(i.total - i.total_company / r.rate) > 0.006"),
+    # -- the order-to-cash chain (0009): an order, its delivery, its invoice and the invoice's payment
+    ("every sale line has an order", "lines",
+     f"SELECT count(*) FROM sales_transactions WHERE {SALES} AND order_id IS NULL"),
+    ("lines name the order of their invoice", "lines",
+     "SELECT count(*) FROM sales_transactions s JOIN invoices i ON i.invoice_id = s.invoice_id "
+     f"WHERE NOT {_same('s.order_id', 'i.order_id')}"),
+    ("credit-note lines keep the order of their sale", "lines",
+     "SELECT count(*) FROM sales_transactions r JOIN sales_transactions s ON s.line_id = r.returned_line_id "
+     f"WHERE NOT {_same('r.order_id', 's.order_id')}"),
+    ("a return reason on credit-note lines only", "lines",
+     "SELECT count(*) FROM sales_transactions WHERE CASE WHEN quantity < 0 "
+     f"THEN coalesce(return_reason, '') NOT IN ({_listed(RETURN_REASONS)}) ELSE return_reason IS NOT NULL END"),
+    ("documents name the customer of their order", "documents",
+     "SELECT (SELECT count(*) FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
+     "WHERE d.customer_id <> o.customer_id) + (SELECT count(*) FROM invoices i JOIN sales_orders o "
+     "ON o.order_id = i.order_id WHERE i.customer_id <> o.customer_id) + (SELECT count(*) FROM payments p "
+     "JOIN invoices i ON i.invoice_id = p.invoice_id WHERE p.customer_id <> i.customer_id)"),
+    ("ordered, shipped, delivered: dates in order", "deliveries",
+     "SELECT count(*) FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
+     "WHERE d.shipped_on < o.order_date OR d.delivered_on < d.shipped_on"),
+    ("promised on or after shipping", "deliveries",
+     "SELECT count(*) FROM deliveries WHERE promised_on < shipped_on"),
+    # a sale invoice is made when its goods leave or arrive: never before they left, nor unshipped
+    ("sale invoices on or after shipping", "invoices",
+     "SELECT count(*) FROM invoices i LEFT JOIN deliveries d ON d.order_id = i.order_id "
+     "WHERE i.is_credit = 0 AND (d.order_id IS NULL OR i.invoice_date < d.shipped_on)"),
+    ("sale invoices on or after their order", "invoices",
+     "SELECT count(*) FROM invoices i JOIN sales_orders o ON o.order_id = i.order_id "
+     "WHERE i.is_credit = 0 AND i.invoice_date < o.order_date"),
+    ("paid on or after invoicing", "payments",
+     "SELECT count(*) FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
+     "WHERE p.paid_on < i.invoice_date"),
+    # a refund's amount is negative as its credit note's total
+    ("a payment is the total of its invoice, in its currency", "payments",
+     "SELECT count(*) FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
+     "WHERE abs(p.amount - i.total) > 0.005 OR p.currency_code <> i.currency_code"),
+    ("no invoice paid beyond its total", "invoices",
+     "SELECT count(*) FROM invoices i JOIN (SELECT invoice_id, sum(abs(amount)) AS paid FROM payments "
+     "GROUP BY invoice_id) p ON p.invoice_id = i.invoice_id WHERE p.paid > abs(i.total) + 0.005"),
+    # where an order stands at the end of the data, against the documents it has
+    ("cancelled orders: no invoice, no delivery", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'CANCELLED' AND (x.invoiced > 0 OR d.order_id IS NOT NULL)"),
+    ("PAID orders: a paid invoice", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'PAID' AND coalesce(x.paid, 0) = 0"),
+    ("INVOICED orders: an invoice, unpaid", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'INVOICED' AND (coalesce(x.invoiced, 0) = 0 OR x.paid > 0)"),
+    ("SHIPPED orders: a delivery, no invoice", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'SHIPPED' AND (d.order_id IS NULL OR x.invoiced > 0)"),
+    ("OPEN orders: no delivery, no invoice", "orders",
+     f"{_ORDER_DOCUMENTS} WHERE o.status = 'OPEN' AND (d.order_id IS NOT NULL OR x.invoiced > 0)"),
+    ("a rate for every order date", "orders",
+     "SELECT count(*) FROM sales_orders o LEFT JOIN exchange_rates r "
+     "ON r.currency_code = o.currency_code AND r.rate_date = o.order_date WHERE r.rate IS NULL"),
+    ("a rate for every payment date", "payments",
+     "SELECT count(*) FROM payments p LEFT JOIN exchange_rates r "
+     "ON r.currency_code = p.currency_code AND r.rate_date = p.paid_on WHERE r.rate IS NULL"),
 )  # fmt: skip
 
 
@@ -373,6 +448,93 @@ def _business(conn: Connection, q: _Sql, sc: Scenario, n_customers: int, report:
         )
         report.add(group, f"{names} revenue vs the average month", peak, f">= {t.peak_index_min:.2f}",
                    peak >= t.peak_index_min)  # fmt: skip
+
+
+# How far a share of orders may drift from the scenario's: a few points, or four standard errors of the
+# share where a channel has too few orders for that (a small dataset)
+ON_TIME_TOLERANCE = 0.03
+CANCEL_TOLERANCE = 0.01
+PAYMENT_DAYS_TOLERANCE = 2.0  # the mean days from invoice to payment, likewise
+
+
+def _order_to_cash(conn: Connection, q: _Sql, sc: Scenario, report: ValidationReport) -> None:
+    """The chain's figures by channel beside the scenario's terms (scenario.Channel): how long an order
+    takes to arrive, how many arrive on time and how many are cancelled, how long payers with terms take;
+    and what is still owed at the end of the data."""
+    group = "order to cash (scenario terms)"
+    deliveries = {
+        channel: (n, lead, on_time)
+        for channel, n, lead, on_time in conn.execute(
+            text(
+                f"SELECT st.channel, count(*), avg({q.days('d.delivered_on', 'o.order_date')} * 1.0), "
+                "sum(CASE WHEN d.delivered_on <= d.promised_on THEN 1 ELSE 0 END) "
+                "FROM deliveries d JOIN sales_orders o ON o.order_id = d.order_id "
+                "JOIN stores st ON st.store_id = o.store_id WHERE d.delivered_on IS NOT NULL GROUP BY st.channel"
+            )
+        )
+    }
+    orders = {
+        channel: (n, cancelled)
+        for channel, n, cancelled in conn.execute(
+            text(
+                "SELECT st.channel, count(*), sum(CASE WHEN o.status = 'CANCELLED' THEN 1 ELSE 0 END) "
+                "FROM sales_orders o JOIN stores st ON st.store_id = o.store_id GROUP BY st.channel"
+            )
+        )
+    }
+    for channel, ch in sc.channels.items():
+        if channel in deliveries:
+            n, lead, on_time = deliveries[channel]
+            # every delivery takes the order's lead and a transit, the longest abroad and late
+            lo = ch.order_lead_days[0] + ch.transit_days[0]
+            late = ch.late_days if ch.late_share else 0
+            hi = ch.order_lead_days[1] + ch.transit_days[1] + ch.abroad_days + late
+            report.add(group, f"days from order to delivery {channel} (mean)", lead, f"{lo:g}..{hi:g}",
+                       lead is not None and lo <= float(lead) <= hi)  # fmt: skip
+            _share(report, group, f"on-time deliveries {channel} (share)", int(on_time or 0), n,
+                   1 - ch.late_share, ON_TIME_TOLERANCE)  # fmt: skip
+        if channel in orders:
+            n, cancelled = orders[channel]
+            _share(report, group, f"cancelled orders {channel} (share)", int(cancelled or 0), n,
+                   ch.cancel_share, CANCEL_TOLERANCE)  # fmt: skip
+    payers = conn.execute(
+        text(
+            f"SELECT st.channel, count(*), avg({q.days('p.paid_on', 'i.invoice_date')} * 1.0), "
+            f"avg({q.days('p.paid_on', 'i.invoice_date')} * {q.days('p.paid_on', 'i.invoice_date')} * 1.0) "
+            "FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
+            "JOIN stores st ON st.store_id = i.store_id WHERE i.is_credit = 0 GROUP BY st.channel"
+        )
+    ).all()
+    for channel, n, mean, square in payers:
+        ch = sc.channels.get(channel)
+        if ch is None or not ch.payment_days:
+            continue
+        # paid around the due date, and a late_payment_share of invoices 1..late_payment_days after it
+        late = ch.late_payment_share * (1 + ch.late_payment_days) / 2
+        spread = max(0.0, float(square) - float(mean) ** 2) ** 0.5
+        tolerance = max(PAYMENT_DAYS_TOLERANCE, 4 * spread / n**0.5)
+        report.add(group, f"days from invoice to payment {channel} (mean, paid)", mean,
+                   f"{ch.payment_days} + late {late:.2f} +- {tolerance:.2f}",
+                   abs(float(mean) - ch.payment_days - late) <= tolerance)  # fmt: skip
+    company = _one(conn, "SELECT min(currency_code) FROM currencies WHERE is_company = 1")
+    n, owed = conn.execute(
+        text(
+            "SELECT count(*), sum(i.total_company) FROM invoices i LEFT JOIN payments p "
+            "ON p.invoice_id = i.invoice_id WHERE i.is_credit = 0 AND p.invoice_id IS NULL"
+        )
+    ).one()
+    report.add(group, "open receivables at the end (invoices)", n, "information", True)
+    report.add(group, f"open receivables at the end ({company})", owed or 0, "information", True)
+
+
+def _share(
+    report: ValidationReport, group: str, name: str, k: int, n: int, target: float, tolerance: float
+) -> None:
+    """k of n beside a target share: within `tolerance`, or four standard errors of n draws."""
+    tolerance = max(tolerance, 4 * (target * (1 - target) / max(n, 1)) ** 0.5)
+    share = k / n if n else None
+    ok = share is not None and abs(share - target) <= tolerance
+    report.add(group, name, share, f"{target:g} +- {tolerance:.3f}", ok)
 
 
 def _within(

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from erpgen.database import connect
 from erpgen.urls import parse
+from erpgen.validation import validate
 
 from .helpers import assert_one_clean_line
 
@@ -171,3 +172,74 @@ def test_faker_locales_read_off_the_package_are_fakers_own():
     from erpgen.scenario import faker_locales
 
     assert faker_locales() == frozenset(AVAILABLE_LOCALES)
+
+
+# a small dataset of each scenario with B2B payers, orders still open at the end and credit notes
+CHAIN = {
+    "air-freshener": ["--n-customers", "600", "--date-from", "2021-01-01", "--seed", "7", "-q"],
+    "gym-coffee": ["--scenario", "gym-coffee", "--n-customers", "600", "--date-from", "2021-01-01", "--seed", "1", "-q"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "pg_url", "mysql_url"])
+@pytest.mark.parametrize("scenario", list(CHAIN))
+def test_the_order_to_cash_chain_validates_on_every_database(erpgen, request, db, scenario):
+    """The chain's rules run in each database's dialect and find nothing, and its figures are within
+    the scenario's terms."""
+    url = request.getfixturevalue(db)
+    assert erpgen("generate", "--database-url", url, *CHAIN[scenario]).code == 0
+    checks = validate(database_url=url).checks
+    chain = [c for c in checks if c.group == "order to cash (scenario terms)"]
+    assert len(chain) == 3 * 3 + 1 + 2, chain  # 3 figures per channel, days to payment on B2B, receivables
+    failed = [(c.name, c.measured) for c in checks if c.group in ("integrity", chain[0].group) and not c.ok]
+    assert failed == []
+    names = {c.name for c in checks}
+    assert {"paid on or after invoicing", "OPEN orders: no delivery, no invoice"} <= names
+    with connect(parse(url)) as conn:  # the data has what the rules look at
+        statuses = dict(conn.execute(text("SELECT status, count(*) FROM sales_orders GROUP BY status")).all())
+    assert set(statuses) >= {"CANCELLED", "INVOICED", "PAID"}, statuses
+
+
+def _ids(url: str, sql: str) -> list:
+    with connect(parse(url)) as conn:
+        return [row[0] for row in conn.execute(text(sql))]
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "pg_url", "mysql_url"])
+def test_validate_finds_each_broken_document_of_the_chain(erpgen, request, db):
+    """One document broken per rule: each rule fails with the count of what was broken, no other does."""
+    url = request.getfixturevalue(db)
+    assert erpgen("generate", "--database-url", url, *CHAIN["air-freshener"]).code == 0
+    # payments of sale invoices made after the first days of rates, so that an earlier day still has one
+    paid = _ids(url, "SELECT p.payment_id FROM payments p JOIN invoices i ON i.invoice_id = p.invoice_id "
+                     "WHERE i.is_credit = 0 AND i.invoice_date > '2021-06-01' ORDER BY p.payment_id")  # fmt: skip
+    (cancelled,) = _ids(url, "SELECT min(order_id) FROM sales_orders WHERE status = 'CANCELLED'")
+    (sale_line,) = _ids(url, "SELECT min(line_id) FROM sales_transactions WHERE quantity > 0")
+    with connect(parse(url)) as conn, conn.begin():
+
+        def run(sql: str, **values) -> None:
+            conn.execute(text(sql), values)
+
+        run("UPDATE payments SET paid_on = '2021-05-01' WHERE payment_id = :p", p=paid[0])
+        for p in paid[1:3]:
+            run("UPDATE payments SET amount = amount + 1 WHERE payment_id = :p", p=p)
+        run("DELETE FROM payments WHERE payment_id = :p", p=paid[3])  # its order still says PAID
+        run("INSERT INTO deliveries (order_id, customer_id, shipped_on, promised_on, delivered_on) "
+            "SELECT order_id, customer_id, order_date, order_date, NULL FROM sales_orders WHERE order_id = :o",
+            o=cancelled)  # fmt: skip
+        run("UPDATE sales_transactions SET return_reason = 'DEFECTIVE' WHERE line_id = :l", l=sale_line)
+    r = erpgen("validate", "--database-url", url)
+    assert r.code == 1
+    failed = {
+        c.name: c.measured for c in validate(database_url=url).checks if c.group == "integrity" and not c.ok
+    }
+    assert failed == {
+        "paid on or after invoicing": 1,
+        "a payment is the total of its invoice, in its currency": 2,
+        "no invoice paid beyond its total": 2,
+        "PAID orders: a paid invoice": 1,
+        "cancelled orders: no invoice, no delivery": 1,
+        "a return reason on credit-note lines only": 1,
+    }, r.out
+    (line,) = [ln for ln in r.out.splitlines() if "paid on or after invoicing" in ln]
+    assert line.split()[0] == "FAIL" and line.split()[-3:] == ["1", "0", "payments"], line
