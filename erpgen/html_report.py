@@ -56,7 +56,7 @@ class OrderToCash:
     """The order-to-cash aggregates: monthly flows (the backlog and the receivables at each month end are
     their running sums) and where the documents stand at the data's last day."""
 
-    data_end: str  # the data's last day: exchange_rates runs to it
+    data_end: str  # the data's last day: exchange_rates runs to it ("" without rates)
     company_currency: str
     deliveries: list[
         tuple[int, str, int, int, int]
@@ -69,6 +69,12 @@ class OrderToCash:
         tuple[int, str, float, int]
     ]  # AGEING bucket, currency, open B2B amount (company's), invoices
     currencies: list[tuple[str, str, float, float]]  # month, currency, net invoiced: company's, document's
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the dataset holds the documents (a dataset loaded before revision 0009 has none) and the
+        rates that date its end."""
+        return bool(self.order_flows and self.data_end)
 
 
 @dataclass
@@ -289,7 +295,7 @@ def _order_to_cash(q: _Sql, rows: Callable[[str], list]) -> OrderToCash:
     )[0]
     months = sorted({*ordered, *shipped, *cancelled, *delivered})
     return OrderToCash(
-        data_end=str(data_end),
+        data_end="" if data_end is None else str(data_end),
         company_currency=str(company or ""),
         deliveries=sorted((int(y), ch, n, int(days), int(on_time)) for y, ch, n, days, on_time in deliveries),
         order_flows=[
@@ -529,7 +535,8 @@ def _charts(f: Facts) -> list[tuple[str, str, object]]:
     )
     charts.append(("hour_of_day", "Invoices by hour of the day and channel", fig))
 
-    charts += _o2c_charts(f.o2c, channels)
+    if f.o2c.drawn:
+        charts += _o2c_charts(f.o2c, channels)
     for _, _, fig in charts:
         fig.update_layout(template="plotly_white", margin={"l": 60, "r": 30, "t": 20, "b": 50})
     return charts
@@ -758,6 +765,17 @@ def _page(f: Facts, run: dict, charts: list, checks: ValidationReport, target: s
         blocks[key.startswith("o2c_")].append(
             f'<div class="chart" data-chart="{key}"><h2>{e(title)}</h2>{div}</div>'
         )
+    if f.o2c.drawn:
+        o2c = f"""<h2 id="order-to-cash" class="section">Order to cash, on {e(f.o2c.data_end)}</h2>
+<div class="kpis">{"".join(f"<div class=kpi><b>{v}</b><span>{k}</span></div>" for k, v in _o2c_kpis(f.o2c))}</div>
+<div class="grid">
+{chr(10).join(blocks[True])}
+</div>"""
+    else:
+        o2c = (
+            '<h2 id="order-to-cash" class="section">Order to cash</h2><p class="facts">no orders to report on: '
+            "the dataset was loaded before the order-to-cash documents (revision 0009), or has no exchange rates</p>"
+        )
     failed = sum(not c.ok for c in checks.checks)
     rows = "\n".join(
         f'<tr class="{"ok" if c.ok else "fail"}"><td>{"ok" if c.ok else "FAIL"}</td><td>{e(c.group)}</td>'
@@ -794,11 +812,7 @@ tr.fail td {{ background: #fde8e8; }} tr.fail td:first-child {{ color: #c00; fon
 <div class="grid">
 {chr(10).join(blocks[False])}
 </div>
-<h2 id="order-to-cash" class="section">Order to cash, on {e(f.o2c.data_end)}</h2>
-<div class="kpis">{"".join(f"<div class=kpi><b>{v}</b><span>{k}</span></div>" for k, v in _o2c_kpis(f.o2c))}</div>
-<div class="grid">
-{chr(10).join(blocks[True])}
-</div>
+{o2c}
 <h2 id="validation">Validation: {"all checks passed" if not failed else f"{failed} check(s) failed"}</h2>
 <table class="validation"><thead><tr><th></th><th>group</th><th>check</th><th>measured</th><th>target</th></tr></thead>
 <tbody>

@@ -272,6 +272,20 @@ def test_the_order_to_cash_charts_draw_the_documents_figures(page, dataset):
     assert {k: v for k, v in drawn.items() if v} == pytest.approx(net, abs=0.01)
 
 
+def test_a_dataset_without_orders_gets_the_sales_charts_and_a_note(dataset, erpgen, tmp_path):
+    """As one loaded before revision 0009 and upgraded: its order-to-cash tables are there, but empty."""
+    copy = tmp_path / "old.db"
+    shutil.copy(dataset.removeprefix("sqlite:///"), copy)
+    with connect(parse(f"sqlite:///{copy}"), sqlite_foreign_keys=False) as conn, conn.begin():
+        for sql in ("DELETE FROM payments", "DELETE FROM deliveries", "UPDATE sales_transactions SET order_id = NULL",
+                    "UPDATE invoices SET order_id = NULL", "DELETE FROM sales_orders"):  # fmt: skip
+            conn.execute(text(sql))
+    r = erpgen("report", "--database-url", f"sqlite:///{copy}", "-o", tmp_path / "old.html")
+    assert r.code == 0 and f"{len([c for c in CHARTS if not c.startswith('o2c_')])} charts" in r.out, r
+    page = (tmp_path / "old.html").read_text()
+    assert "no orders to report on" in page and 'data-chart="o2c_' not in page
+
+
 def test_report_needs_plotly(erpgen, dataset, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly", None)  # as if it were not installed
     r = erpgen("report", "--database-url", dataset, "-o", tmp_path / "r.html")
