@@ -15,6 +15,10 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from erpgen import html_report
+from erpgen.database import connect
+from erpgen.urls import parse
+
 from .helpers import (
     check_compose_file,
     dashboard,
@@ -92,7 +96,9 @@ def test_the_live_service_moves_the_loaders_data_on(erpgen, pg_url):
     assert r.code == 0, r
     assert "erpgen: extended" in r.out and "erpgen: live on" in r.out, r
     with psycopg.connect(pg_url) as conn:
-        (covers,) = conn.execute("SELECT covers_till FROM erpgen_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+        (covers,) = conn.execute(
+            "SELECT covers_till FROM erpgen_runs ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
     assert covers >= datetime.now(UTC).date()  # past the load's end, up to the clock
 
 
@@ -109,6 +115,7 @@ def test_every_dashboard_panel_query_returns_rows_on_the_loaders_data(erpgen, pg
     queries = panel_queries(board)
     assert len(queries) >= 8
     failures = []
+    results = {}
     with psycopg.connect(pg_url) as conn:
         for title, fmt, sql in queries:
             try:
@@ -121,6 +128,7 @@ def test_every_dashboard_panel_query_returns_rows_on_the_loaders_data(erpgen, pg
             if not rows:
                 failures.append(f"{title}: no rows")
                 continue
+            results[title] = [dict(zip(columns, row)) for row in rows]
             empty = [c for i, c in enumerate(columns) if all(row[i] is None for row in rows)]
             if empty:
                 failures.append(f"{title}: column(s) {empty} all NULL")
@@ -132,3 +140,48 @@ def test_every_dashboard_panel_query_returns_rows_on_the_loaders_data(erpgen, pg
                 if not all(isinstance(v, int | Decimal | float) for v in values):
                     failures.append(f"{title}: its last column is not numeric")
     assert not failures, "\n".join(failures)
+    _order_to_cash_panels_show_the_reports_figures(board, results, pg_url)
+
+
+def _order_to_cash_panels_show_the_reports_figures(board: dict, results: dict, pg_url: str) -> None:
+    """The order-to-cash panels are there, and show what `erpgen report` works out on the same data (its
+    SQL in its own, portable spelling)."""
+    used = {table: [t for t, _, sql in panel_queries(board) if table in sql]
+            for table in ("sales_orders", "deliveries", "payments", "total_company")}  # fmt: skip
+    assert all(used.values()), used
+    with connect(parse(pg_url)) as conn:
+        o2c = html_report.collect(conn).o2c
+    kpis = dict(html_report._o2c_kpis(o2c))
+
+    def panel(start: str) -> list[dict]:
+        (title,) = [t for t in results if t.startswith(start)]
+        return results[title]
+
+    lead = panel("Order to delivery")
+    assert {r["metric"] for r in lead} == {"ONLINE", "RETAIL", "B2B"}
+    assert all(r["days"] >= 0 for r in lead) and max(r["days"] for r in lead) > 0
+    on_time = panel("Delivered by the promised day")
+    assert all(0 <= r["on time"] <= 100 for r in on_time) and any(r["on time"] < 100 for r in on_time)
+
+    backlog = {r["metric"]: r["orders"] for r in panel("Order backlog")}  # the last month's end wins
+    assert backlog["ordered, not shipped"] == int(kpis["open orders (not shipped)"].replace(",", ""))
+    assert backlog["shipped, not delivered"] == int(kpis["shipments on their way"].replace(",", ""))
+    waiting = panel("Orders not yet paid")
+    statuses = {(ch, s): n for ch, s, n in o2c.statuses}
+    assert [r["invoiced, not paid"] for r in waiting] == [
+        statuses.get((r["channel"], "INVOICED"), 0) for r in waiting
+    ]
+
+    (dso,) = panel("Days sales outstanding")
+    assert f"{dso['all sales']:.1f}" == kpis[f"DSO, last {html_report.DSO_DAYS} days"]
+    assert dso["B2B"] > dso["all sales"] > 0  # only B2B buys on terms
+
+    ageing = [float(r["open receivables"]) for r in panel("B2B receivables ageing")]
+    assert len(ageing) == len(html_report.AGEING) and sum(ageing) > 0
+    assert ageing == pytest.approx(
+        [sum(a for b, _, a, _ in o2c.ageing if b == i) for i in range(len(ageing))], abs=0.01
+    )
+
+    net = {(str(r["time"])[:7], r["metric"]): float(r["net invoiced"]) for r in panel("Monthly net invoiced")}
+    assert {r[1] for r in net} == {"AUD", "EUR", "GBP", "USD"}  # the loader's gym-coffee sells in four
+    assert net == pytest.approx({(ym, cur): v for ym, cur, v, _ in o2c.currencies}, abs=0.01)

@@ -42,6 +42,76 @@ def other_blocks() -> list[list[str]]:
     return out
 
 
+def readme_sql(prefix: str) -> dict[str, str]:
+    """The README's SQL blocks marked readme:<prefix><name>, by name."""
+    found = re.findall(rf"<!-- readme:{prefix}([\w-]+) -->\s*```sql\n(.+?)\n```", README, re.S)
+    return dict(found)
+
+
+O2C_SQL = readme_sql("sql-o2c-")
+
+
+def test_every_sql_block_of_the_readme_is_run():
+    """tests/test_exchange_rates.py runs readme:sql-rates, the order-to-cash test below the others."""
+    marked = re.findall(r"<!-- readme:(sql-[\w-]+) -->\s*```sql\n", README)
+    assert len(marked) == README.count("```sql")  # every SQL block is marked
+    assert sorted(marked) == sorted(["sql-rates", *(f"sql-o2c-{name}" for name in O2C_SQL)])
+    assert set(O2C_SQL) == {"lead-time", "on-time", "backlog", "dso", "ageing", "revenue-by-currency"}
+
+
+def test_readme_order_to_cash_sql_gives_the_reports_figures(pg_url, erpgen):
+    """Each order-to-cash query of the README, run on PostgreSQL, gives what `erpgen report` works out."""
+    from sqlalchemy import text
+
+    from erpgen import html_report
+    from erpgen.database import connect
+    from erpgen.urls import parse
+
+    assert erpgen("generate", "--database-url", pg_url, "--scenario", "gym-coffee", "--n-customers", "400",
+                  "--date-from", "2021-01-01", "--date-till", "2024-12-31", "--seed", "7", "-q").code == 0  # fmt: skip
+    with connect(parse(pg_url)) as conn:
+        o = html_report.collect(conn).o2c
+        got = {name: [tuple(r) for r in conn.execute(text(sql))] for name, sql in O2C_SQL.items()}
+
+    delivered: dict[str, list[int]] = {}
+    for _, ch, n, days, on_time in o.deliveries:
+        acc = delivered.setdefault(ch, [0, 0, 0])
+        acc[0], acc[1], acc[2] = acc[0] + n, acc[1] + days, acc[2] + on_time
+    assert [(ch, float(v)) for ch, v in got["lead-time"]] == [
+        (ch, round(days / n, 2)) for ch, (n, days, _) in sorted(delivered.items())
+    ]
+    assert [(ch, float(v)) for ch, v in got["on-time"]] == [
+        (ch, round(on_time / n, 4)) for ch, (n, _, on_time) in sorted(delivered.items())
+    ]
+    assert {ch for ch, _ in got["lead-time"]} == {"B2B", "ONLINE", "RETAIL"}
+
+    assert got["backlog"] == [row for row in o.statuses if row[1] in ("OPEN", "SHIPPED")]
+    assert got["backlog"]
+
+    kpis = dict(html_report._o2c_kpis(o))
+    ((dso,),) = got["dso"]
+    assert f"{dso:.1f}" == kpis[f"DSO, last {html_report.DSO_DAYS} days"] and dso > 0
+
+    labels = ["not yet due", "0-30", "31-60", "61-90", "90+"]
+    expected = {}
+    for bucket, _, amount, n in o.ageing:
+        acc = expected.setdefault(labels[bucket], [0, 0.0])
+        acc[0], acc[1] = acc[0] + n, acc[1] + amount
+    assert {label: (n, float(amount)) for label, n, amount in got["ageing"]} == {
+        label: (n, pytest.approx(amount, abs=0.01)) for label, (n, amount) in expected.items()
+    }
+    assert got["ageing"]
+
+    net: dict[tuple[str, int], list[float]] = {}
+    for ym, code, company, document in o.currencies:
+        acc = net.setdefault((code, int(ym[:4])), [0.0, 0.0])
+        acc[0], acc[1] = acc[0] + document, acc[1] + company
+    assert {(code, year): [float(a), float(b)] for code, year, a, b in got["revenue-by-currency"]} == {
+        key: pytest.approx(v, abs=0.01) for key, v in net.items()
+    }
+    assert {code for code, _ in net} == {"AUD", "EUR", "GBP", "USD"}
+
+
 def test_ci_runs_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     assert marked_command("test") in ci.splitlines()
