@@ -1,9 +1,10 @@
 """Benchmark erpgen against a raw reference loader measured in the same run (run by hand, never by pytest).
 
 Every erpgen run is a separate process, timed end to end (process start included), its peak RSS taken
-from os.wait4. For as many fact rows, the reference generates rows of the fact table's shape with numpy
-and loads them by the fastest raw path (binary COPY on PostgreSQL, one executemany transaction on
-SQLite), so the machine's speed cancels in the ratio erpgen/reference. See bench/README.md.
+from os.wait4. For as many fact rows, invoice headers and order-to-cash documents as erpgen printed, the
+reference generates rows of those tables' shapes with numpy and loads them, with their keys and indexes,
+by the fastest raw path (binary COPY on PostgreSQL, one executemany transaction on SQLite), so the
+machine's speed cancels in the ratio erpgen/reference. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -52,17 +53,63 @@ def _field(value) -> np.dtype:
 # numeric as 4 base-10000 digits with weight 2, not normalised (the server strips the zeros)
 DIGITS = [("ndigits", ">i2"), ("weight", ">i2"), ("sign", ">u2"), ("dscale", ">i2"), ("digits", ">i2", (4,))]
 NUMERIC, INT4, INT8 = _field(DIGITS), _field(">i4"), _field(">i8")
+# the order-to-cash text columns as erpgen writes them (erpgen/schema.py), each drawn with a share near
+# erpgen's default scenario's
+RETURN_REASONS = {"NO_LONGER_NEEDED": 0.34, "NOT_AS_DESCRIBED": 0.20, "DEFECTIVE": 0.15, "DAMAGED": 0.12,
+                  "WRONG_ITEM": 0.09, "ARRIVED_LATE": 0.10}  # fmt: skip
+ORDER_STATUSES = {"OPEN": 0.003, "CANCELLED": 0.03, "SHIPPED": 0.001, "INVOICED": 0.006, "PAID": 0.96}
+PAYMENT_METHODS = {"CARD": 0.59, "CASH": 0.10, "TRANSFER": 0.31}
+ID, TEXT16 = _field("S19"), _field("S16")  # a document id; a text of up to 16 bytes (packed: its length)
 ROW = np.dtype([
-    ("nfields", ">i2"), ("line_id", INT8), ("invoice_id", _field("S19")), ("customer_id", INT4),
+    ("nfields", ">i2"), ("line_id", INT8), ("invoice_id", ID), ("customer_id", INT4),
     ("invoice_date", INT4), ("product_id", INT4), ("quantity", NUMERIC), ("revenue", NUMERIC),
-    ("store_id", INT4), ("unit_price", NUMERIC), ("returned_line_id", INT8),
+    ("store_id", INT4), ("unit_price", NUMERIC), ("order_id", ID), ("returned_line_id", INT8),
+    ("return_reason", TEXT16),
 ])  # fmt: skip
 INT2 = _field(">i2")
 HEADER_ROW = np.dtype([
-    ("nfields", ">i2"), ("invoice_id", _field("S19")), ("customer_id", INT4), ("store_id", INT4),
+    ("nfields", ">i2"), ("invoice_id", ID), ("customer_id", INT4), ("store_id", INT4),
     ("is_credit", INT2), ("invoice_date", INT4), ("invoiced_at", INT8), ("due_on", INT4),
-    ("currency_code", _field("S3")), ("total", NUMERIC), ("total_company", NUMERIC),
+    ("currency_code", _field("S3")), ("total", NUMERIC), ("total_company", NUMERIC), ("order_id", ID),
 ])  # fmt: skip
+ORDER_ROW = np.dtype([
+    ("nfields", ">i2"), ("order_id", ID), ("customer_id", INT4), ("store_id", INT4), ("order_date", INT4),
+    ("ordered_at", INT8), ("currency_code", _field("S3")), ("status", TEXT16), ("cancelled_on", INT4),
+])  # fmt: skip
+DELIVERY_ROW = np.dtype([
+    ("nfields", ">i2"), ("order_id", ID), ("customer_id", INT4), ("shipped_on", INT4), ("promised_on", INT4),
+    ("delivered_on", INT4),
+])  # fmt: skip
+PAYMENT_ROW = np.dtype([
+    ("nfields", ">i2"), ("payment_id", ID), ("invoice_id", ID), ("customer_id", INT4), ("paid_on", INT4),
+    ("method", TEXT16), ("currency_code", _field("S3")), ("amount", NUMERIC),
+])  # fmt: skip
+# The order-to-cash tables as erpgen creates them (erpgen/schema.py: columns, NOT NULL and CHECKs, which
+# erpgen keeps through its load), without their keys, added after the load; one text for both databases
+# (the same type affinities on SQLite as erpgen's DATE, DATETIME and NUMERIC)
+DOCUMENT_TABLES = {
+    "sales_orders": "order_id text NOT NULL, customer_id integer NOT NULL, store_id integer NOT NULL, "
+    "order_date date NOT NULL, ordered_at timestamp NOT NULL, currency_code text NOT NULL, status text NOT NULL, "
+    "cancelled_on date, CHECK (status = 'OPEN' OR status = 'CANCELLED' OR status = 'SHIPPED' OR "
+    "status = 'INVOICED' OR status = 'PAID'), CHECK ((status = 'CANCELLED') = (cancelled_on IS NOT NULL)), "
+    "CHECK (cancelled_on IS NULL OR cancelled_on >= order_date)",
+    "deliveries": "order_id text NOT NULL, customer_id integer NOT NULL, shipped_on date NOT NULL, "
+    "promised_on date NOT NULL, delivered_on date, CHECK (promised_on >= shipped_on), "
+    "CHECK (delivered_on IS NULL OR delivered_on >= shipped_on)",
+    "payments": "payment_id text NOT NULL, invoice_id text NOT NULL, customer_id integer NOT NULL, "
+    "paid_on date NOT NULL, method text NOT NULL, currency_code text NOT NULL, amount numeric(14,2) NOT NULL, "
+    "CHECK (method = 'CARD' OR method = 'CASH' OR method = 'TRANSFER')",
+}
+# their keys and indexes, and those the fact table and the invoices gain with them
+DOCUMENT_KEYS = {"sales_orders": "order_id", "deliveries": "order_id", "payments": "payment_id"}
+DOCUMENT_FOREIGN_KEYS = [
+    ("sales_transactions", "order_id", "sales_orders"), ("invoices", "order_id", "sales_orders"),
+    ("sales_orders", "customer_id", "customers"), ("sales_orders", "store_id", "stores"),
+    ("sales_orders", "currency_code", "currencies"), ("deliveries", "order_id", "sales_orders"),
+    ("deliveries", "customer_id", "customers"), ("payments", "invoice_id", "invoices"),
+    ("payments", "customer_id", "customers"), ("payments", "currency_code", "currencies"),
+]  # fmt: skip
+DOCUMENT_INDEXES = [("sales_orders", "customer_id"), ("payments", "customer_id")]
 
 
 @dataclass
@@ -75,6 +122,9 @@ class Measurement:
     date_from: dt.date
     lines: int = 0
     headers: int = 0  # rows of the invoices table (a header per invoice id of the lines)
+    orders: int = 0  # rows of sales_orders, deliveries and payments (the order-to-cash chain)
+    deliveries: int = 0
+    payments: int = 0
     seconds: float = 0.0
     rss_mib: float = 0.0  # ru_maxrss: the largest single process
     total_mib: float = 0.0  # the whole process tree's proportional set size, at its largest
@@ -191,8 +241,10 @@ def run_erpgen(
     if proc.returncode or not found:
         raise RuntimeError(errors.strip().splitlines()[-1] if errors.strip() else f"exit {proc.returncode}")
     lines = int(found.group(1).replace(",", ""))
-    headers = re.search(r"^\s*invoices\s+([\d,]+) rows", printed, re.M)
-    m.headers = int(headers.group(1).replace(",", "")) if headers else 0
+    for field, table in (("headers", "invoices"), ("orders", "sales_orders"), ("deliveries", "deliveries"),
+                         ("payments", "payments")):  # fmt: skip
+        rows = re.search(rf"^\s*{table}\s+([\d,]+) rows", printed, re.M)
+        setattr(m, field, int(rows.group(1).replace(",", "")) if rows else 0)
     return seconds, usage.ru_maxrss / 1024, total_mib, lines, footprint.own
 
 
@@ -216,9 +268,22 @@ def fresh_database(server: URL, tag: str) -> Iterator[str]:
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
-def fact_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.ndarray]]:
+def _choice(rng: np.random.Generator, shares: dict[str, float], m: int) -> np.ndarray:
+    """m indexes into `shares` (value -> share), drawn by their shares."""
+    cdf = np.cumsum(list(shares.values()))
+    return np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(m), side="right"), len(shares) - 1)
+
+
+def _texts(shares: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The values of `shares` as 16-byte slots, and their lengths."""
+    text = np.array([value.encode() for value in shares], dtype="S16")
+    return text, np.char.str_len(text)
+
+
+def fact_blocks(n: int, n_customers: int, n_days: int, orders: int = 0) -> Iterator[dict[str, np.ndarray]]:
     """The reference's n fact rows as numpy columns, BLOCK_ROWS at a time; ~2% are credit notes that
-    return the line before them."""
+    return the line before them, each with a return reason. The lines name the `orders` orders in turn (as
+    erpgen's name their invoice's); without orders their order_id is None (NULL)."""
     rng = np.random.default_rng(42)
     for start in range(0, n, BLOCK_ROWS):
         m = min(BLOCK_ROWS, n - start)
@@ -228,7 +293,7 @@ def fact_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.
         price_cents = rng.integers(199, 20_000, m)
         yield {
             "line_id": line_id,
-            "invoice_id": invoice_ids(line_id, is_return),
+            "invoice_id": document_ids(line_id, second=is_return),
             "customer_id": rng.integers(1, n_customers + 1, m),
             "day": rng.integers(0, n_days, m),  # days after the first day
             "product_id": rng.integers(1, N_PRODUCTS + 1, m),
@@ -237,36 +302,103 @@ def fact_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.
             "store_id": rng.integers(1, N_STORES + 1, m),
             "unit_price_cents": price_cents,
             "is_return": is_return,
+            "order_id": document_ids((line_id - 1) * orders // n + 1, (b"SO",)) if orders else None,
+            "reason": _choice(rng, RETURN_REASONS, m),  # an index into RETURN_REASONS (credit notes only)
         }
 
 
-def invoice_ids(line_id: np.ndarray, is_return: np.ndarray) -> np.ndarray:
-    """19-byte ids like 'INV-00000001-000001' (CRN- on credit notes), written digit by digit."""
-    chars = np.empty((len(line_id), 19), np.uint8)
-    chars[:, :4] = np.frombuffer(b"INV-", np.uint8)
-    chars[is_return, :4] = np.frombuffer(b"CRN-", np.uint8)
-    chars[:, 12] = ord("-")
-    for number, first, width in (((line_id - 1) // 3 + 1, 4, 8), ((line_id - 1) % 3 + 1, 13, 6)):
+def document_ids(
+    number: np.ndarray, kinds: tuple[bytes, ...] = (b"INV", b"CRN"), second: np.ndarray | None = None
+) -> np.ndarray:
+    """19-byte ids like 'INV-00000001-000001' (the second kind where `second`: CRN- on credit notes, RFD-
+    on refunds), 'SO-00000001-0000001' for orders: the kind, a dash, 8 digits, a dash and the other digits,
+    written digit by digit."""
+    chars = np.empty((len(number), 19), np.uint8)
+    prefix = len(kinds[0]) + 1
+    chars[:, :prefix] = np.frombuffer(kinds[0] + b"-", np.uint8)
+    if second is not None:
+        chars[second, :prefix] = np.frombuffer(kinds[1] + b"-", np.uint8)
+    chars[:, prefix + 8] = ord("-")
+    parts = (((number - 1) // 3 + 1, prefix, 8), ((number - 1) % 3 + 1, prefix + 9, 10 - prefix))
+    for part, first, width in parts:
         for k in range(width):
-            chars[:, first + width - 1 - k] = 48 + number // 10**k % 10
+            chars[:, first + width - 1 - k] = 48 + part // 10**k % 10
     return chars.view("S19").ravel()
 
 
+def copy_rows(row: np.dtype, n: int) -> np.ndarray:
+    """n binary COPY rows of `row` to fill in, each field's length set to its whole value's (copied from
+    one row's bytes, faster than field by field)."""
+    first = np.zeros(1, row)
+    first["nfields"] = len(row.names) - 1
+    for name in row.names[1:]:
+        first[name]["len"] = row[name]["v"].itemsize
+    rows = np.empty(n, row)
+    rows.view(np.uint8).reshape(n, row.itemsize)[:] = first.view(np.uint8)
+    return rows
+
+
+def _fill(rows: np.ndarray, values: dict[str, object]) -> None:
+    for name, value in values.items():
+        rows[name]["v"] = value
+
+
+def packed(rows: np.ndarray, lengths: dict[str, np.ndarray]) -> list[memoryview]:
+    """The rows' bytes, each field of `lengths` holding that many value bytes (-1: NULL, none), the rest of
+    its slot cut out: the rows grouped by those lengths, each group's kept bytes taken at once (a slice
+    where all that is cut ends the row). Row order does not matter to keys built after the load."""
+    raw = rows.view(np.uint8).reshape(len(rows), rows.dtype.itemsize)
+    if not lengths:
+        return [raw.ravel().data]
+    group = np.zeros(len(rows), np.int64)
+    for name, length in lengths.items():
+        rows[name]["len"] = length
+        group = group * (rows.dtype[name]["v"].itemsize + 2) + length + 1
+    chunks = []
+    for g in np.flatnonzero(np.bincount(group)):  # the few shapes present, without sorting the rows
+        at = group == g
+        first, keep = int(np.argmax(at)), np.ones(rows.dtype.itemsize, bool)
+        for name in lengths:
+            offset, size = rows.dtype.fields[name][1] + 4, rows.dtype[name]["v"].itemsize
+            keep[offset + max(int(rows[name]["len"][first]), 0) : offset + size] = False
+        kept = np.flatnonzero(keep)
+        chunk = raw[at, : len(kept)] if kept[-1] == len(kept) - 1 else raw[at].take(kept, axis=1)
+        chunks.append(chunk.ravel().data)
+    return chunks
+
+
 def copy_chunks(b: dict[str, np.ndarray], first_day: int) -> list[memoryview]:
-    """A block as binary COPY rows: credit notes whole, sales without the 8 value bytes of their NULL
-    returned_line_id (length -1). Row order does not matter to keys built after the load."""
-    rows = np.empty(len(b["line_id"]), ROW)
-    rows["nfields"] = len(ROW.names) - 1
-    for name in ("line_id", "invoice_id", "customer_id", "product_id", "store_id", "invoice_date"):
-        rows[name]["len"] = ROW[name]["v"].itemsize
-        rows[name]["v"] = b[name] if name != "invoice_date" else first_day + b["day"]
+    """A block as binary COPY rows, each kind of row one slice of the rows' bytes (row order does not
+    matter to keys built after the load): a sale's NULL returned_line_id holds -1 in the first 4 bytes of
+    its value, which stand for its NULL return_reason's length once the rest of the row is cut; a credit
+    note's reason as long as it is. Without orders, the rows are packed (order_id NULL)."""
+    is_return, reason = b["is_return"], b["reason"]
+    rows = copy_rows(ROW, len(is_return))
+    _fill(
+        rows, {name: b[name] for name in ("line_id", "invoice_id", "customer_id", "product_id", "store_id")}
+    )
+    _fill(
+        rows,
+        {"invoice_date": first_day + b["day"], "returned_line_id": np.where(is_return, b["line_id"] - 1, -1)},
+    )
     for name, scaled, scale in (("quantity", b["quantity_milli"], 3), ("revenue", b["revenue_cents"], 2),
                                 ("unit_price", b["unit_price_cents"], 2)):  # fmt: skip
         _numeric(rows[name], scaled, scale)
-    rows["returned_line_id"]["v"] = b["line_id"] - 1
-    rows["returned_line_id"]["len"] = np.where(b["is_return"], 8, -1)
+    reasons, length = _texts(RETURN_REASONS)
+    rows["return_reason"]["v"] = reasons[reason]
+    if b["order_id"] is None:
+        lengths = {"order_id": np.full(len(rows), -1), "returned_line_id": np.where(is_return, 8, -1),
+                   "return_reason": np.where(is_return, length[reason], -1)}  # fmt: skip
+        return packed(rows, lengths)
+    rows["order_id"]["v"] = b["order_id"]
+    rows["returned_line_id"]["len"] = np.where(is_return, 8, -1)
+    rows["return_reason"]["len"] = length[reason]  # read on credit notes only
     raw = rows.view(np.uint8).reshape(len(rows), ROW.itemsize)
-    return [raw[b["is_return"]].ravel().data, raw[~b["is_return"], :-8].ravel().data]
+    sale_end, reason_at = ROW.fields["returned_line_id"][1] + 8, ROW.fields["return_reason"][1] + 4
+    chunks = [raw[~is_return, :sale_end].ravel().data]
+    for size in np.unique(length[reason[is_return]]):
+        chunks.append(raw[is_return & (length[reason] == size), : reason_at + size].ravel().data)
+    return chunks
 
 
 def _numeric(field: np.ndarray, scaled: np.ndarray, scale: int) -> None:
@@ -278,18 +410,21 @@ def _numeric(field: np.ndarray, scaled: np.ndarray, scale: int) -> None:
     v["digits"] = np.stack(digits, axis=1)
 
 
-def header_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.ndarray]]:
+CREDIT_EVERY = 20  # every 20th invoice header is a credit note (5%), which the payments know it by
+
+
+def header_blocks(n: int, n_customers: int, n_days: int, orders: int = 0) -> Iterator[dict[str, np.ndarray]]:
     """The reference's n invoice headers as numpy columns, BLOCK_ROWS at a time: the invoices table's
-    shape, ~5% credit notes, due at once or 30 days on."""
+    shape, 5% credit notes, due at once or 30 days on, naming the `orders` orders in turn (None without)."""
     rng = np.random.default_rng(43)
     for start in range(0, n, BLOCK_ROWS):
         m = min(BLOCK_ROWS, n - start)
         number = np.arange(start + 1, start + m + 1, dtype=np.int64)
-        is_credit = rng.random(m) < 0.05
+        is_credit = number % CREDIT_EVERY == 0
         day = rng.integers(0, n_days, m)
         total_cents = rng.integers(199, 100_000, m) * np.where(is_credit, -1, 1)
         yield {
-            "invoice_id": invoice_ids(number, is_credit),
+            "invoice_id": document_ids(number, second=is_credit),
             "customer_id": rng.integers(1, n_customers + 1, m),
             "store_id": rng.integers(1, N_STORES + 1, m),
             "is_credit": is_credit,
@@ -297,28 +432,132 @@ def header_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, n
             "second": rng.integers(0, 86_400, m),
             "due_days": np.where(rng.random(m) < 0.1, 30, 0),
             "total_cents": total_cents,
+            "order_id": document_ids((number - 1) * orders // n + 1, (b"SO",)) if orders else None,
         }
 
 
-def header_copy_rows(b: dict[str, np.ndarray], first_day: int) -> memoryview:
-    rows = np.empty(len(b["invoice_id"]), HEADER_ROW)
-    rows["nfields"] = len(HEADER_ROW.names) - 1
+def header_copy_rows(b: dict[str, np.ndarray], first_day: int) -> list[memoryview]:
+    rows = copy_rows(HEADER_ROW, len(b["invoice_id"]))
     day = first_day + b["day"]
-    values = {"invoice_id": b["invoice_id"], "customer_id": b["customer_id"], "store_id": b["store_id"],
-              "is_credit": b["is_credit"], "invoice_date": day, "due_on": day + b["due_days"],
-              "invoiced_at": (day * 86_400 + b["second"]) * 1_000_000, "currency_code": b"USD"}  # fmt: skip
-    for name, value in values.items():
-        rows[name]["len"] = HEADER_ROW[name]["v"].itemsize
-        rows[name]["v"] = value
+    _fill(rows, {"invoice_id": b["invoice_id"], "customer_id": b["customer_id"], "store_id": b["store_id"],
+                 "is_credit": b["is_credit"], "invoice_date": day, "due_on": day + b["due_days"],
+                 "invoiced_at": (day * 86_400 + b["second"]) * 1_000_000, "currency_code": b"USD"})  # fmt: skip
     for name in ("total", "total_company"):
         _numeric(rows[name], b["total_cents"], 2)
-    return rows.view(np.uint8).ravel().data
+    if b["order_id"] is None:
+        return packed(rows, {"order_id": np.full(len(rows), -1)})
+    rows["order_id"]["v"] = b["order_id"]
+    return packed(rows, {})
 
 
-def reference_pg(server: URL, n: int, n_customers: int, date_from: dt.date, headers: int = 0) -> float:
-    """Seconds to binary-COPY n rows into a bare table, then add its primary and foreign keys, and as much
-    for `headers` rows of the invoices table's shape, in one transaction on a fresh database (connecting
-    included; the small parent tables are made untimed)."""
+CANCELLED = list(ORDER_STATUSES).index("CANCELLED")
+
+
+def order_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.ndarray]]:
+    """The reference's n sales orders as numpy columns, BLOCK_ROWS at a time: ids SO-... by number (the
+    fact lines and headers name them), statuses by ORDER_STATUSES, a cancelled order's up to 2 days on."""
+    rng = np.random.default_rng(44)
+    for start in range(0, n, BLOCK_ROWS):
+        m = min(BLOCK_ROWS, n - start)
+        number = np.arange(start + 1, start + m + 1, dtype=np.int64)
+        day, status = rng.integers(0, n_days, m), _choice(rng, ORDER_STATUSES, m)
+        cancelled = np.minimum(day + rng.integers(0, 3, m), n_days - 1)
+        yield {
+            "order_id": document_ids(number, (b"SO",)),
+            "customer_id": rng.integers(1, n_customers + 1, m),
+            "store_id": rng.integers(1, N_STORES + 1, m),
+            "day": day,
+            "second": rng.integers(0, 86_400, m),
+            "status": status,
+            "cancelled_day": np.where(status == CANCELLED, cancelled, -1),  # -1: NULL
+        }
+
+
+def order_copy_rows(b: dict[str, np.ndarray], first_day: int) -> list[memoryview]:
+    rows = copy_rows(ORDER_ROW, len(b["order_id"]))
+    day, (statuses, length) = first_day + b["day"], _texts(ORDER_STATUSES)
+    _fill(rows, {"order_id": b["order_id"], "customer_id": b["customer_id"], "store_id": b["store_id"],
+                 "order_date": day, "ordered_at": (day * 86_400 + b["second"]) * 1_000_000,
+                 "currency_code": b"USD", "status": statuses[b["status"]],
+                 "cancelled_on": first_day + b["cancelled_day"]})  # fmt: skip
+    return packed(
+        rows, {"status": length[b["status"]], "cancelled_on": np.where(b["cancelled_day"] < 0, -1, 4)}
+    )
+
+
+def delivery_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.ndarray]]:
+    """The reference's n deliveries as numpy columns, BLOCK_ROWS at a time: one for each of the first n
+    orders, promised up to 5 days after shipping and delivered by then, 0.1% still on their way."""
+    rng = np.random.default_rng(45)
+    for start in range(0, n, BLOCK_ROWS):
+        m = min(BLOCK_ROWS, n - start)
+        number = np.arange(start + 1, start + m + 1, dtype=np.int64)
+        shipped = rng.integers(0, n_days, m)
+        promised = np.minimum(shipped + rng.integers(0, 6, m), n_days - 1)
+        delivered = shipped + (rng.random(m) * (promised - shipped + 1)).astype(np.int64)
+        yield {
+            "order_id": document_ids(number, (b"SO",)),
+            "customer_id": rng.integers(1, n_customers + 1, m),
+            "shipped": shipped,
+            "promised": promised,
+            "delivered": np.where(rng.random(m) < 0.001, -1, delivered),  # -1: NULL
+        }
+
+
+def delivery_copy_rows(b: dict[str, np.ndarray], first_day: int) -> list[memoryview]:
+    rows = copy_rows(DELIVERY_ROW, len(b["order_id"]))
+    _fill(rows, {"order_id": b["order_id"], "customer_id": b["customer_id"], "shipped_on": first_day + b["shipped"],
+                 "promised_on": first_day + b["promised"], "delivered_on": first_day + b["delivered"]})  # fmt: skip
+    return packed(rows, {"delivered_on": np.where(b["delivered"] < 0, -1, 4)})
+
+
+def payment_blocks(n: int, n_customers: int, n_days: int) -> Iterator[dict[str, np.ndarray]]:
+    """The reference's n payments as numpy columns, BLOCK_ROWS at a time: one for each of the first n
+    invoice headers (PAY-...; RFD-..., a refund with a negative amount, for a credit note), methods by
+    PAYMENT_METHODS."""
+    rng = np.random.default_rng(46)
+    for start in range(0, n, BLOCK_ROWS):
+        m = min(BLOCK_ROWS, n - start)
+        number = np.arange(start + 1, start + m + 1, dtype=np.int64)
+        is_refund = number % CREDIT_EVERY == 0
+        yield {
+            "payment_id": document_ids(number, (b"PAY", b"RFD"), is_refund),
+            "invoice_id": document_ids(number, second=is_refund),
+            "customer_id": rng.integers(1, n_customers + 1, m),
+            "day": rng.integers(0, n_days, m),
+            "method": _choice(rng, PAYMENT_METHODS, m),
+            "amount_cents": rng.integers(199, 100_000, m) * np.where(is_refund, -1, 1),
+        }
+
+
+def payment_copy_rows(b: dict[str, np.ndarray], first_day: int) -> list[memoryview]:
+    rows = copy_rows(PAYMENT_ROW, len(b["payment_id"]))
+    methods, length = _texts(PAYMENT_METHODS)
+    _fill(rows, {"payment_id": b["payment_id"], "invoice_id": b["invoice_id"], "customer_id": b["customer_id"],
+                 "paid_on": first_day + b["day"], "method": methods[b["method"]], "currency_code": b"USD"})  # fmt: skip
+    _numeric(rows["amount"], b["amount_cents"], 2)
+    return packed(rows, {"method": length[b["method"]]})
+
+
+def _copy(cur: psycopg.Cursor, table: str, row: np.dtype, chunks: Iterator[list[memoryview]]) -> None:
+    """Binary COPY of blocks of packed rows into `table`, its columns named in the order of `row`'s fields."""
+    sql = f"COPY {table} ({', '.join(row.names[1:])}) FROM STDIN (FORMAT BINARY)"
+    with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+        copy.write(COPY_HEADER)
+        for block in chunks:
+            for chunk in block:
+                copy.write(chunk)
+        copy.write(COPY_TRAILER)
+
+
+def reference_pg(
+    server: URL, n: int, n_customers: int, date_from: dt.date, headers: int = 0, orders: int = 0,
+    deliveries: int = 0, payments: int = 0,
+) -> float:  # fmt: skip
+    """Seconds to binary-COPY n rows into a bare table, and as many rows as given of the invoices table's
+    shape and of the order-to-cash tables' (sales_orders, deliveries, payments: created with their CHECKs,
+    as erpgen creates them), then add their primary keys, foreign keys and indexes, in one transaction on a
+    fresh database (connecting included; the small parent tables are made untimed)."""
     n_days, first_day = (DATE_TILL - date_from).days + 1, (date_from - PG_EPOCH).days
     parents = {"customers": n_customers, "products": N_PRODUCTS, "stores": N_STORES}
     with fresh_database(server, "reference") as url:
@@ -334,47 +573,64 @@ def reference_pg(server: URL, n: int, n_customers: int, date_from: dt.date, head
                 "CREATE TABLE sales_transactions (line_id bigint NOT NULL, invoice_id text NOT NULL, "
                 "customer_id integer NOT NULL, invoice_date date NOT NULL, product_id integer NOT NULL, "
                 "quantity numeric(12,3) NOT NULL, revenue numeric(14,2) NOT NULL, store_id integer NOT NULL, "
-                "unit_price numeric(12,2) NOT NULL, returned_line_id bigint)"
+                "unit_price numeric(12,2) NOT NULL, returned_line_id bigint, order_id text, return_reason text)"
             )
-            sql = "COPY sales_transactions FROM STDIN (FORMAT BINARY)"  # every column, in the table's order
-            with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
-                copy.write(COPY_HEADER)
-                for block in fact_blocks(n, n_customers, n_days):
-                    for chunk in copy_chunks(block, first_day):
-                        copy.write(chunk)
-                copy.write(COPY_TRAILER)
-            cur.execute("ALTER TABLE sales_transactions ADD PRIMARY KEY (line_id)")
-            keys = [(t[:-1] + "_id", t) for t in parents] + [("returned_line_id", "sales_transactions")]
-            for column, parent in keys:
-                cur.execute(f"ALTER TABLE sales_transactions ADD FOREIGN KEY ({column}) REFERENCES {parent}")
+            blocks = fact_blocks(n, n_customers, n_days, orders)
+            _copy(cur, "sales_transactions", ROW, (copy_chunks(b, first_day) for b in blocks))
+            keys, indexes = [("sales_transactions", "line_id")], []
+            foreign = [("sales_transactions", t[:-1] + "_id", t) for t in parents]
+            foreign.append(("sales_transactions", "returned_line_id", "sales_transactions"))
             if headers:
                 cur.execute(
                     "CREATE TABLE invoices (invoice_id text NOT NULL, customer_id integer NOT NULL, "
                     "store_id integer NOT NULL, is_credit smallint NOT NULL, invoice_date date NOT NULL, "
                     "invoiced_at timestamp NOT NULL, due_on date NOT NULL, currency_code text NOT NULL, "
-                    "total numeric(14,2) NOT NULL, total_company numeric(14,2) NOT NULL)"
+                    "total numeric(14,2) NOT NULL, total_company numeric(14,2) NOT NULL, order_id text)"
                 )
-                with cur.copy(
-                    "COPY invoices FROM STDIN (FORMAT BINARY)", writer=QueuedLibpqWriter(cur)
-                ) as copy:
-                    copy.write(COPY_HEADER)
-                    for block in header_blocks(headers, n_customers, n_days):
-                        copy.write(header_copy_rows(block, first_day))
-                    copy.write(COPY_TRAILER)
-                cur.execute("ALTER TABLE invoices ADD PRIMARY KEY (invoice_id)")
-                for column, parent in (("customer_id", "customers"), ("store_id", "stores"),
-                                       ("currency_code", "currencies")):  # fmt: skip
-                    cur.execute(f"ALTER TABLE invoices ADD FOREIGN KEY ({column}) REFERENCES {parent}")
-                cur.execute("CREATE INDEX ON invoices (customer_id)")
+                blocks = header_blocks(headers, n_customers, n_days, orders)
+                _copy(cur, "invoices", HEADER_ROW, (header_copy_rows(b, first_day) for b in blocks))
+                keys.append(("invoices", "invoice_id"))
+                foreign += [("invoices", column, parent) for column, parent in
+                            (("customer_id", "customers"), ("store_id", "stores"), ("currency_code", "currencies"))]  # fmt: skip
+                indexes.append(("invoices", "customer_id"))
+            if orders:
+                for table, count, row, make, encode in (
+                    ("sales_orders", orders, ORDER_ROW, order_blocks, order_copy_rows),
+                    ("deliveries", deliveries, DELIVERY_ROW, delivery_blocks, delivery_copy_rows),
+                    ("payments", payments, PAYMENT_ROW, payment_blocks, payment_copy_rows),
+                ):
+                    cur.execute(f"CREATE TABLE {table} ({DOCUMENT_TABLES[table]})")
+                    _copy(cur, table, row, (encode(b, first_day) for b in make(count, n_customers, n_days)))
+                keys += DOCUMENT_KEYS.items()
+                foreign += DOCUMENT_FOREIGN_KEYS
+                indexes += DOCUMENT_INDEXES
+            # as erpgen after its load: every primary key, then the foreign keys, then the indexes
+            for table, column in keys:
+                cur.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({column})")
+            for table, column, parent in foreign:
+                cur.execute(f"ALTER TABLE {table} ADD FOREIGN KEY ({column}) REFERENCES {parent}")
+            for table, column in indexes:
+                cur.execute(f"CREATE INDEX ON {table} ({column})")
         return time.perf_counter() - started
 
 
-def reference_sqlite(n: int, n_customers: int, date_from: dt.date, headers: int = 0) -> float:
+def _moments(start: np.datetime64, day: np.ndarray, second: np.ndarray) -> list[str]:
+    """'YYYY-MM-DD HH:MM:SS' of `second` on `day` days after `start`."""
+    at = (start + (day * 86_400 + second).astype("timedelta64[s]")).astype(str)
+    return np.char.replace(at, "T", " ").tolist()
+
+
+def reference_sqlite(
+    n: int, n_customers: int, date_from: dt.date, headers: int = 0, orders: int = 0, deliveries: int = 0,
+    payments: int = 0,
+) -> float:  # fmt: skip
     """Seconds to load n rows as Python tuples with one executemany transaction into a new SQLite file
-    (journal off, as for a private scratch file), then build the two secondary indexes; and `headers`
-    rows of the invoices table's shape the same way, with its key and index."""
+    (journal off, as for a private scratch file), then build the two secondary indexes; and as many rows as
+    given of the invoices table's shape and of the order-to-cash tables' (with their CHECKs) the same way,
+    with their keys and indexes."""
     n_days = (DATE_TILL - date_from).days + 1
     iso = np.array([(date_from + dt.timedelta(days=d)).isoformat() for d in range(n_days)])
+    start = np.datetime64(date_from, "s")
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         conn = sqlite3.connect(Path(tmp, "reference.db"), isolation_level=None)
@@ -384,17 +640,23 @@ def reference_sqlite(n: int, n_customers: int, date_from: dt.date, headers: int 
             "CREATE TABLE sales_transactions (line_id INTEGER PRIMARY KEY, invoice_id TEXT NOT NULL, "
             "customer_id INTEGER NOT NULL, invoice_date DATE NOT NULL, product_id INTEGER NOT NULL, "
             "quantity NUMERIC NOT NULL, revenue NUMERIC NOT NULL, store_id INTEGER NOT NULL, "
-            "unit_price NUMERIC NOT NULL, returned_line_id INTEGER)"
+            "unit_price NUMERIC NOT NULL, returned_line_id INTEGER, order_id TEXT, return_reason TEXT)"
         )
-        for b in fact_blocks(n, n_customers, n_days):
+        reasons = np.array(list(RETURN_REASONS), dtype=object)
+        for b in fact_blocks(n, n_customers, n_days, orders):
+            nulls = [None] * len(b["line_id"])
             rows = zip(
                 b["line_id"].tolist(), b["invoice_id"].astype("U19").tolist(), b["customer_id"].tolist(),
                 iso[b["day"]].tolist(), b["product_id"].tolist(), (b["quantity_milli"] / 1000).tolist(),
                 (b["revenue_cents"] / 100).tolist(), b["store_id"].tolist(),
                 (b["unit_price_cents"] / 100).tolist(),
                 np.where(b["is_return"], b["line_id"] - 1, None).tolist(),
+                nulls if b["order_id"] is None else b["order_id"].astype("U19").tolist(),
+                np.where(b["is_return"], reasons[b["reason"]], None).tolist(),
             )  # fmt: skip
-            conn.executemany("INSERT INTO sales_transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO sales_transactions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
         for column in ("customer_id", "invoice_date"):
             conn.execute(f"CREATE INDEX ix_sales_{column} ON sales_transactions ({column})")
         if headers:
@@ -402,21 +664,49 @@ def reference_sqlite(n: int, n_customers: int, date_from: dt.date, headers: int 
                 "CREATE TABLE invoices (invoice_id TEXT NOT NULL, customer_id INTEGER NOT NULL, "
                 "store_id INTEGER NOT NULL, is_credit INTEGER NOT NULL, invoice_date DATE NOT NULL, "
                 "invoiced_at DATETIME NOT NULL, due_on DATE NOT NULL, currency_code TEXT NOT NULL, "
-                "total NUMERIC NOT NULL, total_company NUMERIC NOT NULL)"
+                "total NUMERIC NOT NULL, total_company NUMERIC NOT NULL, order_id TEXT)"
             )
-            start = np.datetime64(date_from, "s")
-            for b in header_blocks(headers, n_customers, n_days):
-                at = (start + (b["day"] * 86_400 + b["second"]).astype("timedelta64[s]")).astype(str)
+            for b in header_blocks(headers, n_customers, n_days, orders):
                 total = (b["total_cents"] / 100).tolist()
                 rows = zip(
                     b["invoice_id"].astype("U19").tolist(), b["customer_id"].tolist(), b["store_id"].tolist(),
-                    b["is_credit"].astype(int).tolist(), iso[b["day"]].tolist(), np.char.replace(at, "T", " ").tolist(),
+                    b["is_credit"].astype(int).tolist(), iso[b["day"]].tolist(), _moments(start, b["day"], b["second"]),
                     iso[np.minimum(b["day"] + b["due_days"], n_days - 1)].tolist(), ["USD"] * len(total),
-                    total, total,
+                    total, total, [None] * len(total) if b["order_id"] is None else b["order_id"].astype("U19").tolist(),
                 )  # fmt: skip
-                conn.executemany("INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany("INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             conn.execute("CREATE UNIQUE INDEX pk_invoices ON invoices (invoice_id)")
             conn.execute("CREATE INDEX ix_invoices_customer_id ON invoices (customer_id)")
+        if orders:
+            for table in DOCUMENT_TABLES:
+                conn.execute(f"CREATE TABLE {table} ({DOCUMENT_TABLES[table]})")
+            statuses = np.array(list(ORDER_STATUSES), dtype=object)
+            for b in order_blocks(orders, n_customers, n_days):
+                rows = zip(
+                    b["order_id"].astype("U19").tolist(), b["customer_id"].tolist(), b["store_id"].tolist(),
+                    iso[b["day"]].tolist(), _moments(start, b["day"], b["second"]), ["USD"] * len(b["day"]),
+                    statuses[b["status"]].tolist(),
+                    np.where(b["cancelled_day"] < 0, None, iso[b["cancelled_day"]]).tolist(),
+                )  # fmt: skip
+                conn.executemany("INSERT INTO sales_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for b in delivery_blocks(deliveries, n_customers, n_days):
+                rows = zip(
+                    b["order_id"].astype("U19").tolist(), b["customer_id"].tolist(), iso[b["shipped"]].tolist(),
+                    iso[b["promised"]].tolist(), np.where(b["delivered"] < 0, None, iso[b["delivered"]]).tolist(),
+                )  # fmt: skip
+                conn.executemany("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)", rows)
+            methods = np.array(list(PAYMENT_METHODS), dtype=object)
+            for b in payment_blocks(payments, n_customers, n_days):
+                rows = zip(
+                    b["payment_id"].astype("U19").tolist(), b["invoice_id"].astype("U19").tolist(),
+                    b["customer_id"].tolist(), iso[b["day"]].tolist(), methods[b["method"]].tolist(),
+                    ["USD"] * len(b["day"]), (b["amount_cents"] / 100).tolist(),
+                )  # fmt: skip
+                conn.executemany("INSERT INTO payments VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            for table, key in DOCUMENT_KEYS.items():
+                conn.execute(f"CREATE UNIQUE INDEX pk_{table} ON {table} ({key})")
+            for table, column in DOCUMENT_INDEXES:
+                conn.execute(f"CREATE INDEX ix_{table}_{column} ON {table} ({column})")
         conn.execute("COMMIT")
         conn.close()
         return time.perf_counter() - started
@@ -432,7 +722,8 @@ def reference_seconds(m: Measurement, server: URL) -> float | None:
         return None
     call = (reference_pg, server) if m.target == "PostgreSQL" else (reference_sqlite,)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(*call, m.lines, m.customers, m.date_from, m.headers).result()
+        counts = (m.headers, m.orders, m.deliveries, m.payments)
+        return pool.submit(*call, m.lines, m.customers, m.date_from, *counts).result()
 
 
 def first_line(exc: Exception, server: URL) -> str:
