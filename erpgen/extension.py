@@ -112,7 +112,7 @@ class ExtendSummary:
         if self.simulated < self.customers:
             lines.append(
                 f"  simulated {self.simulated:,} of its {self.customers:,} customers (the others' stories ended "
-                "more than a year before)"
+                "before the last 455 days)"
             )
         return "\n".join(lines)
 

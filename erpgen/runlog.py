@@ -27,7 +27,9 @@ LOADING, COMPLETE = "LOADING", "COMPLETE"
 #   3: sales lines carry the moment of their invoice (invoiced_at); records may end within a day (live);
 #      currencies and exchange_rates (Alembic revisions 0006, 0007), which an extension carries on
 #   4: invoices, a header per invoice id of the lines (revision 0008), which an extension carries on
-FORMAT = 4
+#   5: the order-to-cash chain (revision 0009): sales_orders, deliveries, payments; the lines' order_id and
+#      return_reason, the invoices' order_id
+FORMAT = 5
 
 
 def now() -> dt.datetime:

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from erpgen.simulation.documents import REFUND_DAYS_MAX
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.sinks.postgres import _check_keys_from
 
@@ -109,13 +110,14 @@ def test_rows_loaded_before_stay_but_for_the_truth_learnt_later(tmp_path, erpgen
 
 
 def test_customers_whose_story_ended_are_not_simulated_again(tmp_path, erpgen):
-    """A customer lost RETURN_WINDOW days before the data's end has nothing left to happen: extend reads
+    """A customer lost RETURN_WINDOW + REFUND_DAYS_MAX days before the data's end has nothing left to
+    happen (its last sale came back and was refunded by then): extend reads
     which customers those are from customer_lifecycle and simulates the others and the new ones only.
     Its record keeps the masters' digests; `verify` simulates every customer and finds the same data."""
     url = _sqlite(tmp_path, "erpgen.db")
     _generate(erpgen, url)  # 300 customers to 2021-12-31
     going = scalar(url, "SELECT count(*) FROM customer_lifecycle WHERE lost_on IS NULL OR "
-                        f"lost_on >= date('2021-12-31', '-{RETURN_WINDOW - 2} days')")  # fmt: skip
+                        f"lost_on >= date('2021-12-31', '-{RETURN_WINDOW + REFUND_DAYS_MAX - 2} days')")  # fmt: skip
     r = erpgen("extend", "--database-url", url, "--till", "2022-12-31")
     assert r.code == 0, r
     simulated = re.findall(r"^erpgen: customers simulated ([\d,]+) rows$", r.err, re.M)
