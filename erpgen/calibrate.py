@@ -29,6 +29,7 @@ from erpgen.catalog import Catalog
 from erpgen.config import GenerateConfig
 from erpgen.dates import EPOCH
 from erpgen.rng import Draws
+from erpgen.scenario import parse
 from erpgen.simulation import Model, Rates, simulate_block
 
 PILOT_CUSTOMERS = 2500
@@ -51,6 +52,7 @@ class Metrics:
     orders_relative_se: float = 0.0
     order_share: tuple[float, ...] = ()  # of orders (invoices), per channel in the scenario's order
     orders: int = 0
+    customers: int = 0  # of the sample measured (buyers or not)
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,8 @@ class _Pilot:
         pilot = dataclasses.replace(self.cfg, scenario=scenario)
         ids = np.arange(1, customers + 1, dtype=np.int64)
         model = Model(pilot, self.catalog, rates)
-        return measure(simulate_block(model, ids, self.draws), _channel_of_store(model.stores))
+        m = measure(simulate_block(model, ids, self.draws), _channel_of_store(model.stores))
+        return dataclasses.replace(m, customers=customers)
 
 
 def calibrate(cfg: GenerateConfig, catalog: Catalog) -> Rates:
@@ -179,21 +182,32 @@ def _fit(pilot: _Pilot, till: dt.date | None = None) -> tuple[Rates, Metrics]:
     order_target = _order_target(pilot.cfg)
     mix = tuple(c.share for c in pilot.cfg.scenario.channels.values()) if order_target else ()
     rates = Rates(p_one_time=t.one_time_share * 0.8, channel_shares=mix)
+    per_customer = _orders_per_customer(pilot.cfg)
     for _ in range(ROUNDS):
         m = pilot.measure(rates, till=till)
+        if per_customer is None:
+            orders_close = (
+                abs(m.orders_per_active_year / t.orders_per_active_customer_per_year - 1)
+                < t.orders_tolerance / 4
+            )
+        else:
+            orders_close = (
+                abs(m.orders / max(1, m.customers) / per_customer - 1) < t.total_orders_tolerance / 4
+            )
         close = (
             abs(m.one_time_share - t.one_time_share) < t.one_time_tolerance / 4
             and abs(m.yearly_retention - t.yearly_retention) < t.retention_tolerance / 4
-            and abs(m.orders_per_active_year / t.orders_per_active_customer_per_year - 1)
-            < t.orders_tolerance / 4
+            and orders_close
             and all(abs(s - o) < t.order_share_tolerance / 4 for s, o in zip(m.order_share, order_target))
         )
         if close:  # well inside every tolerance: more rounds would only chase the pilot's noise
             return rates, m
         p_one_time = rates.p_one_time + (t.one_time_share - m.one_time_share)
-        rate_scale = rates.rate_scale * (
-            t.orders_per_active_customer_per_year / max(m.orders_per_active_year, 1e-6)
-        )
+        if per_customer is None:
+            ratio = t.orders_per_active_customer_per_year / max(m.orders_per_active_year, 1e-6)
+        else:  # the repeat orders scale with the rate; each buyer's first order does not
+            ratio = max(per_customer * m.customers - m.buyers, 1.0) / max(m.orders - m.buyers, 1.0)
+        rate_scale = rates.rate_scale * ratio
         churn_ratio = (1.0 - t.yearly_retention) / max(1.0 - m.yearly_retention, 1e-3)
         loss_scale = rates.loss_scale * churn_ratio**1.5
         rates = Rates(
@@ -203,6 +217,19 @@ def _fit(pilot: _Pilot, till: dt.date | None = None) -> tuple[Rates, Metrics]:
             channel_shares=_next_mix(rates.channel_shares, m.order_share, order_target),
         )
     return rates, pilot.measure(rates, till=till)  # the last round moved the rates: what they give
+
+
+def _orders_per_customer(cfg: GenerateConfig) -> float | None:
+    """The orders per customer a count of orders (the Odoo report's) asks for, which then sets how often
+    customers buy; None (the orders per active customer-year set it) without one, or for a run over other
+    days than the scenario's, where the count says nothing."""
+    t = cfg.scenario.targets
+    if t.total_orders <= 0 or not cfg.scenario_text:
+        return None
+    own = parse(cfg.scenario_text)  # the scenario as written, before the flags
+    if (own.date_from, own.date_till) != (cfg.date_from, cfg.date_till):
+        return None
+    return t.total_orders / own.n_customers
 
 
 def _order_target(cfg: GenerateConfig) -> tuple[float, ...]:
