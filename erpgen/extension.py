@@ -46,10 +46,10 @@ from erpgen.exchange_rates import rates_batch
 from erpgen.load import facts_of
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
+from erpgen.scenario import REFUND_DAYS_MAX
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Rates
-from erpgen.simulation.documents import REFUND_DAYS_MAX
 from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.simulation.times import SECONDS_PER_DAY

@@ -634,6 +634,8 @@ def _documents(
         moves.append((last, status, cancelled_on))  # the end state, whatever moved it
         for rank, (at, to, day) in enumerate(moves):
             events.append((at, "sales_orders", k, to, day, rank))
+    for table in ("sales_orders", "deliveries", "payments"):  # a window may have none of them
+        timelines.setdefault(table, _Timeline({}, np.zeros(0, dtype=np.int64)))
     events.sort(key=lambda e: (e[0], e[5]))
     rows = {
         "table": [e[1] for e in events], "key": [e[2] for e in events], "status": [e[3] for e in events],

@@ -396,6 +396,11 @@ CHANNEL_RANGES = {
     "payment_spread_days": (0, 60), "late_payment_days": (0, 180),
 }  # fmt: skip
 INVOICE_ON = ("SHIPPING", "DELIVERY")
+# the longest a document stays open: an invoice is paid within PAYMENT_DAYS_MAX of its date, a credit note
+# refunded within REFUND_DAYS_MAX; what an extension that reads a customer's story back must know of
+# (erpgen.extension)
+PAYMENT_DAYS_MAX = 300
+REFUND_DAYS_MAX = 90
 LIFECYCLE_RANGES = {
     "first_purchase_delay_days": (0, 3650),
     "occasional_orders_per_year": (0.01, 365),
@@ -427,8 +432,6 @@ def _check_documents(ch: Channel, origin: str, k: str) -> None:
     back of a customer's story: erpgen.simulation.returns.RETURN_WINDOW)."""
     for key in ("late_share", "cancel_share", "late_payment_share", "cash_share"):
         _prob(getattr(ch, key), origin, f"{k}.{key}")
-    from erpgen.simulation.documents import PAYMENT_DAYS_MAX, REFUND_DAYS_MAX
-
     for key, high in (("order_lead_days", 90), ("transit_days", 60), ("refund_days", REFUND_DAYS_MAX)):
         pair = getattr(ch, key)
         if len(pair) != 2 or not 0 <= pair[0] <= pair[1] <= high:

@@ -123,7 +123,8 @@ def test_the_workers_write_each_table_keyed_by_customer_as_a_dataset_users_can_r
     assert counts["customers"] == counts["customer_lifecycle"] == N
     assert counts["lifecycle_events"] == pq.read_table(out / "lifecycle_events").num_rows
     assert set(counts) == {"stores", "categories", "products", "currencies", "exchange_rates", "customers",
-                           "sales_transactions", "invoices", "customer_lifecycle", "lifecycle_events"}  # fmt: skip
+                           "sales_orders", "sales_transactions", "invoices", "deliveries", "payments",
+                           "customer_lifecycle", "lifecycle_events"}  # fmt: skip
 
 
 def test_a_single_writer_target_still_gets_every_row_from_the_client(erpgen, client, scheduler, tmp_path):

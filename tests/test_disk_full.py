@@ -140,14 +140,14 @@ def test_database_server_disk_full(erpgen, tablespace_server):
 
 @pytest.fixture(scope="module")
 def mariadb_on_a_small_disk():
-    """A MariaDB server of the tests' own whose data directory is on a 32 MiB tmpfs (its system tables take
+    """A MariaDB server of the tests' own whose data directory is on a 64 MiB tmpfs (its system tables take
     5 MiB of it): the server and the mount. InnoDB's own files (system tablespace, undo and redo logs) are
     kept off the mount, as many servers keep them on a disk of their own: the tables a load makes are what
     fills a server's disk, and MariaDB may stall or abort where its logs cannot grow, which no client can
     help."""
     base = server_base("mysql")
     try:
-        with small_disk(32 * 1024) as disk:
+        with small_disk(64 * 1024) as disk:
             shutil.chown(disk, "mysql", "mysql")
             server = OwnMariadb(base, data=disk / "data", system=base)
             server.start()

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from erpgen.simulation.documents import REFUND_DAYS_MAX
+from erpgen.scenario import REFUND_DAYS_MAX
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.sinks.postgres import _check_keys_from
 

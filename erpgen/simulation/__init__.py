@@ -11,7 +11,9 @@ the line they return.
 
 simulate_block (block.py) runs a block of customers through the stages, each a module that takes what it
 needs and returns a small dataclass: traits -> purchase_days -> invoices -> lines -> prices -> returns ->
-lifecycle -> times (of day). model.py holds what all blocks share, facts.py what a block gives back, plan.py how customers
+lifecycle -> times (of day); documents.py places the order-to-cash chain around each invoice, which
+erpgen.tables turns into rows. The purchase days run a few days past the end, for the orders placed by
+then and invoiced later (Model.lookahead). model.py holds what all blocks share, facts.py what a block gives back, plan.py how customers
 are cut into blocks. Every draw is keyed by (customer, its own counters) (erpgen.rng), so a customer's
 history never depends on its block.
 """

@@ -26,11 +26,6 @@ from erpgen.dates import SECONDS_PER_DAY
 from erpgen.rng import Draws, Stream, normal_of
 from erpgen.schema import PAYMENT_METHODS, RETURN_REASONS
 
-# the longest a document stays open: an invoice is paid within PAYMENT_DAYS_MAX of its date, a credit note
-# refunded within REFUND_DAYS_MAX (scenario.check holds the scenarios to them); what an extension that
-# reads a customer's story back must know of (erpgen.extension)
-PAYMENT_DAYS_MAX = 300
-REFUND_DAYS_MAX = 90
 CANCEL_GAP_DAYS = 7.0  # a cancelled order was placed up to this long before the order that replaced it
 _CANCEL_AFTER_DAYS = 2.0  # and cancelled within this long
 CARD, CASH, TRANSFER = (PAYMENT_METHODS.index(m) for m in ("CARD", "CASH", "TRANSFER"))

@@ -78,6 +78,8 @@ class DuckdbSink(DatabaseSink):
                 _remove(waiting)
         super().begin()
 
+    _orders_first = False  # whether this run wrote the orders before their lines (an extension does)
+
     def _defer_constraints(self, conn: Connection) -> None:
         for ix in bulk_indexes():
             conn.execute(DropIndex(ix))
@@ -108,12 +110,19 @@ class DuckdbSink(DatabaseSink):
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[_Writer]:
-        if table == FACT.name:  # its lines name their orders, which come after them: they wait for them
+        if table == FACT.name:  # its lines name their orders: unless those are in, the lines wait for them
             conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_WAITING} AS FROM {table} LIMIT 0")
             yield _Writer(conn, table, into=_WAITING)
+            if self._orders_first:  # an extension writes the orders first
+                self._lines_in(conn)
             return
-        yield _Writer(conn, table)
         if table == "sales_orders":
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", (_WAITING,)
+            ).scalar()
+            self._orders_first = not waiting
+        yield _Writer(conn, table)
+        if table == "sales_orders" and not self._orders_first:  # a load makes the lines first
             self._lines_in(conn)
 
     @staticmethod
