@@ -229,12 +229,17 @@ def collect(conn: Connection) -> Facts:
         customers=customers,
         first_sale=str(first),
         last_sale=str(last),
-        o2c=_order_to_cash(q, rows),
+        o2c=_order_to_cash(conn),
     )
 
 
-def _order_to_cash(q: _Sql, rows: Callable[[str], list]) -> OrderToCash:
+def _order_to_cash(conn: Connection) -> OrderToCash:
     """The order-to-cash aggregates, in SQL; "the end" is the data's last day, the last exchange rate's."""
+    q = _Sql(conn.dialect.name)
+
+    def rows(sql: str) -> list:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
     end = "(SELECT max(rate_date) AS data_end FROM exchange_rates) e"
 
     def month(col: str) -> str:

@@ -101,7 +101,7 @@ def _default_channels() -> dict[str, Channel]:
         "ONLINE": Channel(
             share=0.50, stores_per_country=1, return_rate=0.12, return_lag_days=12.0,
             weekday_weights=(1.15, 1.05, 1.0, 1.0, 0.95, 0.9, 0.95), hour_weights=HOURS["ONLINE"],
-            order_lead_days=(0.05, 2.5), transit_days=(1, 4), late_share=0.06, late_days=6,
+            order_lead_days=(0.05, 2.5), transit_days=(1, 4), abroad_days=4, late_share=0.06, late_days=6,
             cancel_share=0.05, refund_days=(1, 7),
         ),
         "RETAIL": Channel(
@@ -113,7 +113,7 @@ def _default_channels() -> dict[str, Channel]:
             share=0.08, stores_per_country=1, return_rate=0.015, return_lag_days=20.0,
             discount_min=0.10, discount_max=0.25, quantity_median=6.0, payment_days=30,
             weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0), hour_weights=HOURS["B2B"],
-            order_lead_days=(3.0, 21.0), transit_days=(1, 3), late_share=0.05, late_days=5,
+            order_lead_days=(3.0, 21.0), transit_days=(1, 3), abroad_days=4, late_share=0.05, late_days=5,
             invoice_on="DELIVERY", cancel_share=0.03, payment_spread_days=6.0, late_payment_share=0.08,
             late_payment_days=60, refund_days=(5, 30),
         ),

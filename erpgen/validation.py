@@ -142,7 +142,7 @@ def validate(*, database_url: str | None = None, scenario: str | None = None) ->
         report = ValidationReport(urls.mask(url), sc.name)
         _integrity(conn, _Sql(conn.dialect.name), report)
         _business(conn, _Sql(conn.dialect.name), sc, n_customers, report)
-        _order_to_cash(conn, _Sql(conn.dialect.name), sc, report)
+        _order_to_cash(conn, sc, report)
         conn.rollback()
     return report
 
@@ -457,11 +457,12 @@ CANCEL_TOLERANCE = 0.01
 PAYMENT_DAYS_TOLERANCE = 2.0  # the mean days from invoice to payment, likewise
 
 
-def _order_to_cash(conn: Connection, q: _Sql, sc: Scenario, report: ValidationReport) -> None:
+def _order_to_cash(conn: Connection, sc: Scenario, report: ValidationReport) -> None:
     """The chain's figures by channel beside the scenario's terms (scenario.Channel): how long an order
     takes to arrive, how many arrive on time and how many are cancelled, how long payers with terms take;
     and what is still owed at the end of the data."""
     group = "order to cash (scenario terms)"
+    q = _Sql(conn.dialect.name)
     deliveries = {
         channel: (n, lead, on_time)
         for channel, n, lead, on_time in conn.execute(

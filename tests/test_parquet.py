@@ -33,7 +33,8 @@ def test_parquet_holds_the_database_data_with_real_types(erpgen, sqlite_url, tmp
     assert r.code == 0, r
     tables = [t for t in table_names(sqlite_url) if t != "alembic_version"]
     datasets = {
-        "customers", "sales_transactions", "invoices", "customer_lifecycle", "lifecycle_events", "exchange_rates"
+        "customers", "sales_orders", "sales_transactions", "invoices", "deliveries", "payments",
+        "customer_lifecycle", "lifecycle_events", "exchange_rates",
     }  # fmt: skip
     # the small tables one file each; the tables keyed by customer (as with dask) and exchange_rates (which
     # an extension adds to) a dataset directory each

@@ -111,7 +111,9 @@ class DuckdbSink(DatabaseSink):
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[_Writer]:
         if table == FACT.name:  # its lines name their orders: unless those are in, the lines wait for them
-            conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_WAITING} AS FROM {table} LIMIT 0")
+            conn.exec_driver_sql(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_WAITING} AS FROM {quote(conn, table)} LIMIT 0"
+            )
             yield _Writer(conn, table, into=_WAITING)
             if self._orders_first:  # an extension writes the orders first
                 self._lines_in(conn)
