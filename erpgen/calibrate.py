@@ -221,10 +221,11 @@ def _fit(pilot: _Pilot, till: dt.date | None = None) -> tuple[Rates, Metrics]:
 
 def _orders_per_customer(cfg: GenerateConfig) -> float | None:
     """The orders per customer a count of orders (the Odoo report's) asks for, which then sets how often
-    customers buy; None (the orders per active customer-year set it) without one, or for a run over other
-    days than the scenario's, where the count says nothing."""
+    customers buy, when the scenario holds the count tighter than the orders per active customer-year.
+    None (those set it) otherwise, without a count, or for a run over other days than the scenario's,
+    where the count says nothing."""
     t = cfg.scenario.targets
-    if t.total_orders <= 0 or not cfg.scenario_text:
+    if t.total_orders <= 0 or t.total_orders_tolerance >= t.orders_tolerance or not cfg.scenario_text:
         return None
     own = parse(cfg.scenario_text)  # the scenario as written, before the flags
     if (own.date_from, own.date_till) != (cfg.date_from, cfg.date_till):

@@ -185,11 +185,14 @@ def descendants(pid: int) -> list[int]:
     """The processes under `pid` (children, theirs, and so on), whatever process group or session they are
     in. Taken while `pid` lives: once it is gone, its children belong to init."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    # the entries listed, then each read on its own: a process may end between the two (Path.glob would
+    # stat it on the way and raise)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         with contextlib.suppress(OSError, IndexError, ValueError):
-            children.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(
-                int(stat.parent.name)
-            )
+            stat = Path("/proc", entry, "stat").read_text()
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
     found, todo = [], [pid]
     while todo:
         below = children.get(todo.pop(), [])
