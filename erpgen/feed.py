@@ -604,11 +604,11 @@ def _documents(
         final.update(
             zip(
                 _keys(orders, "order_id"),
-                zip(list(orders["status"]), np.asarray(orders["cancelled_on"]).tolist()),
+                zip(_keys(orders, "status"), np.asarray(orders["cancelled_on"]).tolist()),
             )
         )
         timelines["sales_orders"] = _Timeline(
-            {**orders, "status": np.full(len(ordered), "OPEN", dtype=object),
+            {**orders, "status": np.full(len(ordered), b"OPEN"),
              "cancelled_on": np.full(len(ordered), NO_DAY, dtype=np.int64)},
             np.asarray(orders["ordered_at"], dtype=np.int64),
         )  # fmt: skip
@@ -616,7 +616,7 @@ def _documents(
         final.update(
             zip(
                 _keys(update, "order_id"),
-                zip(list(update["status"]), np.asarray(update["cancelled_on"]).tolist()),
+                zip(_keys(update, "status"), np.asarray(update["cancelled_on"]).tolist()),
             )
         )
     for k, (status, cancelled_on) in final.items():

@@ -25,6 +25,9 @@ from erpgen.simulation.facts import ACQUIRED
 from erpgen.sinks.base import Batch
 
 _OPEN, _CANCELLED, _SHIPPED, _INVOICED, _PAID = range(len(ORDER_STATUSES))
+# codes as fixed-width bytes, as ids are: every bulk path writes them without a value-by-value step
+_STATUS_TEXT = np.array([s.encode() for s in ORDER_STATUSES])
+_METHOD_TEXT = np.array([m.encode() for m in PAYMENT_METHODS])
 # a fact line's return_reason by its code + 1: b'' (NULL) for a sale's -1
 REASON_TEXT = np.array([b"", *(r.encode() for r in RETURN_REASONS)])
 INVOICE_ID_WIDTH = 19  # 'INV-' + 8 digits + '-' + 6 digits
@@ -227,7 +230,7 @@ def documents_batches(
     orders = {
         "order_id": order_ids(order_rows["customer_id"], number),
         **order_rows,
-        "status": np.array(ORDER_STATUSES, dtype=object)[status_code],
+        "status": _STATUS_TEXT[status_code],
     }
     shipped = np.flatnonzero(placed & (chain.shipped_on <= till))
     shipped = shipped[np.lexsort((seq[shipped], customer[shipped]))]
@@ -265,9 +268,7 @@ def documents_batches(
         "invoice_id": np.concatenate((ids[sale][paid], ids[credit][refunded]))[order],
         "customer_id": p_customer[order],
         "paid_on": np.concatenate((chain.paid_on[:n_sales][paid], c_paid[refunded]))[order],
-        "method": np.array(PAYMENT_METHODS, dtype=object)[
-            np.concatenate((chain.method[:n_sales][paid], c_method[refunded]))[order]
-        ],
+        "method": _METHOD_TEXT[np.concatenate((chain.method[:n_sales][paid], c_method[refunded]))[order]],
         "currency_code": np.concatenate(
             (codes[:n_sales][paid], np.asarray(headers["currency_code"])[credit][refunded])
         )[order],

@@ -7,6 +7,7 @@ line each."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -166,12 +167,19 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
             conn.execute(text("SET session_replication_role = replica"))
             conn.execute(text(
                 "INSERT INTO sales_transactions SELECT line_id + 1000000, invoice_id, 999999, invoice_date, "
-                "product_id, quantity, revenue, store_id, unit_price, returned_line_id, invoiced_at "
-                "FROM sales_transactions WHERE line_id = 1"
+                "product_id, quantity, revenue, store_id, unit_price, returned_line_id, invoiced_at, order_id, "
+                "return_reason FROM sales_transactions WHERE line_id = 1"
+            ))  # fmt: skip
+            # and a payment of no invoice, dated after the end
+            conn.execute(text(
+                "INSERT INTO payments SELECT 'PAY-X', 'INV-NONE', customer_id, '2023-01-15', method, currency_code, "
+                "amount FROM payments LIMIT 1"
             ))  # fmt: skip
             conn.execute(text("SET session_replication_role = origin"))
             with pytest.raises(RuntimeError, match="lines without a parent: .*1000001"):
-                _check_keys_from(conn, 1_000_000)
+                _check_keys_from(conn, 1_000_000, None)
+            with pytest.raises(RuntimeError, match="payments without a parent: .*PAY-X"):
+                _check_keys_from(conn, None, dt.date(2022, 12, 31))
             conn.rollback()
         _extend(erpgen, pg_url, "2023-01-31")  # the superuser's own extension passes its check
         _extend(erpgen, lite, "2023-01-31")

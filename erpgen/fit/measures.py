@@ -126,7 +126,9 @@ class Measures:
         out += [(f"order value: mean, {ch}", cash(v)) for ch, v in self.channel_order_value.items()]
         out += [(f"orders in channel {ch}", pct(v)) for ch, v in self.channel_order_share.items()]
         out += [(f"units per line: median, {ch}", num(v, 1)) for ch, v in self.channel_units_per_line.items()]
-        out += [(f"days between purchases: median, {ch}", num(v, 0)) for ch, v in self.channel_gap_median.items()]
+        out += [
+            (f"days between purchases: median, {ch}", num(v, 0)) for ch, v in self.channel_gap_median.items()
+        ]
         out += [
             ("lines per order: mean", num(_mean_count(self.lines_per_order))),
             ("units per order: mean", num(self.units_per_order_mean)),

@@ -304,7 +304,9 @@ def _channels(m: Measures, private: _Private, notes: list[str]) -> dict[str, Cha
             return_rate=round(_clip(_weighted(m.channel_return_rate, labels, w, m.return_rate), 0.0, 1.0), 4),
             return_lag_days=round(_clip(_weighted(m.channel_return_lag, labels, w, lag), 0.0, 365.0), 1),
             # bulk buyers (B2B) put more units on a line than consumers: each channel its own median
-            quantity_median=_units(_weighted(m.channel_units_per_line, labels, w, m.units_per_line_median or 1.0)),
+            quantity_median=_units(
+                _weighted(m.channel_units_per_line, labels, w, m.units_per_line_median or 1.0)
+            ),
             weekday_weights=_weekday_weights(tuple(weekdays)),
         )
     # shares rounded so that they still add up to 1

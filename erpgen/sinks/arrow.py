@@ -156,7 +156,8 @@ def with_updates(table: Table, data, update: Batch):
     b = batch_of(table, data)
     for name in columns:
         values = np.asarray(b[name], dtype=object if isinstance(b[name], list) else None).copy()
-        values[hit] = np.asarray(update[name])[order[at[hit]]]
+        new = np.asarray(update[name])
+        values[hit] = (new.astype("U") if new.dtype.kind == "S" else new)[order[at[hit]]]
         b[name] = values
     schema = arrow_schema(table)
     return pa.Table.from_batches([record_batch(table, b, schema)], schema=schema)

@@ -33,7 +33,7 @@ from erpgen import runlog
 from erpgen.dates import known
 from erpgen.schema import SEED_COLUMNS, TABLES, erpgen_runs
 from erpgen.sinks.base import Batch
-from erpgen.sinks.encode import IsoDates, fact_lines, table_rows
+from erpgen.sinks.encode import IsoDates, fact_lines, matrix_lines, table_rows
 from erpgen.sinks.folder import FolderSink
 
 # the order-to-cash documents (every column; the seed's three files keep exactly its columns)
@@ -172,6 +172,11 @@ class _CsvWriter:
         if self.table == "sales_transactions":
             self.f.write(fact_lines(b, self.dates, SEED_COLUMNS["sales_transactions"], b","))
             return
+        if self.table in DOCUMENT_FILES:  # ids, codes, numbers and dates: no field a CSV reader needs quoted
+            fast = matrix_lines(self.table, b, self.dates, b",", b"", b',"\n\r')
+            if fast is not None:
+                self.f.write(fast)
+                return
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         width = len(COLUMNS[self.table])  # the seed's columns come first in the schema

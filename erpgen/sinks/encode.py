@@ -135,36 +135,40 @@ def _fixed_ascii(v) -> bool:
     return isinstance(v, np.ndarray) and v.dtype.kind == "S"
 
 
-def _matrix(col, b: Batch, dates: IsoDates) -> np.ndarray | None:
+def _matrix(
+    col, b: Batch, dates: IsoDates, null: bytes = b"\\N", unsafe: bytes = b"\\\t\n\r"
+) -> np.ndarray | None:
     """A column as a byte matrix of text (zero bytes are padding), as fact_lines writes its fields; None
-    for a column whose values need a value-by-value path (NULLs, text that needs escapes, other scales)."""
+    for a column whose values need a value-by-value path (NULL text, text with a byte of `unsafe`, other
+    scales). A NULL date reads `null`."""
     units = b.get(f"{col.name}_units")
     if units is not None:
         return _cents_text(units) if col.type.scale == 2 else None
     v = b.get(col.name)
     if _fixed_ascii(v):
         m = v.view(np.uint8).reshape(len(v), v.dtype.itemsize)  # type: ignore[union-attr]
-        return None if np.isin(m, np.frombuffer(b"\\\t\n\r", dtype=np.uint8)).any() else m
+        return None if np.isin(m, np.frombuffer(unsafe, dtype=np.uint8)).any() else m
     if not _integers(v):
         return None
     if isinstance(col.type, DateTime):
         return moment_text(v, dates)
     if isinstance(col.type, Date):
-        return None if not known(v).all() else dates(v).astype("S10").view(np.uint8).reshape(len(v), 10)
+        dated = known(v)
+        m = np.zeros((len(v), 10), dtype=np.uint8)
+        m[dated] = dates(v[dated]).astype("S10").view(np.uint8).reshape(-1, 10)  # type: ignore[index]
+        if null and not dated.all():
+            m[~dated, : len(null)] = np.frombuffer(null, dtype=np.uint8)
+        return m
     return _int_text(v)
 
 
 def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
     """Rows of any table but the fact table as tab-separated text lines (the values of table_rows), built
     column by column: one join per batch, not one call per row; a table whose every column is numbers,
-    dates or fixed-width codes (invoices) as one byte matrix, as fact_lines does."""
-    fast = [_matrix(col, b, dates) for col in _BY_NAME[table].columns]
-    if fast and all(m is not None for m in fast) and len(fast[0]):
-        tab = np.full((len(fast[0]), 1), ord("\t"), dtype=np.uint8)
-        parts = [p for m in fast for p in (m, tab)]
-        parts[-1] = np.full((len(fast[0]), 1), ord("\n"), dtype=np.uint8)
-        matrix = np.concatenate(parts, axis=1)
-        return matrix[matrix != 0].tobytes()
+    dates or fixed-width codes (invoices, orders, payments) as one byte matrix, as fact_lines does."""
+    fast = matrix_lines(table, b, dates, b"\t", b"\\N", b"\\\t\n\r")
+    if fast is not None:
+        return fast
     columns = []
     for col in _BY_NAME[table].columns:
         values = _converted(col, b, dates, null="\\N")
@@ -176,6 +180,24 @@ def text_lines(table: str, b: Batch, dates: IsoDates) -> bytes:
     if not columns[0]:
         return b""
     return ("\n".join(map("\t".join, zip(*columns))) + "\n").encode()
+
+
+def matrix_lines(
+    table: str, b: Batch, dates: IsoDates, sep: bytes, null: bytes, unsafe: bytes
+) -> bytes | None:
+    """Rows of a table whose every column is numbers, dates (NULL: `null`) or fixed-width codes with no
+    byte of `unsafe`, as lines of `sep`-separated fields in one byte matrix; None for any other."""
+    fast = [_matrix(col, b, dates, null, unsafe) for col in _BY_NAME[table].columns]
+    if not fast or any(m is None for m in fast):
+        return None
+    n = len(fast[0])  # type: ignore[arg-type]
+    if not n:
+        return b""
+    gap = np.broadcast_to(np.frombuffer(sep, dtype=np.uint8), (n, len(sep)))
+    parts = [p for m in fast for p in (m, gap)]
+    parts[-1] = np.full((n, 1), ord("\n"), dtype=np.uint8)
+    matrix = np.concatenate(parts, axis=1)
+    return matrix[matrix != 0].tobytes()
 
 
 def fact_lines(b: Batch, dates: IsoDates, columns: tuple[str, ...], sep: bytes) -> bytes:

@@ -150,6 +150,7 @@ def encode_facts(b: Batch) -> bytes:
 
 
 # Key of the advisory lock that keeps two erpgen runs from loading one database at the same time.
+_BY_NAME = {t.name: t for t in TABLES}
 ADVISORY_LOCK_KEY = 0x65727067656E  # "erpgen"
 
 
@@ -246,6 +247,11 @@ class PostgresSink(DatabaseSink):
         # afterwards, as a load does (figures: bench/README.md). The transaction holds the tables meanwhile.
         self._unchecked_from = None
         self._trusted = conn.exec_driver_sql("SELECT current_setting('is_superuser')").scalar() == "on"
+        # where the data ended: the order-to-cash documents an extension adds are all dated after it
+        self._old_end = conn.exec_driver_sql(
+            "SELECT coalesce(covers_till, (SELECT max(rate_date) FROM exchange_rates)) FROM erpgen_runs "
+            "WHERE status = 'COMPLETE' ORDER BY run_id DESC LIMIT 1"
+        ).scalar()
         if not self._trusted:
             for fk in _bulk_foreign_keys():
                 conn.execute(DropConstraint(fk))
@@ -253,8 +259,8 @@ class PostgresSink(DatabaseSink):
     def _restore_in_place(self, conn: Connection) -> None:
         if not self._trusted:
             self._add_foreign_keys(conn)
-        elif self._unchecked_from is not None:
-            _check_keys_from(conn, self._unchecked_from)
+        else:
+            _check_keys_from(conn, self._unchecked_from, self._old_end)
 
     def _restore_keys(self, conn: Connection) -> None:
         for table in BULK:
@@ -299,8 +305,8 @@ class PostgresSink(DatabaseSink):
                         )
             else:
                 columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
-                # an extension's headers: checked with their lines' (_check_keys_from)
-                trusted = self.append and self._trusted and table == INVOICES.name
+                # an extension's headers and documents: checked with their lines' (_check_keys_from)
+                trusted = self.append and self._trusted and table in _CHECKED_AFTER
                 if trusted:
                     cur.execute("SET LOCAL session_replication_role = replica")
                 with cur.copy(_copy_sql(table, columns)) as copy:
@@ -425,16 +431,24 @@ def _bulk_foreign_keys():
     return [fk for table in BULK for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name))]
 
 
-def _check_keys_from(conn: Connection, first_line: int) -> None:
-    """Each foreign key of the fact lines from `first_line` on (over the primary key) and of their
-    invoices' headers, in one query per table."""
-    new_lines = f"s.line_id >= {int(first_line)}"
-    # lines are numbered by day: the headers written with them are those from the first one's day on (a
-    # scan of the headers with that filter is cheaper than probing their text key for each new line)
-    new_headers = (
-        f"s.invoice_date >= (SELECT n.invoice_date FROM {FACT.name} n WHERE n.line_id = {int(first_line)})"
-    )
-    for table, new, what in ((FACT, new_lines, "lines"), (INVOICES, new_headers, "invoice headers")):
+# an extension's documents, each dated after the old end by this column
+_DATED = {"sales_orders": "order_date", "deliveries": "shipped_on", "payments": "paid_on"}
+_CHECKED_AFTER = {INVOICES.name, *_DATED}
+
+
+def _check_keys_from(conn: Connection, first_line: int | None, old_end) -> None:
+    """Each foreign key of the fact lines from `first_line` on (over the primary key), of their invoices'
+    headers, and of the documents dated after `old_end`, in one query per table."""
+    tables = []
+    if first_line is not None:
+        # lines are numbered by day: the headers written with them are those from the first one's day on (a
+        # scan of the headers with that filter is cheaper than probing their text key for each new line)
+        first_day = f"(SELECT n.invoice_date FROM {FACT.name} n WHERE n.line_id = {int(first_line)})"
+        tables += [(FACT, f"s.line_id >= {int(first_line)}", "lines"),
+                   (INVOICES, f"s.invoice_date >= {first_day}", "invoice headers")]  # fmt: skip
+    if old_end is not None:
+        tables += [(_BY_NAME[t], f"s.{column} >= '{old_end.isoformat()}'", t) for t, column in _DATED.items()]
+    for table, new, what in tables:
         checks = []
         for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
             (element,) = fk.elements
