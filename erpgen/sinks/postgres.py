@@ -446,9 +446,10 @@ def _check_keys_from(conn: Connection, first_line: int | None, old_end) -> None:
         first_day = f"(SELECT n.invoice_date FROM {FACT.name} n WHERE n.line_id = {int(first_line)})"
         tables += [(FACT, f"s.line_id >= {int(first_line)}", "lines"),
                    (INVOICES, f"s.invoice_date >= {first_day}", "invoice headers")]  # fmt: skip
-    if old_end is not None:
-        tables += [(_BY_NAME[t], f"s.{column} >= '{old_end.isoformat()}'", t) for t, column in _DATED.items()]
+    if old_end is not None:  # the day, a value read from the target: bound, not written into the text
+        tables += [(_BY_NAME[t], f"s.{column} >= %s", t) for t, column in _DATED.items()]
     for table, new, what in tables:
+        values = (old_end,) if table.name in _DATED else ()
         checks = []
         for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
             (element,) = fk.elements
@@ -460,7 +461,7 @@ def _check_keys_from(conn: Connection, first_line: int | None, old_end) -> None:
             )
         key = table.primary_key.columns[0].name
         broken = conn.exec_driver_sql(
-            f"SELECT s.{key} FROM {table.name} s WHERE {new} AND ({' OR '.join(checks)}) LIMIT 5"
+            f"SELECT s.{key} FROM {table.name} s WHERE {new} AND ({' OR '.join(checks)}) LIMIT 5", values
         ).all()
         if broken:
             raise RuntimeError(f"erpgen produced {what} without a parent: {broken}")
