@@ -12,9 +12,11 @@ Why any number of steps gives the same dataset (path independence):
   line's id depends only on the lines of its day and before it, not on where a step ended.
 
 What an extension writes: the rows dated after the dataset's end (the later days' exchange rates,
-customers created after it, their and everyone's later lines with their invoices' headers and lifecycle
-events), and in customer_lifecycle the two columns that only become
-known later: first_purchase_on and lost_on, where they fall after the old end. Nothing else is rewritten.
+customers created after it, their and everyone's later lines with their invoices' headers, the orders,
+deliveries and payments made after it, and lifecycle events), and the columns that only become known
+later: in customer_lifecycle first_purchase_on and lost_on, where they fall after the old end; an order's
+status and cancelled_on, and a delivery's delivered_on, where they moved on since (LATER_TRUTH,
+LATER_DOCUMENT_TRUTH). Nothing else is rewritten.
 Its record in erpgen_runs holds the digests of the whole tables it hashed on the way (as a load takes them,
 in erpgen.digest's order): every table when it simulated every customer; the masters and exchange_rates
 when it read from the database which customers' stories go on (_Extension), `erpgen verify` then

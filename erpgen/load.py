@@ -1,5 +1,5 @@
-"""The load: masters, customers, then the fact blocks an engine makes, then the invoice headers, the
-lifecycle tables and the run record, written to every sink in batches. Written against erpgen.engines.BlockMaker and
+"""The load: masters, customers, then the fact blocks an engine makes, then the invoice headers and the
+order-to-cash documents, the lifecycle tables and the run record, written to every sink in batches. Written against erpgen.engines.BlockMaker and
 erpgen.sinks.base.Sink only. An engine may make, hash and write the tables keyed by customer itself,
 where its blocks are (--engine dask): this process then makes those rows only for the sinks left to it.
 

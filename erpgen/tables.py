@@ -1,8 +1,10 @@
 """A simulated block turned into table rows: the column batches (erpgen.sinks.base.Batch) that the sinks
-and the digest take, for the fact table, the invoice headers and the two lifecycle tables.
+and the digest take, for the fact table, the invoice headers, the order-to-cash documents (orders,
+deliveries, payments: erpgen.simulation.documents places them) and the two lifecycle tables.
 
-Some columns are not simulated but derived from those that are: a fact line's invoice_id comes from its
-customer_id and invoice_seq. They are made here, once per batch, for every target and the digest alike.
+Some columns are not simulated but derived from those that are: a fact line's invoice_id and order_id
+come from its customer_id and invoice_seq. They are made here, once per batch, for every target and the
+digest alike.
 """
 
 from __future__ import annotations
