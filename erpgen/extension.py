@@ -58,7 +58,7 @@ from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch, ExtendableSink, StorySoFar
 from erpgen.tables import (
     HEADER_TABLES,
-    documents_batches,
+    DocumentChains,
     events_batch,
     fact_batch,
     invoices_batch,
@@ -461,8 +461,8 @@ class _Extension:
         out = Spill()
         for _, f, _ in spill:
             headers = invoices_batch(f, self.model)
-            now = documents_batches(f, self.model, headers, self.till, self.till_moment)
-            before = documents_batches(f, self.model, headers, self.covered, self.covered_moment)
+            chains = DocumentChains.of(f, self.model, headers)
+            now, before = chains.at(self.till, self.till_moment), chains.at(self.covered, self.covered_moment)
             at = np.asarray(headers["invoiced_at"])
             if self.story is not None:  # only the new ones: the table is not hashed
                 headers = rows_where(headers, at > self.covered_moment)

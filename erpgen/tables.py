@@ -9,6 +9,8 @@ digest alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from erpgen.dates import NO_DAY, SECONDS_PER_DAY, day_number
@@ -22,7 +24,7 @@ from erpgen.schema import (
     SEGMENTS,
 )
 from erpgen.simulation import BlockFacts, Model
-from erpgen.simulation.documents import refund_days, sale_chain
+from erpgen.simulation.documents import Chain, payment_methods, refund_days, sale_chain
 from erpgen.simulation.facts import ACQUIRED
 from erpgen.sinks.base import Batch
 
@@ -164,119 +166,149 @@ def invoices_batch(f: BlockFacts, model: Model) -> Batch:
         "total_units": document,  # NUMERIC(14, 2): units of 10^-2, cents
         "total_company_units": company,
         "order_id": order_ids(customer[first], 2 * seq[first].astype(np.int64)),
-        "invoice_seq": seq[first].astype(np.int64),  # not a column: what documents_batches keys draws by
+        "invoice_seq": seq[first].astype(np.int64),  # not a column: what DocumentChains keys draws by
     }
 
 
-def documents_batches(
-    f: BlockFacts, model: Model, headers: Batch, till: int, till_moment: int
-) -> dict[str, Batch]:
-    """sales_orders, deliveries and payments as they stand at the end of the data (day `till`, up to the
-    moment `till_moment`), from the block's invoice headers (invoices_batch) and its pending invoices.
+@dataclass(frozen=True)
+class DocumentChains:
+    """What a block's documents are, whatever the end they are seen from (DocumentChains.at): the chain of
+    each sale invoice and pending invoice (the headers' sales first), and each credit note's refund."""
 
-    Rows in (customer, id) order, as the headers."""
-    credit = np.asarray(headers["is_credit"], dtype=bool)
-    sale = ~credit
-    customer = np.concatenate((np.asarray(headers["customer_id"])[sale], f.pending_customer)).astype(np.int64)
-    seq = np.concatenate((np.asarray(headers["invoice_seq"])[sale], f.pending_seq)).astype(np.int64)
-    store = np.concatenate((np.asarray(headers["store_id"])[sale], f.pending_store)).astype(np.int64)
-    invoiced_at = np.concatenate(
-        (np.asarray(headers["invoiced_at"])[sale],
-         f.pending_day.astype(np.int64) * SECONDS_PER_DAY + f.pending_second)
-    )  # fmt: skip
-    invoiced = invoiced_at <= till_moment  # the pending ones are not, nor a live day's later ones
-    day = invoiced_at // SECONDS_PER_DAY
-    draws = Draws(model.cfg.seed)
-    channel, abroad = model.store_channel[store], model.store_abroad[store]
-    created_of = _created_of(f)
-    chain = sale_chain(
-        model.terms,
-        draws,
-        customer,
-        seq,
-        channel,
-        abroad,
-        day,
-        invoiced_at % SECONDS_PER_DAY,
-        created_of(customer),
-    )
-    codes = np.array(model.cfg.scenario.currencies, dtype="S3")[model.store_currency[store]]
-    # the orders placed by the end: each invoice's, and a cancelled one before it
-    placed = chain.ordered_at <= till_moment
-    status = np.where(
-        invoiced,
-        np.where(chain.paid_on <= till, _PAID, _INVOICED),
-        np.where(chain.shipped_on <= till, _SHIPPED, _OPEN),
-    )
-    gone = chain.cancelled & (chain.cancelled_ordered_at <= till_moment)
-    cancelled_by_end = chain.cancelled_on <= till
-    ordered_at = np.concatenate((chain.ordered_at[placed], chain.cancelled_ordered_at[gone]))
-    order_rows = {
-        "customer_id": np.concatenate((customer[placed], customer[gone])),
-        "number": np.concatenate((2 * seq[placed], 2 * seq[gone] - 1)),
-        "store_id": np.concatenate((store[placed], store[gone])),
-        "order_date": ordered_at // SECONDS_PER_DAY,
-        "ordered_at": ordered_at,
-        "currency_code": np.concatenate((codes[placed], codes[gone])),
-        "status_code": np.concatenate((status[placed], np.where(cancelled_by_end[gone], _CANCELLED, _OPEN))),
-        "cancelled_on": np.concatenate(
-            (
-                np.full(int(placed.sum()), NO_DAY, dtype=np.int64),
-                np.where(cancelled_by_end[gone], chain.cancelled_on[gone], NO_DAY),
-            )
-        ),
-    }
-    order = np.lexsort((order_rows["number"], order_rows["customer_id"]))
-    order_rows = {name: v[order] for name, v in order_rows.items()}
-    number, status_code = order_rows.pop("number"), order_rows.pop("status_code")
-    orders = {
-        "order_id": order_ids(order_rows["customer_id"], number),
-        **order_rows,
-        "status": _STATUS_TEXT[status_code],
-    }
-    shipped = np.flatnonzero(placed & (chain.shipped_on <= till))
-    shipped = shipped[np.lexsort((seq[shipped], customer[shipped]))]
-    deliveries = {
-        "order_id": order_ids(customer[shipped], 2 * seq[shipped]),
-        "customer_id": customer[shipped],
-        "shipped_on": chain.shipped_on[shipped],
-        "promised_on": chain.promised_on[shipped],
-        "delivered_on": np.where(chain.delivered_on[shipped] <= till, chain.delivered_on[shipped], NO_DAY),
-    }
-    # payments: each invoice's paid by the end, each credit note's refund
-    n_sales = int(sale.sum())
-    paid = invoiced[:n_sales] & (chain.paid_on[:n_sales] <= till)
-    c_customer = np.asarray(headers["customer_id"])[credit].astype(np.int64)
-    c_seq = np.asarray(headers["invoice_seq"])[credit].astype(np.int64)
-    c_store = np.asarray(headers["store_id"])[credit].astype(np.int64)
-    c_channel = model.store_channel[c_store]
-    c_paid = refund_days(
-        model.terms, draws, c_customer, c_seq, c_channel, np.asarray(headers["invoice_date"])[credit]
-    )
-    c_method = sale_chain(
-        model.terms, draws, c_customer, c_seq, c_channel, model.store_abroad[c_store],
-        np.asarray(headers["invoice_date"])[credit], np.zeros(len(c_seq), dtype=np.int64), created_of(c_customer),
-    ).method  # fmt: skip
-    # refunded by the end, of a credit note made by then (a live day's later ones are not)
-    refunded = (c_paid <= till) & (np.asarray(headers["invoiced_at"])[credit] <= till_moment)
-    kind = np.concatenate((np.zeros(int(paid.sum()), dtype=bool), np.ones(int(refunded.sum()), dtype=bool)))
-    p_customer = np.concatenate((customer[:n_sales][paid], c_customer[refunded]))
-    p_seq = np.concatenate((seq[:n_sales][paid], c_seq[refunded]))
-    order = np.lexsort((p_seq, kind, p_customer))
-    total = np.asarray(headers["total_units"])
-    ids = np.asarray(headers["invoice_id"])
-    payments = {
-        "payment_id": invoice_ids(p_customer[order], p_seq[order], kind[order], kinds=(b"PAY", b"RFD")),
-        "invoice_id": np.concatenate((ids[sale][paid], ids[credit][refunded]))[order],
-        "customer_id": p_customer[order],
-        "paid_on": np.concatenate((chain.paid_on[:n_sales][paid], c_paid[refunded]))[order],
-        "method": _METHOD_TEXT[np.concatenate((chain.method[:n_sales][paid], c_method[refunded]))[order]],
-        "currency_code": np.concatenate(
-            (codes[:n_sales][paid], np.asarray(headers["currency_code"])[credit][refunded])
-        )[order],
-        "amount_units": np.concatenate((total[sale][paid], total[credit][refunded]))[order],
-    }
-    return {"sales_orders": orders, "deliveries": deliveries, "payments": payments}
+    headers: Batch
+    customer: np.ndarray
+    seq: np.ndarray
+    store: np.ndarray
+    invoiced_at: np.ndarray
+    currency: np.ndarray  # the document currency's code
+    chain: Chain
+    n_sales: int  # the first n_sales rows are the headers' sales, the others pending
+    refund_on: np.ndarray  # per credit note of the headers
+    refund_method: np.ndarray
+
+    @classmethod
+    def of(cls, f: BlockFacts, model: Model, headers: Batch) -> DocumentChains:
+        """From the block's invoice headers (invoices_batch) and its pending invoices."""
+        credit = np.asarray(headers["is_credit"], dtype=bool)
+        sale = ~credit
+
+        def sales_then_pending(column: str, pending: np.ndarray) -> np.ndarray:
+            return np.concatenate((np.asarray(headers[column])[sale], pending)).astype(np.int64)
+
+        customer = sales_then_pending("customer_id", f.pending_customer)
+        seq = sales_then_pending("invoice_seq", f.pending_seq)
+        store = sales_then_pending("store_id", f.pending_store)
+        invoiced_at = sales_then_pending(
+            "invoiced_at", f.pending_day.astype(np.int64) * SECONDS_PER_DAY + f.pending_second
+        )
+        draws = Draws(model.cfg.seed)
+        created_of = _created_of(f)
+        chain = sale_chain(
+            model.terms, draws, customer, seq, model.store_channel[store], model.store_abroad[store],
+            invoiced_at // SECONDS_PER_DAY, invoiced_at % SECONDS_PER_DAY, created_of(customer),
+        )  # fmt: skip
+        c_customer = np.asarray(headers["customer_id"])[credit].astype(np.int64)
+        c_seq = np.asarray(headers["invoice_seq"])[credit].astype(np.int64)
+        c_channel = model.store_channel[np.asarray(headers["store_id"])[credit].astype(np.int64)]
+        return cls(
+            headers=headers,
+            customer=customer,
+            seq=seq,
+            store=store,
+            invoiced_at=invoiced_at,
+            currency=np.array(model.cfg.scenario.currencies, dtype="S3")[model.store_currency[store]],
+            chain=chain,
+            n_sales=int(sale.sum()),
+            refund_on=refund_days(
+                model.terms, draws, c_customer, c_seq, c_channel, np.asarray(headers["invoice_date"])[credit]
+            ),
+            refund_method=payment_methods(model.terms, draws, c_customer, c_seq, c_channel),
+        )
+
+    def at(self, till: int, till_moment: int) -> dict[str, Batch]:
+        """sales_orders, deliveries and payments as they stand at the end of the data (day `till`, up to
+        the moment `till_moment`). Rows in (customer, id) order, as the headers."""
+        customer, seq, store, chain = self.customer, self.seq, self.store, self.chain
+        invoiced = self.invoiced_at <= till_moment  # the pending ones are not, nor a live day's later ones
+        # the orders placed by the end: each invoice's, and a cancelled one before it
+        placed = chain.ordered_at <= till_moment
+        status = np.where(
+            invoiced,
+            np.where(chain.paid_on <= till, _PAID, _INVOICED),
+            np.where(chain.shipped_on <= till, _SHIPPED, _OPEN),
+        )
+        gone = chain.cancelled & (chain.cancelled_ordered_at <= till_moment)
+        cancelled_by_end = chain.cancelled_on <= till
+        ordered_at = np.concatenate((chain.ordered_at[placed], chain.cancelled_ordered_at[gone]))
+        order_rows = {
+            "customer_id": np.concatenate((customer[placed], customer[gone])),
+            "number": np.concatenate((2 * seq[placed], 2 * seq[gone] - 1)),
+            "store_id": np.concatenate((store[placed], store[gone])),
+            "order_date": ordered_at // SECONDS_PER_DAY,
+            "ordered_at": ordered_at,
+            "currency_code": np.concatenate((self.currency[placed], self.currency[gone])),
+            "status_code": np.concatenate(
+                (status[placed], np.where(cancelled_by_end[gone], _CANCELLED, _OPEN))
+            ),
+            "cancelled_on": np.concatenate(
+                (
+                    np.full(int(placed.sum()), NO_DAY, dtype=np.int64),
+                    np.where(cancelled_by_end[gone], chain.cancelled_on[gone], NO_DAY),
+                )
+            ),
+        }
+        order = np.lexsort((order_rows["number"], order_rows["customer_id"]))
+        order_rows = {name: v[order] for name, v in order_rows.items()}
+        number, status_code = order_rows.pop("number"), order_rows.pop("status_code")
+        orders = {
+            "order_id": order_ids(order_rows["customer_id"], number),
+            **order_rows,
+            "status": _STATUS_TEXT[status_code],
+        }
+        shipped = np.flatnonzero(placed & (chain.shipped_on <= till))
+        shipped = shipped[np.lexsort((seq[shipped], customer[shipped]))]
+        deliveries = {
+            "order_id": order_ids(customer[shipped], 2 * seq[shipped]),
+            "customer_id": customer[shipped],
+            "shipped_on": chain.shipped_on[shipped],
+            "promised_on": chain.promised_on[shipped],
+            "delivered_on": np.where(
+                chain.delivered_on[shipped] <= till, chain.delivered_on[shipped], NO_DAY
+            ),
+        }
+        return {
+            "sales_orders": orders,
+            "deliveries": deliveries,
+            "payments": self._payments(till, till_moment),
+        }
+
+    def _payments(self, till: int, till_moment: int) -> Batch:
+        """Each invoice's payment made by the end, each credit note's refund."""
+        h, n = self.headers, self.n_sales
+        credit = np.asarray(h["is_credit"], dtype=bool)
+        paid = (self.invoiced_at[:n] <= till_moment) & (self.chain.paid_on[:n] <= till)
+        # refunded by the end, of a credit note made by then (a live day's later ones are not)
+        refunded = (self.refund_on <= till) & (np.asarray(h["invoiced_at"])[credit] <= till_moment)
+        kind = np.concatenate(
+            (np.zeros(int(paid.sum()), dtype=bool), np.ones(int(refunded.sum()), dtype=bool))
+        )
+        customer = np.concatenate((self.customer[:n][paid], np.asarray(h["customer_id"])[credit][refunded]))
+        seq = np.concatenate((self.seq[:n][paid], np.asarray(h["invoice_seq"])[credit][refunded]))
+        order = np.lexsort((seq, kind, customer))
+
+        def both(sales: np.ndarray, credits: np.ndarray) -> np.ndarray:
+            return np.concatenate((sales[:n][paid], credits[refunded]))[order]
+
+        ids, total, codes = (np.asarray(h[c]) for c in ("invoice_id", "total_units", "currency_code"))
+        return {
+            "payment_id": invoice_ids(customer[order], seq[order], kind[order], kinds=(b"PAY", b"RFD")),
+            "invoice_id": np.concatenate((ids[~credit][paid], ids[credit][refunded]))[order],
+            "customer_id": customer[order],
+            "paid_on": both(self.chain.paid_on, self.refund_on),
+            "method": _METHOD_TEXT[both(self.chain.method, self.refund_method)],
+            "currency_code": both(self.currency, codes[credit]),
+            "amount_units": np.concatenate((total[~credit][paid], total[credit][refunded]))[order],
+        }
 
 
 def _created_of(f: BlockFacts):
@@ -297,7 +329,7 @@ def header_batches(f: BlockFacts, model: Model, till_moment: int | None = None) 
     headers = invoices_batch(f, model)
     till = model.till
     moment = (till + 1) * SECONDS_PER_DAY - 1 if till_moment is None else till_moment
-    documents = documents_batches(f, model, headers, till, moment)
+    documents = DocumentChains.of(f, model, headers).at(till, moment)
     return {table: headers if table == "invoices" else documents[table] for table in HEADER_TABLES}
 
 

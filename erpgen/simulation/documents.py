@@ -169,7 +169,7 @@ def sale_chain(
         0,
     )
     paid = np.where(terms_days > 0, np.maximum(day, day + terms_days + spread + pay_late), day)
-    method = np.where(terms_days > 0, TRANSFER, np.where(u(_CASH) < terms.cash_share[channel], CASH, CARD))
+    method = payment_methods(terms, draws, customer, seq, channel)
     return Chain(
         ordered_at=ordered_at,
         shipped_on=shipped,
@@ -181,6 +181,13 @@ def sale_chain(
         cancelled_ordered_at=cancelled_ordered_at,
         cancelled_on=cancelled_on,
     )
+
+
+def payment_methods(terms: Terms, draws: Draws, customer, seq, channel) -> np.ndarray:
+    """How sale invoices (customer, number seq) are paid, and so their credit notes refunded: an index
+    into schema.PAYMENT_METHODS (by transfer with payment terms; else cash or card)."""
+    cash = draws.uniform(Stream.ORDER, customer, seq, _CASH) < terms.cash_share[channel]
+    return np.where(terms.payment_days[channel] > 0, TRANSFER, np.where(cash, CASH, CARD))
 
 
 def refund_days(terms: Terms, draws: Draws, customer, seq, channel, day) -> np.ndarray:
