@@ -109,9 +109,9 @@ def scalar(url: str, sql: str):
         return conn.execute(text(sql)).scalar()
 
 
-def rows(url: str, sql: str) -> list:
+def rows(url: str, sql: str, **values) -> list:
     with connect(url) as conn:
-        return conn.execute(text(sql)).all()
+        return conn.execute(text(sql), values).all()
 
 
 def digests(url: str, **kw) -> dict[str, str]:

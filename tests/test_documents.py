@@ -9,26 +9,18 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from sqlalchemy import text
 
 from erpgen.config import make_config
-from erpgen.database import connect
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
 from erpgen.schema import ORDER_STATUSES, RETURN_REASONS
 from erpgen.simulation import Model, Rates, simulate_block
-from erpgen.urls import parse
 
-from .helpers import digests
+from .helpers import digests, rows
 
 GYM = ["--scenario", "gym-coffee", "--n-customers", "2000", "--date-from", "2021-01-01",
        "--date-till", "2023-06-30", "--seed", "5", "-q"]  # fmt: skip
 DOCUMENTS = ("sales_orders", "sales_transactions", "invoices", "deliveries", "payments")
-
-
-def _all(url: str, sql: str, **values) -> list:
-    with connect(parse(url)) as conn:
-        return conn.execute(text(sql), values).all()
 
 
 def _day(value) -> dt.date:
@@ -42,25 +34,25 @@ def test_one_b2b_customers_order_walked_to_its_payment(db, request, erpgen):
     invoices businesses on delivery), invoiced in its currency, paid by transfer around net 60."""
     url = request.getfixturevalue(db)
     assert erpgen("generate", "--database-url", url, *GYM).code == 0
-    ((customer, order),) = _all(
+    ((customer, order),) = rows(
         url,
         "SELECT c.customer_id, min(o.order_id) FROM customers c JOIN sales_orders o ON o.customer_id = c.customer_id "
         "WHERE c.channel = 'B2B' AND c.country <> 'UK' AND o.status = 'PAID' AND o.order_date > c.created_at "
         "GROUP BY c.customer_id ORDER BY c.customer_id LIMIT 1",
     )
-    ((who, ordered_on, ordered_at, status, cancelled_on, currency),) = _all(
+    ((who, ordered_on, ordered_at, status, cancelled_on, currency),) = rows(
         url, "SELECT customer_id, order_date, ordered_at, status, cancelled_on, currency_code FROM sales_orders "
              "WHERE order_id = :o", o=order)  # fmt: skip
     assert who == customer and status == "PAID" and cancelled_on is None and currency != "GBP"
-    ((invoice, invoice_date, due_on, total, is_credit),) = _all(
+    ((invoice, invoice_date, due_on, total, is_credit),) = rows(
         url, "SELECT invoice_id, invoice_date, due_on, total, is_credit FROM invoices WHERE order_id = :o "
              "AND is_credit = 0", o=order)  # fmt: skip
     # the invoice and its order share the customer's numbers: invoice s, order 2s
     assert order == f"SO-{customer:08d}-{2 * int(invoice[-6:]):07d}" and is_credit == 0
-    lines = _all(url, "SELECT order_id, invoice_id, return_reason FROM sales_transactions "
+    lines = rows(url, "SELECT order_id, invoice_id, return_reason FROM sales_transactions "
                       "WHERE order_id = :o AND quantity > 0", o=order)  # fmt: skip
     assert lines and {(o, i, r) for o, i, r in lines} == {(order, invoice, None)}
-    ((shipped, promised, delivered),) = _all(
+    ((shipped, promised, delivered),) = rows(
         url, "SELECT shipped_on, promised_on, delivered_on FROM deliveries WHERE order_id = :o", o=order
     )
     shipped, promised, delivered = map(_day, (shipped, promised, delivered))
@@ -68,7 +60,7 @@ def test_one_b2b_customers_order_walked_to_its_payment(db, request, erpgen):
     assert 1 <= (delivered - shipped).days <= 3 + 5 + 5  # transit, abroad, late
     assert 3 <= (shipped - _day(ordered_on)).days <= 22  # ordered ahead for a scheduled delivery
     assert _day(due_on) == _day(invoice_date) + dt.timedelta(days=60)
-    ((paid_on, method, amount, paid_currency),) = _all(
+    ((paid_on, method, amount, paid_currency),) = rows(
         url, "SELECT paid_on, method, amount, currency_code FROM payments WHERE invoice_id = :i", i=invoice
     )
     assert method == "TRANSFER" and paid_currency == currency and float(amount) == float(total)
@@ -77,21 +69,21 @@ def test_one_b2b_customers_order_walked_to_its_payment(db, request, erpgen):
 
 def test_every_status_and_reason_at_the_end_and_the_chain_in_order(erpgen, sqlite_url):
     assert erpgen("generate", "--database-url", sqlite_url, *GYM).code == 0
-    statuses = dict(_all(sqlite_url, "SELECT status, count(*) FROM sales_orders GROUP BY status"))
+    statuses = dict(rows(sqlite_url, "SELECT status, count(*) FROM sales_orders GROUP BY status"))
     assert set(statuses) == set(ORDER_STATUSES), statuses
-    reasons = {r for (r,) in _all(sqlite_url, "SELECT DISTINCT return_reason FROM sales_transactions "
+    reasons = {r for (r,) in rows(sqlite_url, "SELECT DISTINCT return_reason FROM sales_transactions "
                                               "WHERE quantity < 0")}  # fmt: skip
     assert reasons == set(RETURN_REASONS)
-    ((end,),) = _all(sqlite_url, "SELECT max(rate_date) FROM exchange_rates")
+    ((end,),) = rows(sqlite_url, "SELECT max(rate_date) FROM exchange_rates")
     # what stands open at the end is what the dates say: nothing dated after the end
-    rows = _all(
+    chains = rows(
         sqlite_url,
         "SELECT o.status, o.order_date, d.shipped_on, d.delivered_on, i.invoice_date, p.paid_on "
         "FROM sales_orders o LEFT JOIN deliveries d ON d.order_id = o.order_id "
         "LEFT JOIN invoices i ON i.order_id = o.order_id AND i.is_credit = 0 "
         "LEFT JOIN payments p ON p.invoice_id = i.invoice_id",
     )
-    for status, ordered, shipped, delivered, invoiced, paid in rows:
+    for status, ordered, shipped, delivered, invoiced, paid in chains:
         present = (shipped is not None, invoiced is not None, paid is not None)
         assert present == {
             "OPEN": (False, False, False), "CANCELLED": (False, False, False), "SHIPPED": (True, False, False),
@@ -101,7 +93,7 @@ def test_every_status_and_reason_at_the_end_and_the_chain_in_order(erpgen, sqlit
         assert dates == sorted(dates) and max([*dates, paid or ordered]) <= end
         if invoiced is not None:
             assert shipped <= invoiced <= (paid or invoiced)
-    online = _all(sqlite_url, "SELECT avg(o.status = 'CANCELLED') FROM sales_orders o "
+    online = rows(sqlite_url, "SELECT avg(o.status = 'CANCELLED') FROM sales_orders o "
                               "JOIN stores s ON s.store_id = o.store_id GROUP BY s.channel ORDER BY s.channel")  # fmt: skip
     b2b, on_line, retail = (share for (share,) in online)
     assert retail < b2b < on_line  # more cancelled online than in store
@@ -126,7 +118,7 @@ def test_extend_in_steps_carries_the_chain_on(erpgen, tmp_path):
     a, b = digests(one), digests(steps)
     assert {t: a[t] for t in DOCUMENTS} == {t: b[t] for t in DOCUMENTS}
     # what stood open at the first end moved on: no order is OPEN with a delivery, none SHIPPED with an invoice
-    stale = _all(one, "SELECT count(*) FROM sales_orders o JOIN invoices i ON i.order_id = o.order_id "
+    stale = rows(one, "SELECT count(*) FROM sales_orders o JOIN invoices i ON i.order_id = o.order_id "
                       "WHERE o.status IN ('OPEN', 'SHIPPED')")  # fmt: skip
     assert stale == [(0,)]
 

@@ -19,7 +19,7 @@ from erpgen.digest import parquet_digests
 from erpgen.errors import ConfigError
 from erpgen.urls import parse
 
-from .helpers import assert_one_clean_line, digests, start
+from .helpers import assert_one_clean_line, digests, rows, start
 
 GYM = ["--scenario", "gym-coffee", "--n-customers", "300", "--date-from", "2022-01-01",
        "--date-till", "2023-06-30", "--seed", "5", "-q"]  # fmt: skip
@@ -33,16 +33,11 @@ CURRENCY = {"UK": "GBP", "US": "USD", "AU": "AUD", "IE": "EUR"}  # gym-coffee's 
 CENT = Decimal("0.01")
 
 
-def _all(url: str, sql: str, **values) -> list:
-    with connect(parse(url)) as conn:
-        return conn.execute(text(sql), values).all()
-
-
 @pytest.mark.parametrize("db", ["sqlite_url", "pg_url", "mysql_url"])
 def test_one_header_per_invoice_with_its_lines_total_terms_and_currency(db, request, erpgen, tmp_path):
     url = request.getfixturevalue(db)
     assert erpgen("generate", "--database-url", url, *GYM).code == 0
-    headers = _all(
+    headers = rows(
         url,
         "SELECT i.invoice_id, i.customer_id, i.store_id, i.is_credit, i.invoice_date, i.invoiced_at, i.due_on, "
         "i.currency_code, i.total, i.total_company, s.channel, s.country, r.rate "
@@ -51,7 +46,7 @@ def test_one_header_per_invoice_with_its_lines_total_terms_and_currency(db, requ
     )
     lines = {
         row[0]: row[1:]
-        for row in _all(
+        for row in rows(
             url,
             "SELECT invoice_id, min(customer_id), max(customer_id), min(store_id), max(store_id), "
             "min(invoice_date), max(invoiced_at), sum(revenue), min(quantity) FROM sales_transactions "
@@ -129,7 +124,7 @@ def test_parquet_holds_the_headers_as_a_typed_dataset(erpgen, sqlite_url, tmp_pa
         "due_on": pa.date32(), "currency_code": pa.string(), "total": pa.decimal128(14, 2),
         "total_company": pa.decimal128(14, 2), "order_id": pa.string(),
     }  # fmt: skip
-    assert data.num_rows == _all(sqlite_url, "SELECT count(*) FROM invoices")[0][0]
+    assert data.num_rows == rows(sqlite_url, "SELECT count(*) FROM invoices")[0][0]
     assert parquet_digests(out)["invoices"] == digests(sqlite_url)["invoices"]
 
 
@@ -142,7 +137,7 @@ def test_extend_in_steps_writes_the_headers_of_the_lines_it_writes(erpgen, tmp_p
         assert erpgen("extend", "--database-url", steps, "--till", till, "-q").code == 0
     assert digests(one)["invoices"] == digests(steps)["invoices"]
     for url in (one, steps):
-        counts = _all(url, "SELECT (SELECT count(DISTINCT invoice_id) FROM sales_transactions), "
+        counts = rows(url, "SELECT (SELECT count(DISTINCT invoice_id) FROM sales_transactions), "
                            "(SELECT count(*) FROM invoices), (SELECT max(invoice_date) FROM invoices)")  # fmt: skip
         ((lines, headers, last),) = counts
         assert lines == headers and str(last) > "2024-03"
@@ -185,19 +180,19 @@ def test_one_b2b_customers_invoice_from_its_lines_to_its_due_date(name, args, er
     """A B2B customer's first invoice: its lines add up to the header's total, in the company's currency
     and (for a customer abroad) in its own at that day's rate, and it falls due on net 30 or 60."""
     assert erpgen("generate", "--database-url", sqlite_url, *args).code == 0
-    ((customer, invoice),) = _all(
+    ((customer, invoice),) = rows(
         sqlite_url,
         "SELECT c.customer_id, min(s.invoice_id) FROM customers c JOIN sales_transactions s USING (customer_id) "
         "WHERE c.channel = 'B2B' AND s.invoice_id LIKE 'INV-%' AND (c.country <> 'UK' OR :air) "
         "GROUP BY c.customer_id ORDER BY c.customer_id LIMIT 1",
         air=name == "air-freshener",
     )
-    lines = _all(sqlite_url, "SELECT quantity, unit_price, revenue, invoice_date FROM sales_transactions "
+    lines = rows(sqlite_url, "SELECT quantity, unit_price, revenue, invoice_date FROM sales_transactions "
                              "WHERE invoice_id = :i ORDER BY line_id", i=invoice)  # fmt: skip
     assert lines and all(Decimal(str(q)) > 0 for q, _, _, _ in lines)
     revenue = sum(Decimal(str(r)) for _, _, r, _ in lines)
     assert revenue == sum(Decimal(str(q)) * Decimal(str(p)) for q, p, _, _ in lines)
-    (header,) = _all(sqlite_url, "SELECT i.customer_id, i.invoice_date, i.due_on, i.currency_code, i.total, "
+    (header,) = rows(sqlite_url, "SELECT i.customer_id, i.invoice_date, i.due_on, i.currency_code, i.total, "
                                  "i.total_company, r.rate, c.is_company FROM invoices i JOIN exchange_rates r "
                                  "ON r.currency_code = i.currency_code AND r.rate_date = i.invoice_date "
                                  "JOIN currencies c ON c.currency_code = i.currency_code "
