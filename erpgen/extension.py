@@ -48,7 +48,7 @@ from erpgen.exchange_rates import rates_batch
 from erpgen.load import facts_of
 from erpgen.masters import catalog_for
 from erpgen.rng import Draws
-from erpgen.scenario import REFUND_DAYS_MAX
+from erpgen.scenario import DOCUMENT_DAYS_MAX, REFUND_DAYS_MAX
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import Spill
 from erpgen.simulation import BlockFacts, Rates
@@ -459,8 +459,12 @@ class _Extension:
         are new; the documents loaded before whose state moved on (an order's status, a delivery that
         arrived) are kept in self.learnt_documents, to update once the new rows are in."""
         out = Spill()
+        # from the story, only the invoices whose documents may be new or have moved on: those of the last
+        # DOCUMENT_DAYS_MAX days (and a day, for a data end within a day) and later; the older ones' are
+        # settled, the same at both ends
+        since = None if self.story is None else self.covered - DOCUMENT_DAYS_MAX - 1
         for _, f, _ in spill:
-            headers = invoices_batch(f, self.model)
+            headers = invoices_batch(f, self.model, since)
             chains = DocumentChains.of(f, self.model, headers)
             now, before = chains.at(self.till, self.till_moment), chains.at(self.covered, self.covered_moment)
             at = np.asarray(headers["invoiced_at"])

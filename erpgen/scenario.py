@@ -401,6 +401,10 @@ INVOICE_ON = ("SHIPPING", "DELIVERY")
 # (erpgen.extension)
 PAYMENT_DAYS_MAX = 300
 REFUND_DAYS_MAX = 90
+# and the most days after an invoice (or credit note) that a document of its chain is dated: its payment,
+# its refund, goods delivered after it (transit_days, abroad_days and late_days at most 60 each, and a
+# day); its orders come before it, and a cancelled one is cancelled within two days of it
+DOCUMENT_DAYS_MAX = max(PAYMENT_DAYS_MAX, REFUND_DAYS_MAX, 3 * 60 + 1)
 LIFECYCLE_RANGES = {
     "first_purchase_delay_days": (0, 3650),
     "occasional_orders_per_year": (0.01, 365),

@@ -129,24 +129,29 @@ def fact_batch(f: BlockFacts, first_line_id: int) -> dict[str, np.ndarray]:
     }
 
 
-def invoices_batch(f: BlockFacts, model: Model) -> Batch:
-    """invoices: a header per invoice id of the block's lines, in (customer, invoice_id) order (a
-    customer's credit notes, 'CRN-', before its invoices, 'INV-'), its total the sum of its lines.
+def invoices_batch(f: BlockFacts, model: Model, since: int | None = None) -> Batch:
+    """invoices: a header per invoice id of the block's lines (those dated `since` on, if given), in
+    (customer, invoice_id) order (a customer's credit notes, 'CRN-', before its invoices, 'INV-'), its
+    total the sum of its lines.
 
     A block holds each invoice's lines together (an invoice, or the credit note of one invoice's returns,
     is made on one day by one customer at its home store), so a header is a run of lines: found by where
-    the (customer, number, kind) changes, summed with one reduceat."""
-    customer, seq, credit = f.customer_id, f.invoice_seq, np.asarray(f.is_credit, dtype=bool)
+    the (customer, number, kind) changes, summed with one reduceat. Lines of a day keep whole invoices."""
+    lines = slice(None) if since is None else np.flatnonzero(f.invoice_date >= since)
+    customer, seq = f.customer_id[lines], f.invoice_seq[lines]
+    credit = np.asarray(f.is_credit[lines], dtype=bool)
     if not len(customer):
         starts = np.zeros(0, dtype=np.int64)
     else:
         changes = (customer[1:] != customer[:-1]) | (seq[1:] != seq[:-1]) | (credit[1:] != credit[:-1])
         starts = np.flatnonzero(np.r_[True, changes])
-    company = np.add.reduceat(np.asarray(f.revenue_cents, dtype=np.int64), starts) if len(starts) else starts
+    revenue = np.asarray(f.revenue_cents[lines], dtype=np.int64)
+    company = np.add.reduceat(revenue, starts) if len(starts) else starts
     order = np.lexsort((seq[starts], ~credit[starts], customer[starts]))
     first, company = starts[order], company[order]
-    store = f.store_id[first].astype(np.int64)
-    day = f.invoice_date[first].astype(np.int64)
+    at = first if since is None else lines[first]  # in the block's lines
+    store = f.store_id[at].astype(np.int64)
+    day = f.invoice_date[at].astype(np.int64)
     currency = model.store_currency[store]
     units = model.day_rates[currency, day - day_number(model.cfg.date_from)]
     # units of the company's currency per unit of the document's: the document's amount is company / rate
@@ -160,7 +165,7 @@ def invoices_batch(f: BlockFacts, model: Model) -> Batch:
         "store_id": store,
         "is_credit": credit[first].astype(np.int64),
         "invoice_date": day,
-        "invoiced_at": day * SECONDS_PER_DAY + f.invoice_second[first],
+        "invoiced_at": day * SECONDS_PER_DAY + f.invoice_second[at],
         "due_on": day + model.store_payment_days[store],
         "currency_code": codes[currency],
         "total_units": document,  # NUMERIC(14, 2): units of 10^-2, cents
