@@ -72,7 +72,7 @@ LATER_TRUTH = ("first_purchase_on", "lost_on")
 # and of the order-to-cash documents: where an order stands, and when goods on their way arrived
 LATER_DOCUMENT_TRUTH = {"sales_orders": ("status", "cancelled_on"), "deliveries": ("delivered_on",)}
 _KEYS = {"sales_orders": "order_id", "deliveries": "order_id", "payments": "payment_id"}
-BLOCK_SIZE = 10_000  # customers simulated together (a multiple of digest.SEGMENT)
+BLOCK_SIZE = 5_000  # customers simulated together (a multiple of digest.SEGMENT)
 _BY_CUSTOMER = frozenset(
     t.name for t in CUSTOMER_TABLES
 )  # the tables a story read from the target leaves unhashed
@@ -333,24 +333,10 @@ class _Extension:
 
     def write(self, started: dt.datetime) -> None:
         self._read_story()
-        spill, first_ids = self._simulate()
-        try:
-            self._table("exchange_rates", self._rates())
-            self._table("customers", self._customers())
-            # parents first: a target checking its keys row by row takes the orders before their lines
-            documents = self._documents(spill)
-            try:
-                self._table("sales_orders", (made["sales_orders"] for made in documents))
-                self._table(FACT.name, self._facts(spill, first_ids))
-                for table in HEADER_TABLES[1:]:
-                    self._table(table, (made[table] for made in documents))
-            finally:
-                documents.close()
-            self._table("customer_lifecycle", self._lifecycle(spill))
-            self._learnt()
-            self._table("lifecycle_events", self._events(spill))
-        finally:
-            spill.close()
+        if self.story is None:
+            self._write_whole()
+        else:
+            self._write_from_story()
         previous = json.loads(self.record["row_counts"])
         rows = {
             t.name: previous.get(t.name, 0) + self.added.get(t.name, 0) for t in TABLES if t.name in previous
@@ -380,14 +366,66 @@ class _Extension:
         if story is not None:
             self.story, self.origin = story, first
 
+    def _write_whole(self) -> None:
+        """Every table hashed whole, one after the other, from the blocks simulated first."""
+        spill, first_ids = self._simulate(self._made())
+        try:
+            self._table("exchange_rates", self._rates())
+            self._table("customers", self._customers())
+            documents = Spill()
+            try:
+                for _, f, _ in spill:
+                    documents.add(self._documents(f))
+                # parents first: a target checking its keys row by row takes the orders before their lines
+                self._table("sales_orders", (made["sales_orders"] for made in documents))
+                self._table(FACT.name, self._facts(spill, first_ids))
+                for table in HEADER_TABLES[1:]:
+                    self._table(table, (made[table] for made in documents))
+            finally:
+                documents.close()
+            self._table("customer_lifecycle", (self._lifecycle(ids, f) for ids, f, _ in spill))
+            self._learnt()
+            self._table("lifecycle_events", (self._events(f) for _, f, _ in spill))
+        finally:
+            spill.close()
+
+    def _write_from_story(self) -> None:
+        """Only the new rows, as soon as they are known: the new customers while the engine simulates the
+        first blocks, each block's documents and lifecycle rows when it comes, and the fact lines, which are
+        numbered by day across the blocks, once every block has come."""
+        made = self._made()  # the engine starts on the blocks now
+        self._table("exchange_rates", self._rates())
+        self._table("customers", self._customers())
+
+        def block_rows(ids: np.ndarray, f: BlockFacts) -> None:
+            documents = self._documents(f)
+            for table in HEADER_TABLES:  # parents first, as in _write_whole
+                self._table(table, iter([documents[table]]))
+            self._table("customer_lifecycle", iter([self._lifecycle(ids, f)]))
+            self._table("lifecycle_events", iter([self._events(f)]))
+
+        spill, first_ids = self._simulate(made, each=block_rows)
+        try:
+            self._table(FACT.name, self._facts(spill, first_ids))
+        finally:
+            spill.close()
+        self._learnt()
+
     # -- pass 1 -----------------------------------------------------------------------------------
-    def _simulate(self) -> tuple[Spill, np.ndarray]:
-        """Every block simulated to the horizon, into a scratch file; and the id of the first line each
-        block has on each day from the origin on (lines are numbered by day, then block)."""
+    def _made(self) -> Iterator[tuple[np.ndarray, BlockFacts]]:
+        """The blocks' ids and facts, in order: the engine starts on them when this is called."""
+        blocks = self.blocks()
+        return zip(blocks, self.engine.map(facts_of, iter(blocks)), strict=True)
+
+    def _simulate(
+        self, made: Iterator[tuple[np.ndarray, BlockFacts]], each: Callable | None = None
+    ) -> tuple[Spill, np.ndarray]:
+        """Every block simulated to the horizon, into a scratch file (each(ids, facts) called as it
+        comes); and the id of the first line each block has on each day from the origin on (lines are
+        numbered by day, then block)."""
         spill, per_day, before_origin, simulated, giving_back = Spill(), [], 0, 0, []
         days = self.till - self.origin + 1
-        blocks = self.blocks()
-        for ids, f in zip(blocks, self.engine.map(facts_of, iter(blocks)), strict=True):
+        for ids, f in made:
             dated = f.invoice_date >= self.origin
             if self.story is not None:
                 credit = np.flatnonzero(dated & (f.returned >= 0))
@@ -399,6 +437,8 @@ class _Extension:
             self.simulated_customers += len(ids)
             if self.on_progress:
                 self.on_progress("customers simulated", self.simulated_customers)
+            if each is not None:
+                each(ids, f)
         self.simulated = simulated
         if self.story is not None:
             self.giving_back = np.unique(np.concatenate([np.zeros(0, np.int64), *giving_back])).astype(
@@ -453,36 +493,33 @@ class _Extension:
             b = {name: np.asarray(values)[order] for name, values in b.items()}
             yield b, b["invoiced_at"] > self.covered_moment
 
-    def _documents(self, spill: Spill) -> Spill:
-        """Each block's invoice headers (those of the lines _facts writes: an invoice is made at one moment,
+    def _documents(self, f: BlockFacts) -> dict[str, tuple[Batch, np.ndarray]]:
+        """A block's invoice headers (those of the lines _facts writes: an invoice is made at one moment,
         with all its lines) and order-to-cash documents as they stand at the new end, each with which rows
         are new; the documents loaded before whose state moved on (an order's status, a delivery that
         arrived) are kept in self.learnt_documents, to update once the new rows are in."""
-        out = Spill()
         # from the story, only the invoices whose documents may be new or have moved on: those of the last
         # DOCUMENT_DAYS_MAX days (and a day, for a data end within a day) and later; the older ones' are
         # settled, the same at both ends
         since = None if self.story is None else self.covered - DOCUMENT_DAYS_MAX - 1
-        for _, f, _ in spill:
-            headers = invoices_batch(f, self.model, since)
-            chains = DocumentChains.of(f, self.model, headers)
-            now, before = chains.at(self.till, self.till_moment), chains.at(self.covered, self.covered_moment)
-            at = np.asarray(headers["invoiced_at"])
-            if self.story is not None:  # only the new ones: the table is not hashed
-                headers = rows_where(headers, at > self.covered_moment)
-            elif self.till_second is not None:
-                headers = rows_where(headers, at <= self.till_moment)
-            made = {"invoices": (headers, np.asarray(headers["invoiced_at"]) > self.covered_moment)}
-            for table, batch in now.items():
-                key = np.asarray(batch[_KEYS[table]])
-                old = before[table]
-                new = ~np.isin(key, np.asarray(old[_KEYS[table]]))
-                self._moved_on(table, rows_where(batch, ~new), old)
-                if self.story is not None:
-                    batch, new = rows_where(batch, new), np.ones(int(new.sum()), dtype=bool)
-                made[table] = (batch, new)
-            out.add(made)
-        return out
+        headers = invoices_batch(f, self.model, since)
+        chains = DocumentChains.of(f, self.model, headers)
+        now, before = chains.at(self.till, self.till_moment), chains.at(self.covered, self.covered_moment)
+        at = np.asarray(headers["invoiced_at"])
+        if self.story is not None:  # only the new ones: the table is not hashed
+            headers = rows_where(headers, at > self.covered_moment)
+        elif self.till_second is not None:
+            headers = rows_where(headers, at <= self.till_moment)
+        made = {"invoices": (headers, np.asarray(headers["invoiced_at"]) > self.covered_moment)}
+        for table, batch in now.items():
+            key = np.asarray(batch[_KEYS[table]])
+            old = before[table]
+            new = ~np.isin(key, np.asarray(old[_KEYS[table]]))
+            self._moved_on(table, rows_where(batch, ~new), old)
+            if self.story is not None:
+                batch, new = rows_where(batch, new), np.ones(int(new.sum()), dtype=bool)
+            made[table] = (batch, new)
+        return made
 
     def _moved_on(self, table: str, now: Batch, before: Batch) -> None:
         """The columns of `table` that changed on rows loaded before (the same rows, in the same order)."""
@@ -540,15 +577,16 @@ class _Extension:
             )
         line_id[at] = held_id
 
-    def _lifecycle(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
-        for ids, f, _ in spill:
-            b = lifecycle_batch(ids, f)
-            known = ids <= self.known
-            learnt = known & ((f.first_purchase > self.covered) | (f.lost > self.covered))
-            if learnt.any():
-                self.learnt.append({"customer_id": b["customer_id"][learnt],
-                                    **{name: np.asarray(b[name])[learnt] for name in LATER_TRUTH}})  # fmt: skip
-            yield b, ~known
+    def _lifecycle(self, ids: np.ndarray, f: BlockFacts) -> tuple[Batch, np.ndarray]:
+        """A block's customer_lifecycle rows, and which are new; the truth learnt of the others is kept in
+        self.learnt."""
+        b = lifecycle_batch(ids, f)
+        known = ids <= self.known
+        learnt = known & ((f.first_purchase > self.covered) | (f.lost > self.covered))
+        if learnt.any():
+            self.learnt.append({"customer_id": b["customer_id"][learnt],
+                                **{name: np.asarray(b[name])[learnt] for name in LATER_TRUTH}})  # fmt: skip
+        return b, ~known
 
     def _learnt(self) -> None:
         """The truth columns of customers and documents loaded before, where it fell after the old end:
@@ -561,19 +599,20 @@ class _Extension:
             n = len(next(iter(batch.values())))  # type: ignore[arg-type]
             self.updated[table] = self.updated.get(table, 0) + n
 
-    def _events(self, spill: Spill) -> Iterator[tuple[Batch, np.ndarray]]:
-        for _, f, _ in spill:
-            b = events_batch(f)
-            yield b, np.asarray(b["event_date"]) > self.covered
+    def _events(self, f: BlockFacts) -> tuple[Batch, np.ndarray]:
+        b = events_batch(f)
+        return b, np.asarray(b["event_date"]) > self.covered
 
     def _table(self, table: str, batches: Iterator[tuple[Batch, np.ndarray]]) -> None:
         """Hash the rows of `table` (unless it is one left to `verify`), write the new ones. The new fact
         lines are written together in line id order: their ids go by day across blocks, and a table keyed
         by its rowid (SQLite) or a B-tree primary key takes rows in key order several times faster than
         scattered."""
-        written, held = 0, []
+        written, held = self.added.get(table, 0), []
         kept = table in self.sink.tables  # a CSV export keeps no lifecycle tables: those are only hashed
         hashing = self.story is None or table not in _BY_CUSTOMER
+        if hashing and table in self.added:
+            raise AssertionError(f"{table} is hashed whole: its rows go through one writer")
         with (
             self.digest.table_writer(table) if hashing else contextlib.nullcontext(_Nowhere()) as hashed,
             self.sink.table_writer(table) if kept else contextlib.nullcontext(_Nowhere()) as out,

@@ -313,8 +313,9 @@ class PostgresSink(DatabaseSink):
                     yield _RowWriter(copy, table)
                 if trusted:
                     cur.execute("SET LOCAL session_replication_role = origin")
-                if table not in {t.name for t in BULK}:
-                    # its statistics now, while the workers simulate, rather than at the end
+                if not self.append and table not in {t.name for t in BULK}:
+                    # its statistics now, while the workers simulate, rather than at the end (rows added to
+                    # a loaded table are left to autovacuum's analyse, as any application's inserts are)
                     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
