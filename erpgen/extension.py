@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import time
@@ -368,26 +369,24 @@ class _Extension:
 
     def _write_whole(self) -> None:
         """Every table hashed whole, one after the other, from the blocks simulated first."""
-        spill, first_ids = self._simulate(self._made())
+        documents = Spill()
         try:
-            self._table("exchange_rates", self._rates())
-            self._table("customers", self._customers())
-            documents = Spill()
+            spill, first_ids = self._simulate(self._made(), each=lambda ids, f, made: documents.add(made))
             try:
-                for _, f, _ in spill:
-                    documents.add(self._documents(f))
+                self._table("exchange_rates", self._rates())
+                self._table("customers", self._customers())
                 # parents first: a target checking its keys row by row takes the orders before their lines
                 self._table("sales_orders", (made["sales_orders"] for made in documents))
                 self._table(FACT.name, self._facts(spill, first_ids))
                 for table in HEADER_TABLES[1:]:
                     self._table(table, (made[table] for made in documents))
+                self._table("customer_lifecycle", (self._lifecycle(ids, f) for ids, f, _ in spill))
+                self._learnt()
+                self._table("lifecycle_events", (self._events(f) for _, f, _ in spill))
             finally:
-                documents.close()
-            self._table("customer_lifecycle", (self._lifecycle(ids, f) for ids, f, _ in spill))
-            self._learnt()
-            self._table("lifecycle_events", (self._events(f) for _, f, _ in spill))
+                spill.close()
         finally:
-            spill.close()
+            documents.close()
 
     def _write_from_story(self) -> None:
         """Only the new rows, as soon as they are known: the new customers while the engine simulates the
@@ -397,8 +396,7 @@ class _Extension:
         self._table("exchange_rates", self._rates())
         self._table("customers", self._customers())
 
-        def block_rows(ids: np.ndarray, f: BlockFacts) -> None:
-            documents = self._documents(f)
+        def block_rows(ids: np.ndarray, f: BlockFacts, documents: dict) -> None:
             for table in HEADER_TABLES:  # parents first, as in _write_whole
                 self._table(table, iter([documents[table]]))
             self._table("customer_lifecycle", iter([self._lifecycle(ids, f)]))
@@ -412,20 +410,30 @@ class _Extension:
         self._learnt()
 
     # -- pass 1 -----------------------------------------------------------------------------------
-    def _made(self) -> Iterator[tuple[np.ndarray, BlockFacts]]:
-        """The blocks' ids and facts, in order: the engine starts on them when this is called."""
+    def _made(self) -> Iterator[tuple[np.ndarray, tuple]]:
+        """The blocks' ids, and their facts and documents (_block_and_documents), in order: the engine
+        starts on them when this is called."""
         blocks = self.blocks()
-        return zip(blocks, self.engine.map(facts_of, iter(blocks)), strict=True)
+        ends = Ends(
+            self.covered, self.covered_moment, self.till, self.till_moment,
+            # from the story, the invoices of the last DOCUMENT_DAYS_MAX days (and a day, for a data end
+            # within a day) and later
+            since=None if self.story is None else self.covered - DOCUMENT_DAYS_MAX - 1,
+            cut_at_till=self.till_second is not None,
+        )  # fmt: skip
+        made = self.engine.map(functools.partial(_block_and_documents, ends), iter(blocks))
+        return zip(blocks, made, strict=True)
 
     def _simulate(
-        self, made: Iterator[tuple[np.ndarray, BlockFacts]], each: Callable | None = None
+        self, made: Iterator[tuple[np.ndarray, tuple]], each: Callable | None = None
     ) -> tuple[Spill, np.ndarray]:
-        """Every block simulated to the horizon, into a scratch file (each(ids, facts) called as it
-        comes); and the id of the first line each block has on each day from the origin on (lines are
-        numbered by day, then block)."""
+        """Every block simulated to the horizon, into a scratch file (each(ids, facts, documents) called
+        as it comes); and the id of the first line each block has on each day from the origin on (lines
+        are numbered by day, then block)."""
         spill, per_day, before_origin, simulated, giving_back = Spill(), [], 0, 0, []
         days = self.till - self.origin + 1
-        for ids, f in made:
+        for ids, (f, documents, learnt) in made:
+            self.learnt_documents += learnt
             dated = f.invoice_date >= self.origin
             if self.story is not None:
                 credit = np.flatnonzero(dated & (f.returned >= 0))
@@ -437,8 +445,7 @@ class _Extension:
             self.simulated_customers += len(ids)
             if self.on_progress:
                 self.on_progress("customers simulated", self.simulated_customers)
-            if each is not None:
-                each(ids, f)
+            each(ids, f, documents)
         self.simulated = simulated
         if self.story is not None:
             self.giving_back = np.unique(np.concatenate([np.zeros(0, np.int64), *giving_back])).astype(
@@ -492,51 +499,6 @@ class _Extension:
                     raise AssertionError("a new credit note gives back a line older than the return window")
             b = {name: np.asarray(values)[order] for name, values in b.items()}
             yield b, b["invoiced_at"] > self.covered_moment
-
-    def _documents(self, f: BlockFacts) -> dict[str, tuple[Batch, np.ndarray]]:
-        """A block's invoice headers (those of the lines _facts writes: an invoice is made at one moment,
-        with all its lines) and order-to-cash documents as they stand at the new end, each with which rows
-        are new; the documents loaded before whose state moved on (an order's status, a delivery that
-        arrived) are kept in self.learnt_documents, to update once the new rows are in."""
-        # from the story, only the invoices whose documents may be new or have moved on: those of the last
-        # DOCUMENT_DAYS_MAX days (and a day, for a data end within a day) and later; the older ones' are
-        # settled, the same at both ends
-        since = None if self.story is None else self.covered - DOCUMENT_DAYS_MAX - 1
-        headers = invoices_batch(f, self.model, since)
-        chains = DocumentChains.of(f, self.model, headers)
-        now, before = chains.at(self.till, self.till_moment), chains.at(self.covered, self.covered_moment)
-        at = np.asarray(headers["invoiced_at"])
-        if self.story is not None:  # only the new ones: the table is not hashed
-            headers = rows_where(headers, at > self.covered_moment)
-        elif self.till_second is not None:
-            headers = rows_where(headers, at <= self.till_moment)
-        made = {"invoices": (headers, np.asarray(headers["invoiced_at"]) > self.covered_moment)}
-        for table, batch in now.items():
-            key = np.asarray(batch[_KEYS[table]])
-            old = before[table]
-            new = ~np.isin(key, np.asarray(old[_KEYS[table]]))
-            self._moved_on(table, rows_where(batch, ~new), old)
-            if self.story is not None:
-                batch, new = rows_where(batch, new), np.ones(int(new.sum()), dtype=bool)
-            made[table] = (batch, new)
-        return made
-
-    def _moved_on(self, table: str, now: Batch, before: Batch) -> None:
-        """The columns of `table` that changed on rows loaded before (the same rows, in the same order)."""
-        columns = LATER_DOCUMENT_TRUTH.get(table, ())
-        if not columns:
-            return
-        changed = np.zeros(len(np.asarray(now[_KEYS[table]])), dtype=bool)
-        for name in columns:
-            changed |= np.asarray(now[name]) != np.asarray(before[name])
-        if changed.any():
-            key = _KEYS[table]
-            self.learnt_documents.append(
-                (
-                    table,
-                    {key: np.asarray(now[key])[changed], **{n: np.asarray(now[n])[changed] for n in columns}},
-                )
-            )
 
     def _line_ids(self, ids: np.ndarray, f: BlockFacts, first_of_day: np.ndarray, before: int) -> np.ndarray:
         """Lines from the origin on: by day, then block, then their place in the block (customer, then the
@@ -642,6 +604,69 @@ class _Extension:
                 if n <= DEFAULT_BATCH_SIZE
                 else _rows(part, np.arange(lo, min(n, lo + DEFAULT_BATCH_SIZE)))
             )
+
+
+@dataclass(frozen=True)
+class Ends:
+    """Where an extension's data ended before and ends after (days, and moments in seconds), and what of a
+    block's documents it makes (_block_documents)."""
+
+    covered: int
+    covered_moment: int
+    till: int
+    till_moment: int
+    # from the story: only the new rows, of the invoices dated from this day on (the older ones' documents are
+    # settled, the same at both ends); None: every row, each with whether it is new
+    since: int | None
+    cut_at_till: bool  # the data ends within the horizon's day: headers up to till_moment only
+
+
+def _block_and_documents(ends: Ends, model, ids: np.ndarray):
+    """A block's facts and documents (_block_documents), made together where the engine simulates."""
+    f = facts_of(model, ids)
+    return f, *_block_documents(f, model, ends)
+
+
+def _block_documents(f: BlockFacts, model, ends: Ends) -> tuple[dict, list[tuple[str, Batch]]]:
+    """A block's invoice headers (those of the lines _facts writes: an invoice is made at one moment, with
+    all its lines) and order-to-cash documents as they stand at the new end, each with which rows are new;
+    and the documents loaded before whose state moved on (an order's status, a delivery that arrived), to
+    update once the new rows are in."""
+    headers = invoices_batch(f, model, ends.since)
+    chains = DocumentChains.of(f, model, headers)
+    now, before = chains.at(ends.till, ends.till_moment), chains.at(ends.covered, ends.covered_moment)
+    at = np.asarray(headers["invoiced_at"])
+    if ends.since is not None:  # only the new ones: the table is not hashed
+        headers = rows_where(headers, at > ends.covered_moment)
+    elif ends.cut_at_till:
+        headers = rows_where(headers, at <= ends.till_moment)
+    made = {"invoices": (headers, np.asarray(headers["invoiced_at"]) > ends.covered_moment)}
+    learnt = []
+    for table, batch in now.items():
+        key = np.asarray(batch[_KEYS[table]])
+        old = before[table]
+        new = ~np.isin(key, np.asarray(old[_KEYS[table]]))
+        moved = _moved_on(table, rows_where(batch, ~new), old)
+        if moved is not None:
+            learnt.append((table, moved))
+        if ends.since is not None:
+            batch, new = rows_where(batch, new), np.ones(int(new.sum()), dtype=bool)
+        made[table] = (batch, new)
+    return made, learnt
+
+
+def _moved_on(table: str, now: Batch, before: Batch) -> Batch | None:
+    """The columns of `table` that changed on rows loaded before (the same rows, in the same order)."""
+    columns = LATER_DOCUMENT_TRUTH.get(table, ())
+    if not columns:
+        return None
+    changed = np.zeros(len(np.asarray(now[_KEYS[table]])), dtype=bool)
+    for name in columns:
+        changed |= np.asarray(now[name]) != np.asarray(before[name])
+    if not changed.any():
+        return None
+    key = _KEYS[table]
+    return {key: np.asarray(now[key])[changed], **{n: np.asarray(now[n])[changed] for n in columns}}
 
 
 class Collected(ExtendableSink):
