@@ -14,12 +14,14 @@ import re
 import sqlite3
 import threading
 
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from erpgen.scenario import REFUND_DAYS_MAX
 from erpgen.simulation.returns import RETURN_WINDOW
+from erpgen.sinks import database_sink
 from erpgen.sinks.postgres import _check_keys_from
 
 from .helpers import (
@@ -148,9 +150,10 @@ def test_postgres_and_mariadb_extend_to_the_same_data_as_sqlite(server, request,
 
 
 def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, tmp_path, erpgen):
-    """A superuser's extension leaves out the fact lines' key triggers and checks the lines it wrote in one
-    query (which does find a line without a parent); another role's drops the keys and validates them over
-    the whole table. Both give SQLite's data."""
+    """A superuser's extension leaves out the fact lines' key triggers and checks the lines it wrote: their
+    keys to the small parents (customers, products, stores, currencies) as they are written, against the keys
+    the tables hold, the others in one query per table (each finds a row without a parent); another role's
+    drops the keys and validates them over the whole table. Both give SQLite's data."""
     role = f"erpgen_owner_{os.getpid()}"
     with connect(pg_url) as conn:
         conn.execute(text(f"CREATE ROLE {role} LOGIN"))
@@ -166,8 +169,8 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
         with connect(pg_url) as conn:  # the superuser's check, on a line written past the triggers
             conn.execute(text("SET session_replication_role = replica"))
             conn.execute(text(
-                "INSERT INTO sales_transactions SELECT line_id + 1000000, invoice_id, 999999, invoice_date, "
-                "product_id, quantity, revenue, store_id, unit_price, returned_line_id, invoiced_at, order_id, "
+                "INSERT INTO sales_transactions SELECT line_id + 1000000, invoice_id, customer_id, invoice_date, "
+                "product_id, quantity, revenue, store_id, unit_price, returned_line_id, invoiced_at, 'SO-NONE', "
                 "return_reason FROM sales_transactions WHERE line_id = 1"
             ))  # fmt: skip
             # and a payment of no invoice, dated after the end
@@ -181,6 +184,26 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
             with pytest.raises(RuntimeError, match="payments without a parent: .*PAY-X"):
                 _check_keys_from(conn, None, dt.date(2022, 12, 31))
             conn.rollback()
+        sink = database_sink(make_url(pg_url), replace=False, append=True)
+        sink.begin()  # as an extension does: its keys to the small parents, checked batch by batch
+        try:
+            ((store, product, currency),) = sink.conn.exec_driver_sql(
+                "SELECT (SELECT min(store_id) FROM stores), (SELECT min(product_id) FROM products), "
+                "(SELECT min(currency_code) FROM currencies)"
+            ).all()
+            lines = sink._held_parents(sink.conn, "sales_transactions")
+            one = {"customer_id": np.array([1, 2]), "product_id": np.array([product] * 2),
+                   "store_id": np.array([store] * 2)}  # fmt: skip
+            lines.check(one)
+            with pytest.raises(RuntimeError, match=r"in customers \(customer_id\): \[999999\]"):
+                lines.check({**one, "customer_id": np.array([1, 999999])})
+            orders = sink._held_parents(sink.conn, "sales_orders")
+            codes = {"customer_id": np.array([1]), "store_id": np.array([store])}
+            orders.check({**codes, "currency_code": np.array([currency.encode()])})
+            with pytest.raises(RuntimeError, match=r"in currencies \(currency_code\): \['XXX'\]"):
+                orders.check({**codes, "currency_code": np.array([b"XXX"])})
+        finally:
+            sink.abort()
         _extend(erpgen, pg_url, "2023-01-31")  # the superuser's own extension passes its check
         _extend(erpgen, lite, "2023-01-31")
         assert digests(pg_url) == digests(lite)

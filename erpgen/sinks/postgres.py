@@ -168,6 +168,8 @@ class PostgresSink(DatabaseSink):
     # their headers, and checks the lines from _unchecked_from on and their headers itself
     _trusted = False
     _unchecked_from: int | None = None
+    # and the keys of the small parents its rows' keys are checked against as they are written, by table
+    _held: dict[str, np.ndarray] | None = None
 
     def _session(self, conn: Connection) -> None:
         # a lock others hold (a --replace drops the old tables) is waited for --lock-wait-timeout, then named
@@ -245,7 +247,7 @@ class PostgresSink(DatabaseSink):
         # query per table of its own
         # (_restore_in_place); another user drops the keys and validates each once over the whole table
         # afterwards, as a load does (figures: bench/README.md). The transaction holds the tables meanwhile.
-        self._unchecked_from = None
+        self._unchecked_from, self._held = None, {}
         self._trusted = conn.exec_driver_sql("SELECT current_setting('is_superuser')").scalar() == "on"
         # where the data ended: the order-to-cash documents an extension adds are all dated after it
         self._old_end = conn.exec_driver_sql(
@@ -280,6 +282,18 @@ class PostgresSink(DatabaseSink):
             else:
                 conn.execute(AddConstraint(fk, isolate_from_table=False))
 
+    def _held_parents(self, conn: Connection, table: str) -> _HeldKeys:
+        """The keys of `table`'s small parents (_HELD_PARENTS), read before its COPY occupies the
+        connection: what its rows are checked against as they are written."""
+        assert self._held is not None
+        keys = {}
+        for child, parent, key in _held_keys(table):
+            if parent not in self._held:
+                values = conn.exec_driver_sql(f"SELECT {key} FROM {parent}").scalars().all()
+                self._held[parent] = np.sort(np.array(values))
+            keys[child] = (parent, self._held[parent])
+        return _HeldKeys(table, keys)
+
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
         from psycopg import sql
@@ -290,11 +304,12 @@ class PostgresSink(DatabaseSink):
             if table == FACT.name:
                 copy_facts = _copy_sql(table, COPY_COLUMNS, binary=True)
                 trusted = self.append and self._trusted
-                if trusted:  # the lines' keys are checked at the end (_restore_in_place)
+                if trusted:  # the lines' keys are checked as written and at the end (_restore_in_place)
                     cur.execute("SET LOCAL session_replication_role = replica")
+                held = self._held_parents(conn, table) if trusted else None
                 with cur.copy(copy_facts, writer=_queued_writer(cur)) as copy:
                     copy.write(BINARY_HEADER)
-                    writer = _FactWriter(copy)
+                    writer = _FactWriter(copy, held)
                     yield writer
                     copy.write(BINARY_TRAILER)
                 if trusted:
@@ -309,10 +324,13 @@ class PostgresSink(DatabaseSink):
                 trusted = self.append and self._trusted and table in _CHECKED_AFTER
                 if trusted:
                     cur.execute("SET LOCAL session_replication_role = replica")
+                held = self._held_parents(conn, table) if trusted else None
                 with cur.copy(_copy_sql(table, columns)) as copy:
-                    yield _RowWriter(copy, table)
+                    yield _RowWriter(copy, table, held)
                 if trusted:
                     cur.execute("SET LOCAL session_replication_role = origin")
+                if self._held is not None:
+                    self._held.pop(table, None)  # rows came in: read its keys again when next needed
                 if not self.append and table not in {t.name for t in BULK}:
                     # its statistics now, while the workers simulate, rather than at the end (rows added to
                     # a loaded table are left to autovacuum's analyse, as any application's inserts are)
@@ -437,9 +455,44 @@ _DATED = {"sales_orders": "order_date", "deliveries": "shipped_on", "payments": 
 _CHECKED_AFTER = {INVOICES.name, *_DATED}
 
 
+# the parents whose keys an extension written past the key triggers holds in memory, to check the keys of the
+# rows it writes as they go (_HeldKeys): a few thousand keys at most (customers), where a query probing them
+# for every row took about as long as the probes of the text keys of the documents
+_HELD_PARENTS = frozenset({"customers", "products", "stores", "currencies"})
+
+
+def _held_keys(table: str) -> Iterator[tuple[str, str, str]]:
+    """(column, parent table, parent key) of each of `table`'s foreign keys to a held parent."""
+    for fk in sorted(_BY_NAME[table].foreign_key_constraints, key=lambda c: str(c.name)):
+        (element,) = fk.elements
+        if element.column.table.name in _HELD_PARENTS:
+            yield element.parent.name, element.column.table.name, element.column.name
+
+
+class _HeldKeys:
+    """Checks the keys of a batch of `table`'s rows to its held parents (those a COPY writes past the key
+    triggers): every value must be one of the parent's keys, as its foreign key requires."""
+
+    def __init__(self, table: str, keys: dict[str, tuple[str, np.ndarray]]):
+        self.table, self.keys = table, keys
+
+    def check(self, b: Batch) -> None:
+        for child, (parent, keys) in self.keys.items():
+            values = np.asarray(b[child])
+            if values.dtype.kind == "S":  # codes as bytes; the keys read back are text
+                values = values.astype(keys.dtype)
+            missing = values[~np.isin(values, keys)]
+            if len(missing):
+                raise RuntimeError(
+                    f"erpgen produced {self.table} rows without a parent in {parent} ({child}): "
+                    f"{missing[:5].tolist()}"
+                )
+
+
 def _check_keys_from(conn: Connection, first_line: int | None, old_end) -> None:
     """Each foreign key of the fact lines from `first_line` on (over the primary key), of their invoices'
-    headers, and of the documents dated after `old_end`, in one query per table."""
+    headers, and of the documents dated after `old_end`, but those to the held parents, in one query per
+    table."""
     tables = []
     if first_line is not None:
         # lines are numbered by day: the headers written with them are those from the first one's day on (a
@@ -455,11 +508,15 @@ def _check_keys_from(conn: Connection, first_line: int | None, old_end) -> None:
         for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
             (element,) = fk.elements
             child, parent = element.parent.name, element.column
+            if parent.table.name in _HELD_PARENTS:
+                continue  # checked as the rows were written (_HeldKeys)
             alias = "p" if parent.table is not table else "r"
             checks.append(
                 f"(s.{child} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent.table.name} {alias} "
                 f"WHERE {alias}.{parent.name} = s.{child}))"
             )
+        if not checks:
+            continue
         key = table.primary_key.columns[0].name
         broken = conn.exec_driver_sql(
             f"SELECT s.{key} FROM {table.name} s WHERE {new} AND ({' OR '.join(checks)}) LIMIT 5", values
@@ -469,11 +526,13 @@ def _check_keys_from(conn: Connection, first_line: int | None, old_end) -> None:
 
 
 class _FactWriter:
-    def __init__(self, copy):
-        self.copy = copy
+    def __init__(self, copy, held: _HeldKeys | None = None):
+        self.copy, self.held = copy, held
         self.first_line: int | None = None  # the lowest line id written
 
     def write(self, batch: Batch) -> None:
+        if self.held is not None:
+            self.held.check(batch)
         if len(batch["line_id"]):  # type: ignore[arg-type]
             low = int(np.min(batch["line_id"]))  # type: ignore[call-overload]
             self.first_line = low if self.first_line is None else min(self.first_line, low)
@@ -483,9 +542,11 @@ class _FactWriter:
 class _RowWriter:
     """Text COPY of the other tables (masters, customers, lifecycle), a batch at a time."""
 
-    def __init__(self, copy, table: str):
-        self.copy, self.table = copy, table
+    def __init__(self, copy, table: str, held: _HeldKeys | None = None):
+        self.copy, self.table, self.held = copy, table, held
         self.dates = IsoDates()
 
     def write(self, b: Batch) -> None:
+        if self.held is not None:
+            self.held.check(b)
         self.copy.write(text_lines(self.table, b, self.dates))
