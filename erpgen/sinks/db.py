@@ -208,8 +208,8 @@ class DatabaseSink(ResumableSink, ExtendableSink):
         t = next(t for t in TABLES if t.name == table)
         key, *columns = list(batch)
         rows = [
-            {f"v_{name}": _value(t.c[name], v) for name, v in zip(batch, values)}
-            for values in zip(*(_plain(batch[name]) for name in batch))
+            {f"v_{name}": driver_value(t.c[name], v) for name, v in zip(batch, values)}
+            for values in zip(*(plain_values(batch[name]) for name in batch))
         ]
         if rows:
             statement = (
@@ -320,11 +320,11 @@ class DatabaseSink(ResumableSink, ExtendableSink):
                 t.drop(conn, checkfirst=True)
 
 
-def _plain(values) -> list:
+def plain_values(values) -> list:
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
-def _value(column, value):
+def driver_value(column, value):
     """A batch's value as the driver takes it for `column`: dates are day numbers (NO_DAY: NULL)."""
     if isinstance(column.type, Date):
         return None if value is None or value == NO_DAY else EPOCH_DATE + dt.timedelta(days=int(value))

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Iterator
 
 import numpy as np
-from sqlalchemy import CheckConstraint, Column, MetaData, Table, inspect
+from sqlalchemy import CheckConstraint, Column, Date, Integer, MetaData, String, Table, Text, inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
@@ -27,7 +27,7 @@ from erpgen.schema import BULK, CUSTOMER_TABLES, FACT, FACT_COLUMNS, TABLES
 from erpgen.schema import invoices as INVOICES
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.base import Batch
-from erpgen.sinks.db import DatabaseSink, bulk_indexes
+from erpgen.sinks.db import DatabaseSink, bulk_indexes, driver_value, plain_values
 from erpgen.sinks.encode import IsoDates, text_lines
 from erpgen.sinks.names import quote
 from erpgen.tables import (
@@ -282,6 +282,26 @@ class PostgresSink(DatabaseSink):
             else:
                 conn.execute(AddConstraint(fk, isolate_from_table=False))
 
+    def update_rows(self, table: str, batch: Batch) -> None:
+        """One UPDATE ... FROM the batch's columns as arrays (unnest): a statement per row was a round trip
+        each."""
+        conn = self.conn
+        assert conn is not None
+        t = _BY_NAME[table]
+        key, *columns = (t.c[name] for name in batch)
+        arrays = {
+            f"v{i}": [driver_value(c, v) for v in plain_values(batch[c.name])]
+            for i, c in enumerate([key, *columns])
+        }
+        typed = ", ".join(f"%(v{i})s::{_array_type(c)}" for i, c in enumerate([key, *columns]))
+        names = ", ".join(quote(conn, c.name) for c in (key, *columns))
+        sets = ", ".join(f"{quote(conn, c.name)} = v.{quote(conn, c.name)}" for c in columns)
+        conn.exec_driver_sql(
+            f"UPDATE {quote(conn, t.name)} SET {sets} FROM unnest({typed}) AS v({names}) "
+            f"WHERE {quote(conn, t.name)}.{quote(conn, key.name)} = v.{quote(conn, key.name)}",
+            arrays,
+        )
+
     def _held_parents(self, conn: Connection, table: str) -> _HeldKeys:
         """The keys of `table`'s small parents (_HELD_PARENTS), read before its COPY occupies the
         connection: what its rows are checked against as they are written."""
@@ -453,6 +473,17 @@ def _bulk_foreign_keys():
 # an extension's documents, each dated after the old end by this column
 _DATED = {"sales_orders": "order_date", "deliveries": "shipped_on", "payments": "paid_on"}
 _CHECKED_AFTER = {INVOICES.name, *_DATED}
+
+
+def _array_type(column: Column) -> str:
+    """The array type of a column's values, as update_rows sends them (text, dates or integers)."""
+    if isinstance(column.type, Date):
+        return "date[]"
+    if isinstance(column.type, Integer):
+        return "bigint[]"
+    if isinstance(column.type, Text | String):
+        return "text[]"
+    raise TypeError(f"update_rows sends no {column.type} column ({column.name})")
 
 
 # the parents whose keys an extension written past the key triggers holds in memory, to check the keys of the
