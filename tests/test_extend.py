@@ -7,7 +7,6 @@ line each."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -22,7 +21,6 @@ from sqlalchemy.engine import make_url
 from erpgen.scenario import REFUND_DAYS_MAX
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.sinks import database_sink
-from erpgen.sinks.postgres import _check_keys_from
 
 from .helpers import (
     FACTS_STARTED,
@@ -150,10 +148,11 @@ def test_postgres_and_mariadb_extend_to_the_same_data_as_sqlite(server, request,
 
 
 def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, tmp_path, erpgen):
-    """A superuser's extension leaves out the fact lines' key triggers and checks the lines it wrote: their
-    keys to the small parents (customers, products, stores, currencies) as they are written, against the keys
-    the tables hold, the others in one query per table (each finds a row without a parent); another role's
-    drops the keys and validates them over the whole table. Both give SQLite's data."""
+    """A superuser's extension leaves out the key triggers of the lines, headers and documents it writes and
+    checks their keys itself: those to the small parents (customers, products, stores, currencies) batch by
+    batch against the keys the tables hold, the others by a query over the values written (each finds a
+    value without a parent); another role's drops the keys and validates them over the whole table. Both
+    give SQLite's data."""
     role = f"erpgen_owner_{os.getpid()}"
     with connect(pg_url) as conn:
         conn.execute(text(f"CREATE ROLE {role} LOGIN"))
@@ -166,42 +165,41 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
             _generate(erpgen, target)
             _extend(erpgen, target, "2022-12-31")
         assert digests(owner) == digests(lite)
-        with connect(pg_url) as conn:  # the superuser's check, on a line written past the triggers
-            conn.execute(text("SET session_replication_role = replica"))
-            conn.execute(text(
-                "INSERT INTO sales_transactions SELECT line_id + 1000000, invoice_id, customer_id, invoice_date, "
-                "product_id, quantity, revenue, store_id, unit_price, returned_line_id, invoiced_at, 'SO-NONE', "
-                "return_reason FROM sales_transactions WHERE line_id = 1"
-            ))  # fmt: skip
-            # and a payment of no invoice, dated after the end
-            conn.execute(text(
-                "INSERT INTO payments SELECT 'PAY-X', 'INV-NONE', customer_id, '2023-01-15', method, currency_code, "
-                "amount FROM payments LIMIT 1"
-            ))  # fmt: skip
-            conn.execute(text("SET session_replication_role = origin"))
-            with pytest.raises(RuntimeError, match="lines without a parent: .*1000001"):
-                _check_keys_from(conn, 1_000_000, None)
-            with pytest.raises(RuntimeError, match="payments without a parent: .*PAY-X"):
-                _check_keys_from(conn, None, dt.date(2022, 12, 31))
-            conn.rollback()
         sink = database_sink(make_url(pg_url), replace=False, append=True)
-        sink.begin()  # as an extension does: its keys to the small parents, checked batch by batch
+        sink.begin()  # as a superuser's extension does: the keys of what it writes past the triggers
         try:
-            ((store, product, currency),) = sink.conn.exec_driver_sql(
+            conn = sink.conn
+            ((store, product, currency, order, invoice, line_id),) = conn.exec_driver_sql(
                 "SELECT (SELECT min(store_id) FROM stores), (SELECT min(product_id) FROM products), "
-                "(SELECT min(currency_code) FROM currencies)"
+                "(SELECT min(currency_code) FROM currencies), (SELECT min(order_id) FROM sales_orders), "
+                "(SELECT min(invoice_id) FROM invoices), (SELECT min(line_id) FROM sales_transactions)"
             ).all()
-            lines = sink._held_parents(sink.conn, "sales_transactions")
-            one = {"customer_id": np.array([1, 2]), "product_id": np.array([product] * 2),
-                   "store_id": np.array([store] * 2)}  # fmt: skip
-            lines.check(one)
-            with pytest.raises(RuntimeError, match=r"in customers \(customer_id\): \[999999\]"):
-                lines.check({**one, "customer_id": np.array([1, 999999])})
-            orders = sink._held_parents(sink.conn, "sales_orders")
-            codes = {"customer_id": np.array([1]), "store_id": np.array([store])}
-            orders.check({**codes, "currency_code": np.array([currency.encode()])})
-            with pytest.raises(RuntimeError, match=r"in currencies \(currency_code\): \['XXX'\]"):
-                orders.check({**codes, "currency_code": np.array([b"XXX"])})
+
+            def written(table: str, batch: dict):
+                keys = sink.written_keys(conn, table)
+                keys.check(batch)  # the small parents' keys, batch by batch
+                with conn.connection.dbapi_connection.cursor() as cur:
+                    keys.probe(cur)  # the others', once the COPY is done
+
+            line = {"customer_id": np.array([1, 2]), "product_id": np.array([product] * 2),
+                    "store_id": np.array([store] * 2), "order_id": np.array([order.encode()] * 2),
+                    "returned_line_id": np.array([0, line_id])}  # fmt: skip
+            written("sales_transactions", line)
+            broken = {
+                "customer_id": (np.array([1, 999999]), r"customer_id names no row of customers: \[999999\]"),
+                "order_id": (np.array([order.encode(), b"SO-NONE"]), "order_id names no row of sales_orders: .*SO-NONE"),
+                "returned_line_id": (np.array([0, 10**12]), r"names no row of sales_transactions: \[1000000000000\]"),
+            }  # fmt: skip
+            for column, (values, message) in broken.items():
+                with pytest.raises(RuntimeError, match=message):
+                    written("sales_transactions", {**line, column: values})
+            payment = {"invoice_id": np.array([invoice.encode()]), "customer_id": np.array([1]),
+                       "currency_code": np.array([currency.encode()])}  # fmt: skip
+            written("payments", payment)
+            with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
+                written("payments", {**payment, "invoice_id": np.array([b"INV-NONE"])})
+            with pytest.raises(RuntimeError, match=r"currency_code names no row of currencies: \['XXX'\]"):
+                written("payments", {**payment, "currency_code": np.array([b"XXX"])})
         finally:
             sink.abort()
         _extend(erpgen, pg_url, "2023-01-31")  # the superuser's own extension passes its check

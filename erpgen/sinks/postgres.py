@@ -164,11 +164,10 @@ class PostgresSink(DatabaseSink):
     # The server parses and stores the lines: one worker keeps it busy, so the writer simulating too would
     # add a block's memory for no gain in speed.
     offloads_writing = True
-    # an extension's (_defer_in_place): whether its session skips the key triggers of the fact lines and
-    # their headers, and checks the lines from _unchecked_from on and their headers itself
+    # an extension's (_defer_in_place): whether its session skips the key triggers of the fact lines, their
+    # headers and documents, and checks their keys itself as it writes them (_WrittenKeys)
     _trusted = False
-    _unchecked_from: int | None = None
-    # and the keys of the small parents its rows' keys are checked against as they are written, by table
+    # and the keys of the small parents its rows' keys are checked against, by table
     _held: dict[str, np.ndarray] | None = None
 
     def _session(self, conn: Connection) -> None:
@@ -242,18 +241,13 @@ class PostgresSink(DatabaseSink):
 
     def _defer_in_place(self, conn: Connection) -> None:
         # A COPY into tables with foreign keys checks every row with a query of its own (a trigger each).
-        # A superuser's session can leave the triggers of the fact lines and their invoice headers out
-        # (session_replication_role, as pg_restore --disable-triggers does) and check what it wrote in a
-        # query per table of its own
-        # (_restore_in_place); another user drops the keys and validates each once over the whole table
-        # afterwards, as a load does (figures: bench/README.md). The transaction holds the tables meanwhile.
-        self._unchecked_from, self._held = None, {}
+        # A superuser's session can leave the triggers of the fact lines, their invoice headers and the
+        # order-to-cash documents out (session_replication_role, as pg_restore --disable-triggers does) and
+        # check the keys of what it writes itself (_WrittenKeys); another user drops the keys and validates
+        # each once over the whole table afterwards, as a load does (figures: bench/README.md). The
+        # transaction holds the tables meanwhile.
+        self._held = {}
         self._trusted = conn.exec_driver_sql("SELECT current_setting('is_superuser')").scalar() == "on"
-        # where the data ended: the order-to-cash documents an extension adds are all dated after it
-        self._old_end = conn.exec_driver_sql(
-            "SELECT coalesce(covers_till, (SELECT max(rate_date) FROM exchange_rates)) FROM erpgen_runs "
-            "WHERE status = 'COMPLETE' ORDER BY run_id DESC LIMIT 1"
-        ).scalar()
         if not self._trusted:
             for fk in _bulk_foreign_keys():
                 conn.execute(DropConstraint(fk))
@@ -261,8 +255,6 @@ class PostgresSink(DatabaseSink):
     def _restore_in_place(self, conn: Connection) -> None:
         if not self._trusted:
             self._add_foreign_keys(conn)
-        else:
-            _check_keys_from(conn, self._unchecked_from, self._old_end)
 
     def _restore_keys(self, conn: Connection) -> None:
         for table in BULK:
@@ -302,17 +294,28 @@ class PostgresSink(DatabaseSink):
             arrays,
         )
 
-    def _held_parents(self, conn: Connection, table: str) -> _HeldKeys:
-        """The keys of `table`'s small parents (_HELD_PARENTS), read before its COPY occupies the
-        connection: what its rows are checked against as they are written."""
+    def written_keys(self, conn: Connection, table: str) -> _WrittenKeys:
+        """The checker of the keys of `table`'s rows an extension writes past the key triggers, with the keys
+        of their small parents (_HELD_PARENTS) read now, before a COPY occupies the connection."""
         assert self._held is not None
-        keys = {}
-        for child, parent, key in _held_keys(table):
-            if parent not in self._held:
-                values = conn.exec_driver_sql(f"SELECT {key} FROM {parent}").scalars().all()
-                self._held[parent] = np.sort(np.array(values))
-            keys[child] = (parent, self._held[parent])
-        return _HeldKeys(table, keys)
+        held, probed = {}, {}
+        for fk in sorted(_BY_NAME[table].foreign_key_constraints, key=lambda c: str(c.name)):
+            (element,) = fk.elements
+            child, parent = element.parent.name, element.column
+            if parent.table.name not in _HELD_PARENTS:
+                probed[child] = parent
+                continue
+            if parent.table.name not in self._held:
+                # one value of text, not a row per key: tens of thousands of customers are read in a moment
+                text = conn.exec_driver_sql(
+                    f"SELECT coalesce(string_agg({parent.name}::text, E'\\n'), '') FROM {parent.table.name}"
+                ).scalar_one()
+                kind = np.int64 if isinstance(parent.type, Integer) else str
+                self._held[parent.table.name] = np.sort(
+                    np.array(text.split("\n") if text else [], dtype=kind)
+                )
+            held[child] = (parent.table.name, self._held[parent.table.name])
+        return _WrittenKeys(table, held, probed)
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
@@ -324,31 +327,28 @@ class PostgresSink(DatabaseSink):
             if table == FACT.name:
                 copy_facts = _copy_sql(table, COPY_COLUMNS, binary=True)
                 trusted = self.append and self._trusted
-                if trusted:  # the lines' keys are checked as written and at the end (_restore_in_place)
+                if trusted:  # the lines' keys are checked as they are written (_WrittenKeys)
                     cur.execute("SET LOCAL session_replication_role = replica")
-                held = self._held_parents(conn, table) if trusted else None
+                keys = self.written_keys(conn, table) if trusted else None
                 with cur.copy(copy_facts, writer=_queued_writer(cur)) as copy:
                     copy.write(BINARY_HEADER)
-                    writer = _FactWriter(copy, held)
-                    yield writer
+                    yield _FactWriter(copy, keys)
                     copy.write(BINARY_TRAILER)
-                if trusted:
+                if keys is not None:
                     cur.execute("SET LOCAL session_replication_role = origin")
-                    if writer.first_line is not None:
-                        self._unchecked_from = min(
-                            self._unchecked_from or writer.first_line, writer.first_line
-                        )
+                    keys.probe(cur)
             else:
                 columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
-                # an extension's headers and documents: checked with their lines' (_check_keys_from)
-                trusted = self.append and self._trusted and table in _CHECKED_AFTER
+                # an extension's headers and documents: checked as they are written, as their lines are
+                trusted = self.append and self._trusted and table in _PAST_TRIGGERS
                 if trusted:
                     cur.execute("SET LOCAL session_replication_role = replica")
-                held = self._held_parents(conn, table) if trusted else None
+                keys = self.written_keys(conn, table) if trusted else None
                 with cur.copy(_copy_sql(table, columns)) as copy:
-                    yield _RowWriter(copy, table, held)
-                if trusted:
+                    yield _RowWriter(copy, table, keys)
+                if keys is not None:
                     cur.execute("SET LOCAL session_replication_role = origin")
+                    keys.probe(cur)
                 if self._held is not None:
                     self._held.pop(table, None)  # rows came in: read its keys again when next needed
                 if not self.append and table not in {t.name for t in BULK}:
@@ -470,114 +470,101 @@ def _bulk_foreign_keys():
     return [fk for table in BULK for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name))]
 
 
-# an extension's documents, each dated after the old end by this column
-_DATED = {"sales_orders": "order_date", "deliveries": "shipped_on", "payments": "paid_on"}
-_CHECKED_AFTER = {INVOICES.name, *_DATED}
-
-
 def _array_type(column: Column) -> str:
-    """The array type of a column's values, as update_rows sends them (text, dates or integers)."""
+    """The array type of a column's values, as update_rows and _WrittenKeys send them (text, dates or
+    integers)."""
     if isinstance(column.type, Date):
         return "date[]"
     if isinstance(column.type, Integer):
         return "bigint[]"
     if isinstance(column.type, Text | String):
         return "text[]"
-    raise TypeError(f"update_rows sends no {column.type} column ({column.name})")
+    raise TypeError(f"no array type for the {column.type} column {column.name}")
 
 
-# the parents whose keys an extension written past the key triggers holds in memory, to check the keys of the
-# rows it writes as they go (_HeldKeys): a few thousand keys at most (customers), where a query probing them
-# for every row took about as long as the probes of the text keys of the documents
+# the tables an extension writes past their key triggers, beside the fact lines
+_PAST_TRIGGERS = frozenset({INVOICES.name, "sales_orders", "deliveries", "payments"})
+# the parents whose keys are held in memory to check the keys of the rows written past the triggers as they
+# go (_WrittenKeys): a few thousand keys at most (customers); the others are probed by a query
 _HELD_PARENTS = frozenset({"customers", "products", "stores", "currencies"})
 
 
-def _held_keys(table: str) -> Iterator[tuple[str, str, str]]:
-    """(column, parent table, parent key) of each of `table`'s foreign keys to a held parent."""
-    for fk in sorted(_BY_NAME[table].foreign_key_constraints, key=lambda c: str(c.name)):
-        (element,) = fk.elements
-        if element.column.table.name in _HELD_PARENTS:
-            yield element.parent.name, element.column.table.name, element.column.name
+class _WrittenKeys:
+    """The foreign keys of the rows of `table` a COPY writes past the key triggers: each value must be one of
+    its parent's keys, as the key requires. Those to a held parent are checked batch by batch against the
+    parent's keys read before the COPY (`held`: column -> (parent, sorted keys)); the others (`probed`:
+    column -> the parent's key column) by a query once the COPY is done, over the distinct values written."""
 
-
-class _HeldKeys:
-    """Checks the keys of a batch of `table`'s rows to its held parents (those a COPY writes past the key
-    triggers): every value must be one of the parent's keys, as its foreign key requires."""
-
-    def __init__(self, table: str, keys: dict[str, tuple[str, np.ndarray]]):
-        self.table, self.keys = table, keys
+    def __init__(self, table: str, held: dict[str, tuple[str, np.ndarray]], probed: dict[str, Column]):
+        self.table, self.held, self.probed = table, held, probed
+        self.seen: dict[str, list[np.ndarray]] = {child: [] for child in probed}
 
     def check(self, b: Batch) -> None:
-        for child, (parent, keys) in self.keys.items():
+        for child, (parent, keys) in self.held.items():
             values = np.asarray(b[child])
             if values.dtype.kind == "S":  # codes as bytes; the keys read back are text
                 values = values.astype(keys.dtype)
             missing = values[~np.isin(values, keys)]
             if len(missing):
-                raise RuntimeError(
-                    f"erpgen produced {self.table} rows without a parent in {parent} ({child}): "
-                    f"{missing[:5].tolist()}"
-                )
+                self._broken(child, parent, missing[:5].tolist())
+        for child, values in self.seen.items():
+            values.append(np.unique(_key_values(self.table, b, child)))
 
-
-def _check_keys_from(conn: Connection, first_line: int | None, old_end) -> None:
-    """Each foreign key of the fact lines from `first_line` on (over the primary key), of their invoices'
-    headers, and of the documents dated after `old_end`, but those to the held parents, in one query per
-    table."""
-    tables = []
-    if first_line is not None:
-        # lines are numbered by day: the headers written with them are those from the first one's day on (a
-        # scan of the headers with that filter is cheaper than probing their text key for each new line)
-        first_day = f"(SELECT n.invoice_date FROM {FACT.name} n WHERE n.line_id = {int(first_line)})"
-        tables += [(FACT, f"s.line_id >= {int(first_line)}", "lines"),
-                   (INVOICES, f"s.invoice_date >= {first_day}", "invoice headers")]  # fmt: skip
-    if old_end is not None:  # the day, a value read from the target: bound, not written into the text
-        tables += [(_BY_NAME[t], f"s.{column} >= %s", t) for t, column in _DATED.items()]
-    for table, new, what in tables:
-        values = (old_end,) if table.name in _DATED else ()
-        checks = []
-        for fk in sorted(table.foreign_key_constraints, key=lambda c: str(c.name)):
-            (element,) = fk.elements
-            child, parent = element.parent.name, element.column
-            if parent.table.name in _HELD_PARENTS:
-                continue  # checked as the rows were written (_HeldKeys)
-            alias = "p" if parent.table is not table else "r"
-            checks.append(
-                f"(s.{child} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent.table.name} {alias} "
-                f"WHERE {alias}.{parent.name} = s.{child}))"
+    def probe(self, cur) -> None:
+        """The distinct values written to the probed keys, each looked up in its parent's key."""
+        for child, parent in self.probed.items():
+            values = np.unique(np.concatenate(self.seen[child])) if self.seen[child] else np.zeros(0)
+            if not len(values):
+                continue
+            # sent as one text value, split by the server: psycopg adapts a list value by value
+            text = (
+                b"\n".join(values.tolist())
+                if values.dtype.kind == "S"
+                else "\n".join(map(str, values.tolist()))
             )
-        if not checks:
-            continue
-        key = table.primary_key.columns[0].name
-        broken = conn.exec_driver_sql(
-            f"SELECT s.{key} FROM {table.name} s WHERE {new} AND ({' OR '.join(checks)}) LIMIT 5", values
-        ).all()
-        if broken:
-            raise RuntimeError(f"erpgen produced {what} without a parent: {broken}")
+            cur.execute(
+                f"SELECT u.v FROM unnest(string_to_array(%s, E'\\n')::{_array_type(parent)}) AS u(v) "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {parent.table.name} p WHERE p.{parent.name} = u.v) LIMIT 5",
+                [text.decode() if isinstance(text, bytes) else text],
+            )
+            missing = [v for (v,) in cur.fetchall()]
+            if missing:
+                self._broken(child, parent.table.name, missing)
+
+    def _broken(self, child: str, parent: str, values: list) -> None:
+        raise RuntimeError(
+            f"erpgen produced {self.table} rows whose {child} names no row of {parent}: {values}"
+        )
+
+
+def _key_values(table: str, b: Batch, child: str) -> np.ndarray:
+    """The values a batch writes to a key column, NULLs left out (a sale's returned_line_id is 0)."""
+    values = batch_order_ids(b) if table == FACT.name and child == "order_id" else np.asarray(b[child])
+    if values.dtype.kind in "iu":
+        return values[values > 0]
+    if values.dtype.kind == "S":
+        return values[values != b""]
+    return values
 
 
 class _FactWriter:
-    def __init__(self, copy, held: _HeldKeys | None = None):
-        self.copy, self.held = copy, held
-        self.first_line: int | None = None  # the lowest line id written
+    def __init__(self, copy, keys: _WrittenKeys | None = None):
+        self.copy, self.keys = copy, keys
 
     def write(self, batch: Batch) -> None:
-        if self.held is not None:
-            self.held.check(batch)
-        if len(batch["line_id"]):  # type: ignore[arg-type]
-            low = int(np.min(batch["line_id"]))  # type: ignore[call-overload]
-            self.first_line = low if self.first_line is None else min(self.first_line, low)
+        if self.keys is not None:
+            self.keys.check(batch)
         self.copy.write(encode_facts(batch))
 
 
 class _RowWriter:
     """Text COPY of the other tables (masters, customers, lifecycle), a batch at a time."""
 
-    def __init__(self, copy, table: str, held: _HeldKeys | None = None):
-        self.copy, self.table, self.held = copy, table, held
+    def __init__(self, copy, table: str, keys: _WrittenKeys | None = None):
+        self.copy, self.table, self.keys = copy, table, keys
         self.dates = IsoDates()
 
     def write(self, b: Batch) -> None:
-        if self.held is not None:
-            self.held.check(b)
+        if self.keys is not None:
+            self.keys.check(b)
         self.copy.write(text_lines(self.table, b, self.dates))
