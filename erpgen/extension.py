@@ -254,8 +254,11 @@ def moment(day: int, second: int | None) -> int:
 
 
 class _Extension:
-    """One extension: the customers whose story goes on simulated to `till` (pass 1, kept in a scratch
-    file), then each table written, and hashed where it is hashed whole, in turn from them (pass 2).
+    """One extension: the customers whose story goes on simulated to `till` in blocks, each block's
+    documents made beside it by the engine (_block_and_documents), the blocks kept in a scratch file; the
+    fact lines written once every block has come (their ids go by day across the blocks). A whole extension
+    then writes, and hashes, each table in turn (_write_whole); one from the story writes a block's other
+    rows as soon as it comes, while the engine simulates the next (_write_from_story).
 
     Which customers, and how a line gets its id:
     - whole (a target that cannot say what it holds, and every simulated digest): every customer, and
