@@ -417,7 +417,7 @@ class _Extension:
         """The blocks' ids, and their facts and documents (_block_and_documents), in order: the engine
         starts on them when this is called."""
         blocks = self.blocks()
-        ends = Ends(
+        ends = _Ends(
             self.covered, self.covered_moment, self.till, self.till_moment,
             # from the story, the invoices of the last DOCUMENT_DAYS_MAX days (and a day, for a data end
             # within a day) and later
@@ -427,9 +427,7 @@ class _Extension:
         made = self.engine.map(functools.partial(_block_and_documents, ends), iter(blocks))
         return zip(blocks, made, strict=True)
 
-    def _simulate(
-        self, made: Iterator[tuple[np.ndarray, tuple]], each: Callable | None = None
-    ) -> tuple[Spill, np.ndarray]:
+    def _simulate(self, made: Iterator[tuple[np.ndarray, tuple]], each: Callable) -> tuple[Spill, np.ndarray]:
         """Every block simulated to the horizon, into a scratch file (each(ids, facts, documents) called
         as it comes); and the id of the first line each block has on each day from the origin on (lines
         are numbered by day, then block)."""
@@ -610,7 +608,7 @@ class _Extension:
 
 
 @dataclass(frozen=True)
-class Ends:
+class _Ends:
     """Where an extension's data ended before and ends after (days, and moments in seconds), and what of a
     block's documents it makes (_block_documents)."""
 
@@ -624,13 +622,13 @@ class Ends:
     cut_at_till: bool  # the data ends within the horizon's day: headers up to till_moment only
 
 
-def _block_and_documents(ends: Ends, model, ids: np.ndarray):
+def _block_and_documents(ends: _Ends, model, ids: np.ndarray):
     """A block's facts and documents (_block_documents), made together where the engine simulates."""
     f = facts_of(model, ids)
     return f, *_block_documents(f, model, ends)
 
 
-def _block_documents(f: BlockFacts, model, ends: Ends) -> tuple[dict, list[tuple[str, Batch]]]:
+def _block_documents(f: BlockFacts, model, ends: _Ends) -> tuple[dict, list[tuple[str, Batch]]]:
     """A block's invoice headers (those of the lines _facts writes: an invoice is made at one moment, with
     all its lines) and order-to-cash documents as they stand at the new end, each with which rows are new;
     and the documents loaded before whose state moved on (an order's status, a delivery that arrived), to

@@ -485,7 +485,8 @@ def _array_type(column: Column) -> str:
 # the tables an extension writes past their key triggers, beside the fact lines
 _PAST_TRIGGERS = frozenset({INVOICES.name, "sales_orders", "deliveries", "payments"})
 # the parents whose keys are held in memory to check the keys of the rows written past the triggers as they
-# go (_WrittenKeys): a few thousand keys at most (customers); the others are probed by a query
+# go (_WrittenKeys): the masters, and the customers (integers, read as one text value: a few MB at a million);
+# the documents' text keys, as many as the lines, are probed by a query instead
 _HELD_PARENTS = frozenset({"customers", "products", "stores", "currencies"})
 
 
