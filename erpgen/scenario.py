@@ -401,10 +401,15 @@ INVOICE_ON = ("SHIPPING", "DELIVERY")
 # (erpgen.extension)
 PAYMENT_DAYS_MAX = 300
 REFUND_DAYS_MAX = 90
+TRANSIT_DAYS_MAX = 60
 # and the most days after an invoice (or credit note) that a document of its chain is dated: its payment,
-# its refund, goods delivered after it (transit_days, abroad_days and late_days at most 60 each, and a
-# day); its orders come before it, and a cancelled one is cancelled within two days of it
-DOCUMENT_DAYS_MAX = max(PAYMENT_DAYS_MAX, REFUND_DAYS_MAX, 3 * 60 + 1)
+# its refund, goods delivered after it (the longest transit, abroad and late, and a day); its orders come
+# before it, and a cancelled one is cancelled within two days of it
+DOCUMENT_DAYS_MAX = max(
+    PAYMENT_DAYS_MAX,
+    REFUND_DAYS_MAX,
+    TRANSIT_DAYS_MAX + CHANNEL_RANGES["abroad_days"][1] + CHANNEL_RANGES["late_days"][1] + 1,
+)
 LIFECYCLE_RANGES = {
     "first_purchase_delay_days": (0, 3650),
     "occasional_orders_per_year": (0.01, 365),
@@ -436,7 +441,11 @@ def _check_documents(ch: Channel, origin: str, k: str) -> None:
     back of a customer's story: erpgen.simulation.returns.RETURN_WINDOW)."""
     for key in ("late_share", "cancel_share", "late_payment_share", "cash_share"):
         _prob(getattr(ch, key), origin, f"{k}.{key}")
-    for key, high in (("order_lead_days", 90), ("transit_days", 60), ("refund_days", REFUND_DAYS_MAX)):
+    for key, high in (
+        ("order_lead_days", 90),
+        ("transit_days", TRANSIT_DAYS_MAX),
+        ("refund_days", REFUND_DAYS_MAX),
+    ):
         pair = getattr(ch, key)
         if len(pair) != 2 or not 0 <= pair[0] <= pair[1] <= high:
             raise ConfigError(
