@@ -1,7 +1,8 @@
 """The load: masters, customers, then the fact blocks an engine makes, then the invoice headers and the
-order-to-cash documents, the lifecycle tables and the run record, written to every sink in batches. Written against erpgen.engines.BlockMaker and
-erpgen.sinks.base.Sink only. An engine may make, hash and write the tables keyed by customer itself,
-where its blocks are (--engine dask): this process then makes those rows only for the sinks left to it.
+order-to-cash documents, the lifecycle tables and the run record, written to every sink in batches.
+Written against erpgen.engines.BlockMaker and erpgen.sinks.base.Sink only. An engine may make, hash and
+write the tables keyed by customer itself, where its blocks are (--engine dask): this process then makes
+those rows only for the sinks left to it.
 
 Two ways:
 - load(): one pass, one transaction per sink; the digest of every table is taken on the way;

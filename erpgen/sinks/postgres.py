@@ -275,8 +275,7 @@ class PostgresSink(DatabaseSink):
                 conn.execute(AddConstraint(fk, isolate_from_table=False))
 
     def update_rows(self, table: str, batch: Batch) -> None:
-        """One UPDATE ... FROM the batch's columns as arrays (unnest): a statement per row was a round trip
-        each."""
+        """One UPDATE ... FROM the batch's columns as arrays (unnest): one round trip, not one per row."""
         conn = self.conn
         assert conn is not None
         t = _BY_NAME[table]
