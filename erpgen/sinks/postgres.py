@@ -169,6 +169,8 @@ class PostgresSink(DatabaseSink):
     _trusted = False
     # and the keys of the small parents its rows' keys are checked against, by table
     _held: dict[str, np.ndarray] | None = None
+    # and the keys this transaction wrote to the tables whose keys are probed (_WrittenKeys.probe)
+    _written: _OwnKeys | None = None
 
     def _session(self, conn: Connection) -> None:
         # a lock others hold (a --replace drops the old tables) is waited for --lock-wait-timeout, then named
@@ -246,7 +248,7 @@ class PostgresSink(DatabaseSink):
         # check the keys of what it writes itself (_WrittenKeys); another user drops the keys and validates
         # each once over the whole table afterwards, as a load does (figures: bench/README.md). The
         # transaction holds the tables meanwhile.
-        self._held = {}
+        self._held, self._written = {}, _OwnKeys()
         self._trusted = conn.exec_driver_sql("SELECT current_setting('is_superuser')").scalar() == "on"
         if not self._trusted:
             for fk in _bulk_foreign_keys():
@@ -314,7 +316,8 @@ class PostgresSink(DatabaseSink):
                     np.array(text.split("\n") if text else [], dtype=kind)
                 )
             held[child] = (parent.table.name, self._held[parent.table.name])
-        return _WrittenKeys(table, held, probed)
+        assert self._written is not None
+        return _WrittenKeys(table, held, probed, self._written)
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
@@ -343,7 +346,7 @@ class PostgresSink(DatabaseSink):
                 if trusted:
                     cur.execute("SET LOCAL session_replication_role = replica")
                 keys = self.written_keys(conn, table) if trusted else None
-                with cur.copy(_copy_sql(table, columns)) as copy:
+                with cur.copy(_copy_sql(table, columns), writer=_queued_writer(cur)) as copy:
                     yield _RowWriter(copy, table, keys)
                 if keys is not None:
                     cur.execute("SET LOCAL session_replication_role = origin")
@@ -487,16 +490,58 @@ _PAST_TRIGGERS = frozenset({INVOICES.name, "sales_orders", "deliveries", "paymen
 # go (_WrittenKeys): the masters, and the customers (integers, read as one text value: a few MB at a million);
 # the documents' text keys, as many as the lines, are probed by a query instead
 _HELD_PARENTS = frozenset({"customers", "products", "stores", "currencies"})
+# the parents whose keys are probed, and their key columns
+_PROBED_PARENTS = {
+    fk.column.table.name: fk.column.name
+    for name in (FACT.name, *_PAST_TRIGGERS)
+    for fk in _BY_NAME[name].foreign_keys
+    if fk.column.table.name not in _HELD_PARENTS
+}
+
+
+def _among(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which `values` are among the sorted `keys`: a binary search each, where np.isin would sort both."""
+    if not len(keys):
+        return np.zeros(len(values), dtype=bool)
+    return keys[np.minimum(np.searchsorted(keys, values), len(keys) - 1)] == values
+
+
+class _OwnKeys:
+    """The keys one transaction wrote to the tables whose keys the rows written after them refer to (the
+    orders, invoices and fact lines): a value among them names a row that is there, so only the others need
+    a probe (an extension's invoices mostly name its own orders, a payment its own invoice)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in _PROBED_PARENTS}
+        self.keys: dict[str, np.ndarray] = {}  # each table's parts merged, sorted, when last asked for
+
+    def add(self, table: str, b: Batch) -> None:
+        if table in self.parts:
+            self.parts[table].append(np.asarray(b[_PROBED_PARENTS[table]]))
+
+    def others(self, table: str, values: np.ndarray) -> np.ndarray:
+        """The `values` that are not among the keys written to `table`."""
+        parts = self.parts.get(table)
+        if parts:  # merged when asked for, not at every write
+            known = self.keys.get(table)
+            self.keys[table] = np.sort(np.concatenate(([] if known is None else [known]) + parts))
+            parts.clear()
+        keys = self.keys.get(table)
+        return values if keys is None else values[~_among(values, keys)]
 
 
 class _WrittenKeys:
     """The foreign keys of the rows of `table` a COPY writes past the key triggers: each value must be one of
     its parent's keys, as the key requires. Those to a held parent are checked batch by batch against the
     parent's keys read before the COPY (`held`: column -> (parent, sorted keys)); the others (`probed`:
-    column -> the parent's key column) by a query once the COPY is done, over the distinct values written."""
+    column -> the parent's key column) by a query once the COPY is done, over the distinct values written
+    that are not among the keys the same transaction wrote to the parent (`own`, which also takes the keys
+    of what this COPY writes)."""
 
-    def __init__(self, table: str, held: dict[str, tuple[str, np.ndarray]], probed: dict[str, Column]):
-        self.table, self.held, self.probed = table, held, probed
+    def __init__(
+        self, table: str, held: dict[str, tuple[str, np.ndarray]], probed: dict[str, Column], own: _OwnKeys
+    ):
+        self.table, self.held, self.probed, self.own = table, held, probed, own
         self.seen: dict[str, list[np.ndarray]] = {child: [] for child in probed}
 
     def check(self, b: Batch) -> None:
@@ -504,16 +549,19 @@ class _WrittenKeys:
             values = np.asarray(b[child])
             if values.dtype.kind == "S":  # codes as bytes; the keys read back are text
                 values = values.astype(keys.dtype)
-            missing = values[~np.isin(values, keys)]
+            missing = values[~_among(values, keys)]
             if len(missing):
                 self._broken(child, parent, missing[:5].tolist())
         for child, values in self.seen.items():
-            values.append(np.unique(_key_values(self.table, b, child)))
+            values.append(_key_values(self.table, b, child))
+        self.own.add(self.table, b)
 
     def probe(self, cur) -> None:
         """The distinct values written to the probed keys, each looked up in its parent's key."""
         for child, parent in self.probed.items():
-            values = np.unique(np.concatenate(self.seen[child])) if self.seen[child] else np.zeros(0)
+            if not self.seen[child]:
+                continue
+            values = np.unique(self.own.others(parent.table.name, np.concatenate(self.seen[child])))
             if not len(values):
                 continue
             # sent as one text value, split by the server: psycopg adapts a list value by value
@@ -547,24 +595,45 @@ def _key_values(table: str, b: Batch, child: str) -> np.ndarray:
     return values
 
 
+# Rows encoded at a time: the server parses the first piece while the next is encoded.
+LINES_PER_PIECE = 16_384
+ROWS_PER_PIECE = 4096  # of the other tables, whose text takes longer to encode
+
+
+def _pieces(b: Batch, rows: int) -> Iterator[Batch]:
+    """The batch `rows` rows at a time (itself, if it has no more)."""
+    n = len(next(iter(b.values()), ()))  # type: ignore[arg-type]
+    if n <= rows:
+        yield b
+        return
+    for lo in range(0, n, rows):
+        yield {name: values[lo : lo + rows] for name, values in b.items()}  # type: ignore[index]
+
+
 class _FactWriter:
+    """Binary COPY of the fact lines; their keys, if checked here, while the server takes the rows (a broken
+    one fails the transaction all the same)."""
+
     def __init__(self, copy, keys: _WrittenKeys | None = None):
         self.copy, self.keys = copy, keys
 
     def write(self, batch: Batch) -> None:
+        for piece in _pieces(batch, LINES_PER_PIECE):
+            self.copy.write(encode_facts(piece))
         if self.keys is not None:
             self.keys.check(batch)
-        self.copy.write(encode_facts(batch))
 
 
 class _RowWriter:
-    """Text COPY of the other tables (masters, customers, lifecycle), a batch at a time."""
+    """Text COPY of the other tables (masters, customers, lifecycle, documents), ROWS_PER_PIECE rows at a
+    time, their keys checked as the fact lines' are."""
 
     def __init__(self, copy, table: str, keys: _WrittenKeys | None = None):
         self.copy, self.table, self.keys = copy, table, keys
         self.dates = IsoDates()
 
     def write(self, b: Batch) -> None:
+        for piece in _pieces(b, ROWS_PER_PIECE):
+            self.copy.write(text_lines(self.table, piece, self.dates))
         if self.keys is not None:
             self.keys.check(b)
-        self.copy.write(text_lines(self.table, b, self.dates))
