@@ -554,10 +554,14 @@ class _Extension:
     def _learnt(self) -> None:
         """The truth columns of customers and documents loaded before, where it fell after the old end:
         once the new rows are in (a bulk writer holds the connection while it is open)."""
-        learnt = [("customer_lifecycle", batch) for batch in self.learnt] + self.learnt_documents
-        for table, batch in learnt:
+        by_table: dict[str, list[Batch]] = {}
+        for table, batch in [("customer_lifecycle", b) for b in self.learnt] + self.learnt_documents:
+            by_table.setdefault(table, []).append(batch)
+        for table, batches in by_table.items():
             if table not in self.sink.tables:
                 continue
+            # one statement a table: each block's customers, and so the rows it learns about, are its own
+            batch = {name: np.concatenate([np.asarray(b[name]) for b in batches]) for name in batches[0]}
             self.sink.update_rows(table, batch)
             n = len(next(iter(batch.values())))  # type: ignore[arg-type]
             self.updated[table] = self.updated.get(table, 0) + n
