@@ -1,8 +1,6 @@
 """Top-level shim: `python cli.py generate ...` is the same as `erpgen generate ...`."""
 
-import sys
-
-from erpgen.cli import main
+from erpgen.cli import command
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

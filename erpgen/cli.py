@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -571,6 +572,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     with _sigterm_as_interrupt():
         return _run(args, debug)
+
+
+def command() -> None:
+    """The `erpgen` program (and `python cli.py`): main(), then exit with its code. Everything it made is
+    let go of by then, but the interpreter's last garbage collection would still walk every object its
+    imports made (Faker's locale data, SQLAlchemy, numpy): frozen, they are left to the process's end."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
 
 
 class Terminated(KeyboardInterrupt):
