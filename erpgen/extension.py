@@ -327,13 +327,16 @@ class _Extension:
     def blocks(self) -> list[np.ndarray]:
         """The ids simulated together, in customer order: every customer in blocks of BLOCK_SIZE (smaller
         than a load's: the engine's two processes share the simulation of a smaller dataset), or those
-        whose story goes on, BLOCK_SIZE at a time."""
+        whose story goes on, BLOCK_SIZE at a time after a first block of half as many: its rows, written as
+        it comes, keep the target busy sooner, and the oldest customers, whose histories are the longest to
+        simulate, come first. Where blocks are cut changes no row (lines are numbered by day, then customer)."""
         if self.story is None:
             return list(count_blocks(self.n_customers, BLOCK_SIZE))
         going = np.concatenate(
             (self.story.going_on, np.arange(self.known + 1, self.n_customers + 1, dtype=np.int64))
         )
-        return [going[lo : lo + BLOCK_SIZE] for lo in range(0, len(going), BLOCK_SIZE)]
+        cuts = [0, *range(BLOCK_SIZE // 2, len(going), BLOCK_SIZE), len(going)]
+        return [going[lo:hi] for lo, hi in zip(cuts, cuts[1:], strict=False) if hi > lo]
 
     def write(self, started: dt.datetime) -> None:
         self._read_story()
