@@ -148,11 +148,11 @@ def test_postgres_and_mariadb_extend_to_the_same_data_as_sqlite(server, request,
 
 
 def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, tmp_path, erpgen):
-    """A superuser's extension leaves out the key triggers of the lines, headers and documents it writes and
-    checks their keys itself: those to the small parents (customers, products, stores, currencies) batch by
-    batch against the keys the tables hold, the others by a query over the values written that are not keys
-    the transaction wrote itself (each finds a value without a parent); another role's drops the keys and
-    validates them over the whole table. Both give SQLite's data."""
+    """A superuser's extension leaves out the key triggers of the lines, headers, documents and lifecycle rows
+    it writes and checks their keys itself: those to the small parents (customers, products, stores,
+    currencies) batch by batch against the keys the tables hold, the others by a query over the values
+    written that are not keys the transaction wrote itself (each finds a value without a parent); another
+    role's drops the keys and validates them over the whole table. Both give SQLite's data."""
     role = f"erpgen_owner_{os.getpid()}"
     with connect(pg_url) as conn:
         conn.execute(text(f"CREATE ROLE {role} LOGIN"))
@@ -209,6 +209,12 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
             written("sales_transactions", {**line, "returned_line_id": np.array([0, 10**12 + 1])})
             with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
                 written("payments", {**payment, "invoice_id": np.array([b"INV-NEW", b"INV-OTHER"])})
+            for table in ("customer_lifecycle", "lifecycle_events"):  # written past their triggers too
+                written(table, {"customer_id": np.array([1, 2])})
+                with pytest.raises(
+                    RuntimeError, match=rf"{table} rows whose customer_id names no row of customers"
+                ):
+                    written(table, {"customer_id": np.array([1, 999999])})
         finally:
             sink.abort()
         _extend(erpgen, pg_url, "2023-01-31")  # the superuser's own extension passes its check

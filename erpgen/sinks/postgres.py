@@ -484,8 +484,11 @@ def _array_type(column: Column) -> str:
     raise TypeError(f"no array type for the {column.type} column {column.name}")
 
 
-# the tables an extension writes past their key triggers, beside the fact lines
-_PAST_TRIGGERS = frozenset({INVOICES.name, "sales_orders", "deliveries", "payments"})
+# the tables an extension writes past their key triggers, beside the fact lines: the headers and documents,
+# and the lifecycle tables, whose only key (to customers) is checked in memory
+_PAST_TRIGGERS = frozenset(
+    {INVOICES.name, "sales_orders", "deliveries", "payments", "customer_lifecycle", "lifecycle_events"}
+)
 # the parents whose keys are held in memory to check the keys of the rows written past the triggers as they
 # go (_WrittenKeys): the masters, and the customers (integers, read as one text value: a few MB at a million);
 # the documents' text keys, as many as the lines, are probed by a query instead
