@@ -1,9 +1,9 @@
 """PostgreSQL: COPY in one transaction, with the fact table's keys built after the load.
 
-Masters go through text COPY row by row (they are small). The fact table goes through binary COPY
-encoded straight from numpy columns into a structured array whose layout is the COPY wire format (every
-field fixed width), streamed by a writer thread so the next block is simulated while the server parses
-this one. Its primary key, foreign keys and indexes are dropped on the new, empty table and added back
+Masters go through text COPY row by row (they are small). The fact table, the invoice headers and the
+order-to-cash documents go through binary COPY encoded straight from numpy columns into a structured array
+whose layout is the COPY wire format (every field fixed width), streamed by a writer thread so the next
+block is simulated while the server parses this one. Its primary key, foreign keys and indexes are dropped on the new, empty table and added back
 after the load, validated in one pass each, which is much faster than checking keys row by row.
 """
 
@@ -16,12 +16,26 @@ import struct
 from collections.abc import Iterator
 
 import numpy as np
-from sqlalchemy import CheckConstraint, Column, Date, Integer, MetaData, String, Table, Text, inspect
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    inspect,
+)
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
 from erpgen.database import connect
-from erpgen.dates import day_number
+from erpgen.dates import day_number, known
 from erpgen.errors import TargetError
 from erpgen.schema import BULK, CUSTOMER_TABLES, FACT, FACT_COLUMNS, TABLES
 from erpgen.schema import invoices as INVOICES
@@ -31,6 +45,7 @@ from erpgen.sinks.db import DatabaseSink, bulk_indexes, driver_value, plain_valu
 from erpgen.sinks.encode import IsoDates, text_lines
 from erpgen.sinks.names import quote
 from erpgen.tables import (
+    HEADER_TABLES,
     INVOICE_ID_WIDTH,
     ORDER_ID_WIDTH,
     REASON_TEXT,
@@ -147,6 +162,71 @@ def encode_facts(b: Batch) -> bytes:
     keep[:, -width:] = np.arange(width) < np.where(is_return, length, 0)[:, None]
     keep[~is_return, -width - 4 - 8 : -width - 4] = False
     return raw[keep].tobytes()
+
+
+# The tables written with binary COPY besides the fact lines: the invoice headers and order-to-cash documents,
+# whose every column is a number, a date, a moment or a fixed-width code, as many rows as the lines have
+# invoices. The server takes binary fields without parsing their text (dates above all).
+BINARY_TABLES = frozenset(HEADER_TABLES)
+
+
+def encode_rows(table: Table, b: Batch) -> bytes:
+    """Rows of a table of BINARY_TABLES in PostgreSQL's binary COPY format (no header or trailer): every field
+    at its widest in one structured array, then the bytes past each code's length and each NULL date's value
+    cut out, as encode_facts does. The values as text_lines takes them: integers, day numbers (NO_DAY: NULL),
+    seconds since 1970-01-01, amounts in minor units (`<name>_units`) and codes as bytes."""
+    n = len(b[table.columns[0].name])
+    fields: list[tuple] = [("nfields", ">i2")]
+    for col in table.columns:
+        if isinstance(col.type, Integer):
+            fields += _value_fields(col.name, f">i{_integer_width(col.type)}")
+        elif isinstance(col.type, DateTime):
+            fields += _value_fields(col.name, ">i8")
+        elif isinstance(col.type, Date):
+            fields += _value_fields(col.name, ">i4")
+        elif isinstance(col.type, Numeric):
+            fields += _numeric_fields(col.name)
+        else:
+            fields += _value_fields(col.name, f"S{max(1, np.asarray(b[col.name]).dtype.itemsize)}")
+    rows = np.empty(n, dtype=np.dtype(fields))
+    rows["nfields"] = len(table.columns)
+    kept: list[tuple[str, np.ndarray]] = []  # (field, bytes of its value each row keeps), where not all
+    for col in table.columns:
+        name = col.name
+        if isinstance(col.type, Integer):
+            rows[f"{name}_len"], rows[name] = _integer_width(col.type), b[name]
+        elif isinstance(col.type, DateTime):
+            rows[f"{name}_len"] = 8
+            rows[name] = (np.asarray(b[name]) - PG_EPOCH_DAYS * SECONDS_PER_DAY) * 1_000_000
+        elif isinstance(col.type, Date):
+            days = np.asarray(b[name])
+            dated = known(days)
+            rows[f"{name}_len"] = np.where(dated, 4, -1)
+            rows[name] = np.where(dated, days - PG_EPOCH_DAYS, 0)
+            if not dated.all():
+                kept.append((name, np.where(dated, 4, 0)))
+        elif isinstance(col.type, Numeric):
+            _fill_numeric(rows, name, np.asarray(b[f"{name}_units"]), col.type.scale)
+        else:
+            codes = np.asarray(b[name])
+            if codes.dtype.kind != "S":
+                raise TypeError(f"{table.name}.{name} comes as {codes.dtype}, not as codes in bytes")
+            length = np.char.str_len(codes)
+            rows[f"{name}_len"], rows[name] = length, codes
+            if (length < rows.dtype[name].itemsize).any():
+                kept.append((name, length))
+    raw = rows.view(np.uint8).reshape(n, rows.dtype.itemsize)
+    if not kept:
+        return raw.tobytes()
+    keep = np.ones(raw.shape, dtype=bool)
+    for name, length in kept:
+        offset, width = rows.dtype.fields[name][1], rows.dtype[name].itemsize
+        keep[:, offset : offset + width] = np.arange(width) < length[:, None]
+    return raw[keep].tobytes()
+
+
+def _integer_width(t: Integer) -> int:
+    return 2 if isinstance(t, SmallInteger) else 8 if isinstance(t, BigInteger) else 4
 
 
 # Key of the advisory lock that keeps two erpgen runs from loading one database at the same time.
@@ -346,8 +426,13 @@ class PostgresSink(DatabaseSink):
                 if trusted:
                     cur.execute("SET LOCAL session_replication_role = replica")
                 keys = self.written_keys(conn, table) if trusted else None
-                with cur.copy(_copy_sql(table, columns), writer=_queued_writer(cur)) as copy:
-                    yield _RowWriter(copy, table, keys)
+                binary = table in BINARY_TABLES
+                with cur.copy(_copy_sql(table, columns, binary=binary), writer=_queued_writer(cur)) as copy:
+                    if binary:
+                        copy.write(BINARY_HEADER)
+                    yield _RowWriter(copy, table, keys, binary=binary)
+                    if binary:
+                        copy.write(BINARY_TRAILER)
                 if keys is not None:
                     cur.execute("SET LOCAL session_replication_role = origin")
                     keys.probe(cur)
@@ -628,15 +713,18 @@ class _FactWriter:
 
 
 class _RowWriter:
-    """Text COPY of the other tables (masters, customers, lifecycle, documents), ROWS_PER_PIECE rows at a
-    time, their keys checked as the fact lines' are."""
+    """COPY of the other tables, ROWS_PER_PIECE rows at a time: text for the masters, customers and
+    lifecycle, binary for BINARY_TABLES; their keys checked as the fact lines' are."""
 
-    def __init__(self, copy, table: str, keys: _WrittenKeys | None = None):
-        self.copy, self.table, self.keys = copy, table, keys
+    def __init__(self, copy, table: str, keys: _WrittenKeys | None = None, *, binary: bool = False):
+        self.copy, self.table, self.keys, self.binary = copy, table, keys, binary
         self.dates = IsoDates()
 
     def write(self, b: Batch) -> None:
         for piece in _pieces(b, ROWS_PER_PIECE):
-            self.copy.write(text_lines(self.table, piece, self.dates))
+            if self.binary:
+                self.copy.write(encode_rows(_BY_NAME[self.table], piece))
+            else:
+                self.copy.write(text_lines(self.table, piece, self.dates))
         if self.keys is not None:
             self.keys.check(b)
