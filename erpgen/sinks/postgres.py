@@ -706,6 +706,8 @@ class _FactWriter:
         self.copy, self.keys = copy, keys
 
     def write(self, batch: Batch) -> None:
+        # the codes made once for the whole batch, kept in it for the key check and the digest, not per piece
+        batch_invoice_ids(batch), batch_order_ids(batch), batch_return_reasons(batch)
         for piece in _pieces(batch, LINES_PER_PIECE):
             self.copy.write(encode_facts(piece))
         if self.keys is not None:
