@@ -3,8 +3,9 @@
 Masters go through text COPY row by row (they are small). The fact table, the invoice headers and the
 order-to-cash documents go through binary COPY encoded straight from numpy columns into a structured array
 whose layout is the COPY wire format (every field fixed width), streamed by a writer thread so the next
-block is simulated while the server parses this one. Its primary key, foreign keys and indexes are dropped on the new, empty table and added back
-after the load, validated in one pass each, which is much faster than checking keys row by row.
+block is simulated while the server parses this one. The fact table's primary key, foreign keys and indexes
+are dropped on the new, empty table and added back after the load, validated in one pass each, which is much
+faster than checking keys row by row.
 """
 
 from __future__ import annotations
@@ -611,8 +612,8 @@ class _OwnKeys:
         """The `values` that are not among the keys written to `table`."""
         parts = self.parts.get(table)
         if parts:  # merged when asked for, not at every write
-            known = self.keys.get(table)
-            self.keys[table] = np.sort(np.concatenate(([] if known is None else [known]) + parts))
+            merged = self.keys.get(table)
+            self.keys[table] = np.sort(np.concatenate(([] if merged is None else [merged]) + parts))
             parts.clear()
         keys = self.keys.get(table)
         return values if keys is None else values[~_among(values, keys)]
@@ -685,7 +686,7 @@ def _key_values(table: str, b: Batch, child: str) -> np.ndarray:
 
 # Rows encoded at a time: the server parses the first piece while the next is encoded.
 LINES_PER_PIECE = 16_384
-ROWS_PER_PIECE = 4096  # of the other tables, whose text takes longer to encode
+ROWS_PER_PIECE = 4096  # of the other tables, whose rows are wider
 
 
 def _pieces(b: Batch, rows: int) -> Iterator[Batch]:
@@ -707,7 +708,9 @@ class _FactWriter:
 
     def write(self, batch: Batch) -> None:
         # the codes made once for the whole batch, kept in it for the key check and the digest, not per piece
-        batch_invoice_ids(batch), batch_order_ids(batch), batch_return_reasons(batch)
+        batch_invoice_ids(batch)
+        batch_order_ids(batch)
+        batch_return_reasons(batch)
         for piece in _pieces(batch, LINES_PER_PIECE):
             self.copy.write(encode_facts(piece))
         if self.keys is not None:
