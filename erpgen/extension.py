@@ -325,18 +325,20 @@ class _Extension:
         return max(0, simulated - before), self.n_customers - self.known, simulated
 
     def blocks(self) -> list[np.ndarray]:
-        """The ids simulated together, in customer order: every customer in blocks of BLOCK_SIZE (smaller
-        than a load's: the engine's two processes share the simulation of a smaller dataset), or those
-        whose story goes on, BLOCK_SIZE at a time after a first block of half as many: its rows, written as
-        it comes, keep the target busy sooner, and the oldest customers, whose histories are the longest to
-        simulate, come first. Where blocks are cut changes no row (lines are numbered by day, then customer)."""
+        """The ids simulated together, each block in customer order: every customer in blocks of BLOCK_SIZE
+        (smaller than a load's: the engine's two processes share the simulation of a smaller dataset), in
+        order; or, from the story, the customers created after the data's end first, up to twice BLOCK_SIZE
+        of them (their histories are short: their rows reach the target while the engine simulates the
+        others), then those whose story goes on, a first block of half BLOCK_SIZE (the oldest customers,
+        whose histories are the longest to simulate) and BLOCK_SIZE at a time, then any more new ones.
+        Neither the cuts nor the order change a row: lines are numbered by day, then customer (_simulate)."""
         if self.story is None:
             return list(count_blocks(self.n_customers, BLOCK_SIZE))
-        going = np.concatenate(
-            (self.story.going_on, np.arange(self.known + 1, self.n_customers + 1, dtype=np.int64))
-        )
+        going, new = self.story.going_on, np.arange(self.known + 1, self.n_customers + 1, dtype=np.int64)
         cuts = [0, *range(BLOCK_SIZE // 2, len(going), BLOCK_SIZE), len(going)]
-        return [going[lo:hi] for lo, hi in zip(cuts, cuts[1:], strict=False) if hi > lo]
+        older = [going[lo:hi] for lo, hi in zip(cuts, cuts[1:], strict=False) if hi > lo]
+        newer = [new[lo : lo + 2 * BLOCK_SIZE] for lo in range(0, len(new), 2 * BLOCK_SIZE)]
+        return newer[:1] + older + newer[1:]
 
     def write(self, started: dt.datetime) -> None:
         self._read_story()
@@ -433,11 +435,13 @@ class _Extension:
     def _simulate(self, made: Iterator[tuple[np.ndarray, tuple]], each: Callable) -> tuple[Spill, np.ndarray]:
         """Every block simulated to the horizon, into a scratch file (each(ids, facts, documents) called
         as it comes); and the id of the first line each block has on each day from the origin on (lines
-        are numbered by day, then block)."""
+        are numbered by day, then block in customer order, whatever order the blocks came in)."""
         spill, per_day, before_origin, simulated, giving_back = Spill(), [], 0, 0, []
+        first_customers: list[int] = []
         days = self.till - self.origin + 1
         for ids, (f, documents, learnt) in made:
             self.learnt_documents += learnt
+            first_customers.append(int(ids[0]))
             dated = f.invoice_date >= self.origin
             if self.story is not None:
                 credit = np.flatnonzero(dated & (f.returned >= 0))
@@ -464,7 +468,10 @@ class _Extension:
         counts = np.array(per_day, dtype=np.int64).reshape(len(per_day), days)
         day_totals = counts.sum(axis=0)
         before_day = np.cumsum(day_totals) - day_totals
-        first_ids = first + before_day[None, :] + (np.cumsum(counts, axis=0) - counts)
+        in_order = np.argsort(np.array(first_customers, dtype=np.int64), kind="stable")
+        ordered = counts[in_order]
+        first_ids = np.empty_like(counts)
+        first_ids[in_order] = first + before_day[None, :] + (np.cumsum(ordered, axis=0) - ordered)
         return spill, first_ids
 
     # -- pass 2: each table's rows (all of them where it is hashed) and which of them are new -------------
@@ -505,8 +512,8 @@ class _Extension:
             yield b, b["invoiced_at"] > self.covered_moment
 
     def _line_ids(self, ids: np.ndarray, f: BlockFacts, first_of_day: np.ndarray, before: int) -> np.ndarray:
-        """Lines from the origin on: by day, then block, then their place in the block (customer, then the
-        customer's history). Earlier ones: whole, the load's ids (customer order), from `before`, the
+        """Lines from the origin on: by day, then block (in customer order), then their place in the block
+        (customer, then the customer's history). Earlier ones: whole, the load's ids (customer order), from `before`, the
         block's first; from the story, those a new credit note may give back, read from the target (-1
         for the others)."""
         line_id = np.full(len(f), -1, dtype=np.int64)
