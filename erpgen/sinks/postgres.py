@@ -177,6 +177,8 @@ def encode_rows(table: Table, b: Batch) -> bytes:
     cut out, as encode_facts does. The values as text_lines takes them: integers, day numbers (NO_DAY: NULL),
     seconds since 1970-01-01, amounts in minor units (`<name>_units`) and codes as bytes."""
     n = len(b[table.columns[0].name])
+    if not n:  # a block may have no rows of a table, its empty columns of any dtype
+        return b""
     fields: list[tuple] = [("nfields", ">i2")]
     for col in table.columns:
         if isinstance(col.type, Integer):
