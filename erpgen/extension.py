@@ -513,9 +513,9 @@ class _Extension:
 
     def _line_ids(self, ids: np.ndarray, f: BlockFacts, first_of_day: np.ndarray, before: int) -> np.ndarray:
         """Lines from the origin on: by day, then block (in customer order), then their place in the block
-        (customer, then the customer's history). Earlier ones: whole, the load's ids (customer order), from `before`, the
-        block's first; from the story, those a new credit note may give back, read from the target (-1
-        for the others)."""
+        (customer, then the customer's history). Earlier ones: whole, the load's ids (customer order), from
+        `before`, the block's first; from the story, those a new credit note may give back, read from the
+        target (-1 for the others)."""
         line_id = np.full(len(f), -1, dtype=np.int64)
         dated = f.invoice_date >= self.origin
         if self.story is None:
