@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -134,6 +134,14 @@ class ExtendableSink(Sink):
         ids) dated lines_from..lines_till (not included), ordered by customer, then line id; with each
         line's customer, as a (2, n) array."""
         raise NotImplementedError
+
+    def lines_of_later(
+        self, customers: np.ndarray, *, lines_from: dt.date, lines_till: dt.date
+    ) -> Callable[[], np.ndarray]:
+        """lines_of, its answer when the returned function is called: a target that queues its statements
+        (PostgreSQL's backlog) asks behind the rows queued before, and the caller goes on meanwhile."""
+        found = self.lines_of(customers, lines_from=lines_from, lines_till=lines_till)
+        return lambda: found
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,14 @@ class DatabaseSink(ResumableSink, ExtendableSink):
     def _restore_in_place(self, conn: Connection) -> None:
         """Before an extension commits: build again what _defer_in_place dropped."""
 
+    def _settle(self) -> None:
+        """Before this process uses the connection itself: wait for what a thread of the sink's own still
+        sends on it (PostgreSQL's backlog), and raise its error if it failed."""
+
+    def _stop_sending(self, *, discard: bool = False) -> None:
+        """Before commit or rollback: stop that thread (`discard`: what it has not sent yet, before a
+        rollback)."""
+
     # -- the Sink interface ---------------------------------------------------------------------
     def begin(self) -> None:
         if self.append:
@@ -163,6 +171,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
 
     def run_record(self) -> dict | None:
         assert self.conn is not None
+        self._settle()
         return runlog.dataset_record(self.conn, self.describe())
 
     def story_so_far(self, *, lost_from: dt.date, lines_till: dt.date) -> StorySoFar:
@@ -171,6 +180,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
         line up to it is dated before lines_till), which the primary key finds at once where a count would
         read the whole invoice_date index."""
         assert self.conn is not None
+        self._settle()
         lifecycle, lines = _TABLE["customer_lifecycle"], _TABLE[FACT.name]
         going_on = (
             self.conn.execute(
@@ -189,6 +199,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
     def lines_of(self, customers: np.ndarray, *, lines_from: dt.date, lines_till: dt.date) -> np.ndarray:
         """By the fact table's customer_id index, a few hundred customers a query."""
         assert self.conn is not None
+        self._settle()
         lines = _TABLE[FACT.name]
         found: list[Sequence] = []
         for lo in range(0, len(customers), 500):
@@ -257,6 +268,8 @@ class DatabaseSink(ResumableSink, ExtendableSink):
     def commit(self) -> None:
         assert self.conn is not None
         if self.append:
+            self._settle()
+            self._stop_sending()
             self._restore_in_place(self.conn)
             self.conn.commit()
             self._stack.close()
@@ -270,6 +283,8 @@ class DatabaseSink(ResumableSink, ExtendableSink):
         self._finalise()
 
     def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stop_sending(discard=True)
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 self.conn.rollback()

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import itertools
 import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from sqlalchemy import (
@@ -41,6 +43,7 @@ from erpgen.errors import TargetError
 from erpgen.schema import BULK, CUSTOMER_TABLES, FACT, FACT_COLUMNS, TABLES
 from erpgen.schema import invoices as INVOICES
 from erpgen.simulation.times import SECONDS_PER_DAY
+from erpgen.sinks.backlog import Backlog
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes, driver_value, plain_values
 from erpgen.sinks.encode import IsoDates, text_lines
@@ -254,6 +257,8 @@ class PostgresSink(DatabaseSink):
     _held: dict[str, np.ndarray] | None = None
     # and the keys this transaction wrote to the tables whose keys are probed (_WrittenKeys.probe)
     _written: _OwnKeys | None = None
+    # an extension's statements, sent by a thread of their own (erpgen.sinks.backlog)
+    _backlog: Backlog | None = None
 
     def _session(self, conn: Connection) -> None:
         # a lock others hold (a --replace drops the old tables) is waited for --lock-wait-timeout, then named
@@ -336,6 +341,19 @@ class PostgresSink(DatabaseSink):
         if not self._trusted:
             for fk in _bulk_foreign_keys():
                 conn.execute(DropConstraint(fk))
+        else:  # read now: once the backlog sends, the connection is its own
+            for parent in sorted(_HELD_PARENTS):
+                self._held[parent] = _keys_of(conn, _BY_NAME[parent].primary_key.columns[0])
+        self._backlog = Backlog(conn.connection.dbapi_connection)
+
+    def _settle(self) -> None:
+        if self._backlog is not None:
+            self._backlog.settle()
+
+    def _stop_sending(self, *, discard: bool = False) -> None:
+        if self._backlog is not None:
+            backlog, self._backlog = self._backlog, None
+            backlog.close(discard=discard)
 
     def _restore_in_place(self, conn: Connection) -> None:
         if not self._trusted:
@@ -359,8 +377,35 @@ class PostgresSink(DatabaseSink):
             else:
                 conn.execute(AddConstraint(fk, isolate_from_table=False))
 
+    def lines_of_later(
+        self, customers: np.ndarray, *, lines_from: dt.date, lines_till: dt.date
+    ) -> Callable[[], np.ndarray]:
+        """lines_of as one query on the backlog: the lines it reads were there before the extension began,
+        so the rows queued before it change nothing of its answer."""
+        if self._backlog is None:
+            return super().lines_of_later(customers, lines_from=lines_from, lines_till=lines_till)
+        statement = (
+            f"SELECT customer_id, line_id FROM {FACT.name} WHERE customer_id = ANY(%s::bigint[]) "
+            "AND invoice_date >= %s AND invoice_date < %s"
+        )
+        params = [customers.tolist(), lines_from, lines_till]
+
+        def ask(cur) -> np.ndarray:
+            cur.execute(statement, params)
+            rows = cur.fetchall()
+            return np.fromiter(itertools.chain.from_iterable(rows), np.int64, 2 * len(rows)).reshape(-1, 2).T
+
+        answer = self._backlog.call(ask)
+
+        def found() -> np.ndarray:
+            pairs = answer.result()
+            return pairs[:, np.lexsort((pairs[1], pairs[0]))]
+
+        return found
+
     def update_rows(self, table: str, batch: Batch) -> None:
-        """One UPDATE ... FROM the batch's columns as arrays (unnest): one round trip, not one per row."""
+        """One UPDATE ... FROM the batch's columns as arrays (unnest): one round trip, not one per row;
+        queued behind the rows written before it, where an extension's backlog sends them."""
         conn = self.conn
         assert conn is not None
         t = _BY_NAME[table]
@@ -372,11 +417,14 @@ class PostgresSink(DatabaseSink):
         typed = ", ".join(f"%(v{i})s::{_array_type(c)}" for i, c in enumerate([key, *columns]))
         names = ", ".join(quote(conn, c.name) for c in (key, *columns))
         sets = ", ".join(f"{quote(conn, c.name)} = v.{quote(conn, c.name)}" for c in columns)
-        conn.exec_driver_sql(
+        statement = (
             f"UPDATE {quote(conn, t.name)} SET {sets} FROM unnest({typed}) AS v({names}) "
-            f"WHERE {quote(conn, t.name)}.{quote(conn, key.name)} = v.{quote(conn, key.name)}",
-            arrays,
+            f"WHERE {quote(conn, t.name)}.{quote(conn, key.name)} = v.{quote(conn, key.name)}"
         )
+        if self._backlog is not None:
+            self._backlog.call(lambda cur: cur.execute(statement, arrays))
+        else:
+            conn.exec_driver_sql(statement, arrays)
 
     def written_keys(self, conn: Connection, table: str) -> _WrittenKeys:
         """The checker of the keys of `table`'s rows an extension writes past the key triggers, with the keys
@@ -390,14 +438,8 @@ class PostgresSink(DatabaseSink):
                 probed[child] = parent
                 continue
             if parent.table.name not in self._held:
-                # one value of text, not a row per key: tens of thousands of customers are read in a moment
-                text = conn.exec_driver_sql(
-                    f"SELECT coalesce(string_agg({parent.name}::text, E'\\n'), '') FROM {parent.table.name}"
-                ).scalar_one()
-                kind = np.int64 if isinstance(parent.type, Integer) else str
-                self._held[parent.table.name] = np.sort(
-                    np.array(text.split("\n") if text else [], dtype=kind)
-                )
+                self._settle()  # what is queued is in, and the connection free
+                self._held[parent.table.name] = _keys_of(conn, parent)
             held[child] = (parent.table.name, self._held[parent.table.name])
         assert self._written is not None
         return _WrittenKeys(table, held, probed, self._written)
@@ -406,45 +448,91 @@ class PostgresSink(DatabaseSink):
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
         from psycopg import sql
 
+        if self._backlog is not None:  # an extension's
+            with self._queued_writer(conn, table) as writer:
+                yield writer
+            return
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with raw.cursor() as cur:
             if table == FACT.name:
-                copy_facts = _copy_sql(table, COPY_COLUMNS, binary=True)
-                trusted = self.append and self._trusted
-                if trusted:  # the lines' keys are checked as they are written (_WrittenKeys)
-                    cur.execute("SET LOCAL session_replication_role = replica")
-                keys = self.written_keys(conn, table) if trusted else None
-                with cur.copy(copy_facts, writer=_queued_writer(cur)) as copy:
+                with cur.copy(
+                    _copy_sql(table, COPY_COLUMNS, binary=True), writer=_queued_writer(cur)
+                ) as copy:
                     copy.write(BINARY_HEADER)
-                    yield _FactWriter(copy, keys)
+                    yield _FactWriter(copy)
                     copy.write(BINARY_TRAILER)
-                if keys is not None:
-                    cur.execute("SET LOCAL session_replication_role = origin")
-                    keys.probe(cur)
-            else:
-                columns = [c.name for c in next(t for t in TABLES if t.name == table).columns]
-                # an extension's headers and documents: checked as they are written, as their lines are
-                trusted = self.append and self._trusted and table in _PAST_TRIGGERS
-                if trusted:
-                    cur.execute("SET LOCAL session_replication_role = replica")
-                keys = self.written_keys(conn, table) if trusted else None
-                binary = table in BINARY_TABLES
-                with cur.copy(_copy_sql(table, columns, binary=binary), writer=_queued_writer(cur)) as copy:
-                    if binary:
-                        copy.write(BINARY_HEADER)
-                    yield _RowWriter(copy, table, keys, binary=binary)
-                    if binary:
-                        copy.write(BINARY_TRAILER)
-                if keys is not None:
-                    cur.execute("SET LOCAL session_replication_role = origin")
-                    keys.probe(cur)
-                if self._held is not None:
-                    self._held.pop(table, None)  # rows came in: read its keys again when next needed
-                if not self.append and table not in {t.name for t in BULK}:
-                    # its statistics now, while the workers simulate, rather than at the end (rows added to
-                    # a loaded table are left to autovacuum's analyse, as any application's inserts are)
-                    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+                return
+            columns = [c.name for c in _BY_NAME[table].columns]
+            binary = table in BINARY_TABLES
+            with cur.copy(_copy_sql(table, columns, binary=binary), writer=_queued_writer(cur)) as copy:
+                if binary:
+                    copy.write(BINARY_HEADER)
+                yield _RowWriter(copy, table, binary=binary)
+                if binary:
+                    copy.write(BINARY_TRAILER)
+            if table not in {t.name for t in BULK}:
+                # its statistics now, while the workers simulate, rather than at the end (rows added to
+                # a loaded table are left to autovacuum's analyse, as any application's inserts are)
+                cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
+
+    @contextlib.contextmanager
+    def _queued_writer(self, conn: Connection, table: str) -> Iterator[object]:
+        """An extension's COPY, queued on the backlog: the same statements as _writer's, sent by its thread
+        while this one goes on (the key checks of the rows as they are encoded, the probes after)."""
+        assert self._backlog is not None
+        fact = table == FACT.name
+        trusted = self._trusted and (fact or table in _PAST_TRIGGERS)
+        keys = self.written_keys(conn, table) if trusted else None
+        binary = fact or table in BINARY_TABLES
+        columns = COPY_COLUMNS if fact else [c.name for c in _BY_NAME[table].columns]
+        job = self._backlog.copy(
+            table,
+            _copy_sql(table, columns, binary=binary),
+            before=("SET LOCAL session_replication_role = replica",) if trusted else (),
+        )
+        # a parent whose keys are held (the customers): the keys written join them, rather than be read again
+        held = self._held.get(table) if self._held else None
+        writer = _FactWriter(job, keys) if fact else _RowWriter(job, table, keys, binary=binary)
+        collecting = _Collecting(writer, _BY_NAME[table].primary_key.columns[0].name)
+        try:
+            if binary:
+                job.write(BINARY_HEADER)
+            yield writer if held is None else collecting
+            if binary:
+                job.write(BINARY_TRAILER)
+        except BaseException:
+            job.cancel()
+            raise
+        job.finish([] if keys is None else [_replication_origin, *keys.probes()])
+        if held is not None and self._held is not None and collecting.values:
+            self._held[table] = np.union1d(held, np.concatenate(collecting.values).astype(held.dtype))
+
+
+class _Collecting:
+    """A table's writer that also keeps the values of one column of what it writes."""
+
+    def __init__(self, writer, column: str):
+        self.writer, self.column = writer, column
+        self.values: list[np.ndarray] = []
+
+    def write(self, b: Batch) -> None:
+        self.values.append(np.asarray(b[self.column]))
+        self.writer.write(b)
+
+
+def _keys_of(conn: Connection, key: Column) -> np.ndarray:
+    """The values of a small parent's key column, sorted: read as one value of text, not a row per key (tens
+    of thousands of customers are read in a moment)."""
+    text = conn.exec_driver_sql(
+        f"SELECT coalesce(string_agg({key.name}::text, E'\\n'), '') FROM {key.table.name}"
+    ).scalar_one()
+    kind = np.int64 if isinstance(key.type, Integer) else str
+    return np.sort(np.array(text.split("\n") if text else [], dtype=kind))
+
+
+def _replication_origin(cur) -> None:
+    cur.execute("SET LOCAL session_replication_role = origin")
 
 
 def _copy_sql(table: str, columns, *, binary: bool = False):
@@ -649,6 +737,13 @@ class _WrittenKeys:
 
     def probe(self, cur) -> None:
         """The distinct values written to the probed keys, each looked up in its parent's key."""
+        for step in self.probes():
+            step(cur)
+
+    def probes(self) -> list[Callable]:
+        """probe()'s queries, step(cursor) each, their values taken now: a backlog runs them after the COPY
+        (the keys this transaction wrote are those queued before them)."""
+        steps = []
         for child, parent in self.probed.items():
             if not self.seen[child]:
                 continue
@@ -657,18 +752,22 @@ class _WrittenKeys:
                 continue
             # sent as one text value, split by the server: psycopg adapts a list value by value
             text = (
-                b"\n".join(values.tolist())
+                b"\n".join(values.tolist()).decode()
                 if values.dtype.kind == "S"
                 else "\n".join(map(str, values.tolist()))
             )
-            cur.execute(
-                f"SELECT u.v FROM unnest(string_to_array(%s, E'\\n')::{_array_type(parent)}) AS u(v) "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {parent.table.name} p WHERE p.{parent.name} = u.v) LIMIT 5",
-                [text.decode() if isinstance(text, bytes) else text],
-            )
-            missing = [v for (v,) in cur.fetchall()]
-            if missing:
-                self._broken(child, parent.table.name, missing)
+            steps.append(functools.partial(self._lookup, child, parent, text))
+        return steps
+
+    def _lookup(self, child: str, parent: Column, text: str, cur) -> None:
+        cur.execute(
+            f"SELECT u.v FROM unnest(string_to_array(%s, E'\\n')::{_array_type(parent)}) AS u(v) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {parent.table.name} p WHERE p.{parent.name} = u.v) LIMIT 5",
+            [text],
+        )
+        missing = [v for (v,) in cur.fetchall()]
+        if missing:
+            self._broken(child, parent.table.name, missing)
 
     def _broken(self, child: str, parent: str, values: list) -> None:
         raise RuntimeError(
