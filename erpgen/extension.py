@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -42,7 +43,6 @@ from erpgen.config import DEFAULT_BATCH_SIZE, MAX_CUSTOMERS, MAX_YEARS, parse_da
 from erpgen.customers import build_customers, customers_by
 from erpgen.dates import date_of, day_number
 from erpgen.digest import LoadDigests
-from erpgen.engines import BlockMaker
 from erpgen.errors import ConfigError, TargetError
 from erpgen.estimation import fact_lines
 from erpgen.exchange_rates import rates_batch
@@ -52,7 +52,7 @@ from erpgen.rng import Draws
 from erpgen.scenario import DOCUMENT_DAYS_MAX, REFUND_DAYS_MAX
 from erpgen.schema import CUSTOMER_TABLES, FACT, TABLES
 from erpgen.scratch import Spill
-from erpgen.simulation import BlockFacts, Rates
+from erpgen.simulation import BlockFacts, Model, Rates
 from erpgen.simulation.plan import blocks as count_blocks
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.simulation.times import SECONDS_PER_DAY
@@ -253,6 +253,18 @@ def moment(day: int, second: int | None) -> int:
     return day * SECONDS_PER_DAY + (SECONDS_PER_DAY - 1 if second is None else second)
 
 
+class Simulates(Protocol):
+    """What an extension asks of its engine (erpgen.engines.local.LocalBlocks, or InProcess below)."""
+
+    model: Model
+
+    def map(self, fn: Callable, id_blocks: Iterator[np.ndarray]) -> Iterator:
+        """fn(model, ids) for every block, in block order."""
+
+    def as_done(self, fn: Callable, id_blocks: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, object]]:
+        """(ids, fn(model, ids)) for every block, each as soon as it is made."""
+
+
 class _Extension:
     """One extension: the customers whose story goes on simulated to `till` in blocks, each block's
     documents made beside it by the engine (_block_and_documents), the blocks kept in a scratch file; the
@@ -274,7 +286,7 @@ class _Extension:
 
     def __init__(
         self,
-        engine: BlockMaker,
+        engine: Simulates,
         sink: ExtendableSink,
         record: dict,
         on_progress,
@@ -304,8 +316,8 @@ class _Extension:
             )
         self.story: StorySoFar | None = None  # read at write(), if the target can tell it
         # from the story: the lines a new credit note gives back, dated before the origin (lines_of)
-        self.giving_back = np.zeros(0, dtype=np.int64)
-        self.held = np.zeros((2, 0), dtype=np.int64)
+        # by a block's first customer: its customers that give such lines back, and the lines' ids when asked
+        self.giving_back: dict[int, tuple[np.ndarray, Callable[[], np.ndarray]]] = {}
         self.origin = self.end + 1  # the first day whose lines are numbered by day
         self.digest = LoadDigests()
         self.simulated: int | None = None  # fact lines up to the horizon, once pass 1 has counted them
@@ -419,8 +431,8 @@ class _Extension:
 
     # -- pass 1 -----------------------------------------------------------------------------------
     def _made(self) -> Iterator[tuple[np.ndarray, tuple]]:
-        """The blocks' ids, and their facts and documents (_block_and_documents), in order: the engine
-        starts on them when this is called."""
+        """The blocks' ids, and their facts and documents (_block_and_documents): in order, or from the story
+        as each is made. The engine starts on them when this is called."""
         blocks = self.blocks()
         ends = _Ends(
             self.covered, self.covered_moment, self.till, self.till_moment,
@@ -429,23 +441,29 @@ class _Extension:
             since=None if self.story is None else self.covered - DOCUMENT_DAYS_MAX - 1,
             cut_at_till=self.till_second is not None,
         )  # fmt: skip
-        made = self.engine.map(functools.partial(_block_and_documents, ends), iter(blocks))
-        return zip(blocks, made, strict=True)
+        fn = functools.partial(_block_and_documents, ends)
+        if self.story is not None:  # only the new rows, numbered whatever order the blocks come in
+            return self.engine.as_done(fn, iter(blocks))
+        return zip(blocks, self.engine.map(fn, iter(blocks)), strict=True)
 
     def _simulate(self, made: Iterator[tuple[np.ndarray, tuple]], each: Callable) -> tuple[Spill, np.ndarray]:
         """Every block simulated to the horizon, into a scratch file (each(ids, facts, documents) called
         as it comes); and the id of the first line each block has on each day from the origin on (lines
         are numbered by day, then block in customer order, whatever order the blocks came in)."""
-        spill, per_day, before_origin, simulated, giving_back = Spill(), [], 0, 0, []
+        spill, per_day, before_origin, simulated = Spill(), [], 0, 0
         first_customers: list[int] = []
         days = self.till - self.origin + 1
+        window = {"lines_from": date_of(self.origin - RETURN_WINDOW), "lines_till": date_of(self.origin)}
         for ids, (f, documents, learnt) in made:
             self.learnt_documents += learnt
             first_customers.append(int(ids[0]))
             dated = f.invoice_date >= self.origin
             if self.story is not None:
+                # asked now, before the block's rows are queued: the answer comes while the blocks do
                 credit = np.flatnonzero(dated & (f.returned >= 0))
-                giving_back.append(f.customer_id[credit[f.invoice_date[f.returned[credit]] < self.origin]])
+                giving = np.unique(f.customer_id[credit[f.invoice_date[f.returned[credit]] < self.origin]])
+                if len(giving):
+                    self.giving_back[int(ids[0])] = (giving, self.sink.lines_of_later(giving, **window))
             simulated += len(f)
             spill.add((ids, f, before_origin))
             before_origin += int(len(f) - dated.sum())
@@ -455,15 +473,6 @@ class _Extension:
                 self.on_progress("customers simulated", self.simulated_customers)
             each(ids, f, documents)
         self.simulated = simulated
-        if self.story is not None:
-            self.giving_back = np.unique(np.concatenate([np.zeros(0, np.int64), *giving_back])).astype(
-                np.int64
-            )
-            self.held = self.sink.lines_of(
-                self.giving_back,
-                lines_from=date_of(self.origin - RETURN_WINDOW),
-                lines_till=date_of(self.origin),
-            )
         first = (before_origin if self.story is None else self.story.lines_before) + 1
         counts = np.array(per_day, dtype=np.int64).reshape(len(per_day), days)
         day_totals = counts.sum(axis=0)
@@ -534,12 +543,13 @@ class _Extension:
         that give some back after it, from the target's: its lines of those customers in line id order,
         and the block's in the order the ids were given in (up to the original end: the block's; after
         it: by day, then the block's)."""
-        lo, hi = np.searchsorted(self.held[0], (ids[0], ids[-1] + 1))
-        customer, held_id = self.held[:, lo:hi]
-        lo, hi = np.searchsorted(self.giving_back, (ids[0], ids[-1] + 1))
+        if int(ids[0]) not in self.giving_back:
+            return
+        giving, answer = self.giving_back[int(ids[0])]
+        customer, held_id = answer()
         day = f.invoice_date
         window = (day >= self.origin - RETURN_WINDOW) & (day < self.origin)
-        at = np.flatnonzero(window & np.isin(f.customer_id, self.giving_back[lo:hi]))
+        at = np.flatnonzero(window & np.isin(f.customer_id, giving))
         later = day[at] > self.end
         at = at[np.lexsort((at, np.where(later, day[at], 0), later, f.customer_id[at]))]
         if len(at) != len(customer) or (f.customer_id[at] != customer).any():
@@ -727,7 +737,7 @@ class _Into:
 
 
 class InProcess:
-    """The BlockMaker an extension needs (erpgen.engines), simulating in this thread: no process is forked
+    """The engine an extension needs (Simulates), simulating in this thread: no process is forked
     from a process whose other thread holds a database connection."""
 
     def __init__(self, model):
@@ -736,12 +746,14 @@ class InProcess:
     def map(self, fn, id_blocks):
         return (fn(self.model, ids) for ids in id_blocks)
 
+    def as_done(self, fn, id_blocks):
+        return ((ids, fn(self.model, ids)) for ids in id_blocks)
+
 
 def simulated_digests(record: dict) -> dict[str, str]:
     """The digests of the whole tables of the dataset `record` describes, simulated from its run's scenario,
     seed and rates up to where its data ends: what `verify` checks a dataset against when its record holds
     the masters' digests only (erpgen live, within a window)."""
-    from erpgen.simulation import Model
 
     cfg = runlog.config_of(record)
     catalog = catalog_for(cfg)

@@ -16,7 +16,7 @@ import pickle
 import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
 import numpy as np
 
@@ -138,6 +138,38 @@ class LocalBlocks:
         while in_pool < self.workers and left(1):
             to_pool()
         return in_order()
+
+    def as_done(self, fn: Callable, id_blocks: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, object]]:
+        """fn(model, ids) for every block, each with its ids as soon as it is made, in whatever order (an
+        extension numbers its lines itself): no block waits for an earlier one, and this process makes the
+        next block itself whenever none is done (unless `writer_simulates` is off), rather than wait."""
+        model = self.model
+        pending = iter(id_blocks)
+        in_pool: dict[Future, np.ndarray] = {}
+
+        def to_pool(held: int) -> None:
+            while len(in_pool) < held and (ids := next(pending, None)) is not None:
+                in_pool[self.pool.submit(_in_worker, fn, model.rates, ids)] = ids
+
+        def as_they_come() -> Iterator[tuple[np.ndarray, object]]:
+            while in_pool:
+                done = [future for future in in_pool if future.done()]
+                if not done and self.writer_simulates:
+                    # one more queued for the workers first: they do not run dry meanwhile
+                    to_pool(self.workers + 1)
+                    if (ids := next(pending, None)) is not None:
+                        yield ids, fn(model, ids)
+                        continue
+                if not done:
+                    done = [next(as_completed(in_pool))]
+                for future in done:
+                    ids = in_pool.pop(future)
+                    block = _unspilled(future.result())
+                    to_pool(self.workers)  # before the caller writes this block
+                    yield ids, block
+
+        to_pool(self.workers)  # the workers start now, not when the first block is asked for
+        return as_they_come()
 
     def write_on_worker(self, block_no: int, first_line_id: int) -> None:
         """Nothing to do: every sink writes in this process."""
