@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
-# Statements queued and not yet sent, and pieces of a COPY not yet sent: enough to keep the server busy
-# while the client simulates, bounded so that a slow server does not let the client's memory grow.
+# Statements queued and not yet sent, and encoded pieces of COPYs not yet sent (of all of them: a piece is up
+# to a few MB): a few blocks' worth, enough to keep the server busy while the client simulates, and bounded
+# so that a slow server does not let the client's memory grow.
 STATEMENTS_AHEAD = 64
-PIECES_AHEAD = 128
+PIECES_AHEAD = 32
 
 _END = object()  # a COPY's last piece has been queued
 _CANCEL = object()  # the caller gave a COPY up: fail it
@@ -38,16 +39,17 @@ class CopyJob:
 
     def __init__(self, backlog: Backlog, statement, before: tuple[str, ...] = ()):
         self.backlog, self.statement, self.before = backlog, statement, before
-        self.pieces: queue.Queue = queue.Queue(maxsize=PIECES_AHEAD)
+        self.pieces: queue.Queue = queue.Queue()  # bounded by the backlog's room
         self.after: list[Callable] = []
         self.taken = False  # whether the thread has taken its last piece (or the cancel)
 
     def write(self, piece: bytes) -> None:
         self.backlog.raise_error()
         if piece:
+            self.backlog.room.acquire()
             self.pieces.put(piece)
 
-    def finish(self, after: list[Callable] = ()) -> None:  # type: ignore[assignment]
+    def finish(self, after: Iterable[Callable] = ()) -> None:
         self.after = list(after)
         self.pieces.put(_END)
 
@@ -73,6 +75,8 @@ class CopyJob:
     def _next(self):
         piece = self.pieces.get()
         self.taken = piece is _END or piece is _CANCEL
+        if not self.taken:
+            self.backlog.room.release()
         return piece
 
 
@@ -102,16 +106,14 @@ class Backlog:
     def __init__(self, conn):
         self.conn = conn
         self.queued: queue.Queue = queue.Queue(maxsize=STATEMENTS_AHEAD)
+        self.room = threading.Semaphore(PIECES_AHEAD)
         self.error: BaseException | None = None
-        self.tables: set[str] = set()  # those a COPY was queued for
         self.thread = threading.Thread(target=self._send, name="erpgen-backlog", daemon=True)
         self.thread.start()
 
-    def copy(self, table: str, statement, before: tuple[str, ...] = ()) -> CopyJob:
-        """A COPY into `table` queued now, after the statements `before`; write its pieces to it, then
-        finish it."""
+    def copy(self, statement, before: tuple[str, ...] = ()) -> CopyJob:
+        """A COPY queued now, after the statements `before`; write its pieces to it, then finish it."""
         self.raise_error()
-        self.tables.add(table)
         job = CopyJob(self, statement, before)
         self.queued.put(job)
         return job

@@ -487,7 +487,6 @@ class PostgresSink(DatabaseSink):
         binary = fact or table in BINARY_TABLES
         columns = COPY_COLUMNS if fact else [c.name for c in _BY_NAME[table].columns]
         job = self._backlog.copy(
-            table,
             _copy_sql(table, columns, binary=binary),
             before=("SET LOCAL session_replication_role = replica",) if trusted else (),
         )
