@@ -4,12 +4,32 @@ caller gives up fails instead of hanging."""
 
 from __future__ import annotations
 
+import threading
+
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from erpgen.sinks import backlog as backlog_module
 from erpgen.sinks.backlog import Backlog, Cancelled
+
+
+def _within(fn, seconds: float = 10.0, **kw):
+    """fn(**kw) on a thread of its own, which must end within `seconds` (a test of a hang fails, not hangs);
+    its exception, if it raised one."""
+    raised: list[BaseException] = []
+
+    def run():
+        try:
+            fn(**kw)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{fn.__name__} did not return within {seconds} s"
+    return raised[0] if raised else None
 
 
 @pytest.fixture
@@ -71,9 +91,8 @@ def test_a_copy_given_up_fails_and_the_thread_ends(conn):
     given_up = backlog.copy("COPY t (k, v) FROM STDIN")
     given_up.write(b"1\ta\n")
     given_up.cancel()  # the caller's own error: the COPY must not wait for more pieces
-    with pytest.raises(Cancelled):
-        backlog.settle()
-    backlog.close()
+    assert isinstance(_within(backlog.settle), Cancelled)
+    _within(backlog.close)
     assert not backlog.thread.is_alive()
     conn.rollback()
     assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
@@ -109,3 +128,15 @@ def test_the_pieces_waiting_are_bounded(conn, monkeypatch):
     finally:
         backlog.close()
         conn.rollback()
+
+
+def test_closing_cancels_a_copy_the_caller_left_open(conn):
+    """A caller interrupted between queueing a COPY and finishing it: closing the backlog fails the COPY rather
+    than wait for pieces that will never come."""
+    backlog = Backlog(conn)
+    left = backlog.copy("COPY t (k, v) FROM STDIN")
+    left.write(b"1\ta\n")
+    _within(backlog.close, discard=True)
+    assert not backlog.thread.is_alive()
+    conn.rollback()
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0

@@ -51,10 +51,15 @@ class CopyJob:
 
     def finish(self, after: Iterable[Callable] = ()) -> None:
         self.after = list(after)
-        self.pieces.put(_END)
+        self._close(_END)
 
     def cancel(self) -> None:
-        self.pieces.put(_CANCEL)
+        self._close(_CANCEL)
+
+    def _close(self, mark) -> None:
+        if self.backlog.open is self:
+            self.backlog.open = None
+            self.pieces.put(mark)
 
     def run(self, conn) -> None:
         with conn.cursor() as cur:
@@ -107,6 +112,7 @@ class Backlog:
         self.conn = conn
         self.queued: queue.Queue = queue.Queue(maxsize=STATEMENTS_AHEAD)
         self.room = threading.Semaphore(PIECES_AHEAD)
+        self.open: CopyJob | None = None  # the COPY whose pieces the caller is writing
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._send, name="erpgen-backlog", daemon=True)
         self.thread.start()
@@ -114,7 +120,7 @@ class Backlog:
     def copy(self, statement, before: tuple[str, ...] = ()) -> CopyJob:
         """A COPY queued now, after the statements `before`; write its pieces to it, then finish it."""
         self.raise_error()
-        job = CopyJob(self, statement, before)
+        job = self.open = CopyJob(self, statement, before)
         self.queued.put(job)
         return job
 
@@ -139,6 +145,8 @@ class Backlog:
         caller rolls back, so what is still queued need not reach the server)."""
         if discard and self.error is None:
             self.error = Cancelled("the transaction is rolled back")
+        if self.open is not None:  # a COPY the caller left (interrupted before it could finish or cancel it)
+            self.open.cancel()
         self.queued.put(None)
         self.thread.join()
 
