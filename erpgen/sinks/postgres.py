@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import itertools
 import logging
 import struct
@@ -755,23 +754,34 @@ class _WrittenKeys:
                 if values.dtype.kind == "S"
                 else "\n".join(map(str, values.tolist()))
             )
-            steps.append(functools.partial(self._lookup, child, parent, text))
+            steps.append(_Probe(self.table, child, parent, text))
         return steps
 
-    def _lookup(self, child: str, parent: Column, text: str, cur) -> None:
+    def _broken(self, child: str, parent: str, values: list) -> None:
+        _broken(self.table, child, parent, values)
+
+
+class _Probe:
+    """One of _WrittenKeys' probes: the values `text` (one a line) written to `child`, looked up in the key
+    `parent`, on the cursor it is called with."""
+
+    def __init__(self, table: str, child: str, parent: Column, text: str):
+        self.table, self.child, self.parent, self.text = table, child, parent, text
+
+    def __call__(self, cur) -> None:
+        parent = self.parent
         cur.execute(
             f"SELECT u.v FROM unnest(string_to_array(%s, E'\\n')::{_array_type(parent)}) AS u(v) "
             f"WHERE NOT EXISTS (SELECT 1 FROM {parent.table.name} p WHERE p.{parent.name} = u.v) LIMIT 5",
-            [text],
+            [self.text],
         )
         missing = [v for (v,) in cur.fetchall()]
         if missing:
-            self._broken(child, parent.table.name, missing)
+            _broken(self.table, self.child, parent.table.name, missing)
 
-    def _broken(self, child: str, parent: str, values: list) -> None:
-        raise RuntimeError(
-            f"erpgen produced {self.table} rows whose {child} names no row of {parent}: {values}"
-        )
+
+def _broken(table: str, child: str, parent: str, values: list) -> None:
+    raise RuntimeError(f"erpgen produced {table} rows whose {child} names no row of {parent}: {values}")
 
 
 def _key_values(table: str, b: Batch, child: str) -> np.ndarray:
