@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 
@@ -570,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     # system allocator gives it back at no cost in time (bench/README.md). An environment that names a
     # pool keeps it; set before pyarrow is imported, here and in the workers that inherit it.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    with _sigterm_as_interrupt():
+    with _stops_unwind(args):
         return _run(args, debug)
 
 
@@ -588,33 +589,75 @@ class Terminated(KeyboardInterrupt):
     back, removes its scratch and ends its workers before it exits."""
 
 
+# Unwinding a stop talks to the target (the end of a COPY, the rollback), and a server that stopped
+# answering (a frozen host, a cut network) would hold it until TCP gives up, hours later: past this many
+# seconds after SIGTERM or Ctrl-C, or at a second one, erpgen ends at once, as SIGKILL would end it. That
+# leaves what SIGKILL leaves, which tests/test_endings.py proves harmless: the server rolls the transaction
+# back when the connection goes, the workers end with their parent, the next run clears the scratch.
+STOP_GRACE = 15.0
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _stops_unwind(args: list[str]) -> Iterator[None]:
+    """SIGTERM raises Terminated, and Ctrl-C KeyboardInterrupt as it does by default (where it is not
+    ignored, as a shell's background job ignores it); either starts the STOP_GRACE clock."""
     if threading.current_thread() is not threading.main_thread():  # signals reach only the main thread
         yield
         return
+    first: list[int] = []
 
-    def terminated(signum, frame):
-        raise Terminated
+    def stop(signum, frame):
+        if first:  # unwinding already: a second stop is not to be waited on
+            _end_at_once(first[0], args, f"a second {_signal_name(signum)} came")
+        first.append(signum)
+        threading.Thread(
+            target=_end_if_stuck, args=(signum, args), name="erpgen-stop-grace", daemon=True
+        ).start()
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, terminated)
+    caught = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        caught.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, stop) for signum in caught}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _interrupted(exc: BaseException | None, args: list[str]) -> int:
+def _end_if_stuck(signum: int, args: list[str]) -> None:
+    time.sleep(STOP_GRACE)
+    _end_at_once(signum, args, f"the run had not unwound {STOP_GRACE:g} s after {_signal_name(signum)}")
+
+
+def _end_at_once(signum: int, args: list[str], why: str) -> None:
+    """The process ends now, with the line and exit code an unwound stop gives, after one saying why."""
+    line, code = _stopped(signum == signal.SIGTERM, args)
+    os.write(2, f"erpgen: {why} (is the server answering?): ended at once\n{line}\n".encode())
+    os._exit(code)
+
+
+def _signal_name(signum: int) -> str:
+    return "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+
+
+def _stopped(terminated: bool, args: list[str]) -> tuple[str, int]:
+    """The last line of a run that a stop ended, and its exit code."""
     kept = (
         "the blocks committed so far are kept; run the same command, with --resume, to carry on"
         if "--resume" in args
         else "nothing was committed"
     )
-    if isinstance(exc, Terminated):
-        click.echo(f"erpgen: stopped by SIGTERM; {kept}", err=True)
-        return 128 + signal.SIGTERM
-    click.echo(f"erpgen: interrupted; {kept}", err=True)
-    return 130
+    if terminated:
+        return f"erpgen: stopped by SIGTERM; {kept}", 128 + signal.SIGTERM
+    return f"erpgen: interrupted; {kept}", 130
+
+
+def _interrupted(exc: BaseException | None, args: list[str]) -> int:
+    line, code = _stopped(isinstance(exc, Terminated), args)
+    click.echo(line, err=True)
+    return code
 
 
 def _run(args: list[str], debug: bool) -> int:

@@ -18,6 +18,8 @@ import time
 
 import pytest
 
+from erpgen.cli import STOP_GRACE
+
 from .helpers import (
     FACTS_STARTED,
     descendants,
@@ -118,3 +120,61 @@ def test_nothing_of_a_run_outlives_it(engine, how, pg_url, tmp_path):
         end_group(proc)
         for pid in alive(descendants(proc.pid)):
             os.kill(pid, signal.SIGKILL)
+
+
+def _stop_processes(pids: list[int]) -> list[int]:
+    """SIGSTOP the server processes `pids` (a frozen host or a cut network leaves its sessions so): the ones
+    stopped; the test is skipped where they are not this machine's PostgreSQL processes to stop."""
+    stopped = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"postgres" not in f.read():
+                    raise ProcessLookupError(pid)
+            os.kill(pid, signal.SIGSTOP)
+        except (OSError, ProcessLookupError):
+            for done in stopped:
+                os.kill(done, signal.SIGCONT)
+            pytest.skip("the server's sessions are not processes of this machine that this user can stop")
+        stopped.append(pid)
+    return stopped
+
+
+@pytest.mark.parametrize("second", [False, True], ids=["after the grace", "at a second SIGTERM"])
+def test_a_stop_ends_a_run_whose_server_stopped_answering(second, pg_url, tmp_path):
+    """SIGTERM while the server's sessions of the run are stopped: its unwinding waits on them (the end of
+    its COPY, the rollback), so erpgen ends STOP_GRACE seconds after the signal, or at a second one, as
+    SIGKILL would end it, with the same last line and exit code; once the sessions run again, the server
+    rolls the load back."""
+    proc = start("--database-url", pg_url, *BIG, cwd=tmp_path)
+    stopped: list[int] = []
+    try:
+        wait_for(proc, FACTS_STARTED)
+        workers = descendants(proc.pid)
+        stopped = _stop_processes(sessions(pg_url))
+        assert stopped, "the run had no session on the server"
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        if second:
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=STOP_GRACE + 30)
+        took = time.monotonic() - began
+        lines = err.strip().splitlines()
+        assert proc.returncode == TERMINATED, err
+        why = "a second SIGTERM came" if second else f"the run had not unwound {STOP_GRACE:g} s after SIGTERM"
+        assert lines[-2:] == [f"erpgen: {why} (is the server answering?): ended at once", STOPPED], err
+        assert took < STOP_GRACE if second else took >= STOP_GRACE
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        end_group(proc)
+    deadline = time.monotonic() + GONE_WITHIN
+    while alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alive(workers) == []
+    deadline = time.monotonic() + 10
+    while sessions(pg_url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions(pg_url) == []
+    assert table_names(pg_url) == []
