@@ -210,9 +210,7 @@ class DatabaseSink(ResumableSink, ExtendableSink):
                     lines.c.invoice_date < lines_till,
                 )
             ).all()
-        # numpy reads plain values at once; rows it would first probe for the array interface, one by one
-        pairs = np.fromiter(itertools.chain.from_iterable(found), np.int64, 2 * len(found)).reshape(-1, 2).T
-        return pairs[:, np.lexsort((pairs[1], pairs[0]))]
+        return line_pairs(found)
 
     def update_rows(self, table: str, batch: Batch) -> None:
         """Set the columns of `batch` on the rows its first column (the key) names: the truth columns an
@@ -353,3 +351,10 @@ def driver_value(column, value):
 def bulk_indexes():
     """Indexes of the bulk-loaded tables, built after the load."""
     return sorted((ix for t in BULK for ix in t.indexes), key=lambda ix: ix.name or "")
+
+
+def line_pairs(rows: Sequence[Sequence[int]]) -> np.ndarray:
+    """Rows of (customer_id, line_id) as lines_of answers: a (2, n) array ordered by customer, then line id."""
+    # numpy reads plain values at once; rows it would first probe for the array interface, one by one
+    pairs = np.fromiter(itertools.chain.from_iterable(rows), np.int64, 2 * len(rows)).reshape(-1, 2).T
+    return pairs[:, np.lexsort((pairs[1], pairs[0]))]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
 import logging
 import struct
 from collections.abc import Callable, Iterator
@@ -44,7 +43,7 @@ from erpgen.schema import invoices as INVOICES
 from erpgen.simulation.times import SECONDS_PER_DAY
 from erpgen.sinks.backlog import Backlog
 from erpgen.sinks.base import Batch
-from erpgen.sinks.db import DatabaseSink, bulk_indexes, driver_value, plain_values
+from erpgen.sinks.db import DatabaseSink, bulk_indexes, driver_value, line_pairs, plain_values
 from erpgen.sinks.encode import IsoDates, text_lines
 from erpgen.sinks.names import quote
 from erpgen.tables import (
@@ -379,10 +378,9 @@ class PostgresSink(DatabaseSink):
     def lines_of_later(
         self, customers: np.ndarray, *, lines_from: dt.date, lines_till: dt.date
     ) -> Callable[[], np.ndarray]:
-        """lines_of as one query on the backlog: the lines it reads were there before the extension began,
+        """lines_of as one query for every customer (an array, where the other targets take them a few hundred
+        at a time), on the backlog where one sends: the lines it reads were there before the extension began,
         so the rows queued before it change nothing of its answer."""
-        if self._backlog is None:
-            return super().lines_of_later(customers, lines_from=lines_from, lines_till=lines_till)
         statement = (
             f"SELECT customer_id, line_id FROM {FACT.name} WHERE customer_id = ANY(%s::bigint[]) "
             "AND invoice_date >= %s AND invoice_date < %s"
@@ -391,16 +389,17 @@ class PostgresSink(DatabaseSink):
 
         def ask(cur) -> np.ndarray:
             cur.execute(statement, params)
-            rows = cur.fetchall()
-            return np.fromiter(itertools.chain.from_iterable(rows), np.int64, 2 * len(rows)).reshape(-1, 2).T
+            return line_pairs(cur.fetchall())
 
-        answer = self._backlog.call(ask)
+        if self._backlog is not None:
+            return self._backlog.call(ask).result
+        assert self.conn is not None
+        with self.conn.connection.dbapi_connection.cursor() as cur:
+            found = ask(cur)
+        return lambda: found
 
-        def found() -> np.ndarray:
-            pairs = answer.result()
-            return pairs[:, np.lexsort((pairs[1], pairs[0]))]
-
-        return found
+    def lines_of(self, customers: np.ndarray, *, lines_from: dt.date, lines_till: dt.date) -> np.ndarray:
+        return self.lines_of_later(customers, lines_from=lines_from, lines_till=lines_till)()
 
     def update_rows(self, table: str, batch: Batch) -> None:
         """One UPDATE ... FROM the batch's columns as arrays (unnest): one round trip, not one per row;
@@ -492,18 +491,19 @@ class PostgresSink(DatabaseSink):
         # a parent whose keys are held (the customers): the keys written join them, rather than be read again
         held = self._held.get(table) if self._held else None
         writer = _FactWriter(job, keys) if fact else _RowWriter(job, table, keys, binary=binary)
-        collecting = _Collecting(writer, _BY_NAME[table].primary_key.columns[0].name)
+        key = _BY_NAME[table].primary_key.columns[0].name
+        collecting = None if held is None else _Collecting(writer, key)
         try:
             if binary:
                 job.write(BINARY_HEADER)
-            yield writer if held is None else collecting
+            yield writer if collecting is None else collecting
             if binary:
                 job.write(BINARY_TRAILER)
         except BaseException:
             job.cancel()
             raise
         job.finish([] if keys is None else [_replication_origin, *keys.probes()])
-        if held is not None and self._held is not None and collecting.values:
+        if collecting is not None and collecting.values and self._held is not None:
             self._held[table] = np.union1d(held, np.concatenate(collecting.values).astype(held.dtype))
 
 
@@ -728,19 +728,15 @@ class _WrittenKeys:
                 values = values.astype(keys.dtype)
             missing = values[~_among(values, keys)]
             if len(missing):
-                self._broken(child, parent, missing[:5].tolist())
+                _broken(self.table, child, parent, missing[:5].tolist())
         for child, values in self.seen.items():
             values.append(_key_values(self.table, b, child))
         self.own.add(self.table, b)
 
-    def probe(self, cur) -> None:
-        """The distinct values written to the probed keys, each looked up in its parent's key."""
-        for step in self.probes():
-            step(cur)
-
     def probes(self) -> list[Callable]:
-        """probe()'s queries, step(cursor) each, their values taken now: a backlog runs them after the COPY
-        (the keys this transaction wrote are those queued before them)."""
+        """The distinct values written to the probed keys, each to be looked up in its parent's key: one query
+        a key, step(cursor) each, its values taken now. A backlog runs them after the COPY (the keys this
+        transaction wrote are those queued before them)."""
         steps = []
         for child, parent in self.probed.items():
             if not self.seen[child]:
@@ -756,9 +752,6 @@ class _WrittenKeys:
             )
             steps.append(_Probe(self.table, child, parent, text))
         return steps
-
-    def _broken(self, child: str, parent: str, values: list) -> None:
-        _broken(self.table, child, parent, values)
 
 
 class _Probe:
