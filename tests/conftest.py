@@ -10,6 +10,7 @@ MariaDB/MySQL likewise (mysql_url): ERPGEN_TEST_MYSQL_URL, else 127.0.0.1:3306; 
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import os
 import subprocess
@@ -57,6 +58,14 @@ def _docker_postgres(stack: contextlib.ExitStack) -> str | None:
         return None
     container = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
     return container.get_connection_url()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _erpgen_bytecode():
+    """erpgen's modules compiled once for the erpgen processes the tests start (they import the checkout's
+    erpgen): where the environment says not to write bytecode (PYTHONDONTWRITEBYTECODE, as on the CI
+    machines), each of them would otherwise compile every module again."""
+    compileall.compile_dir(REPO / "erpgen", quiet=1)
 
 
 @pytest.fixture(scope="session")
