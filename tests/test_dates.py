@@ -141,8 +141,10 @@ def _rows(path: Path, shift: dt.timedelta = dt.timedelta(0)) -> dict[str, list[t
             names = [d[0] for d in cursor.description]
             out[table] = [
                 tuple(
-                    str(dt.date.fromisoformat(v) + shift) if name in dated and v is not None
-                    else _shifted_moment(v, shift) if name in MOMENT_COLUMNS.get(table, ()) and v is not None
+                    str(dt.date.fromisoformat(v) + shift)
+                    if name in dated and v is not None
+                    else _shifted_moment(v, shift)
+                    if name in MOMENT_COLUMNS.get(table, ()) and v is not None
                     else v
                     for name, v in zip(names, row)
                 )

@@ -43,5 +43,7 @@ def test_no_file_holds_a_merge_conflict():
             lines = path.read_text().splitlines()
         except (UnicodeDecodeError, OSError):
             continue
-        marked += [f"{name}:{i + 1}" for i, line in enumerate(lines) if line.startswith(("<<<<<<< ", ">>>>>>> "))]
+        marked += [
+            f"{name}:{i + 1}" for i, line in enumerate(lines) if line.startswith(("<<<<<<< ", ">>>>>>> "))
+        ]
     assert not marked, marked

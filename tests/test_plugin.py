@@ -25,7 +25,9 @@ def count(url, table):
     return n
 """
 
-USER_TESTS = INNER_HEAD + """
+USER_TESTS = (
+    INNER_HEAD
+    + """
 
 def test_default(erpgen_database):
     assert count(erpgen_database, "customers") == 200
@@ -42,6 +44,7 @@ def test_copy_is_private(erpgen_database, erpgen_database_copy):
     assert count(erpgen_database_copy, "lifecycle_events") == 0
     assert count(erpgen_database, "lifecycle_events") > 0
 """
+)
 
 
 def test_fixture_builds_once_and_is_reused(pytester, monkeypatch):
@@ -93,7 +96,9 @@ def _counted(**params):
 erpgen.generate = _counted
 """
 
-SMALL_TESTS = INNER_HEAD + """
+SMALL_TESTS = (
+    INNER_HEAD
+    + """
 @pytest.mark.erpgen(n_customers=40, date_from="2024-01-01")
 @pytest.mark.parametrize("i", range(4))
 def test_small(erpgen_database, i):
@@ -104,6 +109,7 @@ def test_small(erpgen_database, i):
 def test_smaller(erpgen_database, i):
     assert count(erpgen_database, "customers") == 30
 """
+)
 
 
 def _inner(pytester, monkeypatch, tests: str = SMALL_TESTS):
@@ -167,7 +173,9 @@ def test_a_cached_database_someone_extended_is_built_again(pytester, monkeypatch
     assert len(_built(builds)) == 3
 
 
-DUCKDB_TESTS = INNER_HEAD + """
+DUCKDB_TESTS = (
+    INNER_HEAD
+    + """
 @pytest.mark.erpgen(n_customers=40, date_from="2024-01-01", target="duckdb")
 def test_marked(erpgen_database):
     assert erpgen_database.startswith("duckdb:///")
@@ -182,6 +190,7 @@ def test_by_option(erpgen_database, erpgen_database_copy, request):
     assert count(erpgen_database_copy, "lifecycle_events") == 0
     assert count(erpgen_database, "lifecycle_events") > 0
 """
+)
 
 
 def test_duckdb_beside_sqlite(pytester, monkeypatch):
