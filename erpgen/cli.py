@@ -644,11 +644,13 @@ def _signal_name(signum: int) -> str:
 
 def _stopped(terminated: bool, args: list[str]) -> tuple[str, int]:
     """The last line of a run that a stop ended, and its exit code."""
-    kept = (
-        "the blocks committed so far are kept; run the same command, with --resume, to carry on"
-        if "--resume" in args
-        else "nothing was committed"
-    )
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command == "live":  # a stop its feed could not take between two commits
+        kept = "what it committed is kept; run it again to carry on"
+    elif "--resume" in args:
+        kept = "the blocks committed so far are kept; run the same command, with --resume, to carry on"
+    else:
+        kept = "nothing was committed"
     if terminated:
         return f"erpgen: stopped by SIGTERM; {kept}", 128 + signal.SIGTERM
     return f"erpgen: interrupted; {kept}", 130

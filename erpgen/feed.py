@@ -133,13 +133,27 @@ def _now() -> dt.datetime:
 @contextlib.contextmanager
 def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
     """SIGINT and SIGTERM set `stop` (in the main thread, where Python takes signals): the feed ends after
-    its current commit rather than inside it."""
+    its current commit rather than inside it. A second one, when that commit does not come (a server that
+    stopped answering), is handled as it would be without the feed: the command line unwinds at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, lambda *_: stop.set())
+
+    def stopped(signum, frame) -> None:
+        if not stop.is_set():
+            stop.set()
+            return
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:  # the process ends by the signal, as it would have
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    for s, handler in previous.items():
+        if handler != signal.SIG_IGN:  # a shell's background job keeps ignoring Ctrl-C
+            signal.signal(s, stopped)
     try:
         yield
     finally:

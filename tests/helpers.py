@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
@@ -374,4 +375,34 @@ def grid_cells(pos: dict) -> list[tuple[int, int]]:
     assert pos["x"] + pos["w"] <= 24, pos  # Grafana's grid is 24 columns wide
     return [
         (x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])
+    ]
+
+
+def stop_processes(pids: list[int]) -> list[int]:
+    """SIGSTOP the server processes `pids` (a frozen host or a cut network leaves its sessions so): the ones
+    stopped; the test is skipped where they are not this machine's PostgreSQL processes to stop."""
+    stopped = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"postgres" not in f.read():
+                    raise ProcessLookupError(pid)
+            os.kill(pid, signal.SIGSTOP)
+        except (OSError, ProcessLookupError):
+            for done in stopped:
+                os.kill(done, signal.SIGCONT)
+            pytest.skip("the server's sessions are not processes of this machine that this user can stop")
+        stopped.append(pid)
+    return stopped
+
+
+def sessions(url: str) -> list[int]:
+    """The server processes of the other sessions on the PostgreSQL database at `url`."""
+    database = url.rsplit("/", 1)[1]
+    return [
+        pid
+        for (pid,) in rows(
+            url,
+            f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()",
+        )
     ]

@@ -25,7 +25,9 @@ from .helpers import (
     descendants,
     end_group,
     rows,
+    sessions,
     start,
+    stop_processes,
     table_names,
     wait_for,
 )
@@ -51,17 +53,6 @@ def alive(pids: list[int]) -> list[int]:
         except (OSError, IndexError):
             pass
     return running
-
-
-def sessions(url: str) -> list[int]:
-    database = url.rsplit("/", 1)[1]
-    return [
-        pid
-        for (pid,) in rows(
-            url,
-            f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()",
-        )
-    ]
 
 
 def end(proc, how: str, url: str) -> None:
@@ -122,24 +113,6 @@ def test_nothing_of_a_run_outlives_it(engine, how, pg_url, tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
-def _stop_processes(pids: list[int]) -> list[int]:
-    """SIGSTOP the server processes `pids` (a frozen host or a cut network leaves its sessions so): the ones
-    stopped; the test is skipped where they are not this machine's PostgreSQL processes to stop."""
-    stopped = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"postgres" not in f.read():
-                    raise ProcessLookupError(pid)
-            os.kill(pid, signal.SIGSTOP)
-        except (OSError, ProcessLookupError):
-            for done in stopped:
-                os.kill(done, signal.SIGCONT)
-            pytest.skip("the server's sessions are not processes of this machine that this user can stop")
-        stopped.append(pid)
-    return stopped
-
-
 @pytest.mark.parametrize("second", [False, True], ids=["after the grace", "at a second SIGTERM"])
 def test_a_stop_ends_a_run_whose_server_stopped_answering(second, pg_url, tmp_path):
     """SIGTERM while the server's sessions of the run are stopped: its unwinding waits on them (the end of
@@ -151,7 +124,7 @@ def test_a_stop_ends_a_run_whose_server_stopped_answering(second, pg_url, tmp_pa
     try:
         wait_for(proc, FACTS_STARTED)
         workers = descendants(proc.pid)
-        stopped = _stop_processes(sessions(pg_url))
+        stopped = stop_processes(sessions(pg_url))
         assert stopped, "the run had no session on the server"
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@ dataset it started from gives.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import signal
 import time
@@ -15,11 +16,12 @@ import time
 import pytest
 from sqlalchemy import text
 
+from erpgen.cli import STOP_GRACE
 from erpgen.database import connect
 from erpgen.digest import database_digests
 from erpgen.urls import parse
 
-from .helpers import assert_one_clean_line, start
+from .helpers import assert_one_clean_line, sessions, start, stop_processes
 
 TODAY = dt.datetime.now(dt.UTC).date()
 # a small dataset that ended a few days ago: live first extends it to yesterday
@@ -113,6 +115,44 @@ def test_sigterm_stops_between_commits_and_the_next_run_carries_on(erpgen, sqlit
         assert r.code == 0, r
     with connect(parse(sqlite_url)) as a, connect(parse(f"sqlite:///{before}")) as b:
         assert database_digests(a) == database_digests(b)
+
+
+def test_a_second_stop_ends_a_feed_whose_server_stopped_answering(erpgen, pg_url, tmp_path):
+    """The first SIGTERM waits for the commit under way, which never comes while the server's sessions are
+    stopped; the second unwinds the feed as a stopped load is unwound (within STOP_GRACE seconds, past
+    which erpgen ends as SIGKILL would end it), saying that what it committed is kept. Once the sessions
+    run again the open transaction is rolled back and the dataset is clean."""
+    assert erpgen("generate", "--database-url", pg_url, *DATASET).code == 0
+    proc = start("--database-url", pg_url, "--speed", "86400", cwd=tmp_path, command="live")
+    stopped: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _state(pg_url)[2]["covers_till_second"] is None:
+            time.sleep(0.2)
+        stopped = stop_processes(sessions(pg_url))
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(2.0)
+        assert proc.poll() is None, "the feed ended without the commit it was waiting for"
+        proc.send_signal(signal.SIGTERM)
+        second = time.monotonic()
+        _, err = proc.communicate(timeout=STOP_GRACE + 30)
+        took = time.monotonic() - second
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert (
+        err.strip().splitlines()[-1]
+        == "erpgen: stopped by SIGTERM; what it committed is kept; run it again to carry on"
+    )
+    assert took < STOP_GRACE + 5
+    deadline = time.monotonic() + 10
+    while sessions(pg_url) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions(pg_url) == []
+    _clean(erpgen, pg_url)
 
 
 @pytest.mark.parametrize("server", ["pg_url", "mysql_url"])
