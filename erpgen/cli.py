@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Iterator
 
@@ -605,13 +604,14 @@ def _stops_unwind(args: list[str]) -> Iterator[None]:
         yield
         return
     first: list[int] = []
+    unwound = threading.Event()
 
     def stop(signum, frame):
         if first:  # unwinding already: a second stop is not to be waited on
             _end_at_once(first[0], args, f"a second {_signal_name(signum)} came")
         first.append(signum)
         threading.Thread(
-            target=_end_if_stuck, args=(signum, args), name="erpgen-stop-grace", daemon=True
+            target=_end_if_stuck, args=(signum, args, unwound), name="erpgen-stop-grace", daemon=True
         ).start()
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
@@ -622,19 +622,21 @@ def _stops_unwind(args: list[str]) -> Iterator[None]:
     try:
         yield
     finally:
+        unwound.set()  # the clock, if one runs, has nothing left to end
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _end_if_stuck(signum: int, args: list[str]) -> None:
-    time.sleep(STOP_GRACE)
-    _end_at_once(signum, args, f"the run had not unwound {STOP_GRACE:g} s after {_signal_name(signum)}")
+def _end_if_stuck(signum: int, args: list[str], unwound: threading.Event) -> None:
+    if not unwound.wait(STOP_GRACE):
+        why = f"the run had not unwound {STOP_GRACE:g} s after {_signal_name(signum)} (is the server answering?)"
+        _end_at_once(signum, args, why)
 
 
 def _end_at_once(signum: int, args: list[str], why: str) -> None:
     """The process ends now, with the line and exit code an unwound stop gives, after one saying why."""
     line, code = _stopped(signum == signal.SIGTERM, args)
-    os.write(2, f"erpgen: {why} (is the server answering?): ended at once\n{line}\n".encode())
+    os.write(2, f"erpgen: {why}: ended at once\n{line}\n".encode())
     os._exit(code)
 
 

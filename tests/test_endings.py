@@ -135,8 +135,12 @@ def test_a_stop_ends_a_run_whose_server_stopped_answering(second, pg_url, tmp_pa
         took = time.monotonic() - began
         lines = err.strip().splitlines()
         assert proc.returncode == TERMINATED, err
-        why = "a second SIGTERM came" if second else f"the run had not unwound {STOP_GRACE:g} s after SIGTERM"
-        assert lines[-2:] == [f"erpgen: {why} (is the server answering?): ended at once", STOPPED], err
+        why = (
+            "a second SIGTERM came"
+            if second
+            else f"the run had not unwound {STOP_GRACE:g} s after SIGTERM (is the server answering?)"
+        )
+        assert lines[-2:] == [f"erpgen: {why}: ended at once", STOPPED], err
         assert took < STOP_GRACE if second else took >= STOP_GRACE
     finally:
         for pid in stopped:
