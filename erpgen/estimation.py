@@ -26,12 +26,12 @@ BYTES = {
 }
 # seconds per fact line and per customer, end to end, and fixed seconds (start, calibration, keys)
 SECONDS = {
-    "sqlite": (2.6e-6, 8e-6, 1.0),
-    "duckdb": (2.9e-6, 9e-6, 1.0),
-    "postgresql": (3.2e-6, 8e-6, 1.0),
-    "mysql": (8.5e-6, 8e-6, 1.0),
-    "parquet": (0.65e-6, 1.5e-6, 1.0),
-    "delta": (1.8e-6, 4e-6, 1.0),
+    "sqlite": (10.5e-6, 8e-6, 1.0),
+    "duckdb": (16.4e-6, 9e-6, 1.0),
+    "postgresql": (8.2e-6, 8e-6, 1.0),
+    "mysql": (26e-6, 8e-6, 1.0),
+    "parquet": (3.1e-6, 1.5e-6, 1.0),
+    "delta": (3.2e-6, 4e-6, 1.0),
 }
 
 
