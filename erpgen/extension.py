@@ -647,8 +647,10 @@ class _Ends:
 
 
 def _block_and_documents(ends: _Ends, model, ids: np.ndarray):
-    """A block's facts and documents (_block_documents), made together where the engine simulates."""
-    f = facts_of(model, ids)
+    """A block's facts and documents (_block_documents), made together where the engine simulates. From the
+    story, the lines of the invoices dated from ends.since on, and those they give back: nothing older is
+    written, or read again."""
+    f = facts_of(model, ids, None if ends.since is None else ends.since - RETURN_WINDOW)
     return f, *_block_documents(f, model, ends)
 
 

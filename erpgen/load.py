@@ -35,9 +35,10 @@ Progress = Callable[[str, int], None]
 _CUSTOMER_TABLES = frozenset(t.name for t in CUSTOMER_TABLES)
 
 
-def facts_of(model: Model, ids: np.ndarray) -> BlockFacts:
-    """One fact block, as the engines make it (a module-level function: it goes to worker processes)."""
-    return compact(simulate_block(model, ids, Draws(model.cfg.seed)))
+def facts_of(model: Model, ids: np.ndarray, lines_from: int | None = None) -> BlockFacts:
+    """One fact block, as the engines make it (a module-level function: it goes to worker processes);
+    `lines_from`: simulate_block's."""
+    return compact(simulate_block(model, ids, Draws(model.cfg.seed), lines_from))
 
 
 class _Writes:

@@ -63,3 +63,27 @@ def test_customers_after_the_nth_arrive_after_the_range_in_id_order_at_its_rate(
     assert customers_by(cfg, day_number(cfg.date_till), draws) == 800
     later = build_customers(cfg, np.arange(801, 811), draws)
     assert list(later["created_at"]) == list(days[800:810])
+
+
+def test_lines_from_a_day_are_the_lines_of_the_whole_simulation_whose_sale_is_dated_from_it():
+    """simulate_block(lines_from=D), what an extension from the story asks: the sale lines of the invoices
+    dated D and later, and their credit notes, exactly as the whole simulation makes them; the history, the
+    invoice numbers and the pending invoices as they are."""
+    model = _model(horizon=dt.date(2021, 3, 31))
+    ids = np.arange(1, 801)
+    whole = simulate_block(model, ids, Draws(5))
+    for since in (dt.date(2019, 2, 1), dt.date(2020, 6, 30), dt.date(2021, 3, 31)):
+        d = day_number(since)
+        part = simulate_block(model, ids, Draws(5), lines_from=d)
+        sale_day = np.where(whole.returned >= 0, whole.invoice_date[np.maximum(whole.returned, 0)], 0)
+        kept = np.where(whole.returned >= 0, sale_day, whole.invoice_date) >= d
+        assert 0 < kept.sum() < len(whole), since
+        for name in (*LINE_FIELDS, "invoice_second", "return_reason"):
+            assert np.array_equal(getattr(part, name), getattr(whole, name)[kept]), (since, name)
+        where = np.cumsum(kept) - 1
+        assert np.array_equal(
+            part.returned, np.where(whole.returned[kept] >= 0, where[whole.returned[kept]], -1)
+        )
+        for name in ("segment", "created", "first_purchase", "lost", "event_customer", "event_code",
+                     "event_day", "pending_customer", "pending_seq", "pending_day", "pending_second"):  # fmt: skip
+            assert np.array_equal(getattr(part, name), getattr(whole, name)), (since, name)

@@ -27,15 +27,20 @@ from erpgen.simulation.traits import (
 )
 
 
-def simulate_block(model: Model, ids: np.ndarray, draws: Draws) -> BlockFacts:
+def simulate_block(model: Model, ids: np.ndarray, draws: Draws, lines_from: int | None = None) -> BlockFacts:
     """The facts of customers `ids`. Every draw is keyed by customer, so a customer's facts are the same
-    in whatever block it is simulated."""
+    in whatever block it is simulated.
+
+    `lines_from`: the first day whose sale lines (and their credit notes) are made. The purchase days and
+    invoices before it are still simulated, as they carry each customer's history and invoice numbers on;
+    only the line stages, keyed by invoice and line, skip them. An extension that reads the story so far
+    writes nothing older (erpgen.extension)."""
     customers = customer_traits(model, ids, draws)
     habits = purchase_habits(model, customers, draws)
     till = model.till
     ahead = till + model.lookahead
     calendar = Calendar.spanning(int(customers.created.min(initial=till)), ahead + 1)
-    history, invoices, lines, pending = _sales(model, customers, habits, calendar, ahead, draws)
+    history, invoices, lines, pending = _sales(model, customers, habits, calendar, ahead, draws, lines_from)
     prices = line_prices(model, customers, habits, calendar, invoices, lines, draws)
     credits = credit_notes(model, customers, invoices, lines, draws)
     events = lifecycle_events(customers, history)
@@ -71,6 +76,7 @@ def _sales(
     calendar: Calendar,
     ahead: int,
     draws: Draws,
+    lines_from: int | None,
 ) -> tuple[History, Invoices, Lines, Invoices]:
     """Purchase days -> invoices -> lines. The purchase days and the baskets are used up by the lines: they
     are let go when this returns, before the line stages that follow add to the block's memory.
@@ -81,11 +87,10 @@ def _sales(
     purchases, history = purchase_days(model, customers, rhythm, habits, calendar, draws, ahead)
     invoices, baskets = invoices_and_baskets(model, customers, habits, purchases, draws)
     within = invoices.day <= model.till
-    if within.all():
-        pending = _rows(invoices, np.zeros(0, dtype=np.int64))
-    else:
-        at = np.flatnonzero(within)
-        pending = _rows(invoices, np.flatnonzero(~within))
+    pending = _rows(invoices, np.flatnonzero(~within))
+    kept = within if lines_from is None else within & (invoices.day >= lines_from)
+    if not kept.all():
+        at = np.flatnonzero(kept)
         invoices, baskets = _rows(invoices, at), _rows(baskets, at)
     lines = sale_lines(model, habits, purchases, invoices, baskets, draws)
     return history.until(model.till), invoices, lines, pending
