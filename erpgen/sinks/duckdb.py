@@ -2,7 +2,9 @@
 
 As with SQLite, a new file is built under a scratch name and renamed into place when complete, so the
 target path only ever holds a finished database; an existing file (--replace) is loaded in place inside
-one transaction, DDL included, so a failure rolls it back. Each batch becomes an Arrow table (typed by
+one transaction, DDL included, so a failure rolls it back. A new file is committed table by table: it is
+nobody's database before the rename, and DuckDB holds a transaction's rows and key indexes in memory until
+it commits, so one transaction over the whole load would hold them all at once. Each batch becomes an Arrow table (typed by
 sinks.arrow, as the Parquet export is) that DuckDB reads with no per-row Python.
 
 DuckDB enforces primary keys, foreign keys and CHECKs as rows arrive, and can neither drop nor add a key
@@ -29,7 +31,7 @@ from sqlalchemy.schema import CreateIndex, DropIndex
 from erpgen.errors import TargetError
 from erpgen.schema import FACT, TABLES
 from erpgen.scratch import publish, remove_stale_scratch
-from erpgen.sinks.base import Batch
+from erpgen.sinks.base import Batch, TableWriter
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.names import quote
 from erpgen.urls import sqlite_path
@@ -77,6 +79,15 @@ class DuckdbSink(DatabaseSink):
                     )
                 _remove(waiting)
         super().begin()
+
+    @contextlib.contextmanager
+    def table_writer(self, table: str) -> Iterator[TableWriter]:
+        with super().table_writer(table) as writer:
+            yield writer
+        if self._fresh and not self.resume:  # a --resume load commits at its own checkpoints
+            assert self.conn is not None
+            self.conn.commit()
+            self.conn.begin()
 
     _orders_first = False  # whether this run wrote the orders before their lines (an extension does)
 
