@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from erpgen import urls
 from erpgen.scenario import REFUND_DAYS_MAX
 from erpgen.simulation.returns import RETURN_WINDOW
 from erpgen.sinks import database_sink
@@ -180,7 +181,7 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
                 keys.check(batch)  # the small parents' keys, batch by batch
                 with conn.connection.dbapi_connection.cursor() as cur:
                     for probe in keys.probes():  # the others', once the COPY is done
-                        probe(cur)
+                        sink.run_probe(cur, probe)
 
             line = {"line_id": np.array([10**12 + 1, 10**12 + 2]), "customer_id": np.array([1, 2]),
                     "product_id": np.array([product] * 2), "store_id": np.array([store] * 2),
@@ -228,6 +229,69 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
             conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
             conn.commit()
+
+
+def test_mariadb_checks_the_keys_of_what_it_adds_itself(mysql_url, tmp_path, erpgen):
+    """An extension into MariaDB turns foreign_key_checks off for its session and checks the keys of what it
+    writes itself, as PostgreSQL's does: those to the small parents batch by batch, the others once every row
+    is in, over the values that are not keys the transaction wrote itself (each finds a value without a
+    parent). Its data is SQLite's, and its session checks keys again after."""
+    lite = _sqlite(tmp_path, "erpgen.db")
+    for target in (mysql_url, lite):
+        _generate(erpgen, target)
+        _extend(erpgen, target, "2022-12-31")
+    assert digests(mysql_url) == digests(lite)
+    sink = database_sink(urls.parse(mysql_url), replace=False, append=True)
+    sink.begin()
+    try:
+        conn = sink.conn
+        assert conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar() == 0
+        ((store, product, currency, order, invoice, line_id),) = conn.exec_driver_sql(
+            "SELECT (SELECT min(store_id) FROM stores), (SELECT min(product_id) FROM products), "
+            "(SELECT min(currency_code) FROM currencies), (SELECT min(order_id) FROM sales_orders), "
+            "(SELECT min(invoice_id) FROM invoices), (SELECT min(line_id) FROM sales_transactions)"
+        ).all()
+
+        def written(table: str, batch: dict):
+            keys = sink.written_keys(table)
+            keys.check(batch)  # the small parents' keys, batch by batch
+            for probe in keys.probes():  # the others', once the rows are in
+                sink.run_probe(conn, probe)
+
+        line = {"line_id": np.array([10**12 + 1, 10**12 + 2]), "customer_id": np.array([1, 2]),
+                "product_id": np.array([product] * 2), "store_id": np.array([store] * 2),
+                "order_id": np.array([order.encode()] * 2), "returned_line_id": np.array([0, line_id])}  # fmt: skip
+        written("sales_transactions", line)
+        broken = {
+            "customer_id": (np.array([1, 999999]), r"customer_id names no row of customers: \[999999\]"),
+            "product_id": (np.array([product, 10**9]), r"product_id names no row of products: \[1000000000\]"),
+            "order_id": (np.array([order.encode(), b"SO-NONE"]), "order_id names no row of sales_orders: .*SO-NONE"),
+            "returned_line_id": (np.array([0, 10**12]), r"names no row of sales_transactions: \[1000000000000\]"),
+        }  # fmt: skip
+        for column, (values, message) in broken.items():
+            with pytest.raises(RuntimeError, match=message):
+                written("sales_transactions", {**line, column: values})
+        payment = {"invoice_id": np.array([invoice.encode()]), "customer_id": np.array([1]),
+                   "currency_code": np.array([currency.encode()])}  # fmt: skip
+        written("payments", payment)
+        with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
+            written("payments", {**payment, "invoice_id": np.array([b"INV-NONE"])})
+        with pytest.raises(RuntimeError, match=r"currency_code names no row of currencies: \['XXX'\]"):
+            written("payments", {**payment, "currency_code": np.array([b"XXX"])})
+        # a key the same transaction wrote is there without a probe
+        written("invoices", {"invoice_id": np.array([b"INV-NEW"]), "customer_id": np.array([1]),
+                             "store_id": np.array([store]), "currency_code": np.array([currency.encode()]),
+                             "order_id": np.array([order.encode()])})  # fmt: skip
+        written("payments", {**payment, "invoice_id": np.array([b"INV-NEW"])})
+        with pytest.raises(RuntimeError, match=r"exchange_rates rows whose currency_code names no row"):
+            written("exchange_rates", {"currency_code": np.array([b"XXX"])})
+    finally:
+        sink.abort()
+    _extend(erpgen, mysql_url, "2023-01-31")  # its own extension passes its check
+    _extend(erpgen, lite, "2023-01-31")
+    assert digests(mysql_url) == digests(lite)
+    with connect(mysql_url) as conn:  # a new session checks keys as the server's default has it
+        assert conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar() == 1
 
 
 def test_a_day_already_covered_changes_nothing_and_says_so(tmp_path, erpgen):

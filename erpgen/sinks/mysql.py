@@ -14,6 +14,10 @@ straight from numpy columns. The fact table keeps its primary key (InnoDB's clus
 arrive in key order, and adding the key afterwards would rebuild the table); its foreign keys and
 secondary indexes are dropped on the new, empty table and built after the load, every foreign key
 checked once by a query rather than row by row.
+
+An extension (erpgen extend, live) writes in the target itself, in one transaction, with the keys and
+indexes in place and foreign_key_checks off for its session: the sink checks the keys of what it writes
+itself (erpgen.sinks.keys), as PostgreSQL's does past its key triggers.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from sqlalchemy import inspect
+import numpy as np
+from sqlalchemy import Integer, inspect
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import DropConstraint
@@ -39,6 +44,7 @@ from erpgen.schema import BULK, FACT, FACT_COLUMNS, TABLES
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes
 from erpgen.sinks.encode import IsoDates, fact_lines, text_lines
+from erpgen.sinks.keys import HELD_PARENTS, Collecting, OwnKeys, Probe, WrittenKeys
 from erpgen.sinks.names import like_prefix, qualified, quote
 
 SCRATCH_PREFIX = "erpgen_scratch_"
@@ -55,6 +61,12 @@ def load_lock(database: str) -> str:
 
 
 class MysqlSink(DatabaseSink):
+    # an extension's (_defer_in_place): the keys of the small parents its rows' keys are checked against, the
+    # keys it wrote to the probed parents, and the checkers whose probes run before it commits
+    _held: dict[str, np.ndarray] | None = None
+    _written: OwnKeys | None = None
+    _probes: list[WrittenKeys] | None = None
+
     def __init__(
         self, url: URL, *, replace: bool, resume: bool = False, append: bool = False, lock_wait: float = 60.0
     ):
@@ -102,6 +114,49 @@ class MysqlSink(DatabaseSink):
     def _lock_in_place(self, conn: Connection) -> None:
         self._lock_target(conn)
         self._note_data_directory(conn)
+
+    def _defer_in_place(self, conn: Connection) -> None:
+        # InnoDB looks each key of each row up in its parent, and locks it there, as the row goes in: most of
+        # an extension's own work after the index upkeep (figures: bench/README.md). With foreign_key_checks
+        # off for this session the sink checks the keys of what it writes itself (erpgen.sinks.keys); the
+        # transaction holds the rows it adds meanwhile.
+        conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+        self._held = {
+            parent: _keys_of(conn, next(t for t in TABLES if t.name == parent).primary_key.columns[0])
+            for parent in sorted(HELD_PARENTS)
+        }
+        self._written, self._probes = OwnKeys(), []
+
+    def _restore_in_place(self, conn: Connection) -> None:
+        """The keys written that the transaction did not write itself, looked up once every row is in."""
+        assert self._probes is not None
+        for keys in self._probes:
+            for probe in keys.probes():
+                self.run_probe(conn, probe)
+        conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+
+    def written_keys(self, table: str) -> WrittenKeys:
+        """The checker of the keys of what an extension writes to `table` (after begin())."""
+        assert self._held is not None and self._written is not None
+        return WrittenKeys.of(table, self._held, self._written)
+
+    @staticmethod
+    def run_probe(conn: Connection, probe: Probe) -> None:
+        """Look `probe`'s values up in its parent, a thousand a query; raise if one is not there."""
+        key, parent = quote(conn, probe.parent.name), quote(conn, probe.parent.table.name)
+        values = [v.decode() if isinstance(v, bytes) else v for v in probe.values.tolist()]
+        found = []
+        for lo in range(0, len(values), 1000):
+            part = values[lo : lo + 1000]
+            found += (
+                conn.exec_driver_sql(
+                    f"SELECT {key} FROM {parent} WHERE {key} IN ({', '.join(['%s'] * len(part))})",
+                    tuple(part),
+                )
+                .scalars()
+                .all()
+            )
+        probe.found(found)
 
     def _note_data_directory(self, conn: Connection) -> None:
         # read now: once the server's disk is full, a query may be one more thing it cannot do
@@ -237,18 +292,48 @@ class MysqlSink(DatabaseSink):
                 self._drop_scratch(conn, keep)
 
     @contextlib.contextmanager
-    def _writer(self, conn: Connection, table: str) -> Iterator[_LoadData]:
+    def _writer(self, conn: Connection, table: str) -> Iterator[_LoadData | _Checked]:
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with tempfile.TemporaryDirectory(prefix="erpgen-") as directory, ThreadPoolExecutor(1) as thread:
             writer = _LoadData(raw, table, directory, thread, self._dates)
+            checked = None
+            if self._written is not None:  # an extension's, past InnoDB's key checks
+                assert self._held is not None and self._probes is not None
+                keys = self.written_keys(table)
+                self._probes.append(keys)
+                checked = _Checked(writer, keys, self._held.get(table), table)
             try:
-                yield writer
+                yield writer if checked is None else checked
             except BaseException:
                 with contextlib.suppress(Exception):
                     writer.wait()  # the connection is not to be closed under the thread
                 raise
             writer.wait()
+            if checked is not None and checked.collecting is not None and self._held is not None:
+                self._held[table] = checked.collecting.joined(self._held[table])
+
+
+class _Checked:
+    """An extension's writer: the keys of each batch checked (erpgen.sinks.keys) before it is loaded, and
+    the keys written to a held parent (the new customers) kept to join its keys."""
+
+    def __init__(self, writer: _LoadData, keys: WrittenKeys, held: np.ndarray | None, table: str):
+        self.keys = keys
+        key = next(t for t in TABLES if t.name == table).primary_key.columns[0].name
+        self.collecting = None if held is None else Collecting(writer, key)
+        self.writer = writer if self.collecting is None else self.collecting
+
+    def write(self, batch: Batch) -> None:
+        self.keys.check(batch)
+        self.writer.write(batch)
+
+
+def _keys_of(conn: Connection, key) -> np.ndarray:
+    """The values of a small parent's key column, sorted."""
+    column, table = quote(conn, key.name), quote(conn, key.table.name)
+    values = conn.exec_driver_sql(f"SELECT {column} FROM {table}").scalars().all()
+    return np.sort(np.array(values, dtype=np.int64 if isinstance(key.type, Integer) else str))
 
 
 def resume_database(target: str) -> str:

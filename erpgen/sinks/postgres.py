@@ -45,6 +45,7 @@ from erpgen.sinks.backlog import Backlog
 from erpgen.sinks.base import Batch
 from erpgen.sinks.db import DatabaseSink, bulk_indexes, driver_value, line_pairs, plain_values
 from erpgen.sinks.encode import IsoDates, text_lines
+from erpgen.sinks.keys import HELD_PARENTS, Collecting, OwnKeys, Probe, WrittenKeys, broken
 from erpgen.sinks.names import quote
 from erpgen.tables import (
     HEADER_TABLES,
@@ -249,12 +250,12 @@ class PostgresSink(DatabaseSink):
     # add a block's memory for no gain in speed.
     offloads_writing = True
     # an extension's (_defer_in_place): whether its session skips the key triggers of the fact lines, their
-    # headers and documents, and checks their keys itself as it writes them (_WrittenKeys)
+    # headers and documents, and checks their keys itself as it writes them (erpgen.sinks.keys)
     _trusted = False
     # and the keys of the small parents its rows' keys are checked against, by table
     _held: dict[str, np.ndarray] | None = None
-    # and the keys this transaction wrote to the tables whose keys are probed (_WrittenKeys.probe)
-    _written: _OwnKeys | None = None
+    # and the keys this transaction wrote to the tables whose keys are probed (erpgen.sinks.keys)
+    _written: OwnKeys | None = None
     # an extension's statements, sent by a thread of their own (erpgen.sinks.backlog)
     _backlog: Backlog | None = None
 
@@ -331,16 +332,16 @@ class PostgresSink(DatabaseSink):
         # A COPY into tables with foreign keys checks every row with a query of its own (a trigger each).
         # A superuser's session can leave the triggers of the fact lines, their invoice headers and the
         # order-to-cash documents out (session_replication_role, as pg_restore --disable-triggers does) and
-        # check the keys of what it writes itself (_WrittenKeys); another user drops the keys and validates
+        # check the keys of what it writes itself (erpgen.sinks.keys); another user drops the keys and validates
         # each once over the whole table afterwards, as a load does (figures: bench/README.md). The
         # transaction holds the tables meanwhile.
-        self._held, self._written = {}, _OwnKeys()
+        self._held, self._written = {}, OwnKeys()
         self._trusted = conn.exec_driver_sql("SELECT current_setting('is_superuser')").scalar() == "on"
         if not self._trusted:
             for fk in _bulk_foreign_keys():
                 conn.execute(DropConstraint(fk))
         else:  # read now: once the backlog sends, the connection is its own
-            for parent in sorted(_HELD_PARENTS):
+            for parent in sorted(HELD_PARENTS):
                 self._held[parent] = _keys_of(conn, _BY_NAME[parent].primary_key.columns[0])
         self._backlog = Backlog(conn.connection.dbapi_connection)
 
@@ -424,23 +425,22 @@ class PostgresSink(DatabaseSink):
         else:
             conn.exec_driver_sql(statement, arrays)
 
-    def written_keys(self, conn: Connection, table: str) -> _WrittenKeys:
+    def written_keys(self, conn: Connection, table: str) -> WrittenKeys:
         """The checker of the keys of `table`'s rows an extension writes past the key triggers, with the keys
-        of their small parents (_HELD_PARENTS) read now, before a COPY occupies the connection."""
-        assert self._held is not None
-        held, probed = {}, {}
-        for fk in sorted(_BY_NAME[table].foreign_key_constraints, key=lambda c: str(c.name)):
+        of their small parents (HELD_PARENTS) read now, before a COPY occupies the connection."""
+        assert self._held is not None and self._written is not None
+        for fk in _BY_NAME[table].foreign_key_constraints:
             (element,) = fk.elements
-            child, parent = element.parent.name, element.column
-            if parent.table.name not in _HELD_PARENTS:
-                probed[child] = parent
-                continue
-            if parent.table.name not in self._held:
+            parent = element.column
+            if parent.table.name in HELD_PARENTS and parent.table.name not in self._held:
                 self._settle()  # what is queued is in, and the connection free
                 self._held[parent.table.name] = _keys_of(conn, parent)
-            held[child] = (parent.table.name, self._held[parent.table.name])
-        assert self._written is not None
-        return _WrittenKeys(table, held, probed, self._written)
+        return WrittenKeys.of(table, self._held, self._written)
+
+    @staticmethod
+    def run_probe(cur, probe: Probe) -> None:
+        """Look `probe`'s values up, on a raw cursor (what the backlog does after a COPY)."""
+        _Probe(probe)(cur)
 
     @contextlib.contextmanager
     def _writer(self, conn: Connection, table: str) -> Iterator[object]:
@@ -492,7 +492,7 @@ class PostgresSink(DatabaseSink):
         held = self._held.get(table) if self._held else None
         writer = _FactWriter(job, keys) if fact else _RowWriter(job, table, keys, binary=binary)
         key = _BY_NAME[table].primary_key.columns[0].name
-        collecting = None if held is None else _Collecting(writer, key)
+        collecting = None if held is None else Collecting(writer, key)
         try:
             if binary:
                 job.write(BINARY_HEADER)
@@ -502,21 +502,9 @@ class PostgresSink(DatabaseSink):
         except BaseException:
             job.cancel()
             raise
-        job.finish([] if keys is None else [_replication_origin, *keys.probes()])
-        if collecting is not None and collecting.values and self._held is not None:
-            self._held[table] = np.union1d(held, np.concatenate(collecting.values).astype(held.dtype))
-
-
-class _Collecting:
-    """A table's writer that also keeps the values of one column of what it writes."""
-
-    def __init__(self, writer, column: str):
-        self.writer, self.column = writer, column
-        self.values: list[np.ndarray] = []
-
-    def write(self, b: Batch) -> None:
-        self.values.append(np.asarray(b[self.column]))
-        self.writer.write(b)
+        job.finish([] if keys is None else [_replication_origin, *map(_Probe, keys.probes())])
+        if collecting is not None and self._held is not None:
+            self._held[table] = collecting.joined(held)
 
 
 def _keys_of(conn: Connection, key: Column) -> np.ndarray:
@@ -647,7 +635,7 @@ def _bulk_foreign_keys():
 
 
 def _array_type(column: Column) -> str:
-    """The array type of a column's values, as update_rows and _WrittenKeys send them (text, dates or
+    """The array type of a column's values, as update_rows and the key probes send them (text, dates or
     integers)."""
     if isinstance(column.type, Date):
         return "date[]"
@@ -663,128 +651,38 @@ def _array_type(column: Column) -> str:
 _PAST_TRIGGERS = frozenset(
     {INVOICES.name, "sales_orders", "deliveries", "payments", "customer_lifecycle", "lifecycle_events"}
 )
-# the parents whose keys are held in memory to check the keys of the rows written past the triggers as they
-# go (_WrittenKeys): the masters, and the customers (integers, read as one text value: a few MB at a million);
-# the documents' text keys, as many as the lines, are probed by a query instead
-_HELD_PARENTS = frozenset({"customers", "products", "stores", "currencies"})
-# the parents whose keys are probed, and their key columns
-_PROBED_PARENTS = {
-    fk.column.table.name: fk.column.name
-    for name in (FACT.name, *_PAST_TRIGGERS)
-    for fk in _BY_NAME[name].foreign_keys
-    if fk.column.table.name not in _HELD_PARENTS
-}
-
-
-def _among(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Which `values` are among the sorted `keys`: a binary search each, where np.isin would sort both."""
-    if not len(keys):
-        return np.zeros(len(values), dtype=bool)
-    return keys[np.minimum(np.searchsorted(keys, values), len(keys) - 1)] == values
-
-
-class _OwnKeys:
-    """The keys one transaction wrote to the tables whose keys the rows written after them refer to (the
-    orders, invoices and fact lines): a value among them names a row that is there, so only the others need
-    a probe (an extension's invoices mostly name its own orders, a payment its own invoice)."""
-
-    def __init__(self) -> None:
-        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in _PROBED_PARENTS}
-        self.keys: dict[str, np.ndarray] = {}  # each table's parts merged, sorted, when last asked for
-
-    def add(self, table: str, b: Batch) -> None:
-        if table in self.parts:
-            self.parts[table].append(np.asarray(b[_PROBED_PARENTS[table]]))
-
-    def others(self, table: str, values: np.ndarray) -> np.ndarray:
-        """The `values` that are not among the keys written to `table`."""
-        parts = self.parts.get(table)
-        if parts:  # merged when asked for, not at every write
-            merged = self.keys.get(table)
-            self.keys[table] = np.sort(np.concatenate(([] if merged is None else [merged]) + parts))
-            parts.clear()
-        keys = self.keys.get(table)
-        return values if keys is None else values[~_among(values, keys)]
-
-
-class _WrittenKeys:
-    """The foreign keys of the rows of `table` a COPY writes past the key triggers: each value must be one of
-    its parent's keys, as the key requires. Those to a held parent are checked batch by batch against the
-    parent's keys read before the COPY (`held`: column -> (parent, sorted keys)); the others (`probed`:
-    column -> the parent's key column) by a query once the COPY is done, over the distinct values written
-    that are not among the keys the same transaction wrote to the parent (`own`, which also takes the keys
-    of what this COPY writes)."""
-
-    def __init__(
-        self, table: str, held: dict[str, tuple[str, np.ndarray]], probed: dict[str, Column], own: _OwnKeys
-    ):
-        self.table, self.held, self.probed, self.own = table, held, probed, own
-        self.seen: dict[str, list[np.ndarray]] = {child: [] for child in probed}
-
-    def check(self, b: Batch) -> None:
-        for child, (parent, keys) in self.held.items():
-            values = np.asarray(b[child])
-            if values.dtype.kind == "S":  # codes as bytes; the keys read back are text
-                values = values.astype(keys.dtype)
-            missing = values[~_among(values, keys)]
-            if len(missing):
-                _broken(self.table, child, parent, missing[:5].tolist())
-        for child, values in self.seen.items():
-            values.append(_key_values(self.table, b, child))
-        self.own.add(self.table, b)
-
-    def probes(self) -> list[Callable]:
-        """The distinct values written to the probed keys, each to be looked up in its parent's key: one query
-        a key, step(cursor) each, its values taken now. A backlog runs them after the COPY (the keys this
-        transaction wrote are those queued before them)."""
-        steps = []
-        for child, parent in self.probed.items():
-            if not self.seen[child]:
-                continue
-            values = np.unique(self.own.others(parent.table.name, np.concatenate(self.seen[child])))
-            if not len(values):
-                continue
-            # sent as one text value, split by the server: psycopg adapts a list value by value
-            text = (
-                b"\n".join(values.tolist()).decode()
-                if values.dtype.kind == "S"
-                else "\n".join(map(str, values.tolist()))
-            )
-            steps.append(_Probe(self.table, child, parent, text))
-        return steps
 
 
 class _Probe:
-    """One of _WrittenKeys' probes: the values `text` (one a line) written to `child`, looked up in the key
-    `parent`, on the cursor it is called with."""
+    """A probe of an extension's keys (erpgen.sinks.keys.Probe) as a step of the backlog: its values sent as
+    one text value, split by the server (psycopg adapts a list value by value), on the cursor it is called
+    with."""
 
-    def __init__(self, table: str, child: str, parent: Column, text: str):
-        self.table, self.child, self.parent, self.text = table, child, parent, text
+    def __init__(self, probe: Probe):
+        self.probe = probe
+        values = probe.values
+        self.text = (
+            b"\n".join(values.tolist()).decode()
+            if values.dtype.kind == "S"
+            else "\n".join(map(str, values.tolist()))
+        )
 
     def __call__(self, cur) -> None:
-        parent = self.parent
+        from psycopg import sql
+
+        parent = self.probe.parent
         cur.execute(
-            f"SELECT u.v FROM unnest(string_to_array(%s, E'\\n')::{_array_type(parent)}) AS u(v) "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {parent.table.name} p WHERE p.{parent.name} = u.v) LIMIT 5",
+            sql.SQL(
+                "SELECT u.v FROM unnest(string_to_array(%s, E'\\n')::{}) AS u(v) "
+                "WHERE NOT EXISTS (SELECT 1 FROM {} p WHERE p.{} = u.v) LIMIT 5"
+            ).format(
+                sql.SQL(_array_type(parent)), sql.Identifier(parent.table.name), sql.Identifier(parent.name)
+            ),
             [self.text],
         )
         missing = [v for (v,) in cur.fetchall()]
         if missing:
-            _broken(self.table, self.child, parent.table.name, missing)
-
-
-def _broken(table: str, child: str, parent: str, values: list) -> None:
-    raise RuntimeError(f"erpgen produced {table} rows whose {child} names no row of {parent}: {values}")
-
-
-def _key_values(table: str, b: Batch, child: str) -> np.ndarray:
-    """The values a batch writes to a key column, NULLs left out (a sale's returned_line_id is 0)."""
-    values = batch_order_ids(b) if table == FACT.name and child == "order_id" else np.asarray(b[child])
-    if values.dtype.kind in "iu":
-        return values[values > 0]
-    if values.dtype.kind == "S":
-        return values[values != b""]
-    return values
+            broken(self.probe.table, self.probe.child, parent.table.name, missing)
 
 
 # Rows encoded at a time: the server parses the first piece while the next is encoded.
@@ -806,7 +704,7 @@ class _FactWriter:
     """Binary COPY of the fact lines; their keys, if checked here, while the server takes the rows (a broken
     one fails the transaction all the same)."""
 
-    def __init__(self, copy, keys: _WrittenKeys | None = None):
+    def __init__(self, copy, keys: WrittenKeys | None = None):
         self.copy, self.keys = copy, keys
 
     def write(self, batch: Batch) -> None:
@@ -824,7 +722,7 @@ class _RowWriter:
     """COPY of the other tables, ROWS_PER_PIECE rows at a time: text for the masters, customers and
     lifecycle, binary for BINARY_TABLES; their keys checked as the fact lines' are."""
 
-    def __init__(self, copy, table: str, keys: _WrittenKeys | None = None, *, binary: bool = False):
+    def __init__(self, copy, table: str, keys: WrittenKeys | None = None, *, binary: bool = False):
         self.copy, self.table, self.keys, self.binary = copy, table, keys, binary
         self.dates = IsoDates()
 
