@@ -104,10 +104,16 @@ def test_validate_fails_on_a_header_that_is_not_its_lines(erpgen, sqlite_url):
             "UPDATE invoices SET total = total + 1, total_company = total_company + 1 WHERE invoice_id = "
             "(SELECT min(invoice_id) FROM invoices WHERE invoice_id LIKE 'INV-%')"
         ))  # fmt: skip
+        # and a header left without its lines (none of them given back)
+        conn.execute(text(
+            "DELETE FROM sales_transactions WHERE invoice_id = (SELECT max(s.invoice_id) FROM sales_transactions s "
+            "WHERE s.invoice_id LIKE 'INV-%' AND NOT EXISTS (SELECT 1 FROM sales_transactions r "
+            "WHERE r.returned_line_id = s.line_id))"
+        ))  # fmt: skip
     r = erpgen("validate", "--database-url", sqlite_url)
     assert r.code == 1
     (line,) = [ln for ln in r.out.splitlines() if "invoice totals equal their lines" in ln]
-    assert line.split()[0] == "FAIL" and line.split()[-3] == "1", line
+    assert line.split()[0] == "FAIL" and line.split()[-3] == "2", line
 
 
 def test_parquet_holds_the_headers_as_a_typed_dataset(erpgen, sqlite_url, tmp_path):
