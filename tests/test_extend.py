@@ -170,11 +170,6 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
         sink.begin()  # as a superuser's extension does: the keys of what it writes past the triggers
         try:
             conn = sink.conn
-            ((store, product, currency, order, invoice, line_id),) = conn.exec_driver_sql(
-                "SELECT (SELECT min(store_id) FROM stores), (SELECT min(product_id) FROM products), "
-                "(SELECT min(currency_code) FROM currencies), (SELECT min(order_id) FROM sales_orders), "
-                "(SELECT min(invoice_id) FROM invoices), (SELECT min(line_id) FROM sales_transactions)"
-            ).all()
 
             def written(table: str, batch: dict):
                 keys = sink.written_keys(conn, table)
@@ -183,40 +178,7 @@ def test_postgres_checks_the_keys_of_the_lines_it_adds_whoever_extends(pg_url, t
                     for probe in keys.probes():  # the others', once the COPY is done
                         sink.run_probe(cur, probe)
 
-            line = {"line_id": np.array([10**12 + 1, 10**12 + 2]), "customer_id": np.array([1, 2]),
-                    "product_id": np.array([product] * 2), "store_id": np.array([store] * 2),
-                    "order_id": np.array([order.encode()] * 2), "returned_line_id": np.array([0, line_id])}  # fmt: skip
-            written("sales_transactions", line)
-            broken = {
-                "customer_id": (np.array([1, 999999]), r"customer_id names no row of customers: \[999999\]"),
-                "order_id": (np.array([order.encode(), b"SO-NONE"]), "order_id names no row of sales_orders: .*SO-NONE"),
-                "returned_line_id": (np.array([0, 10**12]), r"names no row of sales_transactions: \[1000000000000\]"),
-            }  # fmt: skip
-            for column, (values, message) in broken.items():
-                with pytest.raises(RuntimeError, match=message):
-                    written("sales_transactions", {**line, column: values})
-            payment = {"invoice_id": np.array([invoice.encode()]), "customer_id": np.array([1]),
-                       "currency_code": np.array([currency.encode()])}  # fmt: skip
-            written("payments", payment)
-            with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
-                written("payments", {**payment, "invoice_id": np.array([b"INV-NONE"])})
-            with pytest.raises(RuntimeError, match=r"currency_code names no row of currencies: \['XXX'\]"):
-                written("payments", {**payment, "currency_code": np.array([b"XXX"])})
-            # a key the same transaction wrote is there without a probe: an invoice checked as written (here
-            # only checked, so the table does not hold it) may be paid, and a line given back
-            written("invoices", {"invoice_id": np.array([b"INV-NEW"]), "customer_id": np.array([1]),
-                                 "store_id": np.array([store]), "currency_code": np.array([currency.encode()]),
-                                 "order_id": np.array([order.encode()])})  # fmt: skip
-            written("payments", {**payment, "invoice_id": np.array([b"INV-NEW"])})
-            written("sales_transactions", {**line, "returned_line_id": np.array([0, 10**12 + 1])})
-            with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
-                written("payments", {**payment, "invoice_id": np.array([b"INV-NEW", b"INV-OTHER"])})
-            for table in ("customer_lifecycle", "lifecycle_events"):  # written past their triggers too
-                written(table, {"customer_id": np.array([1, 2])})
-                with pytest.raises(
-                    RuntimeError, match=rf"{table} rows whose customer_id names no row of customers"
-                ):
-                    written(table, {"customer_id": np.array([1, 999999])})
+            _each_broken_key_is_found(conn, written)
         finally:
             sink.abort()
         _extend(erpgen, pg_url, "2023-01-31")  # the superuser's own extension passes its check
@@ -246,11 +208,6 @@ def test_mariadb_checks_the_keys_of_what_it_adds_itself(mysql_url, tmp_path, erp
     try:
         conn = sink.conn
         assert conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar() == 0
-        ((store, product, currency, order, invoice, line_id),) = conn.exec_driver_sql(
-            "SELECT (SELECT min(store_id) FROM stores), (SELECT min(product_id) FROM products), "
-            "(SELECT min(currency_code) FROM currencies), (SELECT min(order_id) FROM sales_orders), "
-            "(SELECT min(invoice_id) FROM invoices), (SELECT min(line_id) FROM sales_transactions)"
-        ).all()
 
         def written(table: str, batch: dict):
             keys = sink.written_keys(table)
@@ -258,33 +215,7 @@ def test_mariadb_checks_the_keys_of_what_it_adds_itself(mysql_url, tmp_path, erp
             for probe in keys.probes():  # the others', once the rows are in
                 sink.run_probe(conn, probe)
 
-        line = {"line_id": np.array([10**12 + 1, 10**12 + 2]), "customer_id": np.array([1, 2]),
-                "product_id": np.array([product] * 2), "store_id": np.array([store] * 2),
-                "order_id": np.array([order.encode()] * 2), "returned_line_id": np.array([0, line_id])}  # fmt: skip
-        written("sales_transactions", line)
-        broken = {
-            "customer_id": (np.array([1, 999999]), r"customer_id names no row of customers: \[999999\]"),
-            "product_id": (np.array([product, 10**9]), r"product_id names no row of products: \[1000000000\]"),
-            "order_id": (np.array([order.encode(), b"SO-NONE"]), "order_id names no row of sales_orders: .*SO-NONE"),
-            "returned_line_id": (np.array([0, 10**12]), r"names no row of sales_transactions: \[1000000000000\]"),
-        }  # fmt: skip
-        for column, (values, message) in broken.items():
-            with pytest.raises(RuntimeError, match=message):
-                written("sales_transactions", {**line, column: values})
-        payment = {"invoice_id": np.array([invoice.encode()]), "customer_id": np.array([1]),
-                   "currency_code": np.array([currency.encode()])}  # fmt: skip
-        written("payments", payment)
-        with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
-            written("payments", {**payment, "invoice_id": np.array([b"INV-NONE"])})
-        with pytest.raises(RuntimeError, match=r"currency_code names no row of currencies: \['XXX'\]"):
-            written("payments", {**payment, "currency_code": np.array([b"XXX"])})
-        # a key the same transaction wrote is there without a probe
-        written("invoices", {"invoice_id": np.array([b"INV-NEW"]), "customer_id": np.array([1]),
-                             "store_id": np.array([store]), "currency_code": np.array([currency.encode()]),
-                             "order_id": np.array([order.encode()])})  # fmt: skip
-        written("payments", {**payment, "invoice_id": np.array([b"INV-NEW"])})
-        with pytest.raises(RuntimeError, match=r"exchange_rates rows whose currency_code names no row"):
-            written("exchange_rates", {"currency_code": np.array([b"XXX"])})
+        _each_broken_key_is_found(conn, written)
     finally:
         sink.abort()
     _extend(erpgen, mysql_url, "2023-01-31")  # its own extension passes its check
@@ -292,6 +223,51 @@ def test_mariadb_checks_the_keys_of_what_it_adds_itself(mysql_url, tmp_path, erp
     assert digests(mysql_url) == digests(lite)
     with connect(mysql_url) as conn:  # a new session checks keys as the server's default has it
         assert conn.exec_driver_sql("SELECT @@foreign_key_checks").scalar() == 1
+
+
+def _each_broken_key_is_found(conn, written) -> None:
+    """written(table, batch) checks a batch's keys as an extension's writer does, then probes the rest: each
+    kind of key, broken, is found; a key the same transaction wrote is there without a probe."""
+    ((store, product, currency, order, invoice, line_id),) = conn.exec_driver_sql(
+        "SELECT (SELECT min(store_id) FROM stores), (SELECT min(product_id) FROM products), "
+        "(SELECT min(currency_code) FROM currencies), (SELECT min(order_id) FROM sales_orders), "
+        "(SELECT min(invoice_id) FROM invoices), (SELECT min(line_id) FROM sales_transactions)"
+    ).all()
+    line = {"line_id": np.array([10**12 + 1, 10**12 + 2]), "customer_id": np.array([1, 2]),
+            "product_id": np.array([product] * 2), "store_id": np.array([store] * 2),
+            "order_id": np.array([order.encode()] * 2), "returned_line_id": np.array([0, line_id])}  # fmt: skip
+    written("sales_transactions", line)
+    broken = {
+        "customer_id": (np.array([1, 999999]), r"customer_id names no row of customers: \[999999\]"),
+        "product_id": (np.array([product, 10**9]), r"product_id names no row of products: \[1000000000\]"),
+        "order_id": (np.array([order.encode(), b"SO-NONE"]), "order_id names no row of sales_orders: .*SO-NONE"),
+        "returned_line_id": (np.array([0, 10**12]), r"names no row of sales_transactions: \[1000000000000\]"),
+    }  # fmt: skip
+    for column, (values, message) in broken.items():
+        with pytest.raises(RuntimeError, match=message):
+            written("sales_transactions", {**line, column: values})
+    payment = {"invoice_id": np.array([invoice.encode()]), "customer_id": np.array([1]),
+               "currency_code": np.array([currency.encode()])}  # fmt: skip
+    written("payments", payment)
+    with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
+        written("payments", {**payment, "invoice_id": np.array([b"INV-NONE"])})
+    with pytest.raises(RuntimeError, match=r"currency_code names no row of currencies: \['XXX'\]"):
+        written("payments", {**payment, "currency_code": np.array([b"XXX"])})
+    # an invoice checked as written (here only checked, so the table does not hold it) may be paid, and a
+    # line given back
+    written("invoices", {"invoice_id": np.array([b"INV-NEW"]), "customer_id": np.array([1]),
+                         "store_id": np.array([store]), "currency_code": np.array([currency.encode()]),
+                         "order_id": np.array([order.encode()])})  # fmt: skip
+    written("payments", {**payment, "invoice_id": np.array([b"INV-NEW"])})
+    written("sales_transactions", {**line, "returned_line_id": np.array([0, 10**12 + 1])})
+    with pytest.raises(RuntimeError, match="payments rows whose invoice_id names no row of invoices"):
+        written("payments", {**payment, "invoice_id": np.array([b"INV-NEW", b"INV-OTHER"])})
+    for table in ("customer_lifecycle", "lifecycle_events"):
+        written(table, {"customer_id": np.array([1, 2])})
+        with pytest.raises(RuntimeError, match=rf"{table} rows whose customer_id names no row of customers"):
+            written(table, {"customer_id": np.array([1, 999999])})
+    with pytest.raises(RuntimeError, match=r"exchange_rates rows whose currency_code names no row"):
+        written("exchange_rates", {"currency_code": np.array([b"XXX"])})
 
 
 def test_a_day_already_covered_changes_nothing_and_says_so(tmp_path, erpgen):
