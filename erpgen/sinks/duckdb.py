@@ -4,8 +4,8 @@ As with SQLite, a new file is built under a scratch name and renamed into place 
 target path only ever holds a finished database; an existing file (--replace) is loaded in place inside
 one transaction, DDL included, so a failure rolls it back. A new file is committed table by table: it is
 nobody's database before the rename, and DuckDB holds a transaction's rows and key indexes in memory until
-it commits, so one transaction over the whole load would hold them all at once. Each batch becomes an Arrow table (typed by
-sinks.arrow, as the Parquet export is) that DuckDB reads with no per-row Python.
+it commits, so one transaction over the whole load would hold them all at once. Each batch becomes an
+Arrow table (typed by sinks.arrow, as the Parquet export is) that DuckDB reads with no per-row Python.
 
 DuckDB enforces primary keys, foreign keys and CHECKs as rows arrive, and can neither drop nor add a key
 on an existing table, so the keys are there throughout the load; only the secondary indexes are built at
