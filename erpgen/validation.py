@@ -210,9 +210,8 @@ INTEGRITY_RULES = (
      "SELECT count(*) FROM sales_transactions s JOIN customers c USING (customer_id) "
      "WHERE s.invoice_date < c.created_at"),
     # the lines' revenue is in the company's currency: total_company is their sum. Headers and lines are
-    # summed in one pass, not joined: a join to the lines' sums by invoice made MariaDB scan them once per
-    # invoice (the lines' invoice_id is TEXT there, which its derived tables cannot index), over 10
-    # minutes at 50k customers
+    # summed in one pass, not joined: MariaDB cannot index a derived table on the lines' invoice_id (TEXT
+    # there), so a join to their sums by invoice scans them once per invoice
     ("invoice totals equal their lines", "invoices",
      "SELECT count(*) FROM (SELECT invoice_id, count(header) AS headers, sum(header) AS header, "
      "count(revenue) AS n_lines, sum(revenue) AS total FROM (SELECT invoice_id, total_company AS header, "

@@ -23,6 +23,7 @@ from erpgen.schema import FACT, TABLES
 from erpgen.sinks.base import Batch
 from erpgen.tables import batch_order_ids
 
+_BY_NAME = {t.name: t for t in TABLES}
 # the parents whose keys are held in memory: the masters, and the customers (integers: a few MB at a
 # million); the documents' text keys, as many as the lines, are probed instead
 HELD_PARENTS = frozenset({"customers", "products", "stores", "currencies"})
@@ -98,9 +99,7 @@ class WrittenKeys:
     def of(cls, table: str, held_keys: dict[str, np.ndarray], own: OwnKeys) -> WrittenKeys:
         """The checker of `table`'s keys, given the held parents' keys by table."""
         held, probed = {}, {}
-        for fk in sorted(
-            next(t for t in TABLES if t.name == table).foreign_key_constraints, key=lambda c: str(c.name)
-        ):
+        for fk in sorted(_BY_NAME[table].foreign_key_constraints, key=lambda c: str(c.name)):
             (element,) = fk.elements
             child, parent = element.parent.name, element.column
             if parent.table.name in HELD_PARENTS:

@@ -50,6 +50,7 @@ from erpgen.sinks.names import like_prefix, qualified, quote
 SCRATCH_PREFIX = "erpgen_scratch_"
 RESUME_PREFIX = "erpgen_resume_"
 SCRATCH = re.compile(rf"^({SCRATCH_PREFIX}\d+_[0-9a-f]+)(_old)?$")
+_BY_NAME = {t.name: t for t in TABLES}
 
 
 def load_lock(database: str) -> str:
@@ -122,8 +123,7 @@ class MysqlSink(DatabaseSink):
         # transaction holds the rows it adds meanwhile.
         conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
         self._held = {
-            parent: _keys_of(conn, next(t for t in TABLES if t.name == parent).primary_key.columns[0])
-            for parent in sorted(HELD_PARENTS)
+            parent: _keys_of(conn, _BY_NAME[parent].primary_key.columns[0]) for parent in sorted(HELD_PARENTS)
         }
         self._written, self._probes = OwnKeys(), []
 
@@ -320,7 +320,7 @@ class _Checked:
 
     def __init__(self, writer: _LoadData, keys: WrittenKeys, held: np.ndarray | None, table: str):
         self.keys = keys
-        key = next(t for t in TABLES if t.name == table).primary_key.columns[0].name
+        key = _BY_NAME[table].primary_key.columns[0].name
         self.collecting = None if held is None else Collecting(writer, key)
         self.writer = writer if self.collecting is None else self.collecting
 
@@ -364,7 +364,7 @@ class _LoadData:
         self.paths = [os.path.join(directory, f"{table}.{i}.tsv") for i in (0, 1)]
         self.batches = 0
         self.pending: Future | None = None
-        self.columns = ", ".join(c.name for c in next(t for t in TABLES if t.name == table).columns)
+        self.columns = ", ".join(c.name for c in _BY_NAME[table].columns)
         self.into = quote(_raw_dialect(), table)
 
     def write(self, batch: Batch) -> None:
